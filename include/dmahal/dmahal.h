@@ -1,0 +1,383 @@
+/*
+ * dmahal.h - the DMA hardware-abstraction layer for user-space drivers.
+ *
+ * A driver opens a platform (the machine's DMA topology), opens its device on it, and asks
+ * for a DMA adapter that describes what the device can drive. From the adapter it gets
+ * common buffers: one call returns the CPU's virtual address and the device's logical
+ * address. The driver never translates addresses itself; the platform does, whatever the
+ * machine is (an IOMMU, no IOMMU, RAM above 4 GiB with a 32-bit device, caches the device
+ * does not snoop).
+ *
+ * Conventions:
+ *  - every function that can fail returns 0 or a negative errno; dmahal_strerror() names it;
+ *  - results go through out-parameters, which are cleared on failure;
+ *  - no function aborts on bad input;
+ *  - objects are opaque; a platform owns its devices, a device its adapters, an adapter its
+ *    buffers. Closing a parent with live children is refused with -EBUSY where the function
+ *    can fail, and reported otherwise (see each function).
+ */
+#ifndef DMAHAL_DMAHAL_H
+#define DMAHAL_DMAHAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A logical (device-visible) address: what the driver programs into its device. */
+typedef uint64_t dmahal_addr_t;
+
+/** A platform: the machine's DMA topology ("sim", "vfio"). */
+struct dmahal_platform;
+/** A device: one bus master on a platform. */
+struct dmahal_device;
+/** A DMA adapter: a device's view of DMA memory under its constraints. */
+struct dmahal_adapter;
+
+/* ------------------------------------------------------------------------------------------
+ * Errors and version
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Names an error code.
+ *
+ * @param err  a negative errno returned by a dmahal function (a positive value is taken as
+ *             its negation; 0 is "success").
+ * @return     a static, human-readable string; never NULL. Unknown codes give "unknown error".
+ */
+const char *dmahal_strerror(int err);
+
+/** Returns the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
+const char *dmahal_version(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Platform
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Opens a platform.
+ *
+ * @param spec  which platform, and its options:
+ *   - NULL or "": the value of the environment variable DMAHAL_PLATFORM, else "sim";
+ *   - "sim[:key=val,...]": the simulated machine. Keys:
+ *       ram=RANGES     physical RAM as comma-separated "START-END" ranges, END exclusive,
+ *                      with K/M/G/T suffixes, page-aligned, not overlapping, at most 16
+ *                      (default "0-1G,4G-64G": most RAM above 4 GiB). Host memory backs a
+ *                      frame only once it is touched;
+ *       iommu=on|off   a per-device IOMMU (default off);
+ *       coherent=yes|no  whether devices snoop CPU caches (default yes);
+ *       page=SIZE      the page size (4K, default);
+ *   - "vfio": Linux VFIO with the type1 IOMMU.
+ * @param out   receives the platform; cleared on failure.
+ * @return 0; -EINVAL for a NULL @p out or a malformed spec (unknown platform, key or value,
+ *         overlapping or empty RAM ranges); -ENOTSUP for a platform not built in;
+ *         -ENOMEM when host memory runs out; a platform may return others (see its docs).
+ */
+int dmahal_platform_open(const char *spec, struct dmahal_platform **out);
+
+/**
+ * Closes a platform, closing every device still open on it (and their adapters and
+ * buffers). Passing NULL does nothing.
+ */
+void dmahal_platform_close(struct dmahal_platform *p);
+
+/** Returns the platform's kind ("sim", "vfio"), or "" for NULL. */
+const char *dmahal_platform_name(const struct dmahal_platform *p);
+
+/** Returns the platform's page size in bytes (the granule of DMA memory), or 0 for NULL. */
+size_t dmahal_platform_page_size(const struct dmahal_platform *p);
+
+/**
+ * Tells whether the platform translates device addresses through an IOMMU.
+ * @return 1 if so, 0 if not, -EINVAL for NULL.
+ */
+int dmahal_platform_has_iommu(const struct dmahal_platform *p);
+
+/* ------------------------------------------------------------------------------------------
+ * Device
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Opens a device on a platform.
+ *
+ * @param name  on "sim": a device model, optionally with arguments, e.g. "edu" or
+ *              "edu:dma_mask=0xffffffff"; each call makes a new instance. On "vfio": a PCI
+ *              address such as "0000:00:03.0".
+ * @param out   receives the device; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or a malformed name; -ENOENT for an unknown model
+ *         or absent device; -ENOMEM; a platform may return others (see its docs).
+ */
+int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmahal_device **out);
+
+/**
+ * Closes a device, putting every adapter still held on it (their common buffers are freed).
+ * Passing NULL does nothing.
+ */
+void dmahal_device_close(struct dmahal_device *d);
+
+/** Returns the name the device was opened with, or "" for NULL. */
+const char *dmahal_device_name(const struct dmahal_device *d);
+
+/** Returns the platform a device belongs to, or NULL for NULL. */
+struct dmahal_platform *dmahal_device_platform(const struct dmahal_device *d);
+
+/**
+ * Attaches a context to a device under a key of the caller's (the address of something of
+ * its own), so that layers above dmahal (a driver framework, the Windows-names layer) can
+ * keep per-device state. @p release, if not NULL, is called with @p ctx when the device
+ * closes.
+ * @return 0; -EINVAL for a NULL @p d or @p key; -EEXIST if the key is attached already;
+ *         -ENOMEM.
+ */
+int dmahal_device_set_context(struct dmahal_device *d, const void *key, void *ctx,
+                              void (*release)(void *ctx));
+
+/** Returns the context attached under @p key, or NULL if none (or for NULL arguments). */
+void *dmahal_device_context(const struct dmahal_device *d, const void *key);
+
+/**
+ * Tells the size of one of the device's memory BARs.
+ * @param size  receives the size in bytes, 0 if the BAR is absent; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or @p bar above 5.
+ */
+int dmahal_device_bar_size(const struct dmahal_device *d, unsigned bar, uint64_t *size);
+
+/**
+ * Reads a 32-bit device register.
+ *
+ * Register access has no error return, as on hardware: an access outside the BAR, to an
+ * absent BAR, misaligned, or through NULL reads all ones (0xffffffff), like a master abort.
+ */
+uint32_t dmahal_mmio_read32(struct dmahal_device *d, unsigned bar, uint64_t off);
+
+/** Writes a 32-bit device register. A write that dmahal_mmio_read32 would refuse is dropped. */
+void dmahal_mmio_write32(struct dmahal_device *d, unsigned bar, uint64_t off, uint32_t v);
+
+/** Reads a 64-bit device register; all ones where dmahal_mmio_read32 would refuse. */
+uint64_t dmahal_mmio_read64(struct dmahal_device *d, unsigned bar, uint64_t off);
+
+/** Writes a 64-bit device register; dropped where dmahal_mmio_write32 would refuse. */
+void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t v);
+
+/* ------------------------------------------------------------------------------------------
+ * Adapter: IoGetDmaAdapter with a DEVICE_DESCRIPTION
+ * ------------------------------------------------------------------------------------------ */
+
+/** What a device can drive. Zero-initialise it and set what you know. */
+struct dmahal_desc {
+    unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
+    unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
+    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB */
+    size_t max_segment;    /**< largest element in bytes; 0: no limit */
+    uint64_t boundary;     /**< no element crosses a multiple of this (power of two); 0: none */
+    size_t alignment;      /**< element address alignment, power of two; 0: 1 */
+    bool coherent;         /**< the device snoops CPU caches */
+};
+
+/**
+ * Gets a DMA adapter for a device: the analog of IoGetDmaAdapter.
+ *
+ * The description is merged with the platform's own limits once, here. The adapter keeps no
+ * pointer to @p desc.
+ *
+ * @param desc  the device's constraints; NULL means all defaults.
+ * @param out   receives the adapter; cleared on failure.
+ * @return 0; -EINVAL for a NULL @p d or @p out, @p addr_bits outside 24..64, an alignment
+ *         or boundary that is not a power of two, a boundary smaller than the alignment, or
+ *         max_segment or max_transfer smaller than the alignment; -ENOMEM.
+ */
+int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
+                       struct dmahal_adapter **out);
+
+/**
+ * Puts an adapter: the analog of PutDmaAdapter. Common buffers still allocated from it are
+ * freed (and reported as leaks when the verifier is on). Passing NULL does nothing.
+ */
+void dmahal_adapter_put(struct dmahal_adapter *a);
+
+/**
+ * Returns the number of map registers the adapter has: the analog of IoGetDmaAdapter's
+ * NumberOfMapRegisters, computed from max_transfer as Windows does
+ * (BYTES_TO_PAGES(max_transfer) + 1). 0 for NULL.
+ */
+unsigned dmahal_adapter_map_registers(const struct dmahal_adapter *a);
+
+/**
+ * Returns the alignment, in bytes, that the adapter requires of buffer addresses: the
+ * analog of GetDmaAlignment. 1 means none; 0 for NULL.
+ */
+size_t dmahal_adapter_alignment(const struct dmahal_adapter *a);
+
+/** Returns the device an adapter belongs to, or NULL for NULL. */
+struct dmahal_device *dmahal_adapter_device(const struct dmahal_adapter *a);
+
+/**
+ * Reads back the adapter's merged constraints (defaults filled in).
+ * @return 0; -EINVAL for NULL arguments.
+ */
+int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out);
+
+/* ------------------------------------------------------------------------------------------
+ * Common buffers: AllocateCommonBuffer / FreeCommonBuffer
+ * ------------------------------------------------------------------------------------------ */
+
+/** A common buffer: the CPU's view (va), the device's view (la), and its length. */
+struct dmahal_buf {
+    void *va;         /**< CPU virtual address */
+    dmahal_addr_t la; /**< logical address: program this into the device */
+    size_t len;       /**< length in bytes, as requested */
+};
+
+/**
+ * Flag for dmahal_common_alloc: CacheEnabled = TRUE. On a non-coherent platform the driver
+ * must then call dmahal_common_sync around device access; without it the buffer is mapped
+ * uncached and needs no sync.
+ */
+#define DMAHAL_CACHED 0x1u
+
+/**
+ * Allocates a common buffer: the analog of AllocateCommonBuffer.
+ *
+ * The memory is zeroed. Its logical range [la, la + len) fits the adapter: below
+ * 2^addr_bits, aligned to the adapter's alignment, and crossing no multiple of its boundary.
+ * Buffers of a page or more are page-aligned and page-granular; smaller ones are packed
+ * (aligned to their size rounded up to a power of two, at least 16 bytes, and never crossing
+ * a page) so that many small descriptors do not each cost a page. Thread-safe.
+ *
+ * @param len    bytes; 1 up to the platform's limit (never above 1 TiB).
+ * @param flags  0 or DMAHAL_CACHED.
+ * @param out    receives the buffer; cleared on failure.
+ * @return 0; -EINVAL for a NULL @p a or @p out, a zero length or unknown flags;
+ *         -E2BIG for a length above the limit, or larger than a boundary allows;
+ *         -ENOMEM when no memory the device can reach is left (nothing is leaked).
+ */
+int dmahal_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
+                        struct dmahal_buf *out);
+
+/**
+ * Frees a common buffer: the analog of FreeCommonBuffer. @p buf must be what
+ * dmahal_common_alloc returned from the same adapter: same va, la and len.
+ *
+ * @return 0; -EINVAL for NULL arguments or a va, la or len that does not match a live
+ *         buffer of this adapter (a double free, a buffer of another adapter, a wrong
+ *         length); nothing is freed then.
+ */
+int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
+
+/* ------------------------------------------------------------------------------------------
+ * Device side: what the device does on the bus. For device models and tests.
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Reads device-visible memory as the device would (a DMA read, memory to device).
+ *
+ * The logical address goes through the platform's translation (the IOMMU's page table, or
+ * none). An access the platform cannot translate fails, touches nothing, and is recorded as
+ * a fault (see dmahal_fault_get).
+ *
+ * @return 0; -EINVAL for NULL arguments or a range that wraps; -EFAULT for an access outside
+ *         any mapping or outside RAM; -ENOTSUP on platforms where the device is real.
+ */
+int dmahal_dev_read(struct dmahal_device *d, dmahal_addr_t la, void *dst, size_t len);
+
+/** Writes device-visible memory as the device would (a DMA write); as dmahal_dev_read. */
+int dmahal_dev_write(struct dmahal_device *d, dmahal_addr_t la, const void *src, size_t len);
+
+/** Fault reasons. */
+enum dmahal_fault_reason {
+    DMAHAL_FAULT_UNMAPPED = 1, /**< no IOMMU mapping covers the address */
+    DMAHAL_FAULT_NO_RAM = 2,   /**< no RAM at the (physical) address */
+    DMAHAL_FAULT_PERM = 3,     /**< the mapping does not allow the access */
+};
+
+/** One recorded DMA fault, like an IOMMU's fault record. */
+struct dmahal_fault {
+    uint64_t seq;             /**< 1 for the platform's first fault, then counting up */
+    const char *device;       /**< name of the device that faulted (valid while it is open) */
+    dmahal_addr_t la;         /**< the logical address of the first byte that failed */
+    size_t len;               /**< length of the access that failed */
+    bool write;               /**< true for a device write (DMA to memory) */
+    enum dmahal_fault_reason reason;
+};
+
+/**
+ * Returns the number of faults recorded on a platform since it opened (or since
+ * dmahal_fault_clear); 0 for NULL. The platform keeps the most recent 256 records.
+ */
+uint64_t dmahal_fault_count(const struct dmahal_platform *p);
+
+/**
+ * Reads one recorded fault.
+ * @param index  0 for the oldest fault still kept, up to the number kept minus one.
+ * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such record.
+ */
+int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmahal_fault *out);
+
+/** Forgets every recorded fault. Passing NULL does nothing. */
+void dmahal_fault_clear(struct dmahal_platform *p);
+
+/** Names a fault reason; never NULL. */
+const char *dmahal_fault_reason_name(enum dmahal_fault_reason r);
+
+/* ------------------------------------------------------------------------------------------
+ * The simulated platform's anti-pattern: MmAllocateContiguousMemory + MmGetPhysicalAddress
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Allocates physically contiguous memory on the simulated machine, with no regard for any
+ * device: the analog of MmAllocateContiguousMemory. Frames come high-first, so on a machine
+ * with RAM above 4 GiB the memory is usually out of reach of 32-bit devices. It exists to
+ * show why drivers must not do this: use dmahal_common_alloc.
+ *
+ * @return 0; -EINVAL for NULL arguments or zero length; -ENOTSUP off the sim platform;
+ *         -ENOMEM.
+ */
+int dmahal_sim_contig_alloc(struct dmahal_platform *p, size_t len, void **va);
+
+/**
+ * Frees memory from dmahal_sim_contig_alloc.
+ * @return 0; -EINVAL if @p va is not such memory; -ENOTSUP off the sim platform.
+ */
+int dmahal_sim_contig_free(struct dmahal_platform *p, void *va);
+
+/**
+ * Translates a CPU virtual address to the simulated machine's physical address: the analog
+ * of MmGetPhysicalAddress. The result is what the CPU sees, not what a device can use: it
+ * ignores the IOMMU and the device's address width. Do not program it into a device.
+ *
+ * @param pa  receives the physical address; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or an address that is not simulated RAM;
+ *         -ENOTSUP off the sim platform.
+ */
+int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t *pa);
+
+/* ------------------------------------------------------------------------------------------
+ * Inspection: the !dma analog
+ * ------------------------------------------------------------------------------------------ */
+
+/** Flags of dmahal_dump, numbered as the debugger's !dma numbers its own. 0: adapters only. */
+#define DMAHAL_DUMP_MAPREGS 0x01u  /**< map registers */
+#define DMAHAL_DUMP_COMMON 0x02u   /**< common buffers */
+#define DMAHAL_DUMP_SGL 0x04u      /**< scatter/gather lists */
+#define DMAHAL_DUMP_DESC 0x08u     /**< each adapter's device description */
+#define DMAHAL_DUMP_PLATFORM 0x100u /**< the platform's configuration and memory */
+#define DMAHAL_DUMP_FAULTS 0x200u  /**< recorded faults */
+#define DMAHAL_DUMP_ALL 0x30fu     /**< everything */
+
+/**
+ * Writes a human-readable view of the platform's DMA state: devices, adapters and, by
+ * @p flags, their buffers and more.
+ * @return 0; -EINVAL for NULL arguments or unknown flags; -EIO if writing to @p f failed.
+ */
+int dmahal_dump(struct dmahal_platform *p, FILE *f, unsigned flags);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMAHAL_DMAHAL_H */
