@@ -84,6 +84,7 @@ void dmahal_platform_close(struct dmahal_platform *p)
         return;
     while (p->devices)
         dmahal_device_close(p->devices);
+    dmahal__bounce_fini(p);
     if (p->ops->close)
         p->ops->close(p);
     pthread_mutex_destroy(&p->lock);
