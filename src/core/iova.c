@@ -61,6 +61,8 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dmahal__iova **reg;
 static size_t nreg, reg_cap;
 
+static void depot_flush_locked(struct dmahal__iova *d);
+
 /* The class of a rounded size, or -1 when it is not cached. */
 static int class_of(const struct dmahal__iova *d, uint64_t len, uint64_t *size)
 {
@@ -232,7 +234,22 @@ int dmahal__iova_alloc(struct dmahal__iova *d, uint64_t len, uint64_t align, uin
 
     pthread_mutex_lock(&d->lock);
     rc = dmahal__range_alloc(&d->r, len, align, boundary, max_addr, out);
+    if (rc == -ENOMEM) {
+        /* Space may be sitting in magazines: the depot's, and the caller's own. */
+        depot_flush_locked(d);
+        rc = dmahal__range_alloc(&d->r, len, align, boundary, max_addr, out);
+    }
     pthread_mutex_unlock(&d->lock);
+    if (rc == -ENOMEM && tc) {
+        for (int i = 0; i < SLOTS; i++) {
+            if (tc->s[i].d == d && tc->s[i].id == d->id) {
+                pthread_mutex_lock(&d->lock);
+                slot_flush_locked(&tc->s[i]);
+                rc = dmahal__range_alloc(&d->r, len, align, boundary, max_addr, out);
+                pthread_mutex_unlock(&d->lock);
+            }
+        }
+    }
     return rc;
 }
 

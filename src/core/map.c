@@ -34,6 +34,7 @@ struct mapping {
     dmahal_addr_t iova;  /* HOW_IOMMU, and HOW_BOUNCE behind an IOMMU */
     size_t iova_len;
     struct dmahal__bounce_run run; /* HOW_BOUNCE */
+    struct dmahal__pool *pool;     /* where run came from */
     struct dmahal__bounce_waiter w;
     dmahal_map_fn fn;
     void *ctx;
@@ -228,9 +229,18 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
     m->dir = dir;
     m->total = total;
     m->device_owns = true;
-    for (unsigned i = 0; i < iovcnt; i++)
-        if (iov[i].iov_len)
+    /* Entries that continue one another in memory become one: one pin, one run of pages,
+     * and one element where the device allows it. */
+    for (unsigned i = 0; i < iovcnt; i++) {
+        struct iovec *last = m->niov ? &m->iov[m->niov - 1] : NULL;
+
+        if (!iov[i].iov_len)
+            continue;
+        if (last && (char *)last->iov_base + last->iov_len == (char *)iov[i].iov_base)
+            last->iov_len += iov[i].iov_len;
+        else
             m->iov[m->niov++] = iov[i];
+    }
     *out = m;
     return 0;
 }
@@ -453,14 +463,30 @@ static uint64_t bounce_align(const struct dmahal_adapter *a)
 static int stream_pool(struct dmahal_adapter *a, struct dmahal__pool **out)
 {
     struct dmahal__stream *st = a->stream;
-    int rc = 0;
+    struct dmahal__pool *pool;
+    unsigned joined;
+    int rc;
 
     pthread_mutex_lock(&st->lock);
-    if (!st->pool)
-        rc = dmahal__bounce_join(a, &st->pool, &st->joined);
     *out = st->pool;
     pthread_mutex_unlock(&st->lock);
-    return rc;
+    if (*out)
+        return 0;
+    /* Joined outside the adapter's lock, which dump takes under the platform's. */
+    rc = dmahal__bounce_join(a, &pool, &joined);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&st->lock);
+    if (!st->pool) {
+        st->pool = pool;
+        st->joined = joined;
+        joined = 0;
+    }
+    *out = st->pool;
+    pthread_mutex_unlock(&st->lock);
+    if (joined)
+        dmahal__bounce_leave(pool, joined); /* another thread joined first */
+    return 0;
 }
 
 /* With a run reserved: the list, the IOMMU mapping of the run if any, the copy in. */
@@ -505,10 +531,8 @@ static int bounce_finish(struct mapping *m)
 
 static void bounce_unwind(struct mapping *m)
 {
-    struct dmahal__pool *pool = m->a->stream->pool;
-
     if (m->run.pages)
-        dmahal__bounce_release(pool, &m->run);
+        dmahal__bounce_release(m->pool, &m->run);
     m->run.pages = 0;
 }
 
@@ -595,6 +619,7 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     rc = stream_pool(a, &pool);
     if (rc)
         goto err_free;
+    m->pool = pool;
     if (fn) {
         m->fn = fn;
         m->ctx = ctx;
