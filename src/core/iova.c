@@ -62,6 +62,8 @@ static struct dmahal__iova **reg;
 static size_t nreg, reg_cap;
 
 static void depot_flush_locked(struct dmahal__iova *d);
+struct slot;
+static struct slot *slot_find(struct dmahal__iova *d);
 
 /* The class of a rounded size, or -1 when it is not cached. */
 static int class_of(const struct dmahal__iova *d, uint64_t len, uint64_t *size)
@@ -124,6 +126,15 @@ static void tc_destroy(void *arg)
 static void tc_key_init(void)
 {
     pthread_key_create(&tc_key, tc_destroy);
+}
+
+/* The calling thread's slot for @d if it has one. */
+static struct slot *slot_find(struct dmahal__iova *d)
+{
+    for (int i = 0; tc && i < SLOTS; i++)
+        if (tc->s[i].d == d && tc->s[i].id == d->id)
+            return &tc->s[i];
+    return NULL;
 }
 
 /* The calling thread's slot for @d, claiming one if needed; NULL without memory. */
@@ -240,15 +251,11 @@ int dmahal__iova_alloc(struct dmahal__iova *d, uint64_t len, uint64_t align, uin
         rc = dmahal__range_alloc(&d->r, len, align, boundary, max_addr, out);
     }
     pthread_mutex_unlock(&d->lock);
-    if (rc == -ENOMEM && tc) {
-        for (int i = 0; i < SLOTS; i++) {
-            if (tc->s[i].d == d && tc->s[i].id == d->id) {
-                pthread_mutex_lock(&d->lock);
-                slot_flush_locked(&tc->s[i]);
-                rc = dmahal__range_alloc(&d->r, len, align, boundary, max_addr, out);
-                pthread_mutex_unlock(&d->lock);
-            }
-        }
+    if (rc == -ENOMEM && slot_find(d)) {
+        pthread_mutex_lock(&d->lock);
+        slot_flush_locked(slot_find(d));
+        rc = dmahal__range_alloc(&d->r, len, align, boundary, max_addr, out);
+        pthread_mutex_unlock(&d->lock);
     }
     return rc;
 }
@@ -344,6 +351,8 @@ int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_a
     if (rc == -ENOMEM) {
         /* Space may be sitting in magazines: the depot's first, then the caller's own. */
         depot_flush_locked(d);
+        if (!s)
+            s = slot_find(d);
         if (s)
             slot_flush_locked(s);
         rc = dmahal__range_alloc(&d->r, size, d->granule, 0, max_addr, out);
