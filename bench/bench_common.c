@@ -325,6 +325,8 @@ int main(int argc, char **argv)
     printf("DPDK: not found at build time (pkg-config libdpdk); DPDK contestants left out\n");
 #endif
     bench_print_machine();
+    if (getenv("DMAHAL_VERIFY"))
+        printf("note: DMAHAL_VERIFY is set; dmahal's figures include the verifier's checks\n");
     printf("method: %u repetitions after a warm-up, contestants interleaved in rotating order; "
            "median ns per alloc+write+free; ratios are medians of per-repetition ratios%s\n",
            o.reps, o.quick ? " (--quick: figures are only a smoke test)" : "");

@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     }
 
     bench_print_machine();
-    unsigned iters = o.quick ? 4 : 64;
+    unsigned iters = o.quick ? 4 : 256;
     printf("method: %u repetitions of %u copies of 1 MiB after a warm-up, interleaved in "
            "rotating order; median GB/s; ratios are medians of per-repetition ratios%s\n",
            o.reps, iters, o.quick ? " (--quick: figures are only a smoke test)" : "");
