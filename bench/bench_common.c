@@ -311,7 +311,7 @@ static bool report_size(const struct size_case *s, unsigned reps)
 
 /* ---- main -------------------------------------------------------------------------------- */
 
-static const char usage[] = "usage: bench_common [--quick] [--reps N]\n"
+static const char usage[] = "usage: bench_common [--quick] [--reps N] [--no-dpdk]\n"
                             "  zeroed common-buffer alloc+write+free, ns/op, dmahal vs glibc "
                             "and DPDK\n";
 
@@ -362,7 +362,9 @@ int main(int argc, char **argv)
                                     .free = floor_free,
                                     .is_floor = true};
 #ifdef BENCH_HAVE_DPDK
-    if (bench_dpdk_init() == 0) {
+    if (o.no_dpdk) {
+        printf("DPDK: left out (--no-dpdk)\n");
+    } else if (bench_dpdk_init() == 0) {
         cs[ncs++] = (struct contestant){
             .name = "rte_zmalloc", .alloc = zmalloc_alloc, .free = zmalloc_free, .is_dpdk = true};
         cs[ncs++] = (struct contestant){

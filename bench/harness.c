@@ -16,10 +16,13 @@
 int bench_parse(int argc, char **argv, const char *usage, struct bench_opts *o)
 {
     o->quick = false;
+    o->no_dpdk = false;
     o->reps = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) {
             o->quick = true;
+        } else if (strcmp(argv[i], "--no-dpdk") == 0) {
+            o->no_dpdk = true;
         } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
             char *end;
             unsigned long v = strtoul(argv[++i], &end, 10);

@@ -19,11 +19,12 @@ struct dmahal_device;
 /* What the command line asked for. */
 struct bench_opts {
     bool quick;    /* a smoke run: few iterations, few repetitions */
+    bool no_dpdk;  /* leave DPDK's contestants out (e.g. under valgrind) */
     unsigned reps; /* timed repetitions per contestant (after one warm-up) */
 };
 
-/* Parses --quick, --reps N and --help. Returns 0, 1 if the program should exit with 0 (help
- * was printed), or -1 after printing the usage for a bad argument. */
+/* Parses --quick, --reps N, --no-dpdk and --help. Returns 0, 1 if the program should exit with 0
+ * (help was printed), or -1 after printing the usage for a bad argument. */
 int bench_parse(int argc, char **argv, const char *usage, struct bench_opts *o);
 
 /* Monotonic time in nanoseconds. */
