@@ -18,23 +18,23 @@
 #include <string.h>
 
 /* The driver's debug print, as in the Windows sample the seed's snippet comes from. */
-#define ERROR 1
-#define DBG_INIT 1
+#define ERROR                        1
+#define DBG_INIT                     1
 #define DebugPrint(Level, Area, ...) ((void)(Level), (void)(Area), fprintf(stderr, __VA_ARGS__))
 
 /* edu's registers (BAR0) and DMA engine, from docs/devices/edu.md. */
-#define EDU_ID 0x00
+#define EDU_ID            0x00
 #define EDU_ID_MAJOR_MASK 0xff0000ffu
-#define EDU_ID_VALUE 0x010000edu
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_CNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_CMD_RUN 0x1u
-#define EDU_CMD_TO_RAM 0x2u
-#define EDU_BUFFER 0x40000u
-#define EDU_BUFFER_SIZE 4096u
-#define EDU_ADDRESS_BITS 28
+#define EDU_ID_VALUE      0x010000edu
+#define EDU_DMA_SRC       0x80
+#define EDU_DMA_DST       0x88
+#define EDU_DMA_CNT       0x90
+#define EDU_DMA_CMD       0x98
+#define EDU_CMD_RUN       0x1u
+#define EDU_CMD_TO_RAM    0x2u
+#define EDU_BUFFER        0x40000u
+#define EDU_BUFFER_SIZE   4096u
+#define EDU_ADDRESS_BITS  28
 
 /* The device extension: what the driver keeps about its device. */
 typedef struct _FDO_DATA {
@@ -109,8 +109,8 @@ static NTSTATUS SeedStartDevice(PFDO_DATA FdoData)
 static void SeedStopDevice(PFDO_DATA FdoData)
 {
     if (FdoData->BaseVa)
-        FdoData->FreeCommonBuffer(FdoData->DmaAdapterObject, FdoData->BaseLength,
-                                  FdoData->BaseLa, FdoData->BaseVa, FALSE);
+        FdoData->FreeCommonBuffer(FdoData->DmaAdapterObject, FdoData->BaseLength, FdoData->BaseLa,
+                                  FdoData->BaseVa, FALSE);
     FdoData->BaseVa = NULL;
     if (FdoData->DmaAdapterObject)
         FdoData->DmaAdapterObject->DmaOperations->PutDmaAdapter(FdoData->DmaAdapterObject);

@@ -76,13 +76,13 @@ typedef ULONG NODE_REQUIREMENT;
 /** Tells whether an NTSTATUS is a success (or informational) code. */
 #define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
 
-#define STATUS_SUCCESS ((NTSTATUS)0x00000000L)
-#define STATUS_UNSUCCESSFUL ((NTSTATUS)0xC0000001L)
-#define STATUS_NOT_IMPLEMENTED ((NTSTATUS)0xC0000002L)
-#define STATUS_INVALID_PARAMETER ((NTSTATUS)0xC000000DL)
-#define STATUS_NO_MEMORY ((NTSTATUS)0xC0000017L)
+#define STATUS_SUCCESS                ((NTSTATUS)0x00000000L)
+#define STATUS_UNSUCCESSFUL           ((NTSTATUS)0xC0000001L)
+#define STATUS_NOT_IMPLEMENTED        ((NTSTATUS)0xC0000002L)
+#define STATUS_INVALID_PARAMETER      ((NTSTATUS)0xC000000DL)
+#define STATUS_NO_MEMORY              ((NTSTATUS)0xC0000017L)
 #define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
-#define STATUS_NOT_SUPPORTED ((NTSTATUS)0xC00000BBL)
+#define STATUS_NOT_SUPPORTED          ((NTSTATUS)0xC00000BBL)
 
 /* C11 has anonymous structs; C++ has them only as an extension, which GCC and Clang
  * accept quietly when told. */
@@ -130,10 +130,10 @@ typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTEN
  * device; drivers do not build their own (IoGetDmaAdapter refuses them).
  */
 typedef struct _DEVICE_OBJECT {
-    CSHORT Type;                       /**< IO_TYPE_DEVICE */
-    USHORT Size;                       /**< sizeof(DEVICE_OBJECT) */
-    LONG ReferenceCount;               /**< unused, 0 */
-    PVOID DeviceExtension;             /**< the driver's own, NULL until it sets it */
+    CSHORT Type;                        /**< IO_TYPE_DEVICE */
+    USHORT Size;                        /**< sizeof(DEVICE_OBJECT) */
+    LONG ReferenceCount;                /**< unused, 0 */
+    PVOID DeviceExtension;              /**< the driver's own, NULL until it sets it */
     struct dmahal_device *DmahalDevice; /**< the dmahal device this object stands for */
 } DEVICE_OBJECT, *PDEVICE_OBJECT;
 
@@ -142,7 +142,8 @@ typedef enum _IO_ALLOCATION_ACTION {
     KeepObject = 1,
     DeallocateObject,
     DeallocateObjectKeepRegisters
-} IO_ALLOCATION_ACTION, *PIO_ALLOCATION_ACTION;
+} IO_ALLOCATION_ACTION,
+    *PIO_ALLOCATION_ACTION;
 
 /** How memory is cached (for the common-buffer routines of Windows 10 and later). */
 typedef enum _MEMORY_CACHING_TYPE {
@@ -168,7 +169,7 @@ typedef enum _DMA_COMPLETION_STATUS {
  * DEVICE_DESCRIPTION: what the driver tells IoGetDmaAdapter about its device
  * ------------------------------------------------------------------------------------------ */
 
-#define DEVICE_DESCRIPTION_VERSION 0
+#define DEVICE_DESCRIPTION_VERSION  0
 #define DEVICE_DESCRIPTION_VERSION1 1
 #define DEVICE_DESCRIPTION_VERSION2 2
 #define DEVICE_DESCRIPTION_VERSION3 3
@@ -195,7 +196,8 @@ typedef enum _INTERFACE_TYPE {
     Vmcs = 16,
     ACPIBus = 17,
     MaximumInterfaceType
-} INTERFACE_TYPE, *PINTERFACE_TYPE;
+} INTERFACE_TYPE,
+    *PINTERFACE_TYPE;
 
 /** Data width of a system DMA controller (subordinate devices only). */
 typedef enum _DMA_WIDTH {
@@ -205,7 +207,8 @@ typedef enum _DMA_WIDTH {
     Width64Bits,
     WidthNoWrap,
     MaximumDmaWidth
-} DMA_WIDTH, *PDMA_WIDTH;
+} DMA_WIDTH,
+    *PDMA_WIDTH;
 
 /** Timing of a system DMA controller (subordinate devices only). */
 typedef enum _DMA_SPEED {
@@ -215,7 +218,8 @@ typedef enum _DMA_SPEED {
     TypeC,
     TypeF,
     MaximumDmaSpeed
-} DMA_SPEED, *PDMA_SPEED;
+} DMA_SPEED,
+    *PDMA_SPEED;
 
 /**
  * The device's DMA capabilities. Zero it, then set what the device has; see IoGetDmaAdapter
@@ -234,13 +238,13 @@ typedef struct _DEVICE_DESCRIPTION {
     ULONG BusNumber;           /**< unused */
     ULONG DmaChannel;          /**< subordinate devices only */
     INTERFACE_TYPE InterfaceType;
-    DMA_WIDTH DmaWidth;        /**< subordinate devices only */
-    DMA_SPEED DmaSpeed;        /**< subordinate devices only */
-    ULONG MaximumLength;       /**< largest transfer in bytes */
-    ULONG DmaPort;             /**< obsolete */
-    ULONG DmaAddressWidth;     /**< version 3: address bits the device drives, 1..64 */
-    ULONG DmaControllerInstance; /**< unused */
-    ULONG DmaRequestLine;      /**< subordinate devices only */
+    DMA_WIDTH DmaWidth;             /**< subordinate devices only */
+    DMA_SPEED DmaSpeed;             /**< subordinate devices only */
+    ULONG MaximumLength;            /**< largest transfer in bytes */
+    ULONG DmaPort;                  /**< obsolete */
+    ULONG DmaAddressWidth;          /**< version 3: address bits the device drives, 1..64 */
+    ULONG DmaControllerInstance;    /**< unused */
+    ULONG DmaRequestLine;           /**< subordinate devices only */
     PHYSICAL_ADDRESS DeviceAddress; /**< subordinate devices only */
 } DEVICE_DESCRIPTION, *PDEVICE_DESCRIPTION;
 
@@ -303,8 +307,8 @@ typedef NTSTATUS GET_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT
                                          PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
                                          BOOLEAN WriteToDevice);
 typedef GET_SCATTER_GATHER_LIST *PGET_SCATTER_GATHER_LIST;
-typedef VOID PUT_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter,
-                                     PSCATTER_GATHER_LIST ScatterGather, BOOLEAN WriteToDevice);
+typedef VOID PUT_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter, PSCATTER_GATHER_LIST ScatterGather,
+                                     BOOLEAN WriteToDevice);
 typedef PUT_SCATTER_GATHER_LIST *PPUT_SCATTER_GATHER_LIST;
 typedef NTSTATUS CALCULATE_SCATTER_GATHER_LIST_SIZE(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
                                                     PVOID CurrentVa, ULONG Length,
@@ -313,9 +317,8 @@ typedef NTSTATUS CALCULATE_SCATTER_GATHER_LIST_SIZE(PDMA_ADAPTER DmaAdapter, PMD
 typedef CALCULATE_SCATTER_GATHER_LIST_SIZE *PCALCULATE_SCATTER_GATHER_LIST_SIZE;
 typedef NTSTATUS BUILD_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
                                            PMDL Mdl, PVOID CurrentVa, ULONG Length,
-                                           PDRIVER_LIST_CONTROL ExecutionRoutine,
-                                           PVOID Context, BOOLEAN WriteToDevice,
-                                           PVOID ScatterGatherBuffer,
+                                           PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                                           BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
                                            ULONG ScatterGatherLength);
 typedef BUILD_SCATTER_GATHER_LIST *PBUILD_SCATTER_GATHER_LIST;
 typedef NTSTATUS BUILD_MDL_FROM_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter,
@@ -328,19 +331,15 @@ typedef NTSTATUS GET_DMA_TRANSFER_INFO(PDMA_ADAPTER DmaAdapter, PMDL Mdl, ULONGL
                                        ULONG Length, BOOLEAN WriteOnly,
                                        PDMA_TRANSFER_INFO TransferInfo);
 typedef GET_DMA_TRANSFER_INFO *PGET_DMA_TRANSFER_INFO;
-typedef NTSTATUS INITIALIZE_DMA_TRANSFER_CONTEXT(PDMA_ADAPTER DmaAdapter,
-                                                 PVOID DmaTransferContext);
+typedef NTSTATUS INITIALIZE_DMA_TRANSFER_CONTEXT(PDMA_ADAPTER DmaAdapter, PVOID DmaTransferContext);
 typedef INITIALIZE_DMA_TRANSFER_CONTEXT *PINITIALIZE_DMA_TRANSFER_CONTEXT;
-typedef PVOID ALLOCATE_COMMON_BUFFER_EX(PDMA_ADAPTER DmaAdapter,
-                                        PPHYSICAL_ADDRESS MaximumAddress, ULONG Length,
-                                        PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled,
-                                        NODE_REQUIREMENT PreferredNode);
+typedef PVOID ALLOCATE_COMMON_BUFFER_EX(PDMA_ADAPTER DmaAdapter, PPHYSICAL_ADDRESS MaximumAddress,
+                                        ULONG Length, PPHYSICAL_ADDRESS LogicalAddress,
+                                        BOOLEAN CacheEnabled, NODE_REQUIREMENT PreferredNode);
 typedef ALLOCATE_COMMON_BUFFER_EX *PALLOCATE_COMMON_BUFFER_EX;
-typedef NTSTATUS ALLOCATE_ADAPTER_CHANNEL_EX(PDMA_ADAPTER DmaAdapter,
-                                             PDEVICE_OBJECT DeviceObject,
-                                             PVOID DmaTransferContext,
-                                             ULONG NumberOfMapRegisters, ULONG Flags,
-                                             PDRIVER_CONTROL ExecutionRoutine,
+typedef NTSTATUS ALLOCATE_ADAPTER_CHANNEL_EX(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                             PVOID DmaTransferContext, ULONG NumberOfMapRegisters,
+                                             ULONG Flags, PDRIVER_CONTROL ExecutionRoutine,
                                              PVOID ExecutionContext, PVOID *MapRegisterBase);
 typedef ALLOCATE_ADAPTER_CHANNEL_EX *PALLOCATE_ADAPTER_CHANNEL_EX;
 typedef NTSTATUS CONFIGURE_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter, ULONG FunctionNumber,
@@ -356,22 +355,21 @@ typedef NTSTATUS MAP_TRANSFER_EX(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapReg
                                  PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
                                  PVOID CompletionContext);
 typedef MAP_TRANSFER_EX *PMAP_TRANSFER_EX;
-typedef NTSTATUS GET_SCATTER_GATHER_LIST_EX(
-    PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject, PVOID DmaTransferContext, PMDL Mdl,
-    ULONGLONG Offset, ULONG Length, ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine,
-    PVOID Context, BOOLEAN WriteToDevice, PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
-    PVOID CompletionContext, PSCATTER_GATHER_LIST *ScatterGatherList);
+typedef NTSTATUS
+GET_SCATTER_GATHER_LIST_EX(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                           PVOID DmaTransferContext, PMDL Mdl, ULONGLONG Offset, ULONG Length,
+                           ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                           BOOLEAN WriteToDevice, PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
+                           PVOID CompletionContext, PSCATTER_GATHER_LIST *ScatterGatherList);
 typedef GET_SCATTER_GATHER_LIST_EX *PGET_SCATTER_GATHER_LIST_EX;
 typedef NTSTATUS BUILD_SCATTER_GATHER_LIST_EX(
     PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject, PVOID DmaTransferContext, PMDL Mdl,
     ULONGLONG Offset, ULONG Length, ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine,
-    PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
-    ULONG ScatterGatherLength, PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
-    PVOID CompletionContext, PVOID ScatterGatherList);
+    PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer, ULONG ScatterGatherLength,
+    PDMA_COMPLETION_ROUTINE DmaCompletionRoutine, PVOID CompletionContext, PVOID ScatterGatherList);
 typedef BUILD_SCATTER_GATHER_LIST_EX *PBUILD_SCATTER_GATHER_LIST_EX;
-typedef NTSTATUS FLUSH_ADAPTER_BUFFERS_EX(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
-                                          PVOID MapRegisterBase, ULONGLONG Offset,
-                                          ULONG Length, BOOLEAN WriteToDevice);
+typedef NTSTATUS FLUSH_ADAPTER_BUFFERS_EX(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                          ULONGLONG Offset, ULONG Length, BOOLEAN WriteToDevice);
 typedef FLUSH_ADAPTER_BUFFERS_EX *PFLUSH_ADAPTER_BUFFERS_EX;
 typedef VOID FREE_ADAPTER_OBJECT(PDMA_ADAPTER DmaAdapter, IO_ALLOCATION_ACTION AllocationAction);
 typedef FREE_ADAPTER_OBJECT *PFREE_ADAPTER_OBJECT;
@@ -399,8 +397,7 @@ typedef PVOID ALLOCATE_COMMON_BUFFER_WITH_BOUNDS(PDMA_ADAPTER DmaAdapter,
                                                  NODE_REQUIREMENT PreferredNode,
                                                  PPHYSICAL_ADDRESS LogicalAddress);
 typedef ALLOCATE_COMMON_BUFFER_WITH_BOUNDS *PALLOCATE_COMMON_BUFFER_WITH_BOUNDS;
-typedef NTSTATUS ALLOCATE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter,
-                                               PHYSICAL_ADDRESS LowAddress,
+typedef NTSTATUS ALLOCATE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter, PHYSICAL_ADDRESS LowAddress,
                                                PHYSICAL_ADDRESS HighAddress,
                                                MEMORY_CACHING_TYPE CacheType,
                                                NODE_REQUIREMENT IdealNode, ULONG Flags,
@@ -408,21 +405,19 @@ typedef NTSTATUS ALLOCATE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter,
                                                PDMA_COMMON_BUFFER_VECTOR *VectorOut);
 typedef ALLOCATE_COMMON_BUFFER_VECTOR *PALLOCATE_COMMON_BUFFER_VECTOR;
 typedef VOID GET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX(PDMA_ADAPTER DmaAdapter,
-                                                    PDMA_COMMON_BUFFER_VECTOR Vector,
-                                                    ULONG Index, PVOID *VirtualAddressOut,
+                                                    PDMA_COMMON_BUFFER_VECTOR Vector, ULONG Index,
+                                                    PVOID *VirtualAddressOut,
                                                     PPHYSICAL_ADDRESS LogicalAddressOut);
 typedef GET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX *PGET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX;
 typedef VOID FREE_COMMON_BUFFER_FROM_VECTOR(PDMA_ADAPTER DmaAdapter,
                                             PDMA_COMMON_BUFFER_VECTOR Vector, ULONG Index);
 typedef FREE_COMMON_BUFFER_FROM_VECTOR *PFREE_COMMON_BUFFER_FROM_VECTOR;
-typedef VOID FREE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter,
-                                       PDMA_COMMON_BUFFER_VECTOR Vector);
+typedef VOID FREE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter, PDMA_COMMON_BUFFER_VECTOR Vector);
 typedef FREE_COMMON_BUFFER_VECTOR *PFREE_COMMON_BUFFER_VECTOR;
-typedef NTSTATUS CREATE_COMMON_BUFFER_FROM_MDL(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
-                                               PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION
-                                                   ExtendedConfigs,
-                                               ULONG ExtendedConfigsCount,
-                                               PPHYSICAL_ADDRESS LogicalAddress);
+typedef NTSTATUS
+CREATE_COMMON_BUFFER_FROM_MDL(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
+                              PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION ExtendedConfigs,
+                              ULONG ExtendedConfigsCount, PPHYSICAL_ADDRESS LogicalAddress);
 typedef CREATE_COMMON_BUFFER_FROM_MDL *PCREATE_COMMON_BUFFER_FROM_MDL;
 
 /**

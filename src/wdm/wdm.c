@@ -14,7 +14,7 @@
 #define WDM_MAX_MAP_REGISTERS_NO_SG 16u
 /* The HAL drops MaximumLength's top bit so that BYTES_TO_PAGES cannot overflow. */
 #define WDM_MAX_LENGTH_MASK 0x7fffffffu
-#define WDM_ADAPTER_MAGIC 0x57444d41u /* "WDMA" */
+#define WDM_ADAPTER_MAGIC   0x57444d41u /* "WDMA" */
 
 /* One common buffer handed out through AllocateCommonBuffer. */
 struct wdm_buf {
@@ -36,7 +36,7 @@ struct wdm_adapter {
 
 /* The DEVICE_OBJECT of a dmahal device, attached to it as a context. */
 struct wdm_device {
-    DEVICE_OBJECT obj; /* first, so that a PDEVICE_OBJECT is a struct wdm_device * */
+    DEVICE_OBJECT obj;    /* first, so that a PDEVICE_OBJECT is a struct wdm_device * */
     pthread_mutex_t lock; /* guards adapters */
     struct wdm_adapter *adapters;
 };
