@@ -513,8 +513,8 @@ typedef struct _DMA_OPERATIONS {
  *    to the PCI bus every dmahal device sits on), else 24 bits, as Windows' HAL does;
  *  - *NumberOfMapRegisters is computed as Windows' x86 HAL computes it: MaximumLength is
  *    limited to 2 GiB (its top bit dropped), then BYTES_TO_PAGES(MaximumLength) + 1 with the
- *    platform's page size, capped at 16 (a 64 KiB transfer) for a device that cannot
- *    scatter/gather;
+ *    platform's page size, capped at 16 (a 64 KiB transfer) unless the device does
+ *    scatter/gather on PCI (or InterfaceTypeUndefined) or EISA;
  *  - the adapter's largest transfer is what those map registers span, so
  *    dmahal_adapter_map_registers() reports the same number. The one exception is a
  *    MaximumLength of 0, for which Windows gives 1 map register: the adapter then takes
@@ -550,7 +550,9 @@ PDEVICE_OBJECT dmahal_wdm_device(struct dmahal_device *d);
  * Windows name yet (dmahal_common_sync, dmahal_adapter_desc, ...). The driver must not put
  * it: PutDmaAdapter does.
  *
- * @return the adapter; NULL for NULL or an adapter IoGetDmaAdapter did not make.
+ * @return the adapter; NULL for NULL or an adapter IoGetDmaAdapter did not make (told by a
+ *         mark it leaves behind the DMA_ADAPTER, so what is passed must be at least that
+ *         large: anything else is undefined, as it is on Windows).
  */
 struct dmahal_adapter *dmahal_wdm_adapter(PDMA_ADAPTER DmaAdapter);
 

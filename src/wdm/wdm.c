@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Windows' x86 HAL limits a device that cannot scatter/gather to 16 map registers (64 KiB). */
+/* Windows' x86 HAL limits devices it must map for to 16 map registers (64 KiB). */
 #define WDM_MAX_MAP_REGISTERS_NO_SG 16u
 /* The HAL drops MaximumLength's top bit so that BYTES_TO_PAGES cannot overflow. */
 #define WDM_MAX_LENGTH_MASK 0x7fffffffu
@@ -267,6 +267,13 @@ out:
 
 /* ---- IoGetDmaAdapter ------------------------------------------------------------------------- */
 
+/* Every dmahal device sits on PCI; an undefined interface type resolves to it, as Windows
+ * resolves it from the PDO. */
+static bool desc_on_pci(const DEVICE_DESCRIPTION *dd)
+{
+    return dd->InterfaceType == PCIBus || dd->InterfaceType == InterfaceTypeUndefined;
+}
+
 static unsigned desc_addr_bits(const DEVICE_DESCRIPTION *dd)
 {
     if (dd->Version == DEVICE_DESCRIPTION_VERSION3)
@@ -276,8 +283,7 @@ static unsigned desc_addr_bits(const DEVICE_DESCRIPTION *dd)
     if (dd->Dma32BitAddresses)
         return 32;
     /* Windows takes a PCI scatter/gather master to drive 32 bits even if the flag is unset. */
-    if (dd->ScatterGather &&
-        (dd->InterfaceType == PCIBus || dd->InterfaceType == InterfaceTypeUndefined))
+    if (dd->ScatterGather && desc_on_pci(dd))
         return 32;
     return 24;
 }
@@ -288,7 +294,9 @@ static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dm
     size_t max_len = dd->MaximumLength & WDM_MAX_LENGTH_MASK;
     ULONG nregs = (ULONG)((max_len + page - 1) / page + 1);
 
-    if (!dd->ScatterGather && nregs > WDM_MAX_MAP_REGISTERS_NO_SG)
+    /* Only a scatter/gather master on PCI or EISA escapes the HAL's 64 KiB limit. */
+    if (!(dd->ScatterGather && (desc_on_pci(dd) || dd->InterfaceType == Eisa)) &&
+        nregs > WDM_MAX_MAP_REGISTERS_NO_SG)
         nregs = WDM_MAX_MAP_REGISTERS_NO_SG;
     *desc = (struct dmahal_desc){
         .addr_bits = desc_addr_bits(dd),

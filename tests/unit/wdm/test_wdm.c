@@ -402,7 +402,11 @@ TEST(wdm_map_registers_as_windows_computes_them)
         ULONG max_len;
         BOOLEAN sg;
         ULONG want;
+        INTERFACE_TYPE bus; /* 0 (Internal) is taken as PCIBus below */
     } c[] = {
+        {64 * KIB, TRUE, 16, Isa}, /* scatter/gather on ISA: the 64 KiB limit still holds */
+        {64 * KIB, TRUE, 17, Eisa},
+        {64 * KIB, TRUE, 17, InterfaceTypeUndefined},
         {0, FALSE, 1},
         {1, FALSE, 2},
         {4096, FALSE, 2},
@@ -433,6 +437,7 @@ TEST(wdm_map_registers_as_windows_computes_them)
         PDMA_ADAPTER a;
 
         dd.Dma64BitAddresses = TRUE;
+        dd.InterfaceType = c[i].bus ? c[i].bus : PCIBus;
         dd.ScatterGather = c[i].sg;
         dd.MaximumLength = c[i].max_len;
         a = get_adapter(&r, dd, &n);
