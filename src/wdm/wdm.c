@@ -29,7 +29,7 @@ struct wdm_adapter {
     struct dmahal_adapter *a;
     struct wdm_device *dev;
     struct wdm_adapter *prev, *next; /* on dev->adapters */
-    pthread_mutex_t lock;            /* guards bufs and nbufs */
+    pthread_mutex_t lock;            /* guards the map, and dmahal's buffers with it */
     struct wdm_buf *bufs;            /* sorted by va, for FreeCommonBuffer's lookup */
     size_t nbufs, cap;
 };
@@ -71,19 +71,17 @@ static size_t bufs_lower_bound(const struct wdm_adapter *w, const void *va)
     return lo;
 }
 
+/* Adds @wb to the map. Caller holds w->lock. */
 static int bufs_insert(struct wdm_adapter *w, const struct wdm_buf *wb)
 {
     size_t i;
 
-    pthread_mutex_lock(&w->lock);
     if (w->nbufs == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 8;
         struct wdm_buf *bufs = realloc(w->bufs, cap * sizeof(*bufs));
 
-        if (!bufs) {
-            pthread_mutex_unlock(&w->lock);
+        if (!bufs)
             return -ENOMEM;
-        }
         w->bufs = bufs;
         w->cap = cap;
     }
@@ -91,34 +89,27 @@ static int bufs_insert(struct wdm_adapter *w, const struct wdm_buf *wb)
     memmove(&w->bufs[i + 1], &w->bufs[i], (w->nbufs - i) * sizeof(*w->bufs));
     w->bufs[i] = *wb;
     w->nbufs++;
-    pthread_mutex_unlock(&w->lock);
     return 0;
 }
 
 /*
  * Takes the entry that matches @wb exactly out of the map. Returns 0; -ENOENT when no entry
  * has that va; -EINVAL when one has but its la or len differs; -EPERM when only its
- * CacheEnabled differs. A mismatched entry stays.
+ * CacheEnabled differs. A mismatched entry stays. Caller holds w->lock.
  */
 static int bufs_take(struct wdm_adapter *w, const struct wdm_buf *wb)
 {
-    size_t i;
-    int rc = 0;
+    size_t i = bufs_lower_bound(w, wb->b.va);
 
-    pthread_mutex_lock(&w->lock);
-    i = bufs_lower_bound(w, wb->b.va);
-    if (i == w->nbufs || w->bufs[i].b.va != wb->b.va) {
-        rc = -ENOENT;
-    } else if (w->bufs[i].b.la != wb->b.la || w->bufs[i].b.len != wb->b.len) {
-        rc = -EINVAL;
-    } else if (w->bufs[i].cached != wb->cached) {
-        rc = -EPERM;
-    } else {
-        w->nbufs--;
-        memmove(&w->bufs[i], &w->bufs[i + 1], (w->nbufs - i) * sizeof(*w->bufs));
-    }
-    pthread_mutex_unlock(&w->lock);
-    return rc;
+    if (i == w->nbufs || w->bufs[i].b.va != wb->b.va)
+        return -ENOENT;
+    if (w->bufs[i].b.la != wb->b.la || w->bufs[i].b.len != wb->b.len)
+        return -EINVAL;
+    if (w->bufs[i].cached != wb->cached)
+        return -EPERM;
+    w->nbufs--;
+    memmove(&w->bufs[i], &w->bufs[i + 1], (w->nbufs - i) * sizeof(*w->bufs));
+    return 0;
 }
 
 /* ---- the operations -------------------------------------------------------------------------- */
@@ -158,18 +149,24 @@ static PVOID allocate_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
 {
     struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
     struct wdm_buf wb = {.cached = CacheEnabled != FALSE};
+    int rc;
 
     if (!LogicalAddress)
         return NULL;
     LogicalAddress->QuadPart = 0;
     if (!w || Length == 0)
         return NULL;
-    if (dmahal_common_alloc(w->a, Length, wb.cached ? DMAHAL_CACHED : 0, &wb.b))
-        return NULL;
-    if (bufs_insert(w, &wb)) {
-        dmahal_common_free(w->a, &wb.b);
-        return NULL;
+    /* dmahal and the map change together, so that no free sees one without the other. */
+    pthread_mutex_lock(&w->lock);
+    rc = dmahal_common_alloc(w->a, Length, wb.cached ? DMAHAL_CACHED : 0, &wb.b);
+    if (rc == 0) {
+        rc = bufs_insert(w, &wb);
+        if (rc)
+            dmahal_common_free(w->a, &wb.b);
     }
+    pthread_mutex_unlock(&w->lock);
+    if (rc)
+        return NULL;
     LogicalAddress->QuadPart = (LONGLONG)wb.b.la;
     return wb.b.va;
 }
@@ -187,19 +184,17 @@ static VOID free_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
 
     if (!w)
         return;
+    pthread_mutex_lock(&w->lock);
     rc = bufs_take(w, &wb);
-    if (rc == 0) {
-        dmahal_common_free(w->a, &wb.b);
-        return;
-    }
     /*
-     * Not a buffer of ours as described. dmahal refuses to free what does not match a live
-     * buffer exactly, so handing it the caller's values frees nothing, and lets the verifier
-     * report the bad free with both sides. A CacheEnabled mismatch alone would match, so it
-     * is not handed on.
+     * A buffer not ours as described goes to dmahal all the same: it refuses to free what
+     * does not match a live buffer exactly, so nothing is freed, and its verifier reports
+     * the bad free with both sides. A CacheEnabled mismatch alone would match, so it is not
+     * handed on.
      */
     if (rc != -EPERM)
         dmahal_common_free(w->a, &wb.b);
+    pthread_mutex_unlock(&w->lock);
 }
 
 static ULONG get_dma_alignment(PDMA_ADAPTER DmaAdapter)
