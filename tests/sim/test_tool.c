@@ -150,6 +150,10 @@ static uint64_t check_right(const char *s)
     snprintf(verified, sizeof(verified), "right way: data verified at la 0x%012llx",
              (unsigned long long)(la + ECHO_OFF));
     CHECK_CONTAINS(s, verified);
+    /* The !dma view that follows lists the buffer under its logical address. */
+    snprintf(verified, sizeof(verified), "la 0x%012llx-0x%012llx  len 4096", (unsigned long long)la,
+             (unsigned long long)(la + 4095));
+    CHECK_CONTAINS(strstr(part2, "-- Part 3"), verified);
     return la;
 }
 
@@ -175,6 +179,25 @@ static uint64_t library_pa(const char *spec)
     return pa;
 }
 
+/* The demo's own lines fit 100 columns (the dump's, in Part 3, are the dump's business). */
+static void check_line_width(const char *out)
+{
+    bool in_dump = false;
+
+    for (const char *l = out; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+
+        if (strncmp(l, "-- Part 3", 9) == 0)
+            in_dump = true;
+        else if (strncmp(l, "===", 3) == 0)
+            in_dump = false;
+        if (!in_dump && len > 100)
+            test_fail(__FILE__, __LINE__, "line of %zu columns: %.*s", len, (int)len, l);
+        l += len + (nl != NULL);
+    }
+}
+
 /* ---- demo ------------------------------------------------------------------------------- */
 
 TEST(demo_default_runs_without_and_with_iommu)
@@ -188,6 +211,26 @@ TEST(demo_default_runs_without_and_with_iommu)
     CHECK_CONTAINS(r.out, "sim:iommu=on  wrong way: IOMMU faults at 0x");
     CHECK_CONTAINS(r.out, "the story unfolded as explained");
     CHECK(strstr(r.out, "FAILED") == NULL);
+    check_line_width(r.out);
+}
+
+TEST(demo_runs_on_other_sim_machines)
+{
+    /* Pages of 64 KiB move the contiguous memory to 64 GiB - 64 KiB; a non-coherent machine
+     * changes nothing for uncached common buffers. */
+    static const char *const specs[] = {"sim:page=64K", "sim:coherent=no", "sim:iommu=on,page=16K",
+                                        "sim:ram=0-64G"};
+
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct run r = TOOL("demo", "--platform", specs[i]);
+        const char *s = section(r.out, specs[i]);
+        struct wrong w;
+
+        CHECK_EQ(r.status, 0);
+        w = parse_wrong(s);
+        CHECK_EQ_U(w.pa, library_pa(specs[i]));
+        check_right(s);
+    }
 }
 
 TEST(demo_sim_truncation_hits_the_neighbour)
