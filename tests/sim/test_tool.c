@@ -307,6 +307,28 @@ TEST(demo_values_follow_the_machine)
     CHECK_NE_U(w.pa, library_pa("sim"));
 }
 
+TEST(demo_truncated_address_outside_ram_faults)
+{
+    /* RAM up to 128 MiB only: the truncated addresses (near 256 MiB) are no RAM at all. */
+    const char *spec = "sim:ram=0-128M,4G-64G";
+    struct run r = TOOL("demo", "--platform", spec);
+    const char *s = section(r.out, spec);
+    char line[128];
+    struct wrong w;
+
+    CHECK_EQ(r.status, 0);
+    w = parse_wrong(s);
+    CHECK_GE_U(w.src_to, UINT64_C(128) << 20);
+    snprintf(line, sizeof(line), "fault #1  edu    read  0x%012llx  len 32  (%s)",
+             (unsigned long long)w.src_to, dmahal_fault_reason_name(DMAHAL_FAULT_NO_RAM));
+    CHECK_CONTAINS(s, line);
+    snprintf(line, sizeof(line), "fault #2  edu    write 0x%012llx  len 32  (%s)",
+             (unsigned long long)w.dst_to, dmahal_fault_reason_name(DMAHAL_FAULT_NO_RAM));
+    CHECK_CONTAINS(s, line);
+    CHECK_CONTAINS(s, "What the driver finds at va+0x800: (32 zero bytes)");
+    CHECK_LT_U(check_right(s), UINT64_C(128) << 20);
+}
+
 TEST(demo_fails_when_the_wrong_way_works)
 {
     /* All RAM below 2^28: the mistake goes unnoticed, so there is no story to tell. */

@@ -273,45 +273,19 @@ static void wrong_direct(struct story *st, uint64_t src, uint64_t dst, const cha
     snprintf(st->wrong, sizeof(st->wrong), "DMA silently went to " ADDR, dst);
 }
 
-static void wrong_way(struct story *st)
-{
-    char seen[MSG_LEN], nb_before[BUF_LEN], t1[48];
-    uint64_t pa, src, dst, faults0, nfaults;
+/* One wrong-way attempt: where the device really went, and the state before it went. */
+struct attempt {
+    uint64_t pa, src, dst; /* what the driver programmed; what the device drove */
+    uint64_t faults0;      /* faults recorded before */
     struct echo e;
+    char nb_before[BUF_LEN]; /* the neighbour's buffer before */
+};
 
-    step(st, "dmahal_sim_contig_alloc(%u)   the MmAllocateContiguousMemory analog", BUF_LEN);
-    if (!api(st, "dmahal_sim_contig_alloc", dmahal_sim_contig_alloc(st->p, BUF_LEN, &st->contig)))
-        return;
-    say("va " ADDR "   contiguous, but chosen with no thought for any device",
-        (uint64_t)(uintptr_t)st->contig);
-    step(st, "dmahal_sim_virt_to_phys(va)   the MmGetPhysicalAddress analog");
-    if (!api(st, "dmahal_sim_virt_to_phys", dmahal_sim_virt_to_phys(st->p, st->contig, &pa)))
-        return;
-    say("pa " ADDR "   %s", pa,
-        pa + BUF_LEN - 1 > EDU_MASK ? "above 2^28: out of the edu's reach"
-                                    : "below 2^28: within the edu's reach, by luck");
-
-    memcpy(st->contig, MESSAGE, MSG_LEN);
-    step(st, "The driver writes %s at va and programs pa into the edu:", SHOW(t1, MESSAGE));
-    show_program(pa, "pa");
-    memcpy(nb_before, st->nb.va, BUF_LEN);
-    faults0 = dmahal_fault_count(st->p);
-    if (!api(st, "the edu's DMA", edu_echo(st->d, pa, &e)))
-        return;
-    src = pa & EDU_MASK;
-    dst = (pa + ECHO_OFF) & EDU_MASK;
-
-    step(st, "The edu keeps only the low %d bits of each address (mask " ADDR "):", EDU_ADDR_BITS,
-         EDU_MASK);
-    say("source       " ADDR " -> " ADDR, pa, src);
-    say("destination  " ADDR " -> " ADDR, pa + ECHO_OFF, dst);
-    if (st->iommu)
-        say("with an IOMMU these go through the edu's IO page table, where the driver "
-            "mapped nothing");
-    nfaults = dmahal_fault_count(st->p) - faults0;
-    say("DMA result: %s, then %s; faults recorded: %" PRIu64, result_name(e.in), result_name(e.out),
-        nfaults);
-    show_faults(st, faults0);
+/* Step 6: checks the outcome against what the platform should have done, and says so. */
+static void wrong_explain(struct story *st, const struct attempt *at)
+{
+    uint64_t nfaults = dmahal_fault_count(st->p) - at->faults0;
+    char seen[MSG_LEN], t1[48];
 
     memcpy(seen, (char *)st->contig + ECHO_OFF, MSG_LEN);
     step(st, "What the driver finds at va+0x%03x: %s", ECHO_OFF, SHOW(t1, seen));
@@ -320,37 +294,80 @@ static void wrong_way(struct story *st)
         fail(st,
              "the wrong way worked here (pa " ADDR " is below 2^28): give the machine RAM "
              "above 256 MiB, as the default sim has, to see it fail",
-             pa);
+             at->pa);
         return;
     }
     say("not the message: the echo never reached the driver's buffer");
     if (st->iommu) {
-        if (e.in != 2 || e.out != 2 || !faulted_at(st, faults0, src, DMAHAL_FAULT_UNMAPPED) ||
-            !faulted_at(st, faults0, dst, DMAHAL_FAULT_UNMAPPED)) {
-            fail(st, "expected two IOMMU faults at " ADDR " and " ADDR, src, dst);
+        if (at->e.in != 2 || at->e.out != 2 ||
+            !faulted_at(st, at->faults0, at->src, DMAHAL_FAULT_UNMAPPED) ||
+            !faulted_at(st, at->faults0, at->dst, DMAHAL_FAULT_UNMAPPED)) {
+            fail(st, "expected two IOMMU faults at " ADDR " and " ADDR, at->src, at->dst);
             return;
         }
-        if (memcmp(nb_before, st->nb.va, BUF_LEN) != 0) {
+        if (memcmp(at->nb_before, st->nb.va, BUF_LEN) != 0) {
             fail(st, "the neighbour's buffer changed although the IOMMU refused the DMA");
             return;
         }
         say("the neighbour's buffer is unchanged: the IOMMU contained the mistake");
-        snprintf(st->wrong, sizeof(st->wrong), "IOMMU faults at " ADDR " and " ADDR, src, dst);
-    } else if (e.in == 0 && e.out == 0) {
+        snprintf(st->wrong, sizeof(st->wrong), "IOMMU faults at " ADDR " and " ADDR, at->src,
+                 at->dst);
+    } else if (at->e.in == 0 && at->e.out == 0) {
         if (nfaults) {
             fail(st, "faults were recorded although both transfers completed");
             return;
         }
         say("and nothing reported an error: the bus saw two valid addresses");
-        wrong_direct(st, src, dst, nb_before);
-    } else if (faulted_at(st, faults0, src, 0) || faulted_at(st, faults0, dst, 0)) {
-        /* The truncated address fell outside RAM: the platform refused it. */
-        say("the truncated address is not RAM on this machine, so the bus refused it");
-        snprintf(st->wrong, sizeof(st->wrong), "DMA to " ADDR " faulted: no RAM there", src);
+        wrong_direct(st, at->src, at->dst, at->nb_before);
+    } else if (faulted_at(st, at->faults0, at->src, DMAHAL_FAULT_NO_RAM) ||
+               faulted_at(st, at->faults0, at->dst, DMAHAL_FAULT_NO_RAM)) {
+        say("a truncated address is not RAM on this machine, so the bus refused it");
+        snprintf(st->wrong, sizeof(st->wrong), "DMA to " ADDR "/" ADDR " faulted: no RAM", at->src,
+                 at->dst);
     } else {
         fail(st, "the DMA failed (%s, %s) without a fault at the truncated addresses",
-             result_name(e.in), result_name(e.out));
+             result_name(at->e.in), result_name(at->e.out));
     }
+}
+
+static void wrong_way(struct story *st)
+{
+    struct attempt at;
+    char t1[48];
+
+    step(st, "dmahal_sim_contig_alloc(%u)   the MmAllocateContiguousMemory analog", BUF_LEN);
+    if (!api(st, "dmahal_sim_contig_alloc", dmahal_sim_contig_alloc(st->p, BUF_LEN, &st->contig)))
+        return;
+    say("va " ADDR "   contiguous, but chosen with no thought for any device",
+        (uint64_t)(uintptr_t)st->contig);
+    step(st, "dmahal_sim_virt_to_phys(va)   the MmGetPhysicalAddress analog");
+    if (!api(st, "dmahal_sim_virt_to_phys", dmahal_sim_virt_to_phys(st->p, st->contig, &at.pa)))
+        return;
+    say("pa " ADDR "   %s", at.pa,
+        at.pa + BUF_LEN - 1 > EDU_MASK ? "above 2^28: out of the edu's reach"
+                                       : "below 2^28: within the edu's reach, by luck");
+
+    memcpy(st->contig, MESSAGE, MSG_LEN);
+    step(st, "The driver writes %s at va and programs pa into the edu:", SHOW(t1, MESSAGE));
+    show_program(at.pa, "pa");
+    memcpy(at.nb_before, st->nb.va, BUF_LEN);
+    at.faults0 = dmahal_fault_count(st->p);
+    if (!api(st, "the edu's DMA", edu_echo(st->d, at.pa, &at.e)))
+        return;
+    at.src = at.pa & EDU_MASK;
+    at.dst = (at.pa + ECHO_OFF) & EDU_MASK;
+
+    step(st, "The edu keeps only the low %d bits of each address (mask " ADDR "):", EDU_ADDR_BITS,
+         EDU_MASK);
+    say("source       " ADDR " -> " ADDR, at.pa, at.src);
+    say("destination  " ADDR " -> " ADDR, at.pa + ECHO_OFF, at.dst);
+    if (st->iommu)
+        say("with an IOMMU these go through the edu's IO page table, where the driver "
+            "mapped nothing");
+    say("DMA result: %s, then %s; faults recorded: %" PRIu64, result_name(at.e.in),
+        result_name(at.e.out), dmahal_fault_count(st->p) - at.faults0);
+    show_faults(st, at.faults0);
+    wrong_explain(st, &at);
 }
 
 /* ---- part 2: the right way ------------------------------------------------------------------ */
