@@ -23,6 +23,10 @@ struct run {
     char *out, *err;
 };
 
+/* Outputs stay reachable for the rest of the case (each case is its own process). */
+static char *kept[64];
+static size_t nkept;
+
 static char *slurp(FILE *f)
 {
     long n;
@@ -36,6 +40,8 @@ static char *slurp(FILE *f)
     rewind(f);
     CHECK_EQ(fread(s, 1, (size_t)n, f), n);
     fclose(f);
+    CHECK_LT(nkept, sizeof(kept) / sizeof(kept[0]));
+    kept[nkept++] = s;
     return s;
 }
 
