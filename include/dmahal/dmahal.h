@@ -297,8 +297,12 @@ struct dmahal_seg {
 
 /** A scatter/gather list: what dmahal_map returns. Read-only for the driver. */
 struct dmahal_sgl {
-    unsigned nseg;            /**< elements, 1 .. the adapter's max_segments */
-    struct dmahal_seg seg[]; /**< in transfer order */
+    unsigned nseg; /**< elements, 1 .. the adapter's max_segments */
+#ifdef __cplusplus
+    struct dmahal_seg seg[1]; /* C++ has no flexible array member; the layout is the same */
+#else
+    struct dmahal_seg seg[]; /**< nseg elements, in transfer order */
+#endif
 };
 
 /** Flag for dmahal_map and dmahal_map_async: fail with -ENOSPC rather than wait for map

@@ -414,9 +414,8 @@ static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *c
 
 /* ---- the device's side of the bus ------------------------------------------------------- */
 
-/* Walks the access page by page twice: once to translate all of it (a faulting access
- * touches nothing), once to copy. Without an IOMMU a logical address is physical: RAM, or
- * user memory pinned by a streaming map. */
+/* Translates one address as the device's bus does. Without an IOMMU a logical address is
+ * physical: RAM, or user memory pinned by a streaming map. */
 static int translate(struct dmahal_device *d, struct sim *s, dmahal_addr_t at, bool write,
                      char **host)
 {
@@ -436,10 +435,13 @@ static int translate(struct dmahal_device *d, struct sim *s, dmahal_addr_t at, b
     return *host ? 0 : DMAHAL_FAULT_NO_RAM;
 }
 
+/* Walks the access page by page: once to translate all of it (a faulting access touches
+ * nothing), then to copy. */
 static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
                       size_t len, bool write)
 {
-    char *host;
+    char *host, *first = NULL;
+    bool contig = true;
     int reason;
 
     for (dmahal_addr_t at = la; at - la < len; at = DMAHAL__ALIGN_DOWN(at, s->page) + s->page) {
@@ -448,6 +450,20 @@ static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, 
             dmahal__fault_record(d, at, len, write, (enum dmahal_fault_reason)reason);
             return -EFAULT;
         }
+        if (at == la)
+            first = host;
+        else if (host != first + (at - la))
+            contig = false;
+    }
+    /* A buffer's pages are usually contiguous in host memory too (one arena is one run of
+     * frames, a pinned range one run of user pages): then one copy does, unless the cache
+     * model has to look at each page. */
+    if (contig && atomic_load_explicit(&s->nshadow, memory_order_acquire) == 0) {
+        if (write)
+            memcpy(first, buf, len);
+        else
+            memcpy(buf, first, len);
+        return 0;
     }
     for (size_t done = 0; done < len;) {
         size_t in_page = s->page - ((la + done) & (s->page - 1));
@@ -563,7 +579,7 @@ static void sim_describe(struct dmahal_platform *p, FILE *f)
     fprintf(f, "coherent: %s\n", s->coherent ? "yes" : "no");
     fprintf(f, "page size: %zu\n", s->page);
     for (unsigned i = 0; i < s->nram; i++)
-        fprintf(f, "ram: %#014llx-%#014llx (%llu MiB)\n", (unsigned long long)s->ram[i].start,
+        fprintf(f, "ram: 0x%012llx-0x%012llx (%llu MiB)\n", (unsigned long long)s->ram[i].start,
                 (unsigned long long)s->ram[i].end,
                 (unsigned long long)((s->ram[i].end - s->ram[i].start) >> 20));
     fprintf(f, "ram total: %llu MiB, in use: %llu KiB\n", (unsigned long long)(s->ram_total >> 20),
