@@ -26,6 +26,7 @@ struct mapping {
     enum how how;
     bool device_owns; /* false between sync_for_cpu and sync_for_device */
     bool tracked;     /* the platform's cache model follows its memory */
+    bool small;       /* a SMALL_BLOCK from the thread's cache */
     unsigned niov;
     struct iovec *iov;   /* the non-empty entries, copied */
     dmahal_addr_t *bus;  /* HOW_PIN: each entry's first page's bus address */
@@ -47,7 +48,7 @@ struct cbuf {
 };
 
 struct dmahal__stream {
-    pthread_mutex_t lock; /* the registry, the cached-buffer list, joining the pool */
+    dmahal__lock_t lock; /* the registry, the cached-buffer list, the pool pointer */
     struct mapping **buckets;
     size_t nbuckets, live;
     atomic_uint regs; /* bounce pages held by live lists */
@@ -56,6 +57,66 @@ struct dmahal__stream {
     struct cbuf *cbufs; /* common buffers of a non-coherent adapter, sorted by va */
     size_t ncbuf, cbuf_cap;
 };
+
+/* ---- mapping memory ------------------------------------------------------------------------ */
+
+/*
+ * Most transfers are a few pages in a few pieces, so their mapping fits a small block. Each
+ * thread keeps a few freed ones: malloc and free would cost a third of a one-page map/unmap.
+ * A block freed by another thread than the one that took it simply changes hands.
+ */
+#define SMALL_BLOCK 512
+#define SMALL_KEEP 16
+
+struct block_cache {
+    void *v[SMALL_KEEP];
+    unsigned n;
+};
+
+static _Thread_local struct block_cache *blocks;
+static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
+static pthread_key_t blocks_key;
+
+static void blocks_destroy(void *arg)
+{
+    struct block_cache *c = arg;
+
+    while (c->n)
+        free(c->v[--c->n]);
+    free(c);
+    blocks = NULL;
+}
+
+static void blocks_key_init(void)
+{
+    pthread_key_create(&blocks_key, blocks_destroy);
+}
+
+static void *block_get(size_t bytes)
+{
+    if (bytes > SMALL_BLOCK)
+        return malloc(bytes);
+    if (blocks && blocks->n)
+        return blocks->v[--blocks->n];
+    return malloc(SMALL_BLOCK);
+}
+
+static void mapping_free(struct mapping *m)
+{
+    if (m->small && !blocks) {
+        pthread_once(&blocks_once, blocks_key_init);
+        blocks = calloc(1, sizeof(*blocks));
+        if (blocks && pthread_setspecific(blocks_key, blocks)) {
+            free(blocks);
+            blocks = NULL;
+        }
+    }
+    if (m->small && blocks && blocks->n < SMALL_KEEP) {
+        blocks->v[blocks->n++] = m;
+        return;
+    }
+    free(m);
+}
 
 /* ---- registry --------------------------------------------------------------------------- */
 
@@ -132,7 +193,7 @@ int dmahal__stream_init(struct dmahal_adapter *a)
         free(st);
         return -ENOMEM;
     }
-    pthread_mutex_init(&st->lock, NULL);
+    dmahal__lock_init(&st->lock);
     a->stream = st;
     return 0;
 }
@@ -208,7 +269,7 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
         if (iov[i].iov_len > DMAHAL__MAX_LEN || total + iov[i].iov_len > DMAHAL__MAX_LEN)
             return -E2BIG;
         total += iov[i].iov_len;
-        bound += iov[i].iov_len / unit + 2;
+        bound += (unit == UINT64_MAX ? 0 : iov[i].iov_len / unit) + 2; /* no division if none */
         n++;
     }
     if (total == 0)
@@ -218,17 +279,30 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
     cap = bound < c->max_segments ? bound : c->max_segments;
     bytes = sizeof(*m) + sizeof(struct dmahal_sgl) + cap * sizeof(struct dmahal_seg) +
             n * (sizeof(struct iovec) + sizeof(dmahal_addr_t));
-    m = calloc(1, bytes);
+    m = block_get(bytes);
     if (!m)
         return -ENOMEM;
+    m->small = bytes <= SMALL_BLOCK;
+    /* Field by field: a whole-struct clear compiles to a string store that costs more. */
+    m->hnext = NULL;
     m->sgl = (struct dmahal_sgl *)(m + 1);
-    m->iov = (struct iovec *)&m->sgl->seg[cap];
-    m->bus = (dmahal_addr_t *)&m->iov[n];
-    m->cap = (unsigned)cap;
+    m->sgl->nseg = 0;
     m->a = a;
     m->dir = dir;
-    m->total = total;
+    m->how = HOW_PIN;
     m->device_owns = true;
+    m->tracked = false;
+    m->niov = 0;
+    m->iov = (struct iovec *)&m->sgl->seg[cap];
+    m->bus = (dmahal_addr_t *)&m->iov[n];
+    m->total = total;
+    m->cap = (unsigned)cap;
+    m->iova = 0;
+    m->iova_len = 0;
+    m->run = (struct dmahal__bounce_run){NULL, 0, 0};
+    m->pool = NULL;
+    m->fn = NULL;
+    m->ctx = NULL;
     /* Entries that continue one another in memory become one: one pin, one run of pages,
      * and one element where the device allows it. */
     for (unsigned i = 0; i < iovcnt; i++) {
@@ -467,23 +541,23 @@ static int stream_pool(struct dmahal_adapter *a, struct dmahal__pool **out)
     unsigned joined;
     int rc;
 
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     *out = st->pool;
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     if (*out)
         return 0;
     /* Joined outside the adapter's lock, which dump takes under the platform's. */
     rc = dmahal__bounce_join(a, &pool, &joined);
     if (rc)
         return rc;
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     if (!st->pool) {
         st->pool = pool;
         st->joined = joined;
         joined = 0;
     }
     *out = st->pool;
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     if (joined)
         dmahal__bounce_leave(pool, joined); /* another thread joined first */
     return 0;
@@ -553,16 +627,16 @@ static void mapping_release(struct mapping *m)
         atomic_fetch_sub(&a->stream->regs, (unsigned)m->run.pages);
         bounce_unwind(m);
     }
-    free(m);
+    mapping_free(m);
 }
 
 static void mapping_register(struct mapping *m)
 {
     struct dmahal__stream *st = m->a->stream;
 
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     registry_insert(st, m);
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
 }
 
 /* Runs on the thread that freed the pages a queued request waited for. */
@@ -579,7 +653,7 @@ static void grant_async(struct dmahal__bounce_waiter *w)
         void *ctx = m->ctx;
 
         bounce_unwind(m);
-        free(m);
+        mapping_free(m);
         fn(a, rc, NULL, ctx);
         return;
     }
@@ -643,7 +717,7 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     return 0;
 
 err_free:
-    free(m);
+    mapping_free(m);
     return rc;
 }
 
@@ -680,9 +754,9 @@ int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     struct dmahal__stream *st = a->stream;
     struct mapping *m;
 
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     m = registry_find(st, sgl, true);
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     if (!m)
         return -ENOENT;
     /* After sync_for_cpu the CPU has the data already, and the device had no turn since. */
@@ -698,13 +772,13 @@ int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     struct mapping *m;
 
     /* Under the lock, so that a racing unmap of the same list cannot free it meanwhile. */
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     m = registry_find(st, sgl, false);
     if (m) {
         to_device(m);
         m->device_owns = true;
     }
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     return m ? 0 : -ENOENT;
 }
 
@@ -713,13 +787,13 @@ int dmahal__sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     struct dmahal__stream *st = a->stream;
     struct mapping *m;
 
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     m = registry_find(st, sgl, false);
     if (m) {
         to_cpu(m);
         m->device_owns = false;
     }
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     return m ? 0 : -ENOENT;
 }
 
@@ -730,11 +804,11 @@ void dmahal__stream_walk(struct dmahal_adapter *a,
 {
     struct dmahal__stream *st = a->stream;
 
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     for (size_t i = 0; i < st->nbuckets; i++)
         for (struct mapping *m = st->buckets[i]; m; m = m->hnext)
             fn(m->sgl, m->dir, m->how == HOW_BOUNCE ? (unsigned)m->run.pages : 0, arg);
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
 }
 
 unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a)
@@ -770,7 +844,7 @@ int dmahal__common_alloc_synced(struct dmahal_adapter *a, size_t len, unsigned f
 
     if (rc || a->c.coherent)
         return rc;
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     if (st->ncbuf == st->cbuf_cap) {
         size_t cap = st->cbuf_cap ? st->cbuf_cap * 2 : 16;
         struct cbuf *v = realloc(st->cbufs, cap * sizeof(*v));
@@ -791,11 +865,11 @@ int dmahal__common_alloc_synced(struct dmahal_adapter *a, size_t len, unsigned f
     memmove(&st->cbufs[i + 1], &st->cbufs[i], (st->ncbuf - i) * sizeof(st->cbufs[0]));
     st->cbufs[i] = (struct cbuf){out->va, len, cached};
     st->ncbuf++;
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     return 0;
 
 err_unlock:
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     dmahal__common_free(a, out);
     *out = (struct dmahal_buf){0};
     return rc;
@@ -820,7 +894,7 @@ int dmahal__common_free_synced(struct dmahal_adapter *a, const struct dmahal_buf
 
     if (a->c.coherent)
         return dmahal__common_free(a, buf);
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     e = cbuf_find(st, buf);
     rc = dmahal__common_free(a, buf);
     if (rc == 0 && e) {
@@ -829,7 +903,7 @@ int dmahal__common_free_synced(struct dmahal_adapter *a, const struct dmahal_buf
         memmove(e, e + 1, (size_t)(&st->cbufs[st->ncbuf] - (e + 1)) * sizeof(*e));
         st->ncbuf--;
     }
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     return rc;
 }
 
@@ -845,7 +919,7 @@ int dmahal__common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, si
     /* Coherent: nothing to do, and nothing to look up (the hot path of most machines). */
     if (a->c.coherent)
         return 0;
-    pthread_mutex_lock(&st->lock);
+    dmahal__lock_take(&st->lock);
     e = cbuf_find(st, b);
     if (!e)
         rc = -ENOENT;
@@ -855,7 +929,7 @@ int dmahal__common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, si
         if ((dir & DMAHAL_FROM_DEVICE) && ops->cache_invalidate)
             ops->cache_invalidate(p, (char *)b->va + off, len);
     }
-    pthread_mutex_unlock(&st->lock);
+    dmahal__lock_drop(&st->lock);
     return rc;
 }
 
@@ -876,7 +950,7 @@ void dmahal__stream_fini(struct dmahal_adapter *a)
 
             w = w->next;
             m->fn(a, -ECANCELED, NULL, m->ctx);
-            free(m);
+            mapping_free(m);
         }
     }
     for (size_t i = 0; i < st->nbuckets; i++) {
@@ -894,7 +968,6 @@ void dmahal__stream_fini(struct dmahal_adapter *a)
         dmahal__bounce_leave(st->pool, st->joined);
     free(st->cbufs);
     free(st->buckets);
-    pthread_mutex_destroy(&st->lock);
     free(st);
     a->stream = NULL;
 }

@@ -85,7 +85,7 @@ struct sim_dev {
     const struct dmahal_model *model;
     void *state;
     struct sim_iopt iopt;  /* iommu=on; the IOVA space is d->iova */
-    atomic_uint_fast64_t mapped_pages;
+    atomic_uint_fast64_t mapped_pages; /* by common-buffer arenas */
 };
 
 /* registry.c */

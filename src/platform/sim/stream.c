@@ -145,25 +145,20 @@ void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus
 int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
                   unsigned perm)
 {
-    struct sim *s = d->p->priv;
     struct sim_dev *sd = d->priv;
     unsigned pte = IOPTE_HOST | (perm & DMAHAL__PERM_READ ? IOPTE_R : 0) |
                    (perm & DMAHAL__PERM_WRITE ? IOPTE_W : 0);
-    int rc = sim_iopt_map(&sd->iopt, iova, (uint64_t)(uintptr_t)va, len, pte);
 
-    if (rc == 0)
-        atomic_fetch_add_explicit(&sd->mapped_pages, len >> s->page_shift,
-                                  memory_order_relaxed);
-    return rc;
+    /* No shared counter here: an atomic add per map and unmap would cost a third of the
+     * page table's own update, on a path meant to scale across threads. */
+    return sim_iopt_map(&sd->iopt, iova, (uint64_t)(uintptr_t)va, len, pte);
 }
 
 void sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
 {
-    struct sim *s = d->p->priv;
     struct sim_dev *sd = d->priv;
 
     sim_iopt_unmap(&sd->iopt, iova, len);
-    atomic_fetch_sub_explicit(&sd->mapped_pages, len >> s->page_shift, memory_order_relaxed);
 }
 
 int sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
