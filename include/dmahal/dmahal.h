@@ -317,7 +317,8 @@ struct dmahal_sgl {
  *
  * When the transfer needs bounce pages and too few are free, the call waits until enough
  * are unmapped (behind earlier waiters, first come first served), unless @p flags has
- * DMAHAL_MAP_NOWAIT. Thread-safe.
+ * DMAHAL_MAP_NOWAIT. A thread that itself holds the bounce pages it would wait for waits
+ * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. Thread-safe.
  *
  * @param iov     the memory, @p iovcnt entries; not NULL.
  * @param dir     the direction of the transfer.
@@ -325,8 +326,9 @@ struct dmahal_sgl {
  * @param out     receives the list, valid until dmahal_unmap; cleared on failure.
  * @return 0; -EINVAL for NULL arguments, an entry with a NULL base and a length, an unknown
  *         direction or flag, or a transfer of 0 bytes; -E2BIG for a transfer longer than
- *         the adapter's max_transfer, or one that no layout can fit into its max_segments
- *         (a boundary or max_segment smaller than the page with too few segments);
+ *         the adapter's max_transfer, one that no layout can fit into its max_segments
+ *         (a boundary or max_segment smaller than the page with too few segments), or one
+ *         that needs more bounce pages than its pool will ever hold;
  *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken; -ENOTSUP when
  *         the platform can neither reach the memory nor bounce it; -ENOMEM.
  */
