@@ -47,7 +47,16 @@ struct cbuf {
     bool cached;
 };
 
+/* How the adapter's device reaches host memory, decided once. */
+enum path {
+    PATH_IOMMU,  /* through its IOMMU domain */
+    PATH_PIN,    /* at the memory's bus address, bouncing what it cannot take */
+    PATH_BOUNCE, /* only through bounce pages */
+    PATH_NONE,   /* not at all: the platform implements no streaming */
+};
+
 struct dmahal__stream {
+    enum path path;
     dmahal__lock_t lock; /* the registry, the cached-buffer list, the pool pointer */
     struct mapping **buckets;
     size_t nbuckets, live;
@@ -194,6 +203,12 @@ int dmahal__stream_init(struct dmahal_adapter *a)
         return -ENOMEM;
     }
     dmahal__lock_init(&st->lock);
+    if (a->dev->p->has_iommu)
+        st->path = a->dev->p->ops->iommu_map && a->dev->iova ? PATH_IOMMU : PATH_NONE;
+    else if (a->dev->p->ops->pin)
+        st->path = PATH_PIN;
+    else
+        st->path = a->dev->p->ops->bounce_alloc ? PATH_BOUNCE : PATH_NONE;
     a->stream = st;
     return 0;
 }
@@ -677,7 +692,20 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     rc = mapping_new(a, iov, iovcnt, dir, &m);
     if (rc)
         return rc;
-    rc = a->dev->p->has_iommu ? map_iommu(m) : map_pinned(m);
+    switch (a->stream->path) {
+    case PATH_IOMMU:
+        rc = map_iommu(m);
+        break;
+    case PATH_PIN:
+        rc = map_pinned(m);
+        break;
+    case PATH_BOUNCE:
+        rc = -EAGAIN;
+        break;
+    default:
+        rc = -ENOTSUP;
+        break;
+    }
     if (rc == 0) {
         rc = cache_track(m);
         if (rc) {

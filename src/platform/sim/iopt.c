@@ -14,8 +14,24 @@
 #define LEVEL_BITS 9
 #define LEVEL_SIZE (1u << LEVEL_BITS)
 
+/*
+ * The last leaf node each thread walked to, by table and index: a streaming map and its
+ * unmap touch the same leaf, and so do most device accesses after them, so the walk from
+ * the root is mostly skipped. Leaf nodes live as long as their table, and a table's id is
+ * never reused, so a hint is never followed into freed memory.
+ */
+struct leaf_hint {
+    uint64_t id;
+    uint64_t key; /* iova >> (page_shift + LEVEL_BITS) */
+    sim_pte *node;
+};
+
+static _Thread_local struct leaf_hint hint;
+static atomic_uint_fast64_t next_id = 1;
+
 int sim_iopt_init(struct sim_iopt *t, unsigned page_shift)
 {
+    t->id = atomic_fetch_add(&next_id, 1);
     unsigned index_bits = SIM_IOVA_BITS - page_shift;
 
     t->page_shift = page_shift;
@@ -50,7 +66,10 @@ static unsigned index_at(const struct sim_iopt *t, uint64_t iova, unsigned level
 static sim_pte *leaf(const struct sim_iopt *t, uint64_t iova, bool create)
 {
     sim_pte *node = t->root;
+    uint64_t key = iova >> (t->page_shift + LEVEL_BITS);
 
+    if (hint.node && hint.id == t->id && hint.key == key)
+        return &hint.node[index_at(t, iova, 1)];
     for (unsigned level = t->levels; level > 1; level--) {
         sim_pte *slot = &node[index_at(t, iova, level)];
         uint64_t next = atomic_load_explicit(slot, memory_order_acquire);
@@ -77,6 +96,7 @@ static sim_pte *leaf(const struct sim_iopt *t, uint64_t iova, bool create)
         }
         node = (sim_pte *)(uintptr_t)next;
     }
+    hint = (struct leaf_hint){t->id, key, node};
     return &node[index_at(t, iova, 1)];
 }
 

@@ -60,6 +60,7 @@ struct sim_iopt {
     sim_pte *root;
     unsigned levels;
     unsigned page_shift;
+    uint64_t id; /* unique in the process: keys the per-thread leaf hint */
 };
 
 /* Host memory that stands at physical addresses: user memory pinned by a streaming map
