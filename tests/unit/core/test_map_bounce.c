@@ -294,3 +294,28 @@ TEST(bounce_honours_alignment_and_segments_without_iommu)
     free(b);
     free(seen);
 }
+
+TEST(bounce_transfer_larger_than_the_pool_can_ever_hold_is_e2big)
+{
+    /* 32 MiB transfers would need 8193 map registers; one adapter adds at most 4096 pages
+     * (16 MiB) to its pool, so a 20 MiB transfer can never bounce. */
+    struct dmahal_desc d = {.addr_bits = 32, .max_transfer = 32u << 20, .max_segments = 1};
+    struct rig r;
+    size_t len = 20u << 20;
+    unsigned char *b = malloc(len);
+    struct iovec iov = {b, len};
+    struct dmahal_sgl *sgl;
+
+    CHECK(b != NULL);
+    memset(b, 0x3c, len);
+    rig_open(&r, "sim", &d);
+    CHECK_EQ(dmahal_adapter_map_registers(r.a), 8193);
+    CHECK_ERR(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl), -E2BIG);
+    CHECK(sgl == NULL);
+    iov.iov_len = 16u << 20;
+    CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl));
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(r.a), 4096);
+    CHECK_OK(dmahal_unmap(r.a, sgl));
+    rig_close(&r);
+    free(b);
+}
