@@ -48,7 +48,7 @@ static void print_sgl(const struct dmahal_sgl *sgl, enum dmahal_dir dir, unsigne
             (const void *)sgl, dir_name(dir), total, sgl->nseg, regs,
             regs ? " (bounced)" : "");
     for (unsigned i = 0; i < sgl->nseg; i++)
-        fprintf(w->f, "        [%u] la %#014llx  len %zu\n", i,
+        fprintf(w->f, "        [%u] la 0x%012llx  len %zu\n", i,
                 (unsigned long long)sgl->seg[i].la, sgl->seg[i].len);
 }
 
