@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_REPS 1000
+#define MAX_REPS   1000
 #define BOUNCE_LEN ((size_t)64 << 10)
 
 static const char usage[] = "usage: bench_map [--quick] [--reps N]\n"

@@ -99,8 +99,8 @@ int dmahal__bounce_join(struct dmahal_adapter *a, struct dmahal__pool **out, uns
 {
     struct dmahal_platform *p = a->dev->p;
     bool iommu = p->has_iommu;
-    unsigned want = a->map_registers < DMAHAL__BOUNCE_MAX_JOIN ? a->map_registers
-                                                               : DMAHAL__BOUNCE_MAX_JOIN;
+    unsigned want =
+        a->map_registers < DMAHAL__BOUNCE_MAX_JOIN ? a->map_registers : DMAHAL__BOUNCE_MAX_JOIN;
     struct dmahal__pool *pool;
     int rc = 0;
 
@@ -263,8 +263,7 @@ struct dmahal__bounce_waiter *dmahal__bounce_cancel(struct dmahal__pool *pool,
     return out;
 }
 
-void dmahal__bounce_stats(struct dmahal__pool *pool, size_t *total, size_t *used,
-                          unsigned *bits)
+void dmahal__bounce_stats(struct dmahal__pool *pool, size_t *total, size_t *used, unsigned *bits)
 {
     pthread_mutex_lock(&pool->lock);
     *total = pool->total;
@@ -276,8 +275,7 @@ void dmahal__bounce_stats(struct dmahal__pool *pool, size_t *total, size_t *used
 void dmahal__bounce_describe(struct dmahal_platform *p, FILE *f)
 {
     pthread_mutex_lock(&p->lock);
-    for (struct dmahal__pool *pool = p->bounce ? p->bounce->pools : NULL; pool;
-         pool = pool->next) {
+    for (struct dmahal__pool *pool = p->bounce ? p->bounce->pools : NULL; pool; pool = pool->next) {
         size_t total, used;
         unsigned bits;
         size_t waiting = 0;

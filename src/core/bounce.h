@@ -60,7 +60,6 @@ void dmahal__bounce_release(struct dmahal__pool *pool, const struct dmahal__boun
 struct dmahal__bounce_waiter *dmahal__bounce_cancel(struct dmahal__pool *pool,
                                                     struct dmahal_adapter *a);
 /* Pages in the pool and in use. */
-void dmahal__bounce_stats(struct dmahal__pool *pool, size_t *total, size_t *used,
-                          unsigned *bits);
+void dmahal__bounce_stats(struct dmahal__pool *pool, size_t *total, size_t *used, unsigned *bits);
 
 #endif /* DMAHAL_BOUNCE_H */

@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLASSES 6   /* 1, 2, 4, 8, 16, 32 granules */
-#define MAG_SIZE 64 /* ranges per magazine */
+#define CLASSES   6  /* 1, 2, 4, 8, 16, 32 granules */
+#define MAG_SIZE  64 /* ranges per magazine */
 #define DEPOT_MAX 32 /* full magazines a domain keeps per class */
-#define SLOTS 4     /* domains a thread caches at once */
+#define SLOTS     4  /* domains a thread caches at once */
 
 struct mag {
     unsigned n;
@@ -328,8 +328,7 @@ static void depot_put(struct dmahal__iova *d, int cls, struct mag *m)
     m->n = 0;
 }
 
-int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_addr,
-                            uint64_t *out)
+int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_addr, uint64_t *out)
 {
     uint64_t size;
     int cls = class_of(d, len, &size);

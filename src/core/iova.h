@@ -34,8 +34,7 @@ void dmahal__iova_free(struct dmahal__iova *d, uint64_t start, uint64_t len);
  * end. Sizes up to 32 granules are rounded up to a power of two and cached per thread;
  * dmahal__iova_free_fast must get the same @len. -ENOMEM when nothing fits.
  */
-int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_addr,
-                            uint64_t *out);
+int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_addr, uint64_t *out);
 void dmahal__iova_free_fast(struct dmahal__iova *d, uint64_t start, uint64_t len);
 
 /* Free bytes in the range allocator (not counting ranges held in caches). */

@@ -28,11 +28,11 @@ struct mapping {
     bool tracked;     /* the platform's cache model follows its memory */
     bool small;       /* a SMALL_BLOCK from the thread's cache */
     unsigned niov;
-    struct iovec *iov;   /* the non-empty entries, copied */
-    dmahal_addr_t *bus;  /* HOW_PIN: each entry's first page's bus address */
+    struct iovec *iov;  /* the non-empty entries, copied */
+    dmahal_addr_t *bus; /* HOW_PIN: each entry's first page's bus address */
     size_t total;
-    unsigned cap;        /* room in sgl->seg */
-    dmahal_addr_t iova;  /* HOW_IOMMU, and HOW_BOUNCE behind an IOMMU */
+    unsigned cap;       /* room in sgl->seg */
+    dmahal_addr_t iova; /* HOW_IOMMU, and HOW_BOUNCE behind an IOMMU */
     size_t iova_len;
     struct dmahal__bounce_run run; /* HOW_BOUNCE */
     struct dmahal__pool *pool;     /* where run came from */
@@ -75,7 +75,7 @@ struct dmahal__stream {
  * A block freed by another thread than the one that took it simply changes hands.
  */
 #define SMALL_BLOCK 512
-#define SMALL_KEEP 16
+#define SMALL_KEEP  16
 
 struct block_cache {
     void *v[SMALL_KEEP];
@@ -223,9 +223,9 @@ static int sg_add(const struct dmahal__constraints *c, struct mapping *m, dmahal
 {
     struct dmahal_sgl *sgl = m->sgl;
     /* A split at max_segment must leave the next element aligned too. */
-    uint64_t maxseg = c->max_segment == SIZE_MAX ? UINT64_MAX
-                                                 : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment,
-                                                                      c->alignment);
+    uint64_t maxseg = c->max_segment == SIZE_MAX
+                          ? UINT64_MAX
+                          : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment, c->alignment);
 
     if (la + len - 1 < la || la + len - 1 > c->max_addr)
         return -EAGAIN;
@@ -265,9 +265,9 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
                        enum dmahal_dir dir, struct mapping **out)
 {
     const struct dmahal__constraints *c = &a->c;
-    uint64_t unit = c->max_segment == SIZE_MAX ? UINT64_MAX
-                                               : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment,
-                                                                    c->alignment);
+    uint64_t unit = c->max_segment == SIZE_MAX
+                        ? UINT64_MAX
+                        : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment, c->alignment);
     uint64_t total = 0, bound = 2, cap;
     unsigned n = 0;
     struct mapping *m;
@@ -337,8 +337,8 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
 /* ---- cache maintenance ------------------------------------------------------------------- */
 
 /* Calls @op on each piece of host memory the device sees for this mapping. */
-static void for_each_device_view(struct mapping *m, void (*op)(struct dmahal_platform *p,
-                                                                void *va, size_t len))
+static void for_each_device_view(struct mapping *m,
+                                 void (*op)(struct dmahal_platform *p, void *va, size_t len))
 {
     struct dmahal_platform *p = m->a->dev->p;
 
@@ -497,8 +497,7 @@ static void unpin_all(struct mapping *m, unsigned n)
     size_t page = a->dev->p->page_size;
 
     for (unsigned i = 0; i < n; i++)
-        a->dev->p->ops->unpin(a, base_of(&m->iov[i], page), span_of(&m->iov[i], page),
-                              m->bus[i]);
+        a->dev->p->ops->unpin(a, base_of(&m->iov[i], page), span_of(&m->iov[i], page), m->bus[i]);
 }
 
 /* Without an IOMMU: the memory where it is, if the device reaches all of it. */
@@ -729,9 +728,9 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
         m->w.grant = grant_async;
     }
     /* NOWAIT fails at once; otherwise a callback queues and a plain map sleeps. */
-    rc = dmahal__bounce_reserve(pool, bounce_pages(m), bounce_align(a),
-                                !(flags & DMAHAL_MAP_NOWAIT),
-                                fn && !(flags & DMAHAL_MAP_NOWAIT) ? &m->w : NULL, &m->run);
+    rc =
+        dmahal__bounce_reserve(pool, bounce_pages(m), bounce_align(a), !(flags & DMAHAL_MAP_NOWAIT),
+                               fn && !(flags & DMAHAL_MAP_NOWAIT) ? &m->w : NULL, &m->run);
     if (rc == -EINPROGRESS)
         return rc;
     if (rc)

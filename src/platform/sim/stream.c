@@ -129,8 +129,7 @@ void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus
     pthread_rwlock_wrlock(&s->foreign_lock);
     i = foreign_index(s, bus);
     if (i < s->nforeign && s->foreign[i].pa == bus && s->foreign[i].len == len) {
-        memmove(&s->foreign[i], &s->foreign[i + 1],
-                (s->nforeign - i - 1) * sizeof(s->foreign[0]));
+        memmove(&s->foreign[i], &s->foreign[i + 1], (s->nforeign - i - 1) * sizeof(s->foreign[0]));
         s->nforeign--;
         found = true;
     }
@@ -142,8 +141,7 @@ void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus
 
 /* ---- the IOMMU and bounce memory ------------------------------------------------------------- */
 
-int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
-                  unsigned perm)
+int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len, unsigned perm)
 {
     struct sim_dev *sd = d->priv;
     unsigned pte = IOPTE_HOST | (perm & DMAHAL__PERM_READ ? IOPTE_R : 0) |

@@ -4,8 +4,7 @@
 
 /* The default machine: most RAM above 4 GiB, so user memory lands high and a 32-bit device
  * without an IOMMU must bounce. max_transfer 16 KiB: 5 map registers. */
-static const struct dmahal_desc dev32 = {.addr_bits = 32, .max_transfer = 16384,
-                                         .max_segments = 1};
+static const struct dmahal_desc dev32 = {.addr_bits = 32, .max_transfer = 16384, .max_segments = 1};
 
 TEST(bounce_to_device_copies_at_map_and_sync_for_device)
 {
@@ -174,13 +173,10 @@ TEST(bounce_deferred_requests_run_in_order)
     CHECK_EQ(o.n, 1);
     CHECK_EQ(o.status[0], 0);
     /* Short: queued. The third would fit in the one free page, but does not overtake. */
-    CHECK_ERR(dmahal_map_async(r.a, &second, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q2),
-              -EINPROGRESS);
-    CHECK_ERR(dmahal_map_async(r.a, &third, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q3),
-              -EINPROGRESS);
+    CHECK_ERR(dmahal_map_async(r.a, &second, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q2), -EINPROGRESS);
+    CHECK_ERR(dmahal_map_async(r.a, &third, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q3), -EINPROGRESS);
     CHECK_ERR(dmahal_map(r.a, &third, 1, DMAHAL_TO_DEVICE, DMAHAL_MAP_NOWAIT, &tmp), -ENOSPC);
-    CHECK_ERR(dmahal_map_async(r.a, &third, 1, DMAHAL_TO_DEVICE, DMAHAL_MAP_NOWAIT, on_mapped,
-                               &q3),
+    CHECK_ERR(dmahal_map_async(r.a, &third, 1, DMAHAL_TO_DEVICE, DMAHAL_MAP_NOWAIT, on_mapped, &q3),
               -ENOSPC);
     CHECK_EQ(o.n, 1);
     /* Freeing the first serves the second, then the third, on this thread, in order. */
@@ -214,8 +210,7 @@ TEST(bounce_queued_requests_are_cancelled_by_adapter_put)
 
     rig_open(&r, "sim", &dev32);
     CHECK_OK(dmahal_map_async(r.a, &first, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q1));
-    CHECK_ERR(dmahal_map_async(r.a, &second, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q2),
-              -EINPROGRESS);
+    CHECK_ERR(dmahal_map_async(r.a, &second, 1, DMAHAL_TO_DEVICE, 0, on_mapped, &q2), -EINPROGRESS);
     dmahal_adapter_put(r.a);
     CHECK_EQ(o.n, 2);
     CHECK_EQ(o.seq[1], 2);
@@ -264,8 +259,8 @@ TEST(bounce_pool_is_shared_per_class)
 
 TEST(bounce_honours_alignment_and_segments_without_iommu)
 {
-    struct dmahal_desc d = {.addr_bits = 64, .alignment = 256, .max_segments = 2,
-                            .max_transfer = 65536};
+    struct dmahal_desc d = {
+        .addr_bits = 64, .alignment = 256, .max_segments = 2, .max_transfer = 65536};
     struct rig r;
     unsigned char *b = pages(8), *seen = pages(8);
     /* Reachable, but misaligned: the list must bounce. */
