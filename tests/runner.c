@@ -1,5 +1,4 @@
 /* runner.c - runs the cases of one test program, each in its own process. */
-#define _GNU_SOURCE
 #include "test.h"
 
 #include <signal.h>

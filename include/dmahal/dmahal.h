@@ -298,7 +298,8 @@ enum dmahal_fault_reason {
 /** One recorded DMA fault, like an IOMMU's fault record. */
 struct dmahal_fault {
     uint64_t seq;             /**< 1 for the platform's first fault, then counting up */
-    const char *device;       /**< name of the device that faulted (valid while it is open) */
+    const char *device; /**< the device that faulted; valid until the platform closes or
+                             256 newer faults are recorded */
     dmahal_addr_t la;         /**< the logical address of the first byte that failed */
     size_t len;               /**< length of the access that failed */
     bool write;               /**< true for a device write (DMA to memory) */

@@ -1,0 +1,181 @@
+/*
+ * adapter.c - adapters: a device's constraints merged once, and the public entry points
+ * that check their arguments and dispatch through the adapter's ops table.
+ */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_uint_fast64_t next_adapter_id = 1;
+
+/* Fills in the defaults of a description and checks it. */
+static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
+{
+    *d = in ? *in : (struct dmahal_desc){0};
+    if (d->addr_bits == 0)
+        d->addr_bits = 32;
+    if (d->max_segments == 0)
+        d->max_segments = 1;
+    if (d->max_transfer == 0)
+        d->max_transfer = 1u << 20;
+    if (d->alignment == 0)
+        d->alignment = 1;
+    if (d->addr_bits < 24 || d->addr_bits > 64)
+        return -EINVAL;
+    if (!DMAHAL__IS_POW2(d->alignment))
+        return -EINVAL;
+    if (d->boundary && (!DMAHAL__IS_POW2(d->boundary) || d->boundary < d->alignment))
+        return -EINVAL;
+    if ((d->max_segment && d->max_segment < d->alignment) || d->max_transfer < d->alignment)
+        return -EINVAL;
+    if (d->max_transfer > DMAHAL__MAX_LEN)
+        return -EINVAL;
+    return 0;
+}
+
+/* Windows computes NumberOfMapRegisters as the pages a transfer of MaximumLength can span. */
+static unsigned map_registers(size_t max_transfer, size_t page)
+{
+    uint64_t pages = (max_transfer + page - 1) / page + 1;
+
+    return pages > UINT32_MAX ? UINT32_MAX : (unsigned)pages;
+}
+
+static void constraints_from_desc(struct dmahal__constraints *c, const struct dmahal_desc *d,
+                                  const struct dmahal_platform *p)
+{
+    c->addr_bits = d->addr_bits;
+    c->max_addr = d->addr_bits == 64 ? UINT64_MAX : ((uint64_t)1 << d->addr_bits) - 1;
+    c->boundary = d->boundary;
+    c->alignment = d->alignment;
+    c->max_segment = d->max_segment ? d->max_segment : SIZE_MAX;
+    c->max_segments = d->max_segments;
+    c->max_transfer = d->max_transfer;
+    c->coherent = p->coherent || d->coherent;
+}
+
+int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
+                       struct dmahal_adapter **out)
+{
+    struct dmahal_adapter *a;
+    int rc;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!d)
+        return -EINVAL;
+    a = calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    rc = desc_normalise(desc, &a->desc);
+    if (rc)
+        goto err_alloc;
+    a->ops = &dmahal__direct_ops;
+    a->dev = d;
+    a->id = atomic_fetch_add(&next_adapter_id, 1);
+    constraints_from_desc(&a->c, &a->desc, d->p);
+    a->map_registers = map_registers(a->desc.max_transfer, d->p->page_size);
+    if (d->p->ops->adapter_init) {
+        rc = d->p->ops->adapter_init(a);
+        if (rc)
+            goto err_alloc;
+    }
+    rc = dmahal__common_init(a);
+    if (rc)
+        goto err_platform;
+    pthread_mutex_lock(&d->lock);
+    a->next = d->adapters;
+    if (d->adapters)
+        d->adapters->prev = a;
+    d->adapters = a;
+    pthread_mutex_unlock(&d->lock);
+    *out = a;
+    return 0;
+
+err_platform:
+    if (d->p->ops->adapter_fini)
+        d->p->ops->adapter_fini(a);
+err_alloc:
+    free(a);
+    return rc;
+}
+
+void dmahal__adapter_destroy(struct dmahal_adapter *a)
+{
+    struct dmahal_device *d = a->dev;
+
+    pthread_mutex_lock(&d->lock);
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        d->adapters = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    pthread_mutex_unlock(&d->lock);
+    dmahal__common_fini(a);
+    if (d->p->ops->adapter_fini)
+        d->p->ops->adapter_fini(a);
+    free(a);
+}
+
+void dmahal_adapter_put(struct dmahal_adapter *a)
+{
+    if (a)
+        a->ops->put(a);
+}
+
+unsigned dmahal_adapter_map_registers(const struct dmahal_adapter *a)
+{
+    return a ? a->map_registers : 0;
+}
+
+size_t dmahal_adapter_alignment(const struct dmahal_adapter *a)
+{
+    return a ? a->c.alignment : 0;
+}
+
+struct dmahal_device *dmahal_adapter_device(const struct dmahal_adapter *a)
+{
+    return a ? a->dev : NULL;
+}
+
+int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out)
+{
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!a || !out)
+        return -EINVAL;
+    *out = a->desc;
+    return 0;
+}
+
+/* ---- common buffers: check, then dispatch once ------------------------------------------ */
+
+int dmahal_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
+                        struct dmahal_buf *out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = (struct dmahal_buf){0};
+    if (!a || len == 0 || (flags & ~DMAHAL_CACHED))
+        return -EINVAL;
+    if (len > DMAHAL__MAX_LEN)
+        return -E2BIG;
+    return a->ops->common_alloc(a, len, flags, out);
+}
+
+int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
+{
+    if (!a || !buf)
+        return -EINVAL;
+    return a->ops->common_free(a, buf);
+}
+
+const struct dmahal_dma_ops dmahal__direct_ops = {
+    .common_alloc = dmahal__common_alloc,
+    .common_free = dmahal__common_free,
+    .put = dmahal__adapter_destroy,
+};

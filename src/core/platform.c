@@ -1,0 +1,187 @@
+/* platform.c - the platform registry, platform objects and the fault log. */
+#include "core/core.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct dmahal__platform_ops *const platforms[] = {
+    &dmahal__sim_ops,
+#ifdef DMAHAL_HAVE_VFIO
+    &dmahal__vfio_ops,
+#endif
+};
+
+const struct dmahal__platform_ops *dmahal__platform_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(platforms) / sizeof(platforms[0]); i++)
+        if (strcmp(platforms[i]->name, name) == 0)
+            return platforms[i];
+    return NULL;
+}
+
+int dmahal_platform_open(const char *spec, struct dmahal_platform **out)
+{
+    struct dmahal_platform *p;
+    const struct dmahal__platform_ops *ops;
+    char *name, *colon;
+    int rc;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!spec || !*spec)
+        spec = getenv("DMAHAL_PLATFORM");
+    if (!spec || !*spec)
+        spec = "sim";
+    name = strdup(spec);
+    if (!name)
+        return -ENOMEM;
+    colon = strchr(name, ':');
+    if (colon)
+        *colon = '\0';
+    ops = dmahal__platform_find(name);
+    if (!ops) {
+        /* A known platform this build left out is "not supported"; anything else is a typo. */
+        rc = strcmp(name, "vfio") == 0 ? -ENOTSUP : -EINVAL;
+        goto err_name;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        rc = -ENOMEM;
+        goto err_name;
+    }
+    p->ops = ops;
+    p->page_size = 4096;
+    p->coherent = true;
+    p->spec = strdup(spec);
+    if (!p->spec) {
+        rc = -ENOMEM;
+        goto err_alloc;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    rc = ops->open(p, colon ? colon + 1 : "");
+    if (rc)
+        goto err_lock;
+    p->page_shift = (unsigned)__builtin_ctzll(p->page_size);
+    free(name);
+    *out = p;
+    return 0;
+
+err_lock:
+    pthread_mutex_destroy(&p->lock);
+    free(p->spec);
+err_alloc:
+    free(p);
+err_name:
+    free(name);
+    return rc;
+}
+
+void dmahal_platform_close(struct dmahal_platform *p)
+{
+    if (!p)
+        return;
+    while (p->devices)
+        dmahal_device_close(p->devices);
+    if (p->ops->close)
+        p->ops->close(p);
+    pthread_mutex_destroy(&p->lock);
+    free(p->spec);
+    free(p);
+}
+
+const char *dmahal_platform_name(const struct dmahal_platform *p)
+{
+    return p ? p->ops->name : "";
+}
+
+size_t dmahal_platform_page_size(const struct dmahal_platform *p)
+{
+    return p ? p->page_size : 0;
+}
+
+int dmahal_platform_has_iommu(const struct dmahal_platform *p)
+{
+    return p ? p->has_iommu : -EINVAL;
+}
+
+/* ---- faults ---------------------------------------------------------------------------- */
+
+void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len, bool write,
+                          enum dmahal_fault_reason reason)
+{
+    struct dmahal_platform *p = d->p;
+    size_t slot;
+
+    pthread_mutex_lock(&p->lock);
+    slot = p->fault_total % DMAHAL__FAULT_RING;
+    p->fault_total++;
+    snprintf(p->fault_dev[slot], sizeof(p->fault_dev[slot]), "%s", d->name);
+    p->faults[slot] = (struct dmahal_fault){
+        .seq = p->fault_total,
+        .device = p->fault_dev[slot],
+        .la = la,
+        .len = len,
+        .write = write,
+        .reason = reason,
+    };
+    pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t dmahal_fault_count(const struct dmahal_platform *p)
+{
+    uint64_t n;
+
+    if (!p)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&p->lock);
+    n = p->fault_total;
+    pthread_mutex_unlock((pthread_mutex_t *)&p->lock);
+    return n;
+}
+
+int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmahal_fault *out)
+{
+    pthread_mutex_t *lock;
+    uint64_t kept, first;
+    int rc = 0;
+
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!p || !out)
+        return -EINVAL;
+    lock = (pthread_mutex_t *)&p->lock;
+    pthread_mutex_lock(lock);
+    kept = p->fault_total < DMAHAL__FAULT_RING ? p->fault_total : DMAHAL__FAULT_RING;
+    first = p->fault_total - kept;
+    if (index >= kept)
+        rc = -ENOENT;
+    else
+        *out = p->faults[(first + index) % DMAHAL__FAULT_RING];
+    pthread_mutex_unlock(lock);
+    return rc;
+}
+
+void dmahal_fault_clear(struct dmahal_platform *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->fault_total = 0;
+    memset(p->faults, 0, sizeof(p->faults));
+    pthread_mutex_unlock(&p->lock);
+}
+
+const char *dmahal_fault_reason_name(enum dmahal_fault_reason r)
+{
+    switch (r) {
+    case DMAHAL_FAULT_UNMAPPED:
+        return "unmapped";
+    case DMAHAL_FAULT_NO_RAM:
+        return "no RAM";
+    case DMAHAL_FAULT_PERM:
+        return "permission";
+    }
+    return "unknown";
+}

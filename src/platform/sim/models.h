@@ -1,0 +1,15 @@
+/*
+ * models.h - private: the device models built into the simulated platform.
+ *
+ * The sim platform registers each of these with dmahal_model_register() when the library
+ * starts; drivers reach them by name through dmahal_device_open().
+ */
+#ifndef DMAHAL_SIM_MODELS_H
+#define DMAHAL_SIM_MODELS_H
+
+#include <dmahal/device.h>
+
+/* QEMU's educational PCI device "edu" (hw/misc/edu.c); see docs/devices/edu.md. */
+extern const struct dmahal_model dmahal__model_edu;
+
+#endif /* DMAHAL_SIM_MODELS_H */

@@ -1,0 +1,604 @@
+/*
+ * sim.c - the simulated machine: physical RAM in ranges, frames handed out high-first,
+ * logical = physical without an IOMMU, a per-device IO page table with one, and device
+ * models that master the bus through dmahal_dev_read/dmahal_dev_write.
+ *
+ * Each RAM range is backed by one reservation of host address space (MAP_NORESERVE), so a
+ * frame costs host memory only once something touches it: a 64 GiB machine runs in a few
+ * megabytes. Physical address P of a range lives at host + (P - start), and the host base
+ * is congruent to the range's start modulo 1 GiB, so a CPU address has the alignment of
+ * its physical address.
+ */
+#include "platform/sim/sim.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define HOST_ALIGN ((uint64_t)1 << 30)
+
+/* ---- configuration --------------------------------------------------------------------- */
+
+static int parse_range(const char *text, uint64_t *start, uint64_t *end)
+{
+    char buf[64];
+    char *dash;
+
+    if (strlen(text) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, text);
+    dash = strchr(buf, '-');
+    if (!dash)
+        return -EINVAL;
+    *dash = '\0';
+    if (dmahal__parse_size(buf, start) || dmahal__parse_size(dash + 1, end))
+        return -EINVAL;
+    return *end > *start ? 0 : -EINVAL;
+}
+
+static int cmp_ram(const void *a, const void *b)
+{
+    const struct sim_ram *x = a, *y = b;
+
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts the ranges, refuses overlaps and misalignment, and merges adjacent ones. */
+static int ram_normalise(struct sim *s)
+{
+    unsigned out = 0;
+
+    qsort(s->ram, s->nram, sizeof(s->ram[0]), cmp_ram);
+    for (unsigned i = 0; i < s->nram; i++) {
+        struct sim_ram *r = &s->ram[i];
+
+        if ((r->start | r->end) & (s->page - 1))
+            return -EINVAL;
+        if (out && r->start < s->ram[out - 1].end)
+            return -EINVAL;
+        if (out && r->start == s->ram[out - 1].end)
+            s->ram[out - 1].end = r->end;
+        else
+            s->ram[out++] = *r;
+    }
+    s->nram = out;
+    return 0;
+}
+
+static int add_range(struct sim *s, const char *text)
+{
+    uint64_t start, end;
+
+    if (s->nram == SIM_MAX_RAM || parse_range(text, &start, &end))
+        return -EINVAL;
+    s->ram[s->nram++] = (struct sim_ram){.start = start, .end = end};
+    return 0;
+}
+
+static int parse_bool(const char *v, const char *yes, const char *no, bool *out)
+{
+    if (v && strcmp(v, yes) == 0)
+        *out = true;
+    else if (v && strcmp(v, no) == 0)
+        *out = false;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+/* "ram=0-1G,4G-64G,iommu=on": a token without '=' continues the ram= before it. */
+static int parse_args(struct sim *s, char *args)
+{
+    char *cursor = args, *key, *val;
+    bool in_ram = false, ram_given = false;
+    uint64_t page = 4096;
+    int rc = 0;
+
+    while (rc == 0 && dmahal__next_kv(&cursor, &key, &val)) {
+        if (!val && in_ram) {
+            rc = add_range(s, key);
+            continue;
+        }
+        in_ram = false;
+        if (!val)
+            rc = -EINVAL;
+        else if (strcmp(key, "ram") == 0) {
+            if (!ram_given)
+                s->nram = 0;
+            ram_given = in_ram = true;
+            rc = add_range(s, val);
+        } else if (strcmp(key, "iommu") == 0)
+            rc = parse_bool(val, "on", "off", &s->iommu);
+        else if (strcmp(key, "coherent") == 0)
+            rc = parse_bool(val, "yes", "no", &s->coherent);
+        else if (strcmp(key, "page") == 0) {
+            rc = dmahal__parse_size(val, &page);
+            if (rc == 0 && (!DMAHAL__IS_POW2(page) || page < 4096 || page > 65536))
+                rc = -EINVAL;
+        } else
+            rc = -EINVAL;
+    }
+    s->page = (size_t)page;
+    s->page_shift = (unsigned)__builtin_ctzll(page);
+    return rc ? rc : ram_normalise(s);
+}
+
+/* ---- RAM --------------------------------------------------------------------------------- */
+
+static int ram_map(struct sim_ram *r)
+{
+    size_t len = r->end - r->start;
+    size_t map_len = len + HOST_ALIGN;
+    char *base, *host;
+
+    base = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return -ENOMEM;
+    /* Congruent with the physical start modulo 1 GiB: va alignment follows pa alignment. */
+    host = base + ((r->start - (uint64_t)(uintptr_t)base) & (HOST_ALIGN - 1));
+    r->map_base = base;
+    r->map_len = map_len;
+    r->host = host;
+    return 0;
+}
+
+static void ram_unmap(struct sim *s)
+{
+    for (unsigned i = 0; i < s->nram; i++)
+        if (s->ram[i].map_base)
+            munmap(s->ram[i].map_base, s->ram[i].map_len);
+}
+
+char *sim_host(const struct sim *s, uint64_t pa, size_t len)
+{
+    for (unsigned i = 0; i < s->nram; i++) {
+        const struct sim_ram *r = &s->ram[i];
+
+        if (pa >= r->start && pa < r->end)
+            return len <= r->end - pa ? r->host + (pa - r->start) : NULL;
+    }
+    return NULL;
+}
+
+/* The physical address behind a host address in simulated RAM, or false. */
+static bool sim_phys(const struct sim *s, const void *va, uint64_t *pa)
+{
+    for (unsigned i = 0; i < s->nram; i++) {
+        const struct sim_ram *r = &s->ram[i];
+        const char *c = va;
+
+        if (c >= r->host && c < r->host + (r->end - r->start)) {
+            *pa = r->start + (uint64_t)(c - r->host);
+            return true;
+        }
+    }
+    return false;
+}
+
+static int frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
+                        uint64_t max_addr, uint64_t *pa)
+{
+    int rc;
+
+    pthread_mutex_lock(&s->lock);
+    rc = dmahal__range_alloc(&s->free, len, align, boundary, max_addr, pa);
+    if (rc == 0)
+        s->ram_used += len;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static void frames_free(struct sim *s, uint64_t pa, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    if (dmahal__range_add(&s->free, pa, len) == 0)
+        s->ram_used -= len;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- the platform ------------------------------------------------------------------------ */
+
+static int sim_open(struct dmahal_platform *p, const char *args)
+{
+    struct sim *s;
+    char *copy;
+    int rc;
+
+    s = calloc(1, sizeof(*s));
+    copy = strdup(args);
+    if (!s || !copy) {
+        rc = -ENOMEM;
+        goto err_alloc;
+    }
+    s->coherent = true;
+    s->ram[0] = (struct sim_ram){.start = 0, .end = (uint64_t)1 << 30};
+    s->ram[1] = (struct sim_ram){.start = (uint64_t)4 << 30, .end = (uint64_t)64 << 30};
+    s->nram = 2;
+    rc = parse_args(s, copy);
+    if (rc)
+        goto err_alloc;
+    pthread_mutex_init(&s->lock, NULL);
+    dmahal__range_init(&s->free);
+    for (unsigned i = 0; i < s->nram; i++) {
+        struct sim_ram *r = &s->ram[i];
+        /* Physical page 0 stays out of use: a zero logical address is never valid. */
+        uint64_t start = r->start ? r->start : s->page;
+
+        rc = ram_map(r);
+        if (rc == 0 && r->end > start)
+            rc = dmahal__range_add(&s->free, start, r->end - start);
+        if (rc)
+            goto err_ram;
+        s->ram_total += r->end - r->start;
+    }
+    p->priv = s;
+    p->page_size = s->page;
+    p->has_iommu = s->iommu;
+    p->coherent = s->coherent;
+    free(copy);
+    return 0;
+
+err_ram:
+    ram_unmap(s);
+    dmahal__range_fini(&s->free);
+    pthread_mutex_destroy(&s->lock);
+err_alloc:
+    free(copy);
+    free(s);
+    return rc;
+}
+
+static void sim_close(struct dmahal_platform *p)
+{
+    struct sim *s = p->priv;
+
+    while (s->contig) {
+        struct sim_contig *c = s->contig;
+
+        s->contig = c->next;
+        free(c);
+    }
+    ram_unmap(s);
+    dmahal__range_fini(&s->free);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+static int sim_device_open(struct dmahal_device *d, const char *name)
+{
+    struct sim *s = d->p->priv;
+    const char *colon = strchr(name, ':');
+    size_t nlen = colon ? (size_t)(colon - name) : strlen(name);
+    struct sim_dev *sd;
+    int rc;
+
+    sd = calloc(1, sizeof(*sd));
+    if (!sd)
+        return -ENOMEM;
+    sd->model = sim_model_find(name, nlen);
+    if (!sd->model) {
+        rc = -ENOENT;
+        goto err_alloc;
+    }
+    pthread_mutex_init(&sd->lock, NULL);
+    dmahal__range_init(&sd->iova);
+    if (s->iommu) {
+        rc = sim_iopt_init(&sd->iopt, s->page_shift);
+        /* IOVA page 0 stays unmapped, so a zero logical address always faults. */
+        if (rc == 0)
+            rc = dmahal__range_add(&sd->iova, s->page, ((uint64_t)1 << SIM_IOVA_BITS) - s->page);
+        if (rc)
+            goto err_iommu;
+    }
+    sd->state = calloc(1, sd->model->state_size ? sd->model->state_size : 1);
+    if (!sd->state) {
+        rc = -ENOMEM;
+        goto err_iommu;
+    }
+    memcpy(d->bar_size, sd->model->bar_size, sizeof(d->bar_size));
+    d->priv = sd;
+    if (sd->model->init) {
+        rc = sd->model->init(d, sd->state, colon ? colon + 1 : "");
+        if (rc)
+            goto err_state;
+    }
+    return 0;
+
+err_state:
+    free(sd->state);
+    d->priv = NULL;
+err_iommu:
+    sim_iopt_fini(&sd->iopt);
+    dmahal__range_fini(&sd->iova);
+    pthread_mutex_destroy(&sd->lock);
+err_alloc:
+    free(sd);
+    return rc;
+}
+
+static void sim_device_close(struct dmahal_device *d)
+{
+    struct sim_dev *sd = d->priv;
+
+    if (sd->model->fini)
+        sd->model->fini(d, sd->state);
+    free(sd->state);
+    sim_iopt_fini(&sd->iopt);
+    dmahal__range_fini(&sd->iova);
+    pthread_mutex_destroy(&sd->lock);
+    free(sd);
+}
+
+static uint64_t sim_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size)
+{
+    struct sim_dev *sd = d->priv;
+
+    return sd->model->mmio_read(d, sd->state, bar, off, size);
+}
+
+static void sim_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
+                           unsigned size)
+{
+    struct sim_dev *sd = d->priv;
+
+    sd->model->mmio_write(d, sd->state, bar, off, val, size);
+}
+
+/* ---- DMA memory ---------------------------------------------------------------------------- */
+
+static int sim_adapter_init(struct dmahal_adapter *a)
+{
+    /* With an IOMMU the device reaches no further than its page table does. */
+    if (a->dev->p->has_iommu && a->c.max_addr > ((uint64_t)1 << SIM_IOVA_BITS) - 1)
+        a->c.max_addr = ((uint64_t)1 << SIM_IOVA_BITS) - 1;
+    return 0;
+}
+
+static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
+                         struct dmahal__chunk *out)
+{
+    struct sim *s = a->dev->p->priv;
+    struct sim_dev *sd = a->dev->priv;
+    uint64_t boundary = a->c.boundary && len <= a->c.boundary ? a->c.boundary : 0;
+    uint64_t pa, iova;
+    int rc;
+
+    if (!s->iommu) {
+        /* logical = physical: the frames themselves must be within the device's reach. */
+        rc = frames_alloc(s, len, align, boundary, a->c.max_addr, &pa);
+        if (rc)
+            return rc;
+        *out = (struct dmahal__chunk){sim_host(s, pa, len), pa, len, pa};
+        return 0;
+    }
+    rc = frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&sd->lock);
+    rc = dmahal__range_alloc(&sd->iova, len, align, boundary, a->c.max_addr, &iova);
+    if (rc == 0) {
+        rc = sim_iopt_map(&sd->iopt, iova, pa, len, IOPTE_R | IOPTE_W);
+        if (rc)
+            dmahal__range_add(&sd->iova, iova, len);
+        else
+            sd->mapped_pages += len >> s->page_shift;
+    }
+    pthread_mutex_unlock(&sd->lock);
+    if (rc) {
+        frames_free(s, pa, len);
+        return rc;
+    }
+    *out = (struct dmahal__chunk){sim_host(s, pa, len), iova, len, pa};
+    return 0;
+}
+
+static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
+{
+    struct sim *s = a->dev->p->priv;
+    struct sim_dev *sd = a->dev->priv;
+
+    if (s->iommu) {
+        pthread_mutex_lock(&sd->lock);
+        sim_iopt_unmap(&sd->iopt, ch->la, ch->len);
+        dmahal__range_add(&sd->iova, ch->la, ch->len);
+        sd->mapped_pages -= ch->len >> s->page_shift;
+        pthread_mutex_unlock(&sd->lock);
+    }
+    frames_free(s, ch->cookie, ch->len);
+}
+
+/* ---- the device's side of the bus ------------------------------------------------------- */
+
+static void copy(char *host, void *buf, size_t len, bool write)
+{
+    if (write)
+        memcpy(host, buf, len);
+    else
+        memcpy(buf, host, len);
+}
+
+/* Without an IOMMU a logical address is physical: it must be RAM, all of it. */
+static int access_direct(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
+                         size_t len, bool write)
+{
+    char *host = sim_host(s, la, len);
+
+    if (!host) {
+        uint64_t bad = la;
+
+        /* Report the first byte that is not RAM: the end of the range la is in, if any. */
+        for (unsigned i = 0; i < s->nram; i++)
+            if (la >= s->ram[i].start && la < s->ram[i].end)
+                bad = s->ram[i].end;
+        dmahal__fault_record(d, bad, len, write, DMAHAL_FAULT_NO_RAM);
+        return -EFAULT;
+    }
+    copy(host, buf, len, write);
+    return 0;
+}
+
+/* Walks the page table twice: once to check all of it (a faulting access touches nothing),
+ * once to copy. */
+static int access_iommu(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
+                        size_t len, bool write)
+{
+    struct sim_dev *sd = d->priv;
+    unsigned perm = write ? IOPTE_W : IOPTE_R;
+    uint64_t pa;
+    int reason = 0;
+    dmahal_addr_t at;
+
+    pthread_mutex_lock(&sd->lock);
+    for (at = la; at < la + len; at = DMAHAL__ALIGN_DOWN(at, s->page) + s->page) {
+        reason = sim_iopt_lookup(&sd->iopt, at, perm, &pa);
+        if (reason == 0 && !sim_host(s, pa, 1))
+            reason = DMAHAL_FAULT_NO_RAM;
+        if (reason)
+            break;
+    }
+    if (reason) {
+        pthread_mutex_unlock(&sd->lock);
+        dmahal__fault_record(d, at, len, write, (enum dmahal_fault_reason)reason);
+        return -EFAULT;
+    }
+    for (size_t done = 0; done < len;) {
+        size_t in_page = s->page - ((la + done) & (s->page - 1));
+        size_t n = in_page < len - done ? in_page : len - done;
+
+        sim_iopt_lookup(&sd->iopt, la + done, perm, &pa);
+        copy(sim_host(s, pa, n), (char *)buf + done, n, write);
+        done += n;
+    }
+    pthread_mutex_unlock(&sd->lock);
+    return 0;
+}
+
+static int sim_dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len,
+                          bool write)
+{
+    struct sim *s = d->p->priv;
+
+    return s->iommu ? access_iommu(d, s, la, buf, len, write)
+                    : access_direct(d, s, la, buf, len, write);
+}
+
+/* ---- the anti-pattern: contiguous memory and virt-to-phys ------------------------------ */
+
+static struct sim *sim_of(struct dmahal_platform *p)
+{
+    return p && p->ops == &dmahal__sim_ops ? p->priv : NULL;
+}
+
+int dmahal_sim_contig_alloc(struct dmahal_platform *p, size_t len, void **va)
+{
+    struct sim *s = sim_of(p);
+    struct sim_contig *c;
+    uint64_t pa;
+    size_t bytes;
+    int rc;
+
+    if (va)
+        *va = NULL;
+    if (!p || !va || len == 0)
+        return -EINVAL;
+    if (!s)
+        return -ENOTSUP;
+    if (len > DMAHAL__MAX_LEN)
+        return -E2BIG;
+    bytes = DMAHAL__ALIGN_UP(len, s->page);
+    c = malloc(sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    rc = frames_alloc(s, bytes, s->page, 0, UINT64_MAX, &pa);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    *c = (struct sim_contig){sim_host(s, pa, bytes), pa, bytes, NULL};
+    memset(c->va, 0, bytes);
+    pthread_mutex_lock(&s->lock);
+    c->next = s->contig;
+    s->contig = c;
+    pthread_mutex_unlock(&s->lock);
+    *va = c->va;
+    return 0;
+}
+
+int dmahal_sim_contig_free(struct dmahal_platform *p, void *va)
+{
+    struct sim *s = sim_of(p);
+    struct sim_contig **pp, *c = NULL;
+
+    if (!p || !va)
+        return -EINVAL;
+    if (!s)
+        return -ENOTSUP;
+    pthread_mutex_lock(&s->lock);
+    for (pp = &s->contig; *pp; pp = &(*pp)->next) {
+        if ((*pp)->va == va) {
+            c = *pp;
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!c)
+        return -EINVAL;
+    frames_free(s, c->pa, c->len);
+    free(c);
+    return 0;
+}
+
+int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t *pa)
+{
+    struct sim *s = sim_of(p);
+
+    if (pa)
+        *pa = 0;
+    if (!p || !va || !pa)
+        return -EINVAL;
+    if (!s)
+        return -ENOTSUP;
+    return sim_phys(s, va, pa) ? 0 : -EINVAL;
+}
+
+/* ---- description ---------------------------------------------------------------------------- */
+
+static void sim_describe(struct dmahal_platform *p, FILE *f)
+{
+    struct sim *s = p->priv;
+    uint64_t used;
+
+    pthread_mutex_lock(&s->lock);
+    used = s->ram_used;
+    pthread_mutex_unlock(&s->lock);
+    fprintf(f, "platform: sim\n");
+    fprintf(f, "iommu: %s\n", s->iommu ? "on (per-device IO page tables, 48-bit IOVA)" : "off");
+    fprintf(f, "coherent: %s\n", s->coherent ? "yes" : "no");
+    fprintf(f, "page size: %zu\n", s->page);
+    for (unsigned i = 0; i < s->nram; i++)
+        fprintf(f, "ram: %#014llx-%#014llx (%llu MiB)\n", (unsigned long long)s->ram[i].start,
+                (unsigned long long)s->ram[i].end,
+                (unsigned long long)((s->ram[i].end - s->ram[i].start) >> 20));
+    fprintf(f, "ram total: %llu MiB, in use: %llu KiB\n", (unsigned long long)(s->ram_total >> 20),
+            (unsigned long long)(used >> 10));
+}
+
+const struct dmahal__platform_ops dmahal__sim_ops = {
+    .name = "sim",
+    .open = sim_open,
+    .close = sim_close,
+    .device_open = sim_device_open,
+    .device_close = sim_device_close,
+    .mmio_read = sim_mmio_read,
+    .mmio_write = sim_mmio_write,
+    .adapter_init = sim_adapter_init,
+    .mem_alloc = sim_mem_alloc,
+    .mem_free = sim_mem_free,
+    .dev_access = sim_dev_access,
+    .describe = sim_describe,
+};
