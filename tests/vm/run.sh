@@ -9,8 +9,11 @@
 #   00:03.0     edu (QEMU's default 28-bit DMA mask)          DMAHAL_VM_EDU
 #   00:04.0     edu,dma_mask=2^64-1                           DMAHAL_VM_EDU64
 #   00:05.0     nvme backed by a 64 MiB file                  DMAHAL_VM_NVME
+#   00:1f.3     ICH9 SMBus, in the chipset's IOMMU group       DMAHAL_VM_SMBUS
 #
-# All three are bound to vfio-pci in the guest; DMAHAL_PLATFORM=vfio is exported too.
+# All four are bound to vfio-pci in the guest; DMAHAL_PLATFORM=vfio is exported too. The
+# chipset's LPC bridge (00:1f.0) is bound to its host driver, lpc_ich, so that the SMBus
+# device's group is not viable and 00:1f.0 is "bound to another driver": the error paths.
 # A program passes when it exits 0 and the guest kernel logged no DMAR fault while it ran.
 # A program that means to make the IOMMU fault prints a line containing EXPECT-DMAR-FAULT:
 # it then passes only if a fault was logged.
@@ -106,7 +109,8 @@ cp "$busybox" "$root/bin/busybox"
 cp "$here/init" "$root/init"
 chmod 755 "$root/init"
 
-# The modules VFIO needs, each after the modules it depends on (modinfo's depends=).
+# The modules VFIO needs (and lpc_ich, for the error paths), each after the modules it
+# depends on (modinfo's depends=).
 declare -A seen=()
 order=()
 add_module() {
@@ -128,13 +132,14 @@ add_module() {
     esac
     order+=("$m")
 }
-for m in vfio vfio_iommu_type1 vfio_pci; do add_module "$m"; done
+for m in vfio vfio_iommu_type1 vfio_pci lpc_ich; do add_module "$m"; done
 printf '%s\n' "${order[@]}" >"$root/modules.order"
 
 cat >"$root/devices.conf" <<'EOF'
 bind_vfio DMAHAL_VM_EDU 0000:00:03.0 1234:11e8
 bind_vfio DMAHAL_VM_EDU64 0000:00:04.0 1234:11e8
 bind_vfio DMAHAL_VM_NVME 0000:00:05.0 1b36:0010
+bind_vfio DMAHAL_VM_SMBUS 0000:00:1f.3 8086:2930
 export DMAHAL_PLATFORM=vfio
 EOF
 
@@ -254,7 +259,7 @@ for n in $(cat "$root/tests/list"); do
     if [ -z "$why" ]; then
         passed=$((passed + 1))
         note=
-        [ $expect = 1 ] && note=", $faults expected DMAR fault(s)"
+        [ $expect = 1 ] && note=", $faults expected DMAR fault log line(s)"
         echo "vm: PASS $n (${secs}s$note)"
     else
         failed=$((failed + 1))

@@ -429,19 +429,40 @@ static void group_put(struct vfio_plat *vp, struct vfio_group *g)
 
 /* ---- devices ---------------------------------------------------------------------------- */
 
-/* Accepts "DDDD:BB:SS.F" or "BB:SS.F" and writes the canonical form sysfs uses. */
+/* Reads @n hex digits exactly. */
+static bool hex_field(const char *s, int n, unsigned *out)
+{
+    *out = 0;
+    for (int i = 0; i < n; i++) {
+        int c = s[i];
+        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+
+        if (v == 16)
+            return false;
+        *out = *out << 4 | v;
+    }
+    return true;
+}
+
+/* Accepts "DDDD:BB:SS.F" or "BB:SS.F" exactly, and writes the canonical form sysfs uses. */
 static int pci_addr_parse(const char *name, char *out, size_t size)
 {
     unsigned dom = 0, bus, slot, fn;
-    int n = -1;
+    size_t len = strlen(name);
+    const char *s = name;
 
-    if (sscanf(name, "%x:%x:%x.%x%n", &dom, &bus, &slot, &fn, &n) != 4 || name[n]) {
-        dom = 0;
-        n = -1;
-        if (sscanf(name, "%x:%x.%x%n", &bus, &slot, &fn, &n) != 3 || name[n])
+    if (len == 12) {
+        if (!hex_field(s, 4, &dom) || s[4] != ':')
             return -EINVAL;
+        s += 5;
+    } else if (len != 7) {
+        return -EINVAL;
     }
-    if (dom > 0xffff || bus > 0xff || slot > 0x1f || fn > 7)
+    if (!hex_field(s, 2, &bus) || s[2] != ':' || !hex_field(s + 3, 2, &slot) || s[5] != '.' ||
+        !hex_field(s + 6, 1, &fn) || slot > 0x1f || fn > 7)
         return -EINVAL;
     snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
     return 0;
@@ -451,6 +472,7 @@ static int pci_addr_parse(const char *name, char *out, size_t size)
 static int link_name(const char *addr, const char *what, char *out, size_t size)
 {
     char path[PATH_MAX], link[PATH_MAX];
+    const char *base;
     ssize_t n;
 
     snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", addr, what);
@@ -458,7 +480,10 @@ static int link_name(const char *addr, const char *what, char *out, size_t size)
     if (n < 0)
         return -errno;
     link[n] = '\0';
-    snprintf(out, size, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+    if (strlen(base) >= size)
+        return -ENAMETOOLONG;
+    memcpy(out, base, strlen(base) + 1);
     return 0;
 }
 
