@@ -133,6 +133,7 @@ bind_vfio DMAHAL_VM_EDU64 0000:00:04.0 1234:11e8
 bind_vfio DMAHAL_VM_NVME 0000:00:05.0 1b36:0010
 bind_vfio DMAHAL_VM_SMBUS 0000:00:1f.3 8086:2930
 export DMAHAL_PLATFORM=vfio
+export DMAHAL_VM_MODULES=/modules
 EOF
 
 : >"$root/tests/list"
