@@ -13,6 +13,7 @@
 #include "core/iova.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,20 @@ struct cbuf {
     bool cached;
 };
 
+/*
+ * The registry of live lists: a small lock-free table first (most adapters have a few dozen
+ * transfers in flight), chains under the adapter's lock for what does not fit. A slot holds
+ * a mapping's address, EMPTY, or TOMB once freed; BUSY is or'ed in while a sync uses the
+ * mapping, so that an unmap waits for it. A list's address is the mapping's plus one
+ * mapping, so a slot is matched without reading the mapping it names (which another thread
+ * may be freeing).
+ */
+#define FAST_SLOTS  256
+#define FAST_PROBES 8
+#define SLOT_EMPTY  ((uintptr_t)0)
+#define SLOT_TOMB   ((uintptr_t)1)
+#define SLOT_BUSY   ((uintptr_t)2)
+
 /* How the adapter's device reaches host memory, decided once. */
 enum path {
     PATH_IOMMU,  /* through its IOMMU domain */
@@ -57,7 +72,8 @@ enum path {
 
 struct dmahal__stream {
     enum path path;
-    dmahal__lock_t lock; /* the registry, the cached-buffer list, the pool pointer */
+    _Atomic uintptr_t fast[FAST_SLOTS]; /* the registry's lock-free part */
+    dmahal__lock_t lock; /* the registry's overflow, the cached-buffer list, the pool */
     struct mapping **buckets;
     size_t nbuckets, live;
     atomic_uint regs; /* bounce pages held by live lists */
@@ -644,13 +660,89 @@ static void mapping_release(struct mapping *m)
     mapping_free(m);
 }
 
+static bool slot_names(uintptr_t v, const struct dmahal_sgl *sgl)
+{
+    return v > SLOT_TOMB && (uintptr_t)((struct mapping *)(v & ~SLOT_BUSY) + 1) == (uintptr_t)sgl;
+}
+
+static size_t fast_home(const void *sgl)
+{
+    return (size_t)(((uint64_t)(uintptr_t)sgl * 0x9e3779b97f4a7c15ull) >> 40);
+}
+
 static void mapping_register(struct mapping *m)
 {
     struct dmahal__stream *st = m->a->stream;
+    size_t h = fast_home(m->sgl);
 
+    for (size_t i = 0; i < FAST_PROBES; i++) {
+        _Atomic uintptr_t *slot = &st->fast[(h + i) & (FAST_SLOTS - 1)];
+        uintptr_t v = atomic_load_explicit(slot, memory_order_relaxed);
+
+        /* Release: whoever finds the list finds the mapping written. */
+        if (v <= SLOT_TOMB &&
+            atomic_compare_exchange_strong_explicit(slot, &v, (uintptr_t)m, memory_order_release,
+                                                    memory_order_relaxed))
+            return;
+    }
     dmahal__lock_take(&st->lock);
     registry_insert(st, m);
     dmahal__lock_drop(&st->lock);
+}
+
+/* Waits until a sync on another thread is done with the mapping in @slot. */
+static uintptr_t slot_wait(_Atomic uintptr_t *slot)
+{
+    uintptr_t v;
+
+    while ((v = atomic_load_explicit(slot, memory_order_acquire)) & SLOT_BUSY)
+        sched_yield();
+    return v;
+}
+
+/*
+ * Finds a live list and takes it out of the registry (@hold false), or marks it busy for a
+ * sync (@hold true; *slotp tells where to unmark it, NULL when the list lives in the chains:
+ * the caller then holds the adapter's lock). NULL when the list is not live.
+ */
+static struct mapping *registry_get(struct dmahal__stream *st, const struct dmahal_sgl *sgl,
+                                    bool hold, _Atomic uintptr_t **slotp)
+{
+    size_t h = fast_home(sgl);
+    struct mapping *m;
+
+    for (size_t i = 0; i < FAST_PROBES; i++) {
+        _Atomic uintptr_t *slot = &st->fast[(h + i) & (FAST_SLOTS - 1)];
+        uintptr_t v = atomic_load_explicit(slot, memory_order_acquire);
+
+        while (slot_names(v, sgl)) {
+            if (v & SLOT_BUSY) {
+                v = slot_wait(slot);
+                continue;
+            }
+            if (atomic_compare_exchange_strong_explicit(slot, &v, hold ? v | SLOT_BUSY : SLOT_TOMB,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                *slotp = slot;
+                return (struct mapping *)v;
+            }
+        }
+    }
+    *slotp = NULL;
+    dmahal__lock_take(&st->lock);
+    m = registry_find(st, sgl, !hold);
+    if (!hold || !m)
+        dmahal__lock_drop(&st->lock);
+    return m;
+}
+
+/* Ends a hold of registry_get. */
+static void registry_put(struct dmahal__stream *st, struct mapping *m, _Atomic uintptr_t *slot)
+{
+    if (slot)
+        atomic_store_explicit(slot, (uintptr_t)m, memory_order_release);
+    else
+        dmahal__lock_drop(&st->lock);
 }
 
 /* Runs on the thread that freed the pages a queued request waited for. */
@@ -778,12 +870,9 @@ int dmahal__map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigne
 
 int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
-    struct dmahal__stream *st = a->stream;
-    struct mapping *m;
+    _Atomic uintptr_t *slot;
+    struct mapping *m = registry_get(a->stream, sgl, false, &slot);
 
-    dmahal__lock_take(&st->lock);
-    m = registry_find(st, sgl, true);
-    dmahal__lock_drop(&st->lock);
     if (!m)
         return -ENOENT;
     /* After sync_for_cpu the CPU has the data already, and the device had no turn since. */
@@ -795,33 +884,29 @@ int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 
 int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
-    struct dmahal__stream *st = a->stream;
-    struct mapping *m;
+    _Atomic uintptr_t *slot;
+    /* Held, so that a racing unmap of the same list cannot free it meanwhile. */
+    struct mapping *m = registry_get(a->stream, sgl, true, &slot);
 
-    /* Under the lock, so that a racing unmap of the same list cannot free it meanwhile. */
-    dmahal__lock_take(&st->lock);
-    m = registry_find(st, sgl, false);
-    if (m) {
-        to_device(m);
-        m->device_owns = true;
-    }
-    dmahal__lock_drop(&st->lock);
-    return m ? 0 : -ENOENT;
+    if (!m)
+        return -ENOENT;
+    to_device(m);
+    m->device_owns = true;
+    registry_put(a->stream, m, slot);
+    return 0;
 }
 
 int dmahal__sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
-    struct dmahal__stream *st = a->stream;
-    struct mapping *m;
+    _Atomic uintptr_t *slot;
+    struct mapping *m = registry_get(a->stream, sgl, true, &slot);
 
-    dmahal__lock_take(&st->lock);
-    m = registry_find(st, sgl, false);
-    if (m) {
-        to_cpu(m);
-        m->device_owns = false;
-    }
-    dmahal__lock_drop(&st->lock);
-    return m ? 0 : -ENOENT;
+    if (!m)
+        return -ENOENT;
+    to_cpu(m);
+    m->device_owns = false;
+    registry_put(a->stream, m, slot);
+    return 0;
 }
 
 void dmahal__stream_walk(struct dmahal_adapter *a,
@@ -831,6 +916,19 @@ void dmahal__stream_walk(struct dmahal_adapter *a,
 {
     struct dmahal__stream *st = a->stream;
 
+    for (size_t i = 0; i < FAST_SLOTS; i++) {
+        _Atomic uintptr_t *slot = &st->fast[i];
+        uintptr_t v = slot_wait(slot);
+        struct mapping *m = (struct mapping *)v;
+
+        /* Held like a sync holds it, so that it cannot be unmapped while it is printed. */
+        if (v <= SLOT_TOMB ||
+            !atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_BUSY, memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        fn(m->sgl, m->dir, m->how == HOW_BOUNCE ? (unsigned)m->run.pages : 0, arg);
+        atomic_store_explicit(slot, v, memory_order_release);
+    }
     dmahal__lock_take(&st->lock);
     for (size_t i = 0; i < st->nbuckets; i++)
         for (struct mapping *m = st->buckets[i]; m; m = m->hnext)
@@ -979,6 +1077,12 @@ void dmahal__stream_fini(struct dmahal_adapter *a)
             m->fn(a, -ECANCELED, NULL, m->ctx);
             mapping_free(m);
         }
+    }
+    for (size_t i = 0; i < FAST_SLOTS; i++) {
+        uintptr_t v = atomic_load(&st->fast[i]);
+
+        if (v > SLOT_TOMB)
+            mapping_release((struct mapping *)v);
     }
     for (size_t i = 0; i < st->nbuckets; i++) {
         while (st->buckets[i]) {

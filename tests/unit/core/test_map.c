@@ -354,3 +354,42 @@ TEST(adapter_put_releases_live_maps)
     rig_close(&r);
     free(b);
 }
+
+TEST(map_many_live_lists_on_one_adapter)
+{
+    /* More lists than the registry's lock-free table holds: the rest go to its chains, and
+     * every one is found, unmapped once, and refused the second time. */
+    enum { N = 700 };
+    struct dmahal_desc desc = {.addr_bits = 64, .max_segments = 2};
+    struct rig r;
+    unsigned char *b = pages(N);
+    static struct dmahal_sgl *sgl[N];
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    rig_open(&r, "sim:iommu=on", &desc);
+    for (int i = 0; i < N; i++) {
+        struct iovec iov = {b + (size_t)i * 4096, 4096};
+
+        b[(size_t)i * 4096] = (unsigned char)i;
+        CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_BIDIRECTIONAL, 0, &sgl[i]));
+    }
+    f = open_memstream(&text, &len);
+    CHECK_OK(dmahal_dump(r.p, f, DMAHAL_DUMP_SGL));
+    fclose(f);
+    CHECK_CONTAINS(text, "scatter/gather lists: 700");
+    free(text);
+    for (int i = 0; i < N; i += 2) {
+        unsigned char v;
+
+        CHECK_OK(dmahal_sync_for_cpu(r.a, sgl[i]));
+        CHECK_OK(dmahal_dev_read(r.d, sgl[i]->seg[0].la, &v, 1));
+        CHECK_EQ(v, (unsigned char)i);
+        CHECK_OK(dmahal_unmap(r.a, sgl[i]));
+    }
+    for (int i = 0; i < N; i++)
+        CHECK_ERR(dmahal_unmap(r.a, sgl[i]), i % 2 ? 0 : -ENOENT);
+    rig_close(&r);
+    free(b);
+}
