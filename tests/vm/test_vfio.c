@@ -361,3 +361,24 @@ TEST(two_devices_share_the_container)
     edu_detach(e2);
     dmahal_platform_close(p);
 }
+
+/* NVMe's BAR0 is 64-bit and holds the MSI-X table too: its registers read through either way
+ * (mmap, or pread where the kernel refuses the mapping). */
+TEST(nvme_bar_reads_version)
+{
+    struct dmahal_platform *p = open_vfio();
+    struct dmahal_device *d;
+    uint64_t size = 0, cap;
+    uint32_t vs;
+
+    CHECK_OK(dmahal_device_open(p, vm_dev("DMAHAL_VM_NVME"), &d));
+    CHECK_OK(dmahal_device_bar_size(d, 0, &size));
+    CHECK_GE_U(size, 0x1000);
+    cap = dmahal_mmio_read64(d, 0, 0x00);
+    vs = dmahal_mmio_read32(d, 0, 0x08);
+    printf("nvme: BAR0 %#" PRIx64 " bytes, CAP %#" PRIx64 ", VS %#x\n", size, cap, vs);
+    CHECK_NE_U(cap, UINT64_MAX);
+    CHECK_NE_U(cap & 0xffff, 0); /* MQES: the largest queue, minus one */
+    CHECK_EQ_U(vs >> 16, 1);     /* NVMe 1.x */
+    dmahal_platform_close(p);
+}

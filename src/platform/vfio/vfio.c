@@ -396,8 +396,13 @@ static int group_get(struct vfio_plat *vp, size_t page, int id, struct vfio_grou
 
 err_attach:
     ioctl(g->fd, VFIO_GROUP_UNSET_CONTAINER);
-    if (!vp->groups)
+    if (!vp->groups) {
+        /* No group left: the kernel dropped the IOMMU; forget what was read of it. */
         vp->iommu_set = false;
+        vp->nwin = 0;
+        dmahal__range_fini(&vp->iova);
+        dmahal__range_init(&vp->iova);
+    }
 err_fd:
     close(g->fd);
 err_alloc:
