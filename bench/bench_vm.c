@@ -219,7 +219,7 @@ static int run_alloc(struct side s[2], const struct bench_opts *o, unsigned iter
     for (int z = 0; z < NSIZES; z++) {
         double ms = median_of(s[0].alloc_ns[z], o->reps), mv = median_of(s[1].alloc_ns[z], o->reps);
 
-        printf("  %-8zu %12.0f %12.0f %11.1fx\n", sizes[z], ms, mv,
+        printf("  %-8zu %12.0f %12.0f %11.2fx\n", sizes[z], ms, mv,
                ratio_median(s[1].alloc_ns[z], s[0].alloc_ns[z], o->reps));
         if (!(ms > 0 && mv > 0 && isfinite(ms) && isfinite(mv)))
             return -1;
