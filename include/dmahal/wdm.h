@@ -668,7 +668,8 @@ typedef struct _DMA_OPERATIONS {
  * Packet DMA through scatter/gather lists. A transfer is Length bytes of an MDL chain,
  * starting at CurrentVa inside the first MDL's buffer and running on through Next. It needs
  * as many map registers as its buffers span pages of the platform (Windows' count); more
- * than IoGetDmaAdapter gave is STATUS_INSUFFICIENT_RESOURCES, as on Windows. DeviceObject is
+ * than IoGetDmaAdapter gave is STATUS_INSUFFICIENT_RESOURCES, as on Windows, and so is a
+ * Length above the description's MaximumLength. DeviceObject is
  * passed through to ExecutionRoutine, with Irp NULL. dmahal_map() does the mapping: in
  * place where the device reaches the memory (through the IOMMU, or at its bus address),
  * through bounce pages otherwise, with the cache maintenance a non-coherent platform needs.
@@ -682,9 +683,11 @@ typedef struct _DMA_OPERATIONS {
  *   STATUS_SUCCESS in both cases; STATUS_INVALID_PARAMETER for a NULL adapter, Mdl,
  *   CurrentVa or ExecutionRoutine, a zero Length, or a CurrentVa outside the first MDL's
  *   buffer; STATUS_BUFFER_TOO_SMALL when the chain holds fewer than Length bytes from
- *   CurrentVa; STATUS_INSUFFICIENT_RESOURCES for too many map registers or no memory. On
+ *   CurrentVa; STATUS_INSUFFICIENT_RESOURCES for too long a transfer or no memory. On
  *   failure the routine is never called. The list's memory comes from a per-adapter cache
- *   of lists of the adapter's largest size, so only the first transfers allocate. When
+ *   of lists (of 256 elements, or the adapter's most if fewer, or the transfer's most if
+ *   more), so once warm only the iovec array of a transfer of more than 16 buffers is
+ *   allocated. When
  *   the adapter is put, or its device closed, with requests still waiting, they are dropped
  *   without their routine running. Thread-safe.
  *
@@ -703,7 +706,7 @@ typedef struct _DMA_OPERATIONS {
  *   the buffer too, so it exceeds sizeof(SCATTER_GATHER_LIST) + elements * 24. Returns
  *   STATUS_SUCCESS; STATUS_INVALID_PARAMETER as GetScatterGatherList (Mdl may be NULL) or
  *   for a NULL ScatterGatherListSize; STATUS_BUFFER_TOO_SMALL when the chain is shorter than
- *   Length; STATUS_INSUFFICIENT_RESOURCES for more map registers than the adapter has. The
+ *   Length; STATUS_INSUFFICIENT_RESOURCES as GetScatterGatherList. The
  *   outs are 0 on failure.
  *
  * BuildScatterGatherList(DmaAdapter, DeviceObject, Mdl, CurrentVa, Length, ExecutionRoutine,

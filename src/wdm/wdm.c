@@ -100,6 +100,7 @@ struct wdm_adapter {
     struct wdm_buf *bufs; /* sorted by va, for FreeCommonBuffer's lookup */
     size_t nbufs, cap;
     ULONG nregs;          /* map registers, as IoGetDmaAdapter said */
+    size_t max_transfer;  /* the adapter's longest transfer */
     size_t page;          /* the platform's page: what a map register covers */
     unsigned max_elems;   /* the most elements a list of this adapter has */
     bool elems_by_pages;  /* no element is shorter than a page: a list has at most as many
@@ -554,7 +555,7 @@ static NTSTATUS sg_check(struct wdm_adapter *w, PMDL Mdl, PVOID CurrentVa, ULONG
     st = xfer_walk(w, Mdl, CurrentVa, Length, NULL, x);
     if (st)
         return st;
-    if (x->regs > w->nregs)
+    if (x->regs > w->nregs || Length > w->max_transfer)
         return STATUS_INSUFFICIENT_RESOURCES;
     return STATUS_SUCCESS;
 }
@@ -638,7 +639,7 @@ static NTSTATUS calculate_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
     st = xfer_walk(w, Mdl, CurrentVa, Length, NULL, &x);
     if (st)
         return st;
-    if (x.regs > w->nregs)
+    if (x.regs > w->nregs || Length > w->max_transfer)
         return STATUS_INSUFFICIENT_RESOURCES;
     bytes = sg_build_bytes(xfer_elems(w, &x), x.npieces);
     if (bytes > UINT32_MAX)
@@ -1176,6 +1177,7 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
     if (dmahal_adapter_desc(w->a, &merged))
         goto err_adapter;
     w->nregs = nregs;
+    w->max_transfer = merged.max_transfer;
     w->page = page;
     w->max_elems = merged.max_segments ? merged.max_segments : 1;
     /* Elements shorter than a page come only from a max_segment or boundary below it. */
