@@ -70,6 +70,7 @@ extern "C" {
 #define VOID void
 #endif
 typedef uint8_t UCHAR;
+typedef UCHAR *PUCHAR;
 typedef UCHAR BOOLEAN;
 typedef BOOLEAN *PBOOLEAN;
 typedef uint16_t USHORT;
@@ -158,11 +159,13 @@ typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTEN
 /** The start of the page a virtual address is in. */
 #define PAGE_ALIGN(Va) ((PVOID)((ULONG_PTR)(Va) & ~(ULONG_PTR)(PAGE_SIZE - 1)))
 /** How many pages [Va, Va + Size) touches; 0 for a Size of 0. */
-#define ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size)                                                  \
-    ((ULONG)((((ULONG_PTR)(Size)) >> PAGE_SHIFT) +                                               \
-             ((BYTE_OFFSET(Va) + ((ULONG)(Size) & (PAGE_SIZE - 1)) + (PAGE_SIZE - 1)) >> PAGE_SHIFT)))
+#define ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size)                                                   \
+    ((ULONG)((((ULONG_PTR)(Size)) >> PAGE_SHIFT) +                                                 \
+             ((BYTE_OFFSET(Va) + ((ULONG)(Size) & (PAGE_SIZE - 1)) + (PAGE_SIZE - 1)) >>           \
+              PAGE_SHIFT)))
 /** Pages that Size bytes fill, rounded up. */
-#define BYTES_TO_PAGES(Size) ((ULONG)(((ULONG_PTR)(Size) >> PAGE_SHIFT) + (((Size) & (PAGE_SIZE - 1)) != 0)))
+#define BYTES_TO_PAGES(Size)                                                                       \
+    ((ULONG)(((ULONG_PTR)(Size) >> PAGE_SHIFT) + (((Size) & (PAGE_SIZE - 1)) != 0)))
 
 /* MdlFlags that dmahal sets; the others Windows has are never set. */
 #define MDL_MAPPED_TO_SYSTEM_VA     0x0001 /**< MappedSystemVa is valid */
@@ -177,14 +180,14 @@ typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTEN
  * Size is sizeof(MDL). Read it with the Mm macros below, as Windows drivers do.
  */
 typedef struct _MDL {
-    struct _MDL *Next;        /**< the next buffer of the transfer, or NULL */
-    CSHORT Size;              /**< sizeof(MDL) */
-    CSHORT MdlFlags;          /**< MDL_* */
-    PEPROCESS Process;        /**< always NULL */
-    PVOID MappedSystemVa;     /**< with MDL_MAPPED_TO_SYSTEM_VA or _SOURCE_IS_NONPAGED_POOL */
-    PVOID StartVa;            /**< the buffer's first page */
-    ULONG ByteCount;          /**< the buffer's length */
-    ULONG ByteOffset;         /**< where the buffer starts in its first page */
+    struct _MDL *Next;    /**< the next buffer of the transfer, or NULL */
+    CSHORT Size;          /**< sizeof(MDL) */
+    CSHORT MdlFlags;      /**< MDL_* */
+    PEPROCESS Process;    /**< always NULL */
+    PVOID MappedSystemVa; /**< with MDL_MAPPED_TO_SYSTEM_VA or _SOURCE_IS_NONPAGED_POOL */
+    PVOID StartVa;        /**< the buffer's first page */
+    ULONG ByteCount;      /**< the buffer's length */
+    ULONG ByteOffset;     /**< where the buffer starts in its first page */
 } MDL, *PMDL;
 
 /** The virtual address of an MDL's buffer. */
@@ -216,8 +219,8 @@ typedef enum _MM_PAGE_PRIORITY {
  *         MmProbeAndLockPages); NULL for a NULL address, a Length of 0, a buffer that wraps
  *         around the address space, a non-NULL Irp, or no memory.
  */
-PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
-                   BOOLEAN ChargeQuota, PIRP Irp);
+PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
+                   PIRP Irp);
 
 /** Frees an MDL from IoAllocateMdl; not the buffer, nor the MDLs chained after it. NULL does
  *  nothing. */

@@ -83,9 +83,9 @@ struct wdm_regs {
     PDRIVER_CONTROL fn;
     PVOID ctx;
     ULONG nregs, first;
-    ULONG used;         /* registers the pieces took */
-    unsigned npieces;   /* live pieces */
-    unsigned slots;     /* room in pieces: a piece takes a register at least */
+    ULONG used;       /* registers the pieces took */
+    unsigned npieces; /* live pieces */
+    unsigned slots;   /* room in pieces: a piece takes a register at least */
     struct wdm_piece pieces[];
 };
 
@@ -99,19 +99,19 @@ struct wdm_adapter {
     pthread_mutex_t lock; /* guards the map, and dmahal's buffers with it; and all below */
     struct wdm_buf *bufs; /* sorted by va, for FreeCommonBuffer's lookup */
     size_t nbufs, cap;
-    ULONG nregs;          /* map registers, as IoGetDmaAdapter said */
-    size_t max_transfer;  /* the adapter's longest transfer */
-    size_t page;          /* the platform's page: what a map register covers */
-    unsigned max_elems;   /* the most elements a list of this adapter has */
-    bool elems_by_pages;  /* no element is shorter than a page: a list has at most as many
-                             elements as its transfer spans pages */
+    ULONG nregs;         /* map registers, as IoGetDmaAdapter said */
+    size_t max_transfer; /* the adapter's longest transfer */
+    size_t page;         /* the platform's page: what a map register covers */
+    unsigned max_elems;  /* the most elements a list of this adapter has */
+    bool elems_by_pages; /* no element is shorter than a page: a list has at most as many
+                            elements as its transfer spans pages */
     struct wdm_sg *sg_free, *sg_all;
-    struct dmahal_buf stage;       /* the registers' pages; va NULL until first needed */
-    unsigned char *reg_used;       /* one byte per register */
-    struct wdm_regs *chan;         /* holds the adapter channel */
+    struct dmahal_buf stage; /* the registers' pages; va NULL until first needed */
+    unsigned char *reg_used; /* one byte per register */
+    struct wdm_regs *chan;   /* holds the adapter channel */
     struct wdm_regs *q_head, *q_tail;
     struct wdm_regs *regs_free, *regs_all;
-    bool granting;                 /* a thread is running channel requests */
+    bool granting; /* a thread is running channel requests */
 };
 
 /* The DEVICE_OBJECT of a dmahal device, attached to it as a context. */
@@ -303,8 +303,8 @@ static ULONG get_dma_alignment(PDMA_ADAPTER DmaAdapter)
 
 /* ---- MDLs -------------------------------------------------------------------------------- */
 
-PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
-                   BOOLEAN ChargeQuota, PIRP Irp)
+PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
+                   PIRP Irp)
 {
     uintptr_t va = (uintptr_t)VirtualAddress;
     PMDL mdl;
@@ -880,8 +880,8 @@ static struct wdm_piece *piece_find(struct wdm_regs *r, const char *va)
 }
 
 /* Maps [va, va + len) as a new piece, in place if dmahal can at once, else staged. */
-static struct wdm_piece *piece_new(struct wdm_adapter *w, struct wdm_regs *r, char *va,
-                                   size_t len, BOOLEAN write)
+static struct wdm_piece *piece_new(struct wdm_adapter *w, struct wdm_regs *r, char *va, size_t len,
+                                   BOOLEAN write)
 {
     size_t off = (uintptr_t)va & (w->page - 1);
     ULONG left = r->nregs - r->used;
@@ -895,8 +895,8 @@ static struct wdm_piece *piece_new(struct wdm_adapter *w, struct wdm_regs *r, ch
     pc = &r->pieces[r->npieces];
     iov = (struct iovec){va, len};
     /* Never waits: the registers are this transfer's guarantee, bounce pages are not. */
-    if (dmahal_map(w->a, &iov, 1, write ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE,
-                   DMAHAL_MAP_NOWAIT, &pc->sgl)) {
+    if (dmahal_map(w->a, &iov, 1, write ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, DMAHAL_MAP_NOWAIT,
+                   &pc->sgl)) {
         pc->sgl = NULL;
         pc->stage = (size_t)(r->first + r->used) * w->page + off;
         if (write)

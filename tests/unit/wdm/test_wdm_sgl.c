@@ -224,7 +224,8 @@ TEST(mdl_refuses_what_it_cannot_describe)
     CHECK(IoAllocateMdl(b, 16, FALSE, FALSE, (PIRP)b) == NULL);
 }
 
-/* ---- GetScatterGatherList / PutScatterGatherList ---------------------------------------------- */
+/* ---- GetScatterGatherList / PutScatterGatherList ----------------------------------------------
+ */
 
 /* A transfer to the device: the list covers the bytes in order and the device reads them. */
 static void to_device_through_list(const char *spec, ULONG bits)
@@ -325,7 +326,8 @@ TEST(get_list_from_device_non_coherent_bounced_with_iommu)
 TEST(get_list_follows_the_mdl_chain)
 {
     struct rig r;
-    unsigned char *b1 = pages(2), *b2 = pages(1), *b3 = pages(2), *seen = pages(4), *want = pages(4);
+    unsigned char *b1 = pages(2), *b2 = pages(1), *b3 = pages(2), *seen = pages(4),
+                  *want = pages(4);
     struct calls c = {0};
     struct req q = {&c, 1};
     PMDL m1, m2, m3;
@@ -435,9 +437,9 @@ TEST(get_list_deferred_when_map_registers_are_short_and_called_in_order)
     CHECK_EQ(c.n, 1);
     CHECK_EQ(in_use(&r), 4);
     /* Short: both wait, and the small second one does not overtake the first. */
-    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q2,
-                                         TRUE),
-             STATUS_SUCCESS);
+    CHECK_EQ(
+        r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q2, TRUE),
+        STATUS_SUCCESS);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 8 * PAGE, 100, on_list, &q3, TRUE),
              STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
@@ -483,9 +485,9 @@ TEST(put_list_twice_or_elsewhere_is_ignored)
     /* A second put finds nothing: a waiting request is not started by it either. */
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 4 * PAGE, on_list, &q2, TRUE),
              STATUS_SUCCESS);
-    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q3,
-                                         TRUE),
-             STATUS_SUCCESS);
+    CHECK_EQ(
+        r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q3, TRUE),
+        STATUS_SUCCESS);
     CHECK_EQ(c.n, 2);
     /* The cache handed the first list's record to the second transfer. */
     CHECK(c.list[1] == c.list[0]);
@@ -512,9 +514,9 @@ TEST(waiting_requests_are_dropped_when_the_adapter_goes)
     rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 4 * PAGE, on_list, &q1, TRUE),
              STATUS_SUCCESS);
-    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q2,
-                                         TRUE),
-             STATUS_SUCCESS);
+    CHECK_EQ(
+        r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q2, TRUE),
+        STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
     rig_close(&r);
     CHECK_EQ(c.n, 1);
@@ -522,7 +524,8 @@ TEST(waiting_requests_are_dropped_when_the_adapter_goes)
     free(b);
 }
 
-/* ---- CalculateScatterGatherList / BuildScatterGatherList --------------------------------------- */
+/* ---- CalculateScatterGatherList / BuildScatterGatherList ---------------------------------------
+ */
 
 TEST(calculate_sizes_and_errors)
 {
@@ -667,7 +670,8 @@ TEST(build_list_allocates_nothing_once_warm)
 #endif
 }
 
-/* ---- AllocateAdapterChannel, MapTransfer, FlushAdapterBuffers ----------------------------------- */
+/* ---- AllocateAdapterChannel, MapTransfer, FlushAdapterBuffers -----------------------------------
+ */
 
 struct chan {
     int n;
@@ -683,8 +687,8 @@ struct creq {
     int id;
 };
 
-static IO_ALLOCATION_ACTION on_channel(PDEVICE_OBJECT DeviceObject, PIRP Irp,
-                                       PVOID MapRegisterBase, PVOID Context)
+static IO_ALLOCATION_ACTION on_channel(PDEVICE_OBJECT DeviceObject, PIRP Irp, PVOID MapRegisterBase,
+                                       PVOID Context)
 {
     struct creq *q = Context;
     struct chan *c = q->c;
