@@ -737,7 +737,8 @@ typedef struct _DMA_OPERATIONS {
  *   When the channel is free and NumberOfMapRegisters registers are (in one run), calls
  *   ExecutionRoutine(DeviceObject, NULL, MapRegisterBase, Context) before returning; else
  *   queues the request, which runs later, in request order, on the thread whose
- *   FreeAdapterChannel, FreeMapRegisters or PutScatterGatherList... made room. What the
+ *   FreeAdapterChannel or FreeMapRegisters made room (or inside the routine that ran
+ *   before it, once that returns). What the
  *   routine returns decides:
  *     KeepObject: it keeps the channel and the registers until FreeAdapterChannel;
  *     DeallocateObject: the channel and the registers are released at once (anything still
