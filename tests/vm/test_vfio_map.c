@@ -204,6 +204,29 @@ TEST(map_from_device_the_device_writes_malloc_memory)
     rig_close(&r);
 }
 
+/* Memory no one has written yet, mapped for the device to read, then written by the CPU and
+ * handed over with sync_for_device: the device sees the CPU's bytes, not the zero page a
+ * read-only pin of untouched memory would have pinned. */
+TEST(map_to_device_of_untouched_memory_sees_later_writes)
+{
+    struct rig r;
+    unsigned char *mem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct iovec iov = {mem + 500, EDU_DMA_LIMIT};
+    struct dmahal_sgl *sgl;
+
+    CHECK(mem != MAP_FAILED);
+    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl));
+    CHECK_OK(dmahal_sync_for_cpu(r.a, sgl));
+    pattern(mem + 500, EDU_DMA_LIMIT, 9);
+    CHECK_OK(dmahal_sync_for_device(r.a, sgl));
+    device_reads(r.e, sgl, mem + 500, EDU_DMA_LIMIT);
+    CHECK_OK(dmahal_unmap(r.a, sgl));
+    munmap(mem, 2 * PAGE);
+    rig_close(&r);
+}
+
 /* Five pages touched by 3.2 pages of memory starting mid-page: one element, the device sees
  * every byte in order, both ways. */
 TEST(map_multi_page_unaligned_both_ways)
@@ -483,8 +506,9 @@ TEST(dma_entry_limit_exhausted_is_enospc)
     CHECK(f != NULL);
     fputs("20\n", f);
     CHECK_EQ(fclose(f), 0);
-    /* The limit is read when the container is set up: restore it at once. */
-    rig_open(&r, "DMAHAL_VM_EDU64", 64, 1);
+    /* The limit is read when the container is set up: restore it at once. Two elements per
+     * transfer, so that two pieces are mapped in place, not bounced into one. */
+    rig_open(&r, "DMAHAL_VM_EDU64", 64, 2);
     f = fopen(param, "w");
     CHECK(f != NULL);
     fputs(old, f);
@@ -538,7 +562,7 @@ TEST(locked_memory_limit_is_enomem)
     struct __user_cap_data_struct cap[2];
     struct rlimit lim;
     struct rig r;
-    size_t len = 4 << 20;
+    size_t len = 1 << 20;
     unsigned char *mem = malloc(len);
     struct dmahal_sgl *sgl;
     struct vm_capture c;
@@ -551,8 +575,8 @@ TEST(locked_memory_limit_is_enomem)
     cap[0].effective &= ~(1u << CAP_IPC_LOCK);
     cap[0].permitted &= ~(1u << CAP_IPC_LOCK);
     CHECK_OK(syscall(SYS_capset, &hdr, cap));
-    /* What is pinned already (the edu driver's buffer) counts: 1 MiB more than that. */
-    lim.rlim_cur = lim.rlim_max = (rlim_t)vm_locked_kib() * 1024 + (1 << 20);
+    /* What is pinned already (the edu driver's buffer) counts: 512 KiB more than that. */
+    lim.rlim_cur = lim.rlim_max = (rlim_t)vm_locked_kib() * 1024 + (512 << 10);
     CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &lim));
 
     vm_capture_begin(&c);

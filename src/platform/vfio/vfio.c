@@ -937,6 +937,13 @@ static void vfio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *
 static int vfio_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
                           unsigned perm)
 {
+    /* A read-only pin of a page no one has written yet pins the shared zero page (kernels
+     * before 6.5 do not unshare it): the CPU's next write would then go to a fresh copy the
+     * device never sees. Have the pages made writable first; memory that is read-only
+     * cannot change, and for it (and on kernels without MADV_POPULATE_WRITE) this fails
+     * harmlessly. A pin for writing does as much itself. */
+    if (!(perm & DMAHAL__PERM_WRITE))
+        madvise(va, len, MADV_POPULATE_WRITE);
     return dma_map(d->p->priv, iova, va, len, perm);
 }
 
@@ -957,6 +964,8 @@ static int vfio_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max
     (void)max_addr; /* behind the IOMMU every page is reachable */
     if (!va)
         return -ENOMEM;
+    /* Written now, so that read-only maps of it pin real pages (see vfio_iommu_map). */
+    memset(va, 0, len);
     if (madvise(va, len, MADV_DONTFORK)) {
         munmap(va, len);
         return -ENOMEM;
