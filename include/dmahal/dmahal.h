@@ -384,7 +384,7 @@ typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmaha
  * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
  *             from other threads' callbacks in a way that waits for them.
  * @return 0 when @p fn has run; -EINPROGRESS when the request is queued; otherwise
- *         dmahal_map's errors (-ENOSPC only with DMAHAL_MAP_NOWAIT), and @p fn does not run.
+ *         dmahal_map's errors, and @p fn does not run.
  */
 int dmahal_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                      enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);

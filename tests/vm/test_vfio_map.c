@@ -26,7 +26,7 @@
 struct rig {
     struct dmahal_platform *p;
     struct dmahal_device *d;
-    struct edu *e;           /* the edu driver, for its engine and its own buffer */
+    struct edu *e;            /* the edu driver, for its engine and its own buffer */
     struct dmahal_adapter *a; /* the test's adapter on the same device */
 };
 
@@ -210,8 +210,8 @@ TEST(map_from_device_the_device_writes_malloc_memory)
 TEST(map_to_device_of_untouched_memory_sees_later_writes)
 {
     struct rig r;
-    unsigned char *mem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned char *mem =
+        mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     struct iovec iov = {mem + 500, EDU_DMA_LIMIT};
     struct dmahal_sgl *sgl;
 
@@ -355,7 +355,8 @@ TEST(maps_fit_the_device_and_share_the_container)
     for (int i = 0; i < N; i += 5) {
         size_t len = 100 + (size_t)i * 900;
 
-        device_reads(i % 2 ? e64 : r.e, sgl[i], mem[i] + i, len < EDU_DMA_LIMIT ? len : EDU_DMA_LIMIT);
+        device_reads(i % 2 ? e64 : r.e, sgl[i], mem[i] + i,
+                     len < EDU_DMA_LIMIT ? len : EDU_DMA_LIMIT);
     }
     for (int i = 0; i < N; i++) {
         CHECK_OK(dmahal_unmap(i % 2 ? a64 : r.a, sgl[i]));
@@ -402,8 +403,8 @@ TEST(many_maps_leak_nothing)
 
             iov[k] = (struct iovec){pool + off, 1 + ((size_t)i * 1237 + k * 4099) % 65536};
         }
-        CHECK_OK(dmahal_map(a24, iov, n, i % 2 ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, 0,
-                            &live[slot]));
+        CHECK_OK(
+            dmahal_map(a24, iov, n, i % 2 ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, 0, &live[slot]));
         for (unsigned s = 0; s < live[slot]->nseg; s++)
             CHECK_LE_U(live[slot]->seg[s].la + live[slot]->seg[s].len - 1, (1u << 24) - 1);
         if (i == LIVE * 3) {

@@ -66,13 +66,13 @@ struct vfio_plat {
     atomic_bool said_avail, said_locked; /* each exhaustion message is printed once */
     pthread_mutex_t lock;                /* everything below */
     struct vfio_group *groups;
-    bool iommu_set;            /* VFIO_SET_IOMMU done: needs a group attached first */
-    struct dmahal__iova *dom;  /* the container's IOVA space, inside the windows; NULL until
-                                * a group is attached */
+    bool iommu_set;           /* VFIO_SET_IOMMU done: needs a group attached first */
+    struct dmahal__iova *dom; /* the container's IOVA space, inside the windows; NULL until
+                               * a group is attached */
     struct dmahal__extent win[MAX_WINDOWS]; /* the IOMMU's usable IOVA ranges */
     size_t nwin;
-    uint64_t pgsizes;   /* IOMMU page sizes the kernel reported */
-    int64_t dma_avail;  /* mappings the kernel still allowed when last asked; -1: not told */
+    uint64_t pgsizes;  /* IOMMU page sizes the kernel reported */
+    int64_t dma_avail; /* mappings the kernel still allowed when last asked; -1: not told */
 };
 
 struct vfio_bar {
