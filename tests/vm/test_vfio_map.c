@@ -13,6 +13,7 @@
 
 #include <dmahal/dmahal.h>
 #include <linux/capability.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -425,6 +426,61 @@ TEST(many_maps_leak_nothing)
     CHECK_OK(dmahal_common_free(a24, &big));
     dmahal_adapter_put(a24);
     free(pool);
+    rig_close(&r);
+}
+
+/* Threads mapping and unmapping at once on one adapter (each with its own IOVA cache, the
+ * kernel's ioctls in parallel): every list is distinct and right, and nothing is left pinned
+ * or mapped afterwards. */
+struct worker {
+    struct dmahal_adapter *a;
+    unsigned char *mem;
+    int failures;
+};
+
+static void *worker_run(void *arg)
+{
+    struct worker *w = arg;
+
+    for (unsigned i = 0; i < 400; i++) {
+        struct iovec iov = {w->mem + (i * 61) % 8000, 1 + (i * 977) % 20000};
+        struct dmahal_sgl *sgl;
+
+        if (dmahal_map(w->a, &iov, 1, DMAHAL_BIDIRECTIONAL, 0, &sgl)) {
+            w->failures++;
+            continue;
+        }
+        if (sgl->nseg != 1 || sgl->seg[0].len != iov.iov_len ||
+            (sgl->seg[0].la & (PAGE - 1)) != ((uintptr_t)iov.iov_base & (PAGE - 1)))
+            w->failures++;
+        if (dmahal_unmap(w->a, sgl))
+            w->failures++;
+    }
+    return NULL;
+}
+
+TEST(threads_map_at_once)
+{
+    struct rig r;
+    struct worker w[4];
+    pthread_t t[4];
+    long lck0;
+    long long avail0;
+
+    rig_open(&r, "DMAHAL_VM_EDU64", 64, 1);
+    lck0 = vm_locked_kib();
+    avail0 = dump_value(r.p, "dma-mappings-avail: ");
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){r.a, malloc(32 * 1024), 0};
+        CHECK_OK(pthread_create(&t[i], NULL, worker_run, &w[i]));
+    }
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(pthread_join(t[i], NULL));
+        CHECK_EQ(w[i].failures, 0);
+        free(w[i].mem);
+    }
+    CHECK_EQ(vm_locked_kib(), lck0);
+    CHECK_EQ(dump_value(r.p, "dma-mappings-avail: "), avail0);
     rig_close(&r);
 }
 
