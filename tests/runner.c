@@ -7,6 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define MAX_CASES 512
 
 static struct test_case cases[MAX_CASES];
@@ -63,6 +67,11 @@ static int run_forked(const struct test_case *c, unsigned timeout)
         alarm(timeout);
         c->fn();
         fflush(NULL);
+#ifdef __SANITIZE_ADDRESS__
+        /* _exit skips LeakSanitizer's exit-time check: run it here, per case. */
+        if (__lsan_do_recoverable_leak_check())
+            _exit(1);
+#endif
         _exit(0);
     }
     if (waitpid(pid, &status, 0) < 0) {

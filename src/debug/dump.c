@@ -20,7 +20,7 @@ static void print_buf(const struct dmahal_buf *b, void *arg)
     w->n++;
     w->bytes += b->len;
     if (w->list)
-        fprintf(w->f, "      buffer va %p  la %#014llx-%#014llx  len %zu\n", b->va,
+        fprintf(w->f, "      buffer va %p  la 0x%012llx-0x%012llx  len %zu\n", b->va,
                 (unsigned long long)b->la, (unsigned long long)(b->la + b->len - 1), b->len);
 }
 
@@ -34,8 +34,8 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
             c->coherent ? "coherent" : "non-coherent",
             a->ops != &dmahal__direct_ops ? "  (verified)" : "");
     if (flags & DMAHAL_DUMP_DESC) {
-        fprintf(f, "    description: addr_bits %u, max_segments %u, max_transfer %zu, "
-                   "max_segment %zu, boundary %#llx, alignment %zu, coherent %s\n",
+        fprintf(f, "    description: addr_bits %u, max_segments %u, max_transfer %zu,\n"
+                   "                 max_segment %zu, boundary %#llx, alignment %zu, coherent %s\n",
                 a->desc.addr_bits, a->desc.max_segments, a->desc.max_transfer,
                 a->desc.max_segment, (unsigned long long)a->desc.boundary, a->desc.alignment,
                 a->desc.coherent ? "yes" : "no");

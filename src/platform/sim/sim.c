@@ -581,7 +581,7 @@ static void sim_describe(struct dmahal_platform *p, FILE *f)
     fprintf(f, "coherent: %s\n", s->coherent ? "yes" : "no");
     fprintf(f, "page size: %zu\n", s->page);
     for (unsigned i = 0; i < s->nram; i++)
-        fprintf(f, "ram: %#014llx-%#014llx (%llu MiB)\n", (unsigned long long)s->ram[i].start,
+        fprintf(f, "ram: 0x%012llx-0x%012llx (%llu MiB)\n", (unsigned long long)s->ram[i].start,
                 (unsigned long long)s->ram[i].end,
                 (unsigned long long)((s->ram[i].end - s->ram[i].start) >> 20));
     fprintf(f, "ram total: %llu MiB, in use: %llu KiB\n", (unsigned long long)(s->ram_total >> 20),

@@ -531,7 +531,7 @@ TEST(edu_dma_out_of_buffer_refused)
     rig_close(&r);
 }
 
-/* The exact ends of the buffer are in range. */
+/* The exact ends of the buffer are in range: its last byte alone, and all of it. */
 TEST(edu_dma_buffer_edges_accepted)
 {
     struct rig r;
@@ -539,15 +539,18 @@ TEST(edu_dma_buffer_edges_accepted)
     unsigned char *c;
 
     rig_open(&r, "sim", "edu", 28);
-    CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
+    CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
     c[0] = 0x5a;
-    dma(r.d, b.la, BUF + BUF_SIZE - 1, 1, 0); /* the last byte */
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 0);
-    dma(r.d, BUF + BUF_SIZE - 1, b.la + 4095, 1, CMD_TO_RAM);
-    CHECK_EQ(c[4095], 0x5a);
-    dma(r.d, BUF, b.la + 1, BUF_SIZE - 1, CMD_TO_RAM); /* from the first byte */
-    CHECK_EQ(c[4095], 0x5a);
+    dma(r.d, b.la, BUF + BUF_SIZE - 1, 1, 0);
+    c[0] = 0xa5;
+    dma(r.d, b.la, BUF, 1, 0);
+    dma(r.d, BUF + BUF_SIZE - 1, b.la + 8191, 1, CMD_TO_RAM);
+    CHECK_EQ(c[8191], 0x5a);
+    dma(r.d, BUF, b.la + 1, BUF_SIZE, CMD_TO_RAM);
+    CHECK_EQ(c[1], 0xa5);
+    CHECK_EQ(c[BUF_SIZE], 0x5a);
+    CHECK_EQ(c[BUF_SIZE + 1], 0);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 0);
     rig_close(&r);
 }
@@ -626,22 +629,22 @@ TEST(edu_bad_arguments)
     dmahal_platform_close(p);
 }
 
-/* A 12-bit mask (an odd one, set by argument) folds every address into the first 4 KiB,
- * where this machine has no RAM: the argument really reaches the engine. */
+/* An odd mask, set by argument, applies bit for bit: 0xfff0 folds every address into the
+ * first 64 KiB, where this machine has no RAM, and clears the low four bits. */
 TEST(edu_dma_mask_argument_applies)
 {
     struct rig r;
     struct dmahal_buf b;
     struct dmahal_fault f;
 
-    rig_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff", 28);
+    rig_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff0", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     CHECK_GE_U(b.la, UINT64_C(16) << 20);
-    dma(r.d, BUF, b.la + 0x10, 16, CMD_TO_RAM);
+    dma(r.d, BUF, b.la + 0x13, 16, CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 2);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
     CHECK_OK(dmahal_fault_get(r.p, 0, &f));
-    CHECK_EQ_U(f.la, (b.la + 0x10) & 0xfff);
+    CHECK_EQ_U(f.la, (b.la + 0x13) & 0xfff0);
     CHECK_EQ(f.reason, DMAHAL_FAULT_NO_RAM);
     rig_close(&r);
 }

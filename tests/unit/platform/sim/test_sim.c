@@ -422,7 +422,7 @@ TEST(sim_dump_shows_buffers_and_faults)
     CHECK_OK(dmahal_common_alloc(a, 1000, 0, &b));
     CHECK_ERR(dmahal_dev_read(d, 0x10, &x, 1), -EFAULT);
     text = dump_of(p, DMAHAL_DUMP_ALL);
-    snprintf(la_text, sizeof(la_text), "la %#014llx", (unsigned long long)b.la);
+    snprintf(la_text, sizeof(la_text), "la 0x%012llx", (unsigned long long)b.la);
     CHECK_CONTAINS(text, "platform: sim");
     CHECK_CONTAINS(text, "iommu: on");
     CHECK_CONTAINS(text, "device edu");

@@ -1,0 +1,563 @@
+/*
+ * wdm.h - Windows names for dmahal: IoGetDmaAdapter, DEVICE_DESCRIPTION, DMA_ADAPTER,
+ * DMA_OPERATIONS, AllocateCommonBuffer, FreeCommonBuffer.
+ *
+ * Driver code written for Windows' common-buffer DMA compiles unchanged against this header
+ * and runs on any dmahal platform:
+ *
+ *     DEVICE_DESCRIPTION dd = {0};
+ *     dd.Version = DEVICE_DESCRIPTION_VERSION3;
+ *     dd.Master = TRUE;
+ *     dd.DmaAddressWidth = 32;
+ *     dd.MaximumLength = 64 * 1024;
+ *     DmaAdapterObject = IoGetDmaAdapter(PDO, &dd, &NumberOfMapRegisters);
+ *     AllocateCommonBuffer = DmaAdapterObject->DmaOperations->AllocateCommonBuffer;
+ *     BaseVa = AllocateCommonBuffer(DmaAdapterObject, Length, &BaseLa, FALSE);
+ *
+ * where PDO is dmahal_wdm_device(dev) for a device opened with dmahal_device_open().
+ *
+ * Types have Windows' names, member order and, on x86-64, Windows' offsets and sizes
+ * (ULONG and LONG are 32 bits, as on Windows, not C's long). Only what DMA drivers need is
+ * declared. It is a thin layer over the public API of dmahal.h; the native handles stay
+ * reachable (dmahal_wdm_adapter) for what has no Windows name.
+ *
+ * DMA_OPERATIONS lists every member Windows has, in Windows' order. Members dmahal does not
+ * implement yet are NULL, never stubs: a driver that calls one faults at once, rather than
+ * running on a pretence. Size tells how far the table is filled: it is the offset of the
+ * first member after the last implemented one, so a member at an offset below Size may be
+ * implemented (check it for NULL) and every member at or beyond Size is NULL. Today that
+ * is offsetof(DMA_OPERATIONS, ReadDmaCounter): PutDmaAdapter, AllocateCommonBuffer,
+ * FreeCommonBuffer and GetDmaAlignment are implemented. The table is read-only.
+ *
+ * Calling conventions (NTAPI) and SAL annotations do not exist on this target and are
+ * left out.
+ */
+#ifndef DMAHAL_WDM_H
+#define DMAHAL_WDM_H
+
+#include <dmahal/dmahal.h>
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------
+ * Basic types (ntdef.h). Windows is LLP64: LONG and ULONG are 32 bits.
+ * ------------------------------------------------------------------------------------------ */
+
+#ifndef VOID
+#define VOID void
+#endif
+typedef uint8_t UCHAR;
+typedef UCHAR BOOLEAN;
+typedef BOOLEAN *PBOOLEAN;
+typedef uint16_t USHORT;
+typedef int16_t CSHORT;
+typedef int32_t LONG;
+typedef uint32_t ULONG;
+typedef ULONG *PULONG;
+typedef int64_t LONGLONG;
+typedef uint64_t ULONGLONG;
+typedef uintptr_t ULONG_PTR;
+typedef void *PVOID;
+typedef PVOID HANDLE;
+typedef LONG NTSTATUS;
+typedef ULONG NODE_REQUIREMENT;
+
+#ifndef FALSE
+#define FALSE 0
+#endif
+#ifndef TRUE
+#define TRUE 1
+#endif
+
+/** Tells whether an NTSTATUS is a success (or informational) code. */
+#define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
+
+#define STATUS_SUCCESS                ((NTSTATUS)0x00000000L)
+#define STATUS_UNSUCCESSFUL           ((NTSTATUS)0xC0000001L)
+#define STATUS_NOT_IMPLEMENTED        ((NTSTATUS)0xC0000002L)
+#define STATUS_INVALID_PARAMETER      ((NTSTATUS)0xC000000DL)
+#define STATUS_NO_MEMORY              ((NTSTATUS)0xC0000017L)
+#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
+#define STATUS_NOT_SUPPORTED          ((NTSTATUS)0xC00000BBL)
+
+/* C11 has anonymous structs; C++ has them only as an extension, which GCC and Clang
+ * accept quietly when told. */
+#if defined(__cplusplus) && defined(__GNUC__)
+#define DMAHAL_WDM_ANONYMOUS __extension__
+#else
+#define DMAHAL_WDM_ANONYMOUS
+#endif
+
+/** A 64-bit integer seen whole (QuadPart) or as two 32-bit halves, as Windows has it. */
+typedef union _LARGE_INTEGER {
+    DMAHAL_WDM_ANONYMOUS struct {
+        ULONG LowPart;
+        LONG HighPart;
+    };
+    struct {
+        ULONG LowPart;
+        LONG HighPart;
+    } u;
+    LONGLONG QuadPart;
+} LARGE_INTEGER, *PLARGE_INTEGER;
+
+/** A physical or, for DMA, logical address: what the device is programmed with. */
+typedef LARGE_INTEGER PHYSICAL_ADDRESS, *PPHYSICAL_ADDRESS;
+
+/* ------------------------------------------------------------------------------------------
+ * Objects the DMA routines name. Those dmahal does not implement stay incomplete: their
+ * pointers keep Windows' signatures exact without pretending to a layout.
+ * ------------------------------------------------------------------------------------------ */
+
+typedef struct _MDL MDL, *PMDL;
+typedef struct _IRP IRP, *PIRP;
+typedef struct _SCATTER_GATHER_LIST SCATTER_GATHER_LIST, *PSCATTER_GATHER_LIST;
+typedef struct _DMA_ADAPTER_INFO DMA_ADAPTER_INFO, *PDMA_ADAPTER_INFO;
+typedef struct _DMA_TRANSFER_INFO DMA_TRANSFER_INFO, *PDMA_TRANSFER_INFO;
+typedef struct _DMA_COMMON_BUFFER_VECTOR DMA_COMMON_BUFFER_VECTOR, *PDMA_COMMON_BUFFER_VECTOR;
+typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION,
+    *PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION;
+
+/** The object type a DEVICE_OBJECT carries in Type. */
+#define IO_TYPE_DEVICE 0x00000003
+
+/**
+ * A device object, reduced to what DMA needs. dmahal_wdm_device() makes the one for a dmahal
+ * device; drivers do not build their own (IoGetDmaAdapter refuses them).
+ */
+typedef struct _DEVICE_OBJECT {
+    CSHORT Type;                        /**< IO_TYPE_DEVICE */
+    USHORT Size;                        /**< sizeof(DEVICE_OBJECT) */
+    LONG ReferenceCount;                /**< unused, 0 */
+    PVOID DeviceExtension;              /**< the driver's own, NULL until it sets it */
+    struct dmahal_device *DmahalDevice; /**< the dmahal device this object stands for */
+} DEVICE_OBJECT, *PDEVICE_OBJECT;
+
+/** What an AdapterControl routine tells the I/O manager to do with the adapter. */
+typedef enum _IO_ALLOCATION_ACTION {
+    KeepObject = 1,
+    DeallocateObject,
+    DeallocateObjectKeepRegisters
+} IO_ALLOCATION_ACTION,
+    *PIO_ALLOCATION_ACTION;
+
+/** How memory is cached (for the common-buffer routines of Windows 10 and later). */
+typedef enum _MEMORY_CACHING_TYPE {
+    MmNotMapped = -1,
+    MmNonCached = FALSE,
+    MmCached = TRUE,
+    MmWriteCombined = 2,
+    MmHardwareCoherentCached,
+    MmNonCachedUnordered,
+    MmUSWCCached,
+    MmMaximumCacheType
+} MEMORY_CACHING_TYPE;
+
+/** How a DMA transfer ended, for DMA_COMPLETION_ROUTINE. */
+typedef enum _DMA_COMPLETION_STATUS {
+    DmaComplete,
+    DmaAborted,
+    DmaError,
+    DmaCancelled
+} DMA_COMPLETION_STATUS;
+
+/* ------------------------------------------------------------------------------------------
+ * DEVICE_DESCRIPTION: what the driver tells IoGetDmaAdapter about its device
+ * ------------------------------------------------------------------------------------------ */
+
+#define DEVICE_DESCRIPTION_VERSION  0
+#define DEVICE_DESCRIPTION_VERSION1 1
+#define DEVICE_DESCRIPTION_VERSION2 2
+#define DEVICE_DESCRIPTION_VERSION3 3
+
+/** The bus a device sits on. */
+typedef enum _INTERFACE_TYPE {
+    InterfaceTypeUndefined = -1,
+    Internal = 0,
+    Isa = 1,
+    Eisa = 2,
+    MicroChannel = 3,
+    TurboChannel = 4,
+    PCIBus = 5,
+    VMEBus = 6,
+    NuBus = 7,
+    PCMCIABus = 8,
+    CBus = 9,
+    MPIBus = 10,
+    MPSABus = 11,
+    ProcessorInternal = 12,
+    InternalPowerBus = 13,
+    PNPISABus = 14,
+    PNPBus = 15,
+    Vmcs = 16,
+    ACPIBus = 17,
+    MaximumInterfaceType
+} INTERFACE_TYPE,
+    *PINTERFACE_TYPE;
+
+/** Data width of a system DMA controller (subordinate devices only). */
+typedef enum _DMA_WIDTH {
+    Width8Bits,
+    Width16Bits,
+    Width32Bits,
+    Width64Bits,
+    WidthNoWrap,
+    MaximumDmaWidth
+} DMA_WIDTH,
+    *PDMA_WIDTH;
+
+/** Timing of a system DMA controller (subordinate devices only). */
+typedef enum _DMA_SPEED {
+    Compatible,
+    TypeA,
+    TypeB,
+    TypeC,
+    TypeF,
+    MaximumDmaSpeed
+} DMA_SPEED,
+    *PDMA_SPEED;
+
+/**
+ * The device's DMA capabilities. Zero it, then set what the device has; see IoGetDmaAdapter
+ * for which members dmahal reads.
+ */
+typedef struct _DEVICE_DESCRIPTION {
+    ULONG Version;             /**< DEVICE_DESCRIPTION_VERSION .. DEVICE_DESCRIPTION_VERSION3 */
+    BOOLEAN Master;            /**< a bus master; dmahal supports nothing else */
+    BOOLEAN ScatterGather;     /**< the device takes scatter/gather lists */
+    BOOLEAN DemandMode;        /**< subordinate devices only */
+    BOOLEAN AutoInitialize;    /**< subordinate devices only */
+    BOOLEAN Dma32BitAddresses; /**< versions 0-2: drives 32-bit addresses */
+    BOOLEAN IgnoreCount;       /**< subordinate devices only */
+    BOOLEAN Reserved1;         /**< must be FALSE */
+    BOOLEAN Dma64BitAddresses; /**< versions 0-2: drives 64-bit addresses */
+    ULONG BusNumber;           /**< unused */
+    ULONG DmaChannel;          /**< subordinate devices only */
+    INTERFACE_TYPE InterfaceType;
+    DMA_WIDTH DmaWidth;             /**< subordinate devices only */
+    DMA_SPEED DmaSpeed;             /**< subordinate devices only */
+    ULONG MaximumLength;            /**< largest transfer in bytes */
+    ULONG DmaPort;                  /**< obsolete */
+    ULONG DmaAddressWidth;          /**< version 3: address bits the device drives, 1..64 */
+    ULONG DmaControllerInstance;    /**< unused */
+    ULONG DmaRequestLine;           /**< subordinate devices only */
+    PHYSICAL_ADDRESS DeviceAddress; /**< subordinate devices only */
+} DEVICE_DESCRIPTION, *PDEVICE_DESCRIPTION;
+
+/* ------------------------------------------------------------------------------------------
+ * DMA_ADAPTER and DMA_OPERATIONS
+ * ------------------------------------------------------------------------------------------ */
+
+struct _DMA_OPERATIONS;
+
+/** The adapter object IoGetDmaAdapter returns; its operations are reached through it. */
+typedef struct _DMA_ADAPTER {
+    USHORT Version; /**< 1 for description versions 0 and 1, else the description's version */
+    USHORT Size;    /**< sizeof(DMA_ADAPTER) */
+    struct _DMA_OPERATIONS *DmaOperations;
+} DMA_ADAPTER, *PDMA_ADAPTER;
+
+typedef IO_ALLOCATION_ACTION DRIVER_CONTROL(PDEVICE_OBJECT DeviceObject, PIRP Irp,
+                                            PVOID MapRegisterBase, PVOID Context);
+typedef DRIVER_CONTROL *PDRIVER_CONTROL;
+typedef VOID DRIVER_LIST_CONTROL(PDEVICE_OBJECT DeviceObject, PIRP Irp,
+                                 PSCATTER_GATHER_LIST ScatterGather, PVOID Context);
+typedef DRIVER_LIST_CONTROL *PDRIVER_LIST_CONTROL;
+typedef VOID DMA_COMPLETION_ROUTINE(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                    PVOID CompletionContext, DMA_COMPLETION_STATUS Status);
+typedef DMA_COMPLETION_ROUTINE *PDMA_COMPLETION_ROUTINE;
+
+/* Implemented by dmahal: see their documentation below the table. */
+typedef VOID PUT_DMA_ADAPTER(PDMA_ADAPTER DmaAdapter);
+typedef PUT_DMA_ADAPTER *PPUT_DMA_ADAPTER;
+typedef PVOID ALLOCATE_COMMON_BUFFER(PDMA_ADAPTER DmaAdapter, ULONG Length,
+                                     PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled);
+typedef ALLOCATE_COMMON_BUFFER *PALLOCATE_COMMON_BUFFER;
+typedef VOID FREE_COMMON_BUFFER(PDMA_ADAPTER DmaAdapter, ULONG Length,
+                                PHYSICAL_ADDRESS LogicalAddress, PVOID VirtualAddress,
+                                BOOLEAN CacheEnabled);
+typedef FREE_COMMON_BUFFER *PFREE_COMMON_BUFFER;
+typedef ULONG GET_DMA_ALIGNMENT(PDMA_ADAPTER DmaAdapter);
+typedef GET_DMA_ALIGNMENT *PGET_DMA_ALIGNMENT;
+
+/* Not implemented yet: NULL in the table. */
+typedef NTSTATUS ALLOCATE_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                          ULONG NumberOfMapRegisters,
+                                          PDRIVER_CONTROL ExecutionRoutine, PVOID Context);
+typedef ALLOCATE_ADAPTER_CHANNEL *PALLOCATE_ADAPTER_CHANNEL;
+typedef BOOLEAN FLUSH_ADAPTER_BUFFERS(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                      PVOID CurrentVa, ULONG Length, BOOLEAN WriteToDevice);
+typedef FLUSH_ADAPTER_BUFFERS *PFLUSH_ADAPTER_BUFFERS;
+typedef VOID FREE_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter);
+typedef FREE_ADAPTER_CHANNEL *PFREE_ADAPTER_CHANNEL;
+typedef VOID FREE_MAP_REGISTERS(PDMA_ADAPTER DmaAdapter, PVOID MapRegisterBase,
+                                ULONG NumberOfMapRegisters);
+typedef FREE_MAP_REGISTERS *PFREE_MAP_REGISTERS;
+typedef PHYSICAL_ADDRESS MAP_TRANSFER(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                      PVOID CurrentVa, PULONG Length, BOOLEAN WriteToDevice);
+typedef MAP_TRANSFER *PMAP_TRANSFER;
+typedef ULONG READ_DMA_COUNTER(PDMA_ADAPTER DmaAdapter);
+typedef READ_DMA_COUNTER *PREAD_DMA_COUNTER;
+typedef NTSTATUS GET_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                         PMDL Mdl, PVOID CurrentVa, ULONG Length,
+                                         PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                                         BOOLEAN WriteToDevice);
+typedef GET_SCATTER_GATHER_LIST *PGET_SCATTER_GATHER_LIST;
+typedef VOID PUT_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter, PSCATTER_GATHER_LIST ScatterGather,
+                                     BOOLEAN WriteToDevice);
+typedef PUT_SCATTER_GATHER_LIST *PPUT_SCATTER_GATHER_LIST;
+typedef NTSTATUS CALCULATE_SCATTER_GATHER_LIST_SIZE(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
+                                                    PVOID CurrentVa, ULONG Length,
+                                                    PULONG ScatterGatherListSize,
+                                                    PULONG pNumberOfMapRegisters);
+typedef CALCULATE_SCATTER_GATHER_LIST_SIZE *PCALCULATE_SCATTER_GATHER_LIST_SIZE;
+typedef NTSTATUS BUILD_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                           PMDL Mdl, PVOID CurrentVa, ULONG Length,
+                                           PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                                           BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
+                                           ULONG ScatterGatherLength);
+typedef BUILD_SCATTER_GATHER_LIST *PBUILD_SCATTER_GATHER_LIST;
+typedef NTSTATUS BUILD_MDL_FROM_SCATTER_GATHER_LIST(PDMA_ADAPTER DmaAdapter,
+                                                    PSCATTER_GATHER_LIST ScatterGather,
+                                                    PMDL OriginalMdl, PMDL *TargetMdl);
+typedef BUILD_MDL_FROM_SCATTER_GATHER_LIST *PBUILD_MDL_FROM_SCATTER_GATHER_LIST;
+typedef NTSTATUS GET_DMA_ADAPTER_INFO(PDMA_ADAPTER DmaAdapter, PDMA_ADAPTER_INFO AdapterInfo);
+typedef GET_DMA_ADAPTER_INFO *PGET_DMA_ADAPTER_INFO;
+typedef NTSTATUS GET_DMA_TRANSFER_INFO(PDMA_ADAPTER DmaAdapter, PMDL Mdl, ULONGLONG Offset,
+                                       ULONG Length, BOOLEAN WriteOnly,
+                                       PDMA_TRANSFER_INFO TransferInfo);
+typedef GET_DMA_TRANSFER_INFO *PGET_DMA_TRANSFER_INFO;
+typedef NTSTATUS INITIALIZE_DMA_TRANSFER_CONTEXT(PDMA_ADAPTER DmaAdapter, PVOID DmaTransferContext);
+typedef INITIALIZE_DMA_TRANSFER_CONTEXT *PINITIALIZE_DMA_TRANSFER_CONTEXT;
+typedef PVOID ALLOCATE_COMMON_BUFFER_EX(PDMA_ADAPTER DmaAdapter, PPHYSICAL_ADDRESS MaximumAddress,
+                                        ULONG Length, PPHYSICAL_ADDRESS LogicalAddress,
+                                        BOOLEAN CacheEnabled, NODE_REQUIREMENT PreferredNode);
+typedef ALLOCATE_COMMON_BUFFER_EX *PALLOCATE_COMMON_BUFFER_EX;
+typedef NTSTATUS ALLOCATE_ADAPTER_CHANNEL_EX(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                             PVOID DmaTransferContext, ULONG NumberOfMapRegisters,
+                                             ULONG Flags, PDRIVER_CONTROL ExecutionRoutine,
+                                             PVOID ExecutionContext, PVOID *MapRegisterBase);
+typedef ALLOCATE_ADAPTER_CHANNEL_EX *PALLOCATE_ADAPTER_CHANNEL_EX;
+typedef NTSTATUS CONFIGURE_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter, ULONG FunctionNumber,
+                                           PVOID Context);
+typedef CONFIGURE_ADAPTER_CHANNEL *PCONFIGURE_ADAPTER_CHANNEL;
+typedef BOOLEAN CANCEL_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                       PVOID DmaTransferContext);
+typedef CANCEL_ADAPTER_CHANNEL *PCANCEL_ADAPTER_CHANNEL;
+typedef NTSTATUS MAP_TRANSFER_EX(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                 ULONGLONG Offset, ULONG DeviceOffset, PULONG Length,
+                                 BOOLEAN WriteToDevice, PSCATTER_GATHER_LIST ScatterGatherBuffer,
+                                 ULONG ScatterGatherBufferLength,
+                                 PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
+                                 PVOID CompletionContext);
+typedef MAP_TRANSFER_EX *PMAP_TRANSFER_EX;
+typedef NTSTATUS
+GET_SCATTER_GATHER_LIST_EX(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                           PVOID DmaTransferContext, PMDL Mdl, ULONGLONG Offset, ULONG Length,
+                           ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                           BOOLEAN WriteToDevice, PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
+                           PVOID CompletionContext, PSCATTER_GATHER_LIST *ScatterGatherList);
+typedef GET_SCATTER_GATHER_LIST_EX *PGET_SCATTER_GATHER_LIST_EX;
+typedef NTSTATUS BUILD_SCATTER_GATHER_LIST_EX(
+    PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject, PVOID DmaTransferContext, PMDL Mdl,
+    ULONGLONG Offset, ULONG Length, ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine,
+    PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer, ULONG ScatterGatherLength,
+    PDMA_COMPLETION_ROUTINE DmaCompletionRoutine, PVOID CompletionContext, PVOID ScatterGatherList);
+typedef BUILD_SCATTER_GATHER_LIST_EX *PBUILD_SCATTER_GATHER_LIST_EX;
+typedef NTSTATUS FLUSH_ADAPTER_BUFFERS_EX(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                          ULONGLONG Offset, ULONG Length, BOOLEAN WriteToDevice);
+typedef FLUSH_ADAPTER_BUFFERS_EX *PFLUSH_ADAPTER_BUFFERS_EX;
+typedef VOID FREE_ADAPTER_OBJECT(PDMA_ADAPTER DmaAdapter, IO_ALLOCATION_ACTION AllocationAction);
+typedef FREE_ADAPTER_OBJECT *PFREE_ADAPTER_OBJECT;
+typedef NTSTATUS CANCEL_MAPPED_TRANSFER(PDMA_ADAPTER DmaAdapter, PVOID DmaTransferContext);
+typedef CANCEL_MAPPED_TRANSFER *PCANCEL_MAPPED_TRANSFER;
+typedef NTSTATUS ALLOCATE_DOMAIN_COMMON_BUFFER(PDMA_ADAPTER DmaAdapter, HANDLE DomainHandle,
+                                               PPHYSICAL_ADDRESS MaximumAddress, ULONG Length,
+                                               ULONG Flags, MEMORY_CACHING_TYPE *CacheType,
+                                               NODE_REQUIREMENT PreferredNode,
+                                               PPHYSICAL_ADDRESS LogicalAddress,
+                                               PVOID *VirtualAddress);
+typedef ALLOCATE_DOMAIN_COMMON_BUFFER *PALLOCATE_DOMAIN_COMMON_BUFFER;
+typedef NTSTATUS FLUSH_DMA_BUFFER(PDMA_ADAPTER DmaAdapter, PMDL Mdl, BOOLEAN ReadOperation);
+typedef FLUSH_DMA_BUFFER *PFLUSH_DMA_BUFFER;
+typedef NTSTATUS JOIN_DMA_DOMAIN(PDMA_ADAPTER DmaAdapter, HANDLE DomainHandle);
+typedef JOIN_DMA_DOMAIN *PJOIN_DMA_DOMAIN;
+typedef NTSTATUS LEAVE_DMA_DOMAIN(PDMA_ADAPTER DmaAdapter);
+typedef LEAVE_DMA_DOMAIN *PLEAVE_DMA_DOMAIN;
+typedef HANDLE GET_DMA_DOMAIN(PDMA_ADAPTER DmaAdapter);
+typedef GET_DMA_DOMAIN *PGET_DMA_DOMAIN;
+typedef PVOID ALLOCATE_COMMON_BUFFER_WITH_BOUNDS(PDMA_ADAPTER DmaAdapter,
+                                                 PPHYSICAL_ADDRESS MinimumAddress,
+                                                 PPHYSICAL_ADDRESS MaximumAddress, ULONG Length,
+                                                 ULONG Flags, MEMORY_CACHING_TYPE *CacheType,
+                                                 NODE_REQUIREMENT PreferredNode,
+                                                 PPHYSICAL_ADDRESS LogicalAddress);
+typedef ALLOCATE_COMMON_BUFFER_WITH_BOUNDS *PALLOCATE_COMMON_BUFFER_WITH_BOUNDS;
+typedef NTSTATUS ALLOCATE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter, PHYSICAL_ADDRESS LowAddress,
+                                               PHYSICAL_ADDRESS HighAddress,
+                                               MEMORY_CACHING_TYPE CacheType,
+                                               NODE_REQUIREMENT IdealNode, ULONG Flags,
+                                               ULONG NumberOfElements, ULONGLONG SizeOfElements,
+                                               PDMA_COMMON_BUFFER_VECTOR *VectorOut);
+typedef ALLOCATE_COMMON_BUFFER_VECTOR *PALLOCATE_COMMON_BUFFER_VECTOR;
+typedef VOID GET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX(PDMA_ADAPTER DmaAdapter,
+                                                    PDMA_COMMON_BUFFER_VECTOR Vector, ULONG Index,
+                                                    PVOID *VirtualAddressOut,
+                                                    PPHYSICAL_ADDRESS LogicalAddressOut);
+typedef GET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX *PGET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX;
+typedef VOID FREE_COMMON_BUFFER_FROM_VECTOR(PDMA_ADAPTER DmaAdapter,
+                                            PDMA_COMMON_BUFFER_VECTOR Vector, ULONG Index);
+typedef FREE_COMMON_BUFFER_FROM_VECTOR *PFREE_COMMON_BUFFER_FROM_VECTOR;
+typedef VOID FREE_COMMON_BUFFER_VECTOR(PDMA_ADAPTER DmaAdapter, PDMA_COMMON_BUFFER_VECTOR Vector);
+typedef FREE_COMMON_BUFFER_VECTOR *PFREE_COMMON_BUFFER_VECTOR;
+typedef NTSTATUS
+CREATE_COMMON_BUFFER_FROM_MDL(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
+                              PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION ExtendedConfigs,
+                              ULONG ExtendedConfigsCount, PPHYSICAL_ADDRESS LogicalAddress);
+typedef CREATE_COMMON_BUFFER_FROM_MDL *PCREATE_COMMON_BUFFER_FROM_MDL;
+
+/**
+ * The adapter's operations, every member of Windows' table in Windows' order (x86-64
+ * offsets: 8 bytes apart after Size, 0x140 bytes in all). See the top of this file for
+ * what Size means and which members are set.
+ */
+typedef struct _DMA_OPERATIONS {
+    ULONG Size;
+    PPUT_DMA_ADAPTER PutDmaAdapter;
+    PALLOCATE_COMMON_BUFFER AllocateCommonBuffer;
+    PFREE_COMMON_BUFFER FreeCommonBuffer;
+    PALLOCATE_ADAPTER_CHANNEL AllocateAdapterChannel;
+    PFLUSH_ADAPTER_BUFFERS FlushAdapterBuffers;
+    PFREE_ADAPTER_CHANNEL FreeAdapterChannel;
+    PFREE_MAP_REGISTERS FreeMapRegisters;
+    PMAP_TRANSFER MapTransfer;
+    PGET_DMA_ALIGNMENT GetDmaAlignment;
+    PREAD_DMA_COUNTER ReadDmaCounter;
+    PGET_SCATTER_GATHER_LIST GetScatterGatherList;
+    PPUT_SCATTER_GATHER_LIST PutScatterGatherList;
+    PCALCULATE_SCATTER_GATHER_LIST_SIZE CalculateScatterGatherList;
+    PBUILD_SCATTER_GATHER_LIST BuildScatterGatherList;
+    PBUILD_MDL_FROM_SCATTER_GATHER_LIST BuildMdlFromScatterGatherList;
+    PGET_DMA_ADAPTER_INFO GetDmaAdapterInfo;
+    PGET_DMA_TRANSFER_INFO GetDmaTransferInfo;
+    PINITIALIZE_DMA_TRANSFER_CONTEXT InitializeDmaTransferContext;
+    PALLOCATE_COMMON_BUFFER_EX AllocateCommonBufferEx;
+    PALLOCATE_ADAPTER_CHANNEL_EX AllocateAdapterChannelEx;
+    PCONFIGURE_ADAPTER_CHANNEL ConfigureAdapterChannel;
+    PCANCEL_ADAPTER_CHANNEL CancelAdapterChannel;
+    PMAP_TRANSFER_EX MapTransferEx;
+    PGET_SCATTER_GATHER_LIST_EX GetScatterGatherListEx;
+    PBUILD_SCATTER_GATHER_LIST_EX BuildScatterGatherListEx;
+    PFLUSH_ADAPTER_BUFFERS_EX FlushAdapterBuffersEx;
+    PFREE_ADAPTER_OBJECT FreeAdapterObject;
+    PCANCEL_MAPPED_TRANSFER CancelMappedTransfer;
+    PALLOCATE_DOMAIN_COMMON_BUFFER AllocateDomainCommonBuffer;
+    PFLUSH_DMA_BUFFER FlushDmaBuffer;
+    PJOIN_DMA_DOMAIN JoinDmaDomain;
+    PLEAVE_DMA_DOMAIN LeaveDmaDomain;
+    PGET_DMA_DOMAIN GetDmaDomain;
+    PALLOCATE_COMMON_BUFFER_WITH_BOUNDS AllocateCommonBufferWithBounds;
+    PALLOCATE_COMMON_BUFFER_VECTOR AllocateCommonBufferVector;
+    PGET_COMMON_BUFFER_FROM_VECTOR_BY_INDEX GetCommonBufferFromVectorByIndex;
+    PFREE_COMMON_BUFFER_FROM_VECTOR FreeCommonBufferFromVector;
+    PFREE_COMMON_BUFFER_VECTOR FreeCommonBufferVector;
+    PCREATE_COMMON_BUFFER_FROM_MDL CreateCommonBufferFromMdl;
+} DMA_OPERATIONS, *PDMA_OPERATIONS;
+
+/*
+ * The operations dmahal implements, as reached through DmaOperations (they are not exported
+ * by name, as on Windows):
+ *
+ * PutDmaAdapter(DmaAdapter)
+ *   Releases the adapter and frees every common buffer still allocated from it (dmahal
+ *   reports those as leaks when its verifier is on). NULL does nothing.
+ *
+ * AllocateCommonBuffer(DmaAdapter, Length, LogicalAddress, CacheEnabled)
+ *   Allocates Length bytes of zeroed memory that both the CPU and the device reach. Returns
+ *   the virtual address and stores the logical address, which fits the adapter's
+ *   description (below 2^width), in *LogicalAddress. CacheEnabled FALSE maps the buffer
+ *   uncached, so it needs no flushing even on a platform whose devices do not snoop caches;
+ *   TRUE maps it cached, and the driver must then synchronise (dmahal_common_sync through
+ *   dmahal_wdm_adapter) on such platforms. Returns NULL, with *LogicalAddress zeroed, for a
+ *   NULL adapter or LogicalAddress, a zero Length, or when memory the device can reach runs
+ *   out. Thread-safe.
+ *
+ * FreeCommonBuffer(DmaAdapter, Length, LogicalAddress, VirtualAddress, CacheEnabled)
+ *   Frees a buffer from AllocateCommonBuffer on the same adapter; all four values must be
+ *   the ones it was allocated with. Anything else (an address never allocated, a double
+ *   free, another length, another CacheEnabled, another adapter's buffer) frees nothing
+ *   and is reported by dmahal's verifier when it is on. Thread-safe.
+ *
+ * GetDmaAlignment(DmaAdapter)
+ *   The alignment in bytes that DMA buffer addresses and lengths need; 1 means none.
+ *   0 for NULL.
+ */
+
+/* ------------------------------------------------------------------------------------------
+ * IoGetDmaAdapter, and the bridge to dmahal's own handles
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Gets a DMA adapter for a device.
+ *
+ * The description is translated into a struct dmahal_desc and handed to
+ * dmahal_adapter_get():
+ *  - Master must be TRUE (there is no system DMA controller) and Reserved1 FALSE;
+ *  - address width: version 3 uses DmaAddressWidth (24..64 accepted); versions 0-2 use
+ *    64 bits if Dma64BitAddresses, else 32 bits if Dma32BitAddresses or if the device does
+ *    scatter/gather on PCI (InterfaceType PCIBus, or InterfaceTypeUndefined, which resolves
+ *    to the PCI bus every dmahal device sits on), else 24 bits, as Windows' HAL does;
+ *  - *NumberOfMapRegisters is computed as Windows' x86 HAL computes it: MaximumLength is
+ *    limited to 2 GiB (its top bit dropped), then BYTES_TO_PAGES(MaximumLength) + 1 with the
+ *    platform's page size, capped at 16 (a 64 KiB transfer) unless the device does
+ *    scatter/gather on PCI (or InterfaceTypeUndefined) or EISA;
+ *  - the adapter's largest transfer is what those map registers span, so
+ *    dmahal_adapter_map_registers() reports the same number. The one exception is a
+ *    MaximumLength of 0, for which Windows gives 1 map register: the adapter then takes
+ *    transfers of one page, and dmahal_adapter_map_registers() says 2;
+ *  - ScatterGather lets a transfer use as many elements as it has map registers; without
+ *    it, one;
+ *  - cache coherence is the platform's: a description has no word for it.
+ * Versions 0 and 1 get a version-1 DMA_ADAPTER, versions 2 and 3 their own; the operations
+ * table is the same (see Size above).
+ *
+ * @param PhysicalDeviceObject  from dmahal_wdm_device().
+ * @param DeviceDescription     the device's capabilities; not modified.
+ * @param NumberOfMapRegisters  receives the map register count; 0 on failure.
+ * @return the adapter, released with its PutDmaAdapter; NULL for NULL arguments, a device
+ *         object not from dmahal_wdm_device(), a Version above 3, a subordinate (non-master)
+ *         device, Reserved1 set, an address width dmahal cannot serve, or no memory.
+ */
+PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
+                             PDEVICE_DESCRIPTION DeviceDescription, PULONG NumberOfMapRegisters);
+
+/**
+ * Returns the DEVICE_OBJECT that stands for a dmahal device: the PDO a driver passes to
+ * IoGetDmaAdapter. Every call for the same device returns the same object, which lives
+ * until the device closes (closing it also releases the device's DMA adapters' Windows
+ * wrappers; a driver must not use them after). Thread-safe.
+ *
+ * @return the object; NULL for NULL or when memory runs out.
+ */
+PDEVICE_OBJECT dmahal_wdm_device(struct dmahal_device *d);
+
+/**
+ * Returns the dmahal adapter behind a DMA_ADAPTER from IoGetDmaAdapter, for what has no
+ * Windows name yet (dmahal_common_sync, dmahal_adapter_desc, ...). The driver must not put
+ * it: PutDmaAdapter does.
+ *
+ * @return the adapter; NULL for NULL or an adapter IoGetDmaAdapter did not make (told by a
+ *         mark it leaves behind the DMA_ADAPTER, so what is passed must be at least that
+ *         large: anything else is undefined, as it is on Windows).
+ */
+struct dmahal_adapter *dmahal_wdm_adapter(PDMA_ADAPTER DmaAdapter);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMAHAL_WDM_H */

@@ -1,0 +1,89 @@
+/*
+ * main.c - the dmahal command: parses the command line and runs one command.
+ *
+ *   dmahal info [--platform SPEC]
+ *   dmahal demo [--platform SPEC]
+ *   dmahal help | --help | --version
+ */
+#include "tool.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dmahal COMMAND [--platform SPEC]\n"
+               "\n"
+               "commands:\n"
+               "  info      the platform's configuration, the device models, the version\n"
+               "  demo      common-buffer DMA the wrong way and the right way, on the simulated\n"
+               "            machine with an edu device (28-bit DMA); without --platform it runs\n"
+               "            on \"sim\" and on \"sim:iommu=on\"\n"
+               "  help      this text (also --help); --version prints the version\n"
+               "\n"
+               "SPEC: \"sim[:key=val,...]\" with ram=RANGES (default 0-1G,4G-64G), iommu=on|off,\n"
+               "      coherent=yes|no, page=SIZE; or \"vfio\". Without --platform, info uses\n"
+               "      $DMAHAL_PLATFORM, else \"sim\".\n"
+               "\n"
+               "exit status: 0 success, 1 failure, 2 wrong usage\n");
+}
+
+static int misuse(const char *fmt, const char *arg)
+{
+    fputs("dmahal: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n\n", stderr);
+    usage(stderr);
+    return TOOL_EXIT_USAGE;
+}
+
+/* Reads the options after the command: only --platform SPEC (or --platform=SPEC), once. */
+static int parse_options(int argc, char **argv, const char **spec)
+{
+    *spec = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i], *val;
+
+        if (strcmp(arg, "--platform") == 0) {
+            if (i + 1 == argc)
+                return misuse("option --platform needs a value%s", "");
+            val = argv[++i];
+        } else if (strncmp(arg, "--platform=", 11) == 0) {
+            val = arg + 11;
+        } else {
+            return misuse("unknown option '%s'", arg);
+        }
+        if (*spec)
+            return misuse("option --platform given twice%s", "");
+        if (*val == '\0')
+            return misuse("option --platform needs a value%s", "");
+        *spec = val;
+    }
+    return TOOL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    const char *spec;
+    int rc;
+
+    if (!cmd)
+        return misuse("no command given%s", "");
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        if (argc > 2)
+            return misuse("'%s' takes no arguments", cmd);
+        usage(stdout);
+        return TOOL_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("dmahal %s\n", dmahal_version());
+        return TOOL_EXIT_OK;
+    }
+    if (strcmp(cmd, "info") != 0 && strcmp(cmd, "demo") != 0)
+        return misuse("unknown command '%s'", cmd);
+    rc = parse_options(argc, argv, &spec);
+    if (rc != TOOL_EXIT_OK)
+        return rc;
+    return strcmp(cmd, "info") == 0 ? tool_info(spec) : tool_demo(spec);
+}

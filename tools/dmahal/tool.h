@@ -1,0 +1,47 @@
+/*
+ * tool.h - what the dmahal command's files share. Not a public header.
+ */
+#ifndef DMAHAL_TOOL_H
+#define DMAHAL_TOOL_H
+
+#include <dmahal/dmahal.h>
+
+/* Exit codes: 0 success, 1 the command ran and failed, 2 the command line was wrong. */
+#define TOOL_EXIT_OK    0
+#define TOOL_EXIT_FAIL  1
+#define TOOL_EXIT_USAGE 2
+
+/* The platforms `dmahal demo` runs when no --platform is given: without, then with IOMMU. */
+#define TOOL_DEMO_SPECS                                                                            \
+    {                                                                                              \
+        "sim", "sim:iommu=on"                                                                      \
+    }
+
+/**
+ * Opens a platform for a command; on failure prints why on stderr, naming the error with
+ * dmahal_strerror().
+ * @param spec  as dmahal_platform_open() takes it (NULL: $DMAHAL_PLATFORM, else "sim").
+ * @return 0, or the negative errno of dmahal_platform_open().
+ */
+int tool_platform_open(const char *spec, struct dmahal_platform **out);
+
+/**
+ * Writes dmahal_dump()'s view of @p p to stdout, each line prefixed with @p indent; with
+ * @p only not NULL, just the lines that start with it.
+ * @return 0, or the negative errno of dmahal_dump() (-ENOMEM if no buffer could be made).
+ */
+int tool_dump_indented(struct dmahal_platform *p, unsigned flags, const char *indent,
+                       const char *only);
+
+/** `dmahal info`: the platform's configuration and the device models. Returns an exit code. */
+int tool_info(const char *spec);
+
+/**
+ * `dmahal demo`: the seed's story on the simulated machine.
+ * @param spec  one platform to run on; NULL runs each of TOOL_DEMO_SPECS.
+ * @return TOOL_EXIT_OK when the story unfolded as explained on every platform run,
+ *         TOOL_EXIT_FAIL otherwise.
+ */
+int tool_demo(const char *spec);
+
+#endif /* DMAHAL_TOOL_H */
