@@ -65,7 +65,8 @@ void verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt)
 
 void verify_rec_name(const struct verify_rec *rec, char *buf, size_t size)
 {
-    snprintf(buf, size, "%zu-byte common buffer la %#llx-%#llx va %p (adapter #%llu, device %s)",
+    snprintf(buf, size,
+             "%zu-byte common buffer la 0x%012llx-0x%012llx va %p (adapter #%llu, device %s)",
              rec->user.len, (unsigned long long)rec->user.la,
              (unsigned long long)(rec->user.la + rec->user.len - 1), rec->user.va,
              (unsigned long long)rec->va_owner->id, rec->va_owner->dev_name);
@@ -104,7 +105,12 @@ static void print_report(const struct verify_report *r, unsigned flags)
     flockfile(f);
     fprintf(f, "dmahal verifier: %s: %s\n", dmahal_report_kind_name(r->kind), r->msg);
     if (!(flags & DMAHAL_VERIFY_NO_BACKTRACE)) {
-        here.n = backtrace(here.pc, VERIFY_BT_DEPTH);
+        void *pc[VERIFY_BT_DEPTH + 2];
+        int n = backtrace(pc, VERIFY_BT_DEPTH + 2);
+
+        /* Past this function and verify_emit: the check that failed, and its caller. */
+        here.n = n > 2 ? n - 2 : 0;
+        memcpy(here.pc, pc + 2, (size_t)here.n * sizeof(pc[0]));
         fprintf(f, "  here:\n");
         verify_bt_print(f, "    ", &here);
     }
@@ -148,8 +154,9 @@ void verify_emit(struct dmahal__verifier *v, const struct verify_report *r)
         print_report(r, flags);
     pthread_mutex_unlock(&v->rlock);
     if (flags & DMAHAL_VERIFY_ABORT) {
-        fprintf(stderr, "dmahal verifier: DRIVER_VERIFIER_DMA_VIOLATION (bug check 0xE6, "
-                        "%s): aborting\n",
+        fprintf(stderr,
+                "dmahal verifier: DRIVER_VERIFIER_DMA_VIOLATION (bug check 0xE6, "
+                "%s): aborting\n",
                 dmahal_report_kind_name(r->kind));
         abort();
     }
@@ -170,7 +177,7 @@ void verify_oom(struct dmahal__verifier *v, const char *what)
 
 /* ---- the public entry points --------------------------------------------------------------- */
 
-#define KNOWN_FLAGS                                                                            \
+#define KNOWN_FLAGS                                                                                \
     (DMAHAL_VERIFY_PRINT | DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_ABORT | DMAHAL_VERIFY_NO_BACKTRACE)
 
 static struct dmahal__verifier *verifier_new(struct dmahal_platform *p)
@@ -186,8 +193,7 @@ static struct dmahal__verifier *verifier_new(struct dmahal_platform *p)
     return v;
 }
 
-int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn,
-                         void *ctx)
+int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn, void *ctx)
 {
     struct dmahal__verifier *v;
 
@@ -222,9 +228,8 @@ void dmahal__verify_platform_open(struct dmahal_platform *p)
     if (!env || !*env || strcmp(env, "0") == 0)
         return;
     /* Out of memory here, the platform simply opens unverified, as the contract promises. */
-    dmahal_verify_enable(p, strcmp(env, "abort") == 0 ? DMAHAL_VERIFY_ABORT | DMAHAL_VERIFY_COUNT
-                                                      : 0,
-                         NULL, NULL);
+    dmahal_verify_enable(
+        p, strcmp(env, "abort") == 0 ? DMAHAL_VERIFY_ABORT | DMAHAL_VERIFY_COUNT : 0, NULL, NULL);
 }
 
 int dmahal_verify_enabled(const struct dmahal_platform *p)
@@ -250,8 +255,7 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind)
     return n;
 }
 
-int dmahal_verify_report(const struct dmahal_platform *p, size_t index,
-                         struct dmahal_report *out)
+int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out)
 {
     struct dmahal__verifier *v;
     int rc = 0;

@@ -153,8 +153,7 @@ static int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, cons
     size_t first, last;
     int n = 0;
 
-    if (rec->head && find_changed(start - rec->head, rec->head, VERIFY_GUARD_BYTE, &first,
-                                  &last)) {
+    if (rec->head && find_changed(start - rec->head, rec->head, VERIFY_GUARD_BYTE, &first, &last)) {
         struct verify_report r = {.kind = DMAHAL_REPORT_UNDERRUN, .rec = rec};
         size_t from = rec->head - first, to = rec->head - last; /* bytes before the start */
 
@@ -169,8 +168,8 @@ static int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, cons
         verify_emit(v, &r);
         n++;
     }
-    if (rec->tail && find_changed(start + rec->user.len, rec->tail, VERIFY_GUARD_BYTE, &first,
-                                  &last)) {
+    if (rec->tail &&
+        find_changed(start + rec->user.len, rec->tail, VERIFY_GUARD_BYTE, &first, &last)) {
         struct verify_report r = {.kind = DMAHAL_REPORT_OVERRUN, .rec = rec};
 
         verify_rec_name(rec, name, sizeof(name));
@@ -201,8 +200,8 @@ static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const
     r.la = rec->user.la + first;
     r.len = last - first + 1;
     snprintf(r.msg, sizeof(r.msg),
-             "write after free found %s: offsets %zu..%zu of %s changed after it was freed",
-             when, first, last, name);
+             "write after free found %s: offsets %zu..%zu of %s changed after it was freed", when,
+             first, last, name);
     memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
     verify_emit(v, &r);
     return 1;
@@ -243,8 +242,7 @@ static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
 
 /* ---- the wrapped operations --------------------------------------------------------------- */
 
-static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t len,
-                       unsigned flags)
+static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t len, unsigned flags)
 {
     const struct dmahal_dma_ops *inner = a->verify->inner;
     size_t under_len, head;
@@ -423,8 +421,8 @@ static void report_dead(struct dmahal_adapter *a, const char *what)
                               .extra_bt = &va->put_bt,
                               .extra_what = "the adapter was put by"};
 
-    snprintf(r.msg, sizeof(r.msg), "%s on adapter #%llu (device %s), which was put already",
-             what, (unsigned long long)va->id, va->dev_name);
+    snprintf(r.msg, sizeof(r.msg), "%s on adapter #%llu (device %s), which was put already", what,
+             (unsigned long long)va->id, va->dev_name);
     verify_emit(va->v, &r);
 }
 
@@ -639,8 +637,8 @@ static void describe_near(const struct verify_rec *rec, dmahal_addr_t la, size_t
         snprintf(buf, size, "%llu byte(s) after the end of %s", (unsigned long long)(la - end),
                  name);
     else if (la + len <= start)
-        snprintf(buf, size, "%llu byte(s) before the start of %s",
-                 (unsigned long long)(start - la), name);
+        snprintf(buf, size, "%llu byte(s) before the start of %s", (unsigned long long)(start - la),
+                 name);
     else if (la < start)
         snprintf(buf, size, "starts %llu byte(s) before the start of %s",
                  (unsigned long long)(start - la), name);
@@ -701,7 +699,8 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
         if (unverified_covers(d, la, len))
             return;
         r.kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
-        snprintf(r.msg, sizeof(r.msg), "device %s %s %zu byte(s) at la %#llx outside every live "
+        snprintf(r.msg, sizeof(r.msg),
+                 "device %s %s %zu byte(s) at la %#llx outside every live "
                  "buffer: %s",
                  d->name, write ? "writes" : "reads", len, (unsigned long long)la, where);
     }
@@ -748,8 +747,8 @@ static void guard_state(const struct verify_rec *rec, char *buf, size_t size)
     if (!under && !over)
         snprintf(buf, size, "guards intact (%zu before, %zu after)", rec->head, rec->tail);
     else if (over)
-        snprintf(buf, size, "OVERRUN: %zu..%zu byte(s) past the end changed%s", first + 1,
-                 last + 1, under ? "; UNDERRUN too" : "");
+        snprintf(buf, size, "OVERRUN: %zu..%zu byte(s) past the end changed%s", first + 1, last + 1,
+                 under ? "; UNDERRUN too" : "");
     else
         snprintf(buf, size, "UNDERRUN: guard before the start changed");
 }
@@ -771,7 +770,7 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
         if (!(flags & DMAHAL_DUMP_COMMON))
             continue;
         guard_state(rec, state, sizeof(state));
-        fprintf(f, "      buffer va %p  la %#014llx-%#014llx  len %zu  #%llu\n", rec->user.va,
+        fprintf(f, "      buffer va %p  la 0x%012llx-0x%012llx  len %zu  #%llu\n", rec->user.va,
                 (unsigned long long)rec->user.la,
                 (unsigned long long)(rec->user.la + rec->user.len - 1), rec->user.len,
                 (unsigned long long)rec->seq);
@@ -797,8 +796,9 @@ void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)
     total = v->total;
     pthread_mutex_unlock(&v->rlock);
     pthread_mutex_lock(&v->lock);
-    fprintf(f, "verifier: %s, %llu allocations, %llu frees, %zu buffers in quarantine "
-               "(%zu bytes), %zu put adapters kept\n",
+    fprintf(f,
+            "verifier: %s, %llu allocations, %llu frees, %zu buffers in quarantine "
+            "(%zu bytes), %zu put adapters kept\n",
             atomic_load(&v->on) ? "on" : "off (out of memory)", (unsigned long long)v->allocs,
             (unsigned long long)v->frees, v->q_n, v->q_bytes, v->ngrave);
     for (const struct verify_rec *rec = v->q_head; rec; rec = rec->qnext) {

@@ -17,15 +17,15 @@
 
 #include "core/core.h"
 
-#define VERIFY_BT_DEPTH 16
-#define VERIFY_RING 64          /* reports kept for dmahal_verify_report */
-#define VERIFY_MSG 512          /* bytes of one report's message */
-#define VERIFY_QUARANTINE 64    /* freed buffers held back from reuse */
+#define VERIFY_BT_DEPTH         16
+#define VERIFY_RING             64  /* reports kept for dmahal_verify_report */
+#define VERIFY_MSG              512 /* bytes of one report's message */
+#define VERIFY_QUARANTINE       64  /* freed buffers held back from reuse */
 #define VERIFY_QUARANTINE_BYTES ((size_t)64 << 20)
-#define VERIFY_GRAVEYARD 64     /* put adapters whose structs are kept to catch later use */
-#define VERIFY_GUARD_MAX 4096   /* guard bytes filled and checked on each side, at most */
-#define VERIFY_GUARD_BYTE 0xfc  /* what the guard zones hold */
-#define VERIFY_FREED_BYTE 0xfd  /* what a quarantined buffer holds */
+#define VERIFY_GRAVEYARD        64   /* put adapters whose structs are kept to catch later use */
+#define VERIFY_GUARD_MAX        4096 /* guard bytes filled and checked on each side, at most */
+#define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
+#define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
 
 struct verify_bt {
     void *pc[VERIFY_BT_DEPTH];
@@ -96,7 +96,7 @@ struct verify_report {
     dmahal_addr_t la;
     size_t len;
     char msg[VERIFY_MSG];
-    const struct verify_rec *rec; /* the buffer concerned, or NULL */
+    const struct verify_rec *rec;     /* the buffer concerned, or NULL */
     const struct verify_bt *extra_bt; /* e.g. where an adapter was put */
     const char *extra_what;
 };
