@@ -18,11 +18,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$sanitize" ] && vm=0
 
-if [ "$vm" = 1 ]; then scripts/deps.sh --vm; else scripts/deps.sh; fi
+if [ "$vm" = 1 ]; then scripts/deps.sh --vm --bench; else scripts/deps.sh --bench; fi
 
 build=build
 ctest_args=(--output-on-failure -j2)
-cmake_args=(-DDMAHAL_BUILD_BENCH=OFF)
+cmake_args=(-DDMAHAL_BUILD_BENCH=ON)
 if [ -n "$sanitize" ]; then
     build="build-${sanitize//,/-}"
     cmake_args+=(-DDMAHAL_SANITIZE="$sanitize" -DCMAKE_BUILD_TYPE=Debug)

@@ -16,6 +16,7 @@
  * and the length must be what the allocation returned.
  */
 #include "core/core.h"
+#include "core/lock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -435,7 +436,8 @@ static int large_free(struct dmahal_adapter *a, struct dmahal__arena *ar, const 
 int dmahal__common_init(struct dmahal_adapter *a)
 {
     memset(&a->common, 0, sizeof(a->common));
-    return pthread_mutex_init(&a->common.lock, NULL) ? -ENOMEM : 0;
+    dmahal__lock_init(&a->common.lock);
+    return 0;
 }
 
 void dmahal__common_fini(struct dmahal_adapter *a)
@@ -454,7 +456,6 @@ void dmahal__common_fini(struct dmahal_adapter *a)
         arena_release(a, ar);
     }
     free(cm->arenas);
-    pthread_mutex_destroy(&cm->lock);
     memset(cm, 0, sizeof(*cm));
 }
 
@@ -468,7 +469,7 @@ int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
     (void)flags;
     if (a->c.boundary && len > a->c.boundary)
         return -E2BIG;
-    pthread_mutex_lock(&a->common.lock);
+    dmahal__lock_take(&a->common.lock);
     if (((size_t)1 << shift) <= page / 2)
         rc = small_alloc(a, len, shift, out);
     else
@@ -477,7 +478,7 @@ int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
         a->common.live++;
         a->common.live_bytes += len;
     }
-    pthread_mutex_unlock(&a->common.lock);
+    dmahal__lock_drop(&a->common.lock);
     if (rc == 0)
         memset(out->va, 0, len);
     return rc;
@@ -491,7 +492,7 @@ int dmahal__common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
 
     if (!buf->va || buf->len == 0)
         return -EINVAL;
-    pthread_mutex_lock(&cm->lock);
+    dmahal__lock_take(&cm->lock);
     ar = arena_find(cm, buf->va);
     if (ar) {
         struct dmahal__slab *s =
@@ -504,7 +505,7 @@ int dmahal__common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
         cm->live--;
         cm->live_bytes -= buf->len;
     }
-    pthread_mutex_unlock(&cm->lock);
+    dmahal__lock_drop(&cm->lock);
     return rc;
 }
 
@@ -514,7 +515,7 @@ void dmahal__common_walk(struct dmahal_adapter *a,
     struct dmahal__common *cm = &a->common;
     size_t page_size = a->dev->p->page_size;
 
-    pthread_mutex_lock(&cm->lock);
+    dmahal__lock_take(&cm->lock);
     for (size_t i = 0; i < cm->narenas; i++) {
         const struct dmahal__arena *ar = cm->arenas[i];
 
@@ -539,5 +540,5 @@ void dmahal__common_walk(struct dmahal_adapter *a,
             }
         }
     }
-    pthread_mutex_unlock(&cm->lock);
+    dmahal__lock_drop(&cm->lock);
 }

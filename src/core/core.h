@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "lock.h"
 #include "range.h"
 
 #define DMAHAL__BARS DMAHAL_MODEL_BARS
@@ -152,7 +153,7 @@ struct dmahal__slab;
 #define DMAHAL__SLAB_CLASSES 12 /* 16 B .. 32 KiB objects */
 
 struct dmahal__common {
-    pthread_mutex_t lock;
+    dmahal__lock_t lock;
     struct dmahal__arena **arenas; /* sorted by va */
     size_t narenas, arenas_cap;
     struct dmahal__arena *spare; /* one empty arena kept to absorb alloc/free churn */

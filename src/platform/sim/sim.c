@@ -448,8 +448,9 @@ static int access_iommu(struct dmahal_device *d, struct sim *s, dmahal_addr_t la
 {
     struct sim_dev *sd = d->priv;
     unsigned perm = write ? IOPTE_W : IOPTE_R;
-    uint64_t pa;
+    uint64_t pa, first_pa = 0;
     int reason = 0;
+    bool contig = true;
     dmahal_addr_t at;
 
     pthread_mutex_lock(&sd->lock);
@@ -459,11 +460,22 @@ static int access_iommu(struct dmahal_device *d, struct sim *s, dmahal_addr_t la
             reason = DMAHAL_FAULT_NO_RAM;
         if (reason)
             break;
+        if (at == la)
+            first_pa = pa;
+        else if (pa != first_pa + (at - la))
+            contig = false;
     }
     if (reason) {
         pthread_mutex_unlock(&sd->lock);
         dmahal__fault_record(d, at, len, write, (enum dmahal_fault_reason)reason);
         return -EFAULT;
+    }
+    /* A buffer's pages are usually physically contiguous too (one arena is one run of
+     * frames): then one copy does, instead of a page-table walk and a copy per page. */
+    if (contig && sim_host(s, first_pa, len)) {
+        copy(sim_host(s, first_pa, len), buf, len, write);
+        pthread_mutex_unlock(&sd->lock);
+        return 0;
     }
     for (size_t done = 0; done < len;) {
         size_t in_page = s->page - ((la + done) & (s->page - 1));
