@@ -128,16 +128,41 @@ static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len
     }
 }
 
+/* A block of each pattern, so that intact memory is compared at memcmp's speed and only a
+ * damaged block is looked at byte by byte. */
+#define PATTERN_BLOCK 4096
+static unsigned char guard_block[PATTERN_BLOCK], freed_block[PATTERN_BLOCK];
+static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
+
+static void blocks_init(void)
+{
+    memset(guard_block, VERIFY_GUARD_BYTE, sizeof(guard_block));
+    memset(freed_block, VERIFY_FREED_BYTE, sizeof(freed_block));
+}
+
+static bool intact(const unsigned char *p, size_t n, unsigned char want)
+{
+    const unsigned char *block = want == VERIFY_GUARD_BYTE ? guard_block : freed_block;
+
+    for (size_t off = 0; off < n; off += PATTERN_BLOCK) {
+        size_t k = n - off < PATTERN_BLOCK ? n - off : PATTERN_BLOCK;
+
+        if (memcmp(p + off, block, k) != 0)
+            return false;
+    }
+    return true;
+}
+
 /* Finds the changed bytes in [p, p + n): false if none, else the first and last. */
 static bool find_changed(const unsigned char *p, size_t n, unsigned char want, size_t *first,
                          size_t *last)
 {
     size_t i = 0, j = n;
 
-    while (i < n && p[i] == want)
-        i++;
-    if (i == n)
+    if (intact(p, n, want))
         return false;
+    while (p[i] == want)
+        i++;
     while (p[j - 1] == want)
         j--;
     *first = i;
@@ -209,11 +234,22 @@ static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const
 
 /* ---- quarantine ------------------------------------------------------------------------- */
 
+/* Keeps a few records for the next allocations: malloc is a good part of the cost. */
+static void rec_recycle(struct dmahal__verifier *v, struct verify_rec *rec)
+{
+    if (v->nspare < VERIFY_SPARE_RECS) {
+        rec->qnext = v->spare;
+        v->spare = rec;
+        v->nspare++;
+    } else
+        free(rec);
+}
+
 static void rec_release(struct dmahal__verifier *v, struct verify_rec *rec)
 {
     rec_unindex(v, rec);
     rec->va_owner->inner->common_free(rec->a, &rec->under);
-    free(rec);
+    rec_recycle(v, rec);
 }
 
 static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
@@ -278,18 +314,28 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
 
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
         return va->inner->common_alloc(a, len, flags, out);
-    rec = verify_malloc(sizeof(*rec));
-    if (!rec)
-        goto err_oom;
     /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
     pthread_mutex_lock(&v->lock);
+    rec = v->spare;
+    if (rec) {
+        v->spare = rec->qnext;
+        v->nspare--;
+    }
     rc = index_reserve(&v->by_va, v->reserved + 1);
     if (rc == 0)
         rc = index_reserve(&v->by_la, v->reserved + 1);
     if (rc == 0)
         v->reserved++;
     pthread_mutex_unlock(&v->lock);
-    if (rc)
+    if (rc == 0 && !rec) {
+        rec = verify_malloc(sizeof(*rec));
+        if (!rec) {
+            pthread_mutex_lock(&v->lock);
+            v->reserved--;
+            pthread_mutex_unlock(&v->lock);
+        }
+    }
+    if (rc || !rec)
         goto err_rec;
     memset(rec, 0, sizeof(*rec));
     rec->a = a;
@@ -316,7 +362,6 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
 
 err_rec:
     free(rec);
-err_oom:
     verify_oom(v, "recording a common buffer");
     return va->inner->common_alloc(a, len, flags, out);
 }
@@ -546,6 +591,7 @@ void dmahal__verify_adapter_new(struct dmahal_adapter *a)
     struct dmahal__verifier *v = atomic_load(&a->dev->p->verifier);
     struct dmahal__vadapter *va;
 
+    pthread_once(&blocks_once, blocks_init);
     if (!atomic_load(&v->on))
         return;
     va = verify_malloc(sizeof(*va));
@@ -573,6 +619,12 @@ void dmahal__verify_platform_close(struct dmahal_platform *p)
         v->graveyard = va->grave_next;
         free(va->adapter);
         free(va);
+    }
+    while (v->spare) {
+        struct verify_rec *rec = v->spare;
+
+        v->spare = rec->qnext;
+        free(rec);
     }
     free(v->by_va.v);
     free(v->by_la.v);

@@ -23,7 +23,8 @@
 #define VERIFY_QUARANTINE       64  /* freed buffers held back from reuse */
 #define VERIFY_QUARANTINE_BYTES ((size_t)64 << 20)
 #define VERIFY_GRAVEYARD        64   /* put adapters whose structs are kept to catch later use */
-#define VERIFY_GUARD_MAX        4096 /* guard bytes filled and checked on each side, at most */
+#define VERIFY_GUARD_MAX        1024 /* guard bytes filled and checked on each side, at most */
+#define VERIFY_SPARE_RECS       64   /* records kept for reuse */
 #define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
 #define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
 
@@ -77,6 +78,8 @@ struct dmahal__verifier {
     struct verify_rec *q_head, *q_tail;
     size_t q_n, q_bytes;
     uint64_t allocs, frees;
+    struct verify_rec *spare; /* records to reuse, linked by qnext */
+    size_t nspare;
     struct dmahal__vadapter *graveyard; /* newest first */
     size_t ngrave;
 
