@@ -434,7 +434,7 @@ TEST(verify_only_adapters_after_enable_and_the_environment)
     CHECK_EQ(dmahal_verify_enabled(p), 0);
     CHECK_OK(dmahal_device_open(p, "edu", &d));
     CHECK_OK(dmahal_adapter_get(d, NULL, &before));
-    CHECK_OK(dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, NULL, NULL));
+    CHECK_OK(dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, quiet, NULL));
     CHECK_OK(dmahal_adapter_get(d, NULL, &after));
     CHECK_OK(dmahal_common_alloc(before, 64, 0, &b));
     c = b;

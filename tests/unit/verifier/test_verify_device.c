@@ -183,13 +183,14 @@ TEST(verify_device_may_use_unverified_buffers)
     struct dmahal_device *d;
     struct dmahal_adapter *before, *after;
     struct dmahal_buf b, v;
+    struct vrig seen = {0};
     unsigned char x[8];
 
     CHECK_OK(dmahal_platform_open("sim", &p));
     CHECK_OK(dmahal_device_open(p, "edu", &d));
     CHECK_OK(dmahal_adapter_get(d, NULL, &before));
     CHECK_OK(dmahal_common_alloc(before, 64, 0, &b));
-    CHECK_OK(dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, vrig_fn, &(struct vrig){0}));
+    CHECK_OK(dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, vrig_fn, &seen));
     CHECK_OK(dmahal_adapter_get(d, NULL, &after));
     CHECK_OK(dmahal_common_alloc(after, 64, 0, &v));
     CHECK_OK(dmahal_dev_read(d, b.la, x, 8));
@@ -197,6 +198,7 @@ TEST(verify_device_may_use_unverified_buffers)
     CHECK_EQ(dmahal_verify_count(p, 0), 0);
     CHECK_OK(dmahal_dev_read(d, b.la + 64, x, 8)); /* past the unverified one: reported */
     CHECK_EQ(dmahal_verify_count(p, DMAHAL_REPORT_DEV_OUT_OF_BOUNDS), 1);
+    CHECK_EQ(seen.calls, 1);
     CHECK_OK(dmahal_common_free(before, &b));
     CHECK_OK(dmahal_common_free(after, &v));
     dmahal_platform_close(p);
