@@ -396,6 +396,28 @@ enum dmahal_report_kind {
     DMAHAL_REPORT_WRITE_AFTER_FREE = 11, /**< a freed (quarantined) buffer was written */
     DMAHAL_REPORT_DEV_OUT_OF_BOUNDS = 12, /**< a device access outside every live buffer */
     DMAHAL_REPORT_DEV_USE_AFTER_FREE = 13, /**< a device access to a freed buffer */
+    /* Streaming DMA (dmahal_map and friends), after bug check 0xE6 and Linux's dma-debug. */
+    DMAHAL_REPORT_DEV_WRITE_TO_DEVICE = 14, /**< a device wrote into a to-device mapping */
+    DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS = 15, /**< the CPU wrote into a to-device mapping
+                                                   while the device owned it */
+    DMAHAL_REPORT_DOUBLE_UNMAP = 16,        /**< a list unmapped twice */
+    DMAHAL_REPORT_UNMAP_NOT_MAPPED = 17,    /**< unmapping a list never mapped */
+    DMAHAL_REPORT_SYNC_NOT_MAPPED = 18,     /**< syncing a list that is not mapped, or a
+                                                 common buffer that is not live */
+    DMAHAL_REPORT_WRONG_ADAPTER = 19,       /**< unmap or sync through another adapter */
+    DMAHAL_REPORT_SGL_MODIFIED = 20,        /**< the driver changed its (read-only) list:
+                                                 wrong size or entry count at unmap */
+    DMAHAL_REPORT_SYNC_OUT_OF_RANGE = 21,   /**< a sync outside the buffer */
+    DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS = 22, /**< a transfer needing more map registers
+                                                    than the adapter was given */
+    DMAHAL_REPORT_FREED_WHILE_MAPPED = 23,  /**< a common buffer freed while mapped */
+    DMAHAL_REPORT_ZERO_LENGTH_MAP = 24,     /**< mapping nothing */
+    DMAHAL_REPORT_OVERLAPPING_MAPPINGS = 25, /**< memory in two live mappings, one of them
+                                                  device-writable */
+    DMAHAL_REPORT_NOT_FLUSHED = 26,         /**< a device read a cached buffer the CPU wrote
+                                                 since its last dmahal_common_sync */
+    DMAHAL_REPORT_MAP_LEAK = 27,            /**< a list still mapped when its adapter goes */
+    DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28, /**< a device access to an unmapped list */
     DMAHAL_REPORT_KINDS                /**< one more than the highest kind */
 };
 

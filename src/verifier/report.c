@@ -88,6 +88,21 @@ static const char *const kind_names[DMAHAL_REPORT_KINDS] = {
     [DMAHAL_REPORT_WRITE_AFTER_FREE] = "write-after-free",
     [DMAHAL_REPORT_DEV_OUT_OF_BOUNDS] = "device-out-of-bounds",
     [DMAHAL_REPORT_DEV_USE_AFTER_FREE] = "device-use-after-free",
+    [DMAHAL_REPORT_DEV_WRITE_TO_DEVICE] = "device-write-to-device-mapping",
+    [DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS] = "cpu-write-while-device-owns",
+    [DMAHAL_REPORT_DOUBLE_UNMAP] = "double-unmap",
+    [DMAHAL_REPORT_UNMAP_NOT_MAPPED] = "unmap-not-mapped",
+    [DMAHAL_REPORT_SYNC_NOT_MAPPED] = "sync-not-mapped",
+    [DMAHAL_REPORT_WRONG_ADAPTER] = "wrong-adapter",
+    [DMAHAL_REPORT_SGL_MODIFIED] = "sgl-modified",
+    [DMAHAL_REPORT_SYNC_OUT_OF_RANGE] = "sync-out-of-range",
+    [DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS] = "too-many-map-registers",
+    [DMAHAL_REPORT_FREED_WHILE_MAPPED] = "freed-while-mapped",
+    [DMAHAL_REPORT_ZERO_LENGTH_MAP] = "zero-length-map",
+    [DMAHAL_REPORT_OVERLAPPING_MAPPINGS] = "overlapping-mappings",
+    [DMAHAL_REPORT_NOT_FLUSHED] = "not-flushed",
+    [DMAHAL_REPORT_MAP_LEAK] = "map-leak",
+    [DMAHAL_REPORT_DEV_USE_AFTER_UNMAP] = "device-use-after-unmap",
 };
 
 const char *dmahal_report_kind_name(int kind)

@@ -25,6 +25,10 @@ REPORT_KIND_NAMES = [
     None, "verifier-out-of-memory", "bad-adapter", "double-free", "free-unknown",
     "free-wrong-length", "free-wrong-address", "free-wrong-adapter", "leak", "overrun",
     "underrun", "write-after-free", "device-out-of-bounds", "device-use-after-free",
+    "device-write-to-device-mapping", "cpu-write-while-device-owns", "double-unmap",
+    "unmap-not-mapped", "sync-not-mapped", "wrong-adapter", "sgl-modified",
+    "sync-out-of-range", "too-many-map-registers", "freed-while-mapped", "zero-length-map",
+    "overlapping-mappings", "not-flushed", "map-leak", "device-use-after-unmap",
 ]
 
 
