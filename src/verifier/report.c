@@ -34,18 +34,22 @@ void *verify_realloc(void *p, size_t size)
 
 /* ---- backtraces -------------------------------------------------------------------------- */
 
-void verify_bt_capture(const struct dmahal__verifier *v, struct verify_bt *bt)
+void verify_bt_capture_skip(const struct dmahal__verifier *v, struct verify_bt *bt, int skip)
 {
-    void *pc[VERIFY_BT_DEPTH + 2];
+    void *pc[VERIFY_BT_DEPTH + 4];
     int n;
 
     bt->n = 0;
     if (__atomic_load_n(&v->flags, __ATOMIC_RELAXED) & DMAHAL_VERIFY_NO_BACKTRACE)
         return;
-    n = backtrace(pc, VERIFY_BT_DEPTH + 2);
-    /* The first two frames are this function and the verifier's operation: not news. */
-    n = n > 2 ? n - 2 : 0;
-    memcpy(bt->pc, pc + 2, (size_t)n * sizeof(pc[0]));
+    n = backtrace(pc, VERIFY_BT_DEPTH + 4);
+    /* This function and the verifier's operation (which inlined verify_bt_capture) are not
+     * news. */
+    skip += 2;
+    n = n > skip ? n - skip : 0;
+    if (n > VERIFY_BT_DEPTH)
+        n = VERIFY_BT_DEPTH;
+    memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
     bt->n = n;
 }
 

@@ -105,7 +105,14 @@ struct verify_report {
 };
 
 /* report.c */
-void verify_bt_capture(const struct dmahal__verifier *v, struct verify_bt *bt);
+/* Records the backtrace of the verifier operation's caller; from a helper @skip frames below
+ * the operation, verify_bt_capture_skip (helpers that call it are noinline). */
+void verify_bt_capture_skip(const struct dmahal__verifier *v, struct verify_bt *bt, int skip);
+static inline __attribute__((always_inline)) void
+verify_bt_capture(const struct dmahal__verifier *v, struct verify_bt *bt)
+{
+    verify_bt_capture_skip(v, bt, 0);
+}
 void verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
 /* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
 void verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
