@@ -154,6 +154,40 @@ def _print_buffer(va, la, n, extra=""):
               % (va, la, la + n - 1, n, extra))
 
 
+DIR_NAMES = {1: "to-device", 2: "from-device", 3: "bidirectional"}
+
+
+def _verified_maps(v, adapter):
+    try:
+        head = v["maps"]
+    except gdb.error:
+        return  # a build without streaming DMA
+    for m in _list(head, "next"):
+        if _ptr(m["a"]) == _ptr(adapter):
+            yield m
+
+
+def _dump_lists(a, verify):
+    """Live scatter/gather lists: the verifier records them (with where they were mapped);
+    an unverified adapter's are counted from its map registers only."""
+    if not _ptr(verify):
+        gdb.write("    scatter/gather lists: shown for verified adapters\n")
+        return
+    n = 0
+    for m in _verified_maps(verify["v"], a):
+        n += 1
+        sgl = m["inner"]
+        gdb.write("      %s mapping #%d of %d bytes, %d segment(s)%s\n"
+                  % (DIR_NAMES.get(int(m["dir"]), "?"), int(m["seq"]), int(m["bytes"]),
+                     int(sgl["nseg"]), ", CPU owns it" if bool(m["cpu_owns"]) else ""))
+        for i in range(int(sgl["nseg"])):
+            seg = sgl["seg"][i]
+            gdb.write("        la 0x%012x len %d\n" % (int(seg["la"]), int(seg["len"])))
+        gdb.write("        mapped by:\n")
+        _print_bt(m["map_bt"], "          ")
+    gdb.write("    scatter/gather lists: %d\n" % n)
+
+
 def _dump_adapter(a, flags):
     c = a["c"]
     verify = a["verify"]
@@ -170,9 +204,15 @@ def _dump_adapter(a, flags):
                      "yes" if bool(d["coherent"]) else "no"))
         gdb.write("    reach: logical addresses up to 0x%x\n" % int(c["max_addr"]))
     if flags & DUMP_MAPREGS:
-        gdb.write("    map registers: %d\n" % int(a["map_registers"]))
+        in_use = ""
+        try:
+            if _ptr(a["stream"]):
+                in_use = ", %d in use" % int(a["stream"]["regs"])
+        except gdb.error:
+            pass  # a build without streaming DMA
+        gdb.write("    map registers: %d%s\n" % (int(a["map_registers"]), in_use))
     if flags & DUMP_SGL:
-        gdb.write("    scatter/gather lists: none\n")
+        _dump_lists(a, verify)
     count = total = 0
     if _ptr(verify):
         for rec in _verified_records(verify["v"], a):
