@@ -5,13 +5,15 @@
  *   bench_verify [--quick] [--reps N]
  *
  * Workloads: common alloc+free pairs at three sizes (the verifier adds a record, guard
- * zones, a quarantine and, by default, an allocation and a free backtrace), and a device
- * read inside a live buffer (the device-side hook: a lookup per access).
+ * zones, a quarantine and, by default, an allocation and a free backtrace), streaming
+ * map+unmap of one and of four pages (a record, a copy of the list, a hash of to-device
+ * memory), and a device read inside a live buffer (the device-side hook: a lookup).
  */
 #include <dmahal/dmahal.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -62,6 +64,22 @@ static double run_alloc_free(struct rig *r, size_t len, unsigned iters)
     return (double)(bench_now_ns() - t0) / iters;
 }
 
+/* Nanoseconds per map+unmap of @len bytes of host memory, to the device. */
+static double run_map_unmap(struct rig *r, void *mem, size_t len, unsigned iters)
+{
+    struct iovec iov = {mem, len};
+    struct dmahal_sgl *sgl;
+    uint64_t t0 = bench_now_ns();
+
+    for (unsigned i = 0; i < iters; i++) {
+        if (dmahal_map(r->a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl) || dmahal_unmap(r->a, sgl)) {
+            fprintf(stderr, "bench_verify: map/unmap of %zu bytes failed\n", len);
+            exit(1);
+        }
+    }
+    return (double)(bench_now_ns() - t0) / iters;
+}
+
 /* Nanoseconds per 64-byte device read inside a live buffer. */
 static double run_dev_read(struct rig *r, const struct dmahal_buf *b, unsigned iters)
 {
@@ -78,11 +96,14 @@ static double run_dev_read(struct rig *r, const struct dmahal_buf *b, unsigned i
     return (double)(bench_now_ns() - t0) / iters;
 }
 
-#define WORKLOADS 4
+#define WORKLOADS 6
 static const char *const workload_names[WORKLOADS] = {
-    "common alloc+free 64 B", "common alloc+free 4 KiB", "common alloc+free 64 KiB",
-    "device read 64 B (in a live buffer)"};
-static const size_t sizes[WORKLOADS] = {64, 4096, 65536, 0};
+    "common alloc+free 64 B",     "common alloc+free 4 KiB",
+    "common alloc+free 64 KiB",   "map+unmap to device 4 KiB",
+    "map+unmap to device 16 KiB", "device read 64 B (in a live buffer)"};
+static const size_t sizes[WORKLOADS] = {64, 4096, 65536, 4096, 16384, 0};
+#define FIRST_MAP 3
+#define DEV_READ  5
 
 int main(int argc, char **argv)
 {
@@ -91,11 +112,15 @@ int main(int argc, char **argv)
     struct dmahal_buf target[MODES];
     unsigned iters;
     double *samples[WORKLOADS][MODES];
+    void *mem = NULL;
     int rc = bench_parse(argc, argv, "bench_verify [--quick] [--reps N]", &o);
 
     if (rc)
         return rc > 0 ? 0 : 2;
     iters = o.quick ? 2000 : 50000;
+    if (posix_memalign(&mem, 4096, 16384))
+        return 1;
+    memset(mem, 1, 16384);
     bench_print_machine();
     for (int m = 0; m < MODES; m++) {
         if (rig_open(&rigs[m], (enum mode)m) ||
@@ -111,8 +136,9 @@ int main(int argc, char **argv)
         for (int w = 0; w < WORKLOADS; w++) {
             for (int k = 0; k < MODES; k++) {
                 int m = (int)((rep + (unsigned)k) % MODES);
-                double ns = sizes[w] ? run_alloc_free(&rigs[m], sizes[w], iters)
-                                     : run_dev_read(&rigs[m], &target[m], iters * 4);
+                double ns = w == DEV_READ    ? run_dev_read(&rigs[m], &target[m], iters * 4)
+                            : w >= FIRST_MAP ? run_map_unmap(&rigs[m], mem, sizes[w], iters)
+                                             : run_alloc_free(&rigs[m], sizes[w], iters);
 
                 if (rep > 0)
                     samples[w][m][rep - 1] = ns;
@@ -137,5 +163,6 @@ int main(int argc, char **argv)
         for (int w = 0; w < WORKLOADS; w++)
             free(samples[w][m]);
     }
+    free(mem);
     return reports ? 1 : 0; /* a clean workload must not make the verifier speak */
 }

@@ -270,6 +270,144 @@ int dmahal_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
 int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
 
 /* ------------------------------------------------------------------------------------------
+ * Streaming DMA: GetScatterGatherList / PutScatterGatherList / FlushAdapterBuffers
+ *
+ * A driver maps memory it already has (malloc'd, on its stack, anywhere) for one transfer,
+ * programs the device with the scatter/gather list it gets back, and unmaps it when the
+ * transfer is done. The list honours every constraint of the adapter (address width,
+ * alignment, boundary, segment size and count, transfer size), whatever the machine: with
+ * an IOMMU the transfer gets one contiguous I/O virtual range; without one, memory the
+ * device cannot reach or a layout it cannot take is copied through bounce pages (the map
+ * registers). Between map and unmap the memory belongs to the device: the CPU touches it
+ * only between dmahal_sync_for_cpu and dmahal_sync_for_device, as on Linux.
+ * ------------------------------------------------------------------------------------------ */
+
+/** Which way data moves in a transfer. */
+enum dmahal_dir {
+    DMAHAL_TO_DEVICE = 1,     /**< the device reads the memory */
+    DMAHAL_FROM_DEVICE = 2,   /**< the device writes the memory */
+    DMAHAL_BIDIRECTIONAL = 3, /**< both */
+};
+
+/** One scatter/gather element: program @p la and @p len into the device. */
+struct dmahal_seg {
+    dmahal_addr_t la; /**< logical address */
+    size_t len;       /**< bytes */
+};
+
+/** A scatter/gather list: what dmahal_map returns. Read-only for the driver. */
+struct dmahal_sgl {
+    unsigned nseg; /**< elements, 1 .. the adapter's max_segments */
+#ifdef __cplusplus
+    struct dmahal_seg seg[1]; /* C++ has no flexible array member; the layout is the same */
+#else
+    struct dmahal_seg seg[]; /**< nseg elements, in transfer order */
+#endif
+};
+
+/** Flag for dmahal_map and dmahal_map_async: fail with -ENOSPC rather than wait for map
+ *  registers. */
+#define DMAHAL_MAP_NOWAIT 0x1u
+
+/**
+ * Maps memory for one transfer: the analog of GetScatterGatherList (and of Linux's
+ * dma_map_sg). The memory need not be page-aligned nor contiguous; @p iov lists it in
+ * transfer order (entries of length 0 are skipped). On a non-coherent machine the CPU's
+ * writes are made visible to the device for DMAHAL_TO_DEVICE and DMAHAL_BIDIRECTIONAL.
+ *
+ * When the transfer needs bounce pages and too few are free, the call waits until enough
+ * are unmapped (behind earlier waiters, first come first served), unless @p flags has
+ * DMAHAL_MAP_NOWAIT. A thread that itself holds the bounce pages it would wait for waits
+ * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. Thread-safe.
+ *
+ * @param iov     the memory, @p iovcnt entries; not NULL.
+ * @param dir     the direction of the transfer.
+ * @param flags   0 or DMAHAL_MAP_NOWAIT.
+ * @param out     receives the list, valid until dmahal_unmap; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments, an entry with a NULL base and a length, an unknown
+ *         direction or flag, or a transfer of 0 bytes; -E2BIG for a transfer longer than
+ *         the adapter's max_transfer, one that no layout can fit into its max_segments
+ *         (a boundary or max_segment smaller than the page with too few segments), or one
+ *         that needs more bounce pages than its pool will ever hold;
+ *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken; -ENOTSUP when
+ *         the platform can neither reach the memory nor bounce it; -ENOMEM.
+ */
+int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
+
+/**
+ * Unmaps a transfer: the analog of PutScatterGatherList. For DMAHAL_FROM_DEVICE and
+ * DMAHAL_BIDIRECTIONAL it first makes the device's writes visible to the CPU (copying out
+ * of bounce pages, invalidating caches), so no dmahal_sync_for_cpu is needed before it.
+ * Bounce pages it frees go to the oldest waiters first.
+ *
+ * @return 0; -EINVAL for NULL arguments; -ENOENT if @p sgl is not a live list of this
+ *         adapter (never mapped, unmapped already, or another adapter's); nothing is
+ *         touched then.
+ */
+int dmahal_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+
+/**
+ * Gives a mapped transfer back to the device after the CPU touched it: the analog of
+ * dma_sync_sg_for_device. For DMAHAL_TO_DEVICE and DMAHAL_BIDIRECTIONAL the CPU's writes
+ * become visible to the device (copied into bounce pages, caches written back).
+ * @return 0; -EINVAL for NULL arguments; -ENOENT as dmahal_unmap.
+ */
+int dmahal_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+
+/**
+ * Lets the CPU look at a mapped transfer the device has finished with: the analog of
+ * dma_sync_sg_for_cpu (and of FlushAdapterBuffers). For DMAHAL_FROM_DEVICE and
+ * DMAHAL_BIDIRECTIONAL the device's writes become visible to the CPU.
+ * @return 0; -EINVAL for NULL arguments; -ENOENT as dmahal_unmap.
+ */
+int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+
+/**
+ * Called when a deferred mapping completes (see dmahal_map_async).
+ * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL.
+ */
+typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmahal_sgl *sgl,
+                              void *ctx);
+
+/**
+ * Maps memory for one transfer without ever blocking: the analog of AllocateAdapterChannel
+ * with its ExecutionRoutine (and of FreeBSD's deferred bus_dmamap_load). When the map
+ * registers are there, @p fn runs before this returns. When they are short, the request
+ * joins a queue and @p fn runs later, on the thread whose dmahal_unmap freed enough of
+ * them, in the order the requests were made. @p iov must stay valid until @p fn runs (the
+ * iovec array itself is copied).
+ *
+ * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
+ *             from other threads' callbacks in a way that waits for them.
+ * @return 0 when @p fn has run; -EINPROGRESS when the request is queued; otherwise
+ *         dmahal_map's errors (-ENOSPC only with DMAHAL_MAP_NOWAIT), and @p fn does not run.
+ */
+int dmahal_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
+
+/**
+ * Tells how many map registers (bounce pages) the adapter holds right now, over all its
+ * live mappings. 0 for NULL.
+ */
+unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a);
+
+/**
+ * Makes a cached common buffer coherent with the device: the analog of FlushDmaBuffer (and
+ * of Linux's dma_sync_single_*). On a non-coherent machine, a buffer allocated with
+ * DMAHAL_CACHED needs it: before the device reads what the CPU wrote (DMAHAL_TO_DEVICE),
+ * and before the CPU reads what the device wrote (DMAHAL_FROM_DEVICE); BIDIRECTIONAL does
+ * both. It does nothing (and costs nothing) for coherent adapters and uncached buffers.
+ *
+ * @param b    a live common buffer of @p a, as dmahal_common_alloc returned it.
+ * @param off  where the range starts in the buffer; @p len its length (0: to the end).
+ * @return 0; -EINVAL for NULL arguments, an unknown direction or a range outside the
+ *         buffer; -ENOENT if @p b is not a live buffer of @p a.
+ */
+int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                       size_t len, enum dmahal_dir dir);
+
+/* ------------------------------------------------------------------------------------------
  * Device side: what the device does on the bus. For device models and tests.
  * ------------------------------------------------------------------------------------------ */
 

@@ -86,6 +86,9 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     rc = dmahal__common_init(a);
     if (rc)
         goto err_platform;
+    rc = dmahal__stream_init(a);
+    if (rc)
+        goto err_common;
     if (atomic_load_explicit(&d->p->verifier, memory_order_acquire))
         dmahal__verify_adapter_new(a);
     pthread_mutex_lock(&d->lock);
@@ -97,6 +100,8 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     *out = a;
     return 0;
 
+err_common:
+    dmahal__common_fini(a);
 err_platform:
     if (d->p->ops->adapter_fini)
         d->p->ops->adapter_fini(a);
@@ -117,6 +122,7 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
     if (a->next)
         a->next->prev = a->prev;
     pthread_mutex_unlock(&d->lock);
+    dmahal__stream_fini(a);
     dmahal__common_fini(a);
     if (d->p->ops->adapter_fini)
         d->p->ops->adapter_fini(a);
@@ -187,8 +193,73 @@ int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
     return a->ops->common_free(a, buf);
 }
 
+/* ---- streaming DMA: check, then dispatch once ---------------------------------------------- */
+
+static bool dir_ok(enum dmahal_dir dir)
+{
+    return dir == DMAHAL_TO_DEVICE || dir == DMAHAL_FROM_DEVICE || dir == DMAHAL_BIDIRECTIONAL;
+}
+
+int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!a || !iov || !dir_ok(dir) || (flags & ~DMAHAL_MAP_NOWAIT))
+        return -EINVAL;
+    return a->ops->map(a, iov, iovcnt, dir, flags, out);
+}
+
+int dmahal_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx)
+{
+    if (!a || !iov || !fn || !dir_ok(dir) || (flags & ~DMAHAL_MAP_NOWAIT))
+        return -EINVAL;
+    return a->ops->map_async(a, iov, iovcnt, dir, flags, fn, ctx);
+}
+
+int dmahal_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    if (!a || !sgl)
+        return -EINVAL;
+    return a->ops->unmap(a, sgl);
+}
+
+int dmahal_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    if (!a || !sgl)
+        return -EINVAL;
+    return a->ops->sync_for_device(a, sgl);
+}
+
+int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    if (!a || !sgl)
+        return -EINVAL;
+    return a->ops->sync_for_cpu(a, sgl);
+}
+
+int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                       size_t len, enum dmahal_dir dir)
+{
+    if (!a || !b || !b->va || !dir_ok(dir) || off > b->len)
+        return -EINVAL;
+    if (len == 0)
+        len = b->len - off;
+    if (len > b->len - off)
+        return -EINVAL;
+    return a->ops->common_sync(a, b, off, len, dir);
+}
+
 const struct dmahal_dma_ops dmahal__direct_ops = {
-    .common_alloc = dmahal__common_alloc,
-    .common_free = dmahal__common_free,
+    .common_alloc = dmahal__common_alloc_synced,
+    .common_free = dmahal__common_free_synced,
     .put = dmahal__adapter_destroy,
+    .map = dmahal__map,
+    .map_async = dmahal__map_async,
+    .unmap = dmahal__unmap,
+    .sync_for_device = dmahal__sync_for_device,
+    .sync_for_cpu = dmahal__sync_for_cpu,
+    .common_sync = dmahal__common_sync,
 };

@@ -84,7 +84,40 @@ struct dmahal__platform_ops {
                       bool write);
     /* Writes the platform's configuration, one "key: value" per line. Not NULL. */
     void (*describe)(struct dmahal_platform *p, FILE *f);
+
+    /* ---- streaming DMA (see map.c) ---- */
+    /* Without an IOMMU: gives the bus address of host memory [va, va + len) (both
+     * page-aligned), contiguous over the range, and keeps it there until unpin. The address
+     * may be out of the adapter's reach: the core checks and bounces. May be NULL: the
+     * platform reaches host memory only through its IOMMU. */
+    int (*pin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
+    void (*unpin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
+    /* With an IOMMU: maps host memory [va, va + len) at @iova in @d's domain (page-aligned;
+     * the core took @iova from d->iova), @perm of DMAHAL__PERM_*. Called concurrently for
+     * disjoint ranges, so it takes no lock the device's other mappings need. Not NULL when
+     * has_iommu. -ENOMEM: nothing is left mapped. */
+    int (*iommu_map)(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
+                     unsigned perm);
+    void (*iommu_unmap)(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
+    /* Memory for the bounce pools: @len bytes (a page multiple) with a page-aligned bus
+     * address at most @max_addr (without an IOMMU; with one, any). NULL: no bouncing, a
+     * transfer the device cannot take directly fails with -ENOTSUP. */
+    int (*bounce_alloc)(struct dmahal_platform *p, size_t len, uint64_t max_addr,
+                        struct dmahal__chunk *out);
+    void (*bounce_free)(struct dmahal_platform *p, const struct dmahal__chunk *ch);
+    /* Caches a non-coherent device does not snoop; called only for non-coherent adapters.
+     * cache_track: host memory [va, va + len) is about to be seen by such a device (until
+     * cache_untrack; ranges may overlap, the platform counts); cache_flush: the CPU's
+     * writes to it become visible to the device; cache_invalidate: the device's writes
+     * become visible to the CPU. Each may be NULL (nothing to do). */
+    int (*cache_track)(struct dmahal_platform *p, void *va, size_t len);
+    void (*cache_untrack)(struct dmahal_platform *p, void *va, size_t len);
+    void (*cache_flush)(struct dmahal_platform *p, void *va, size_t len);
+    void (*cache_invalidate)(struct dmahal_platform *p, void *va, size_t len);
 };
+
+#define DMAHAL__PERM_READ 1u  /* the device may read */
+#define DMAHAL__PERM_WRITE 2u /* the device may write */
 
 /*
  * An adapter's operations: the DMA_OPERATIONS analog. Public functions check their
@@ -97,6 +130,17 @@ struct dmahal_dma_ops {
     int (*common_free)(struct dmahal_adapter *a, const struct dmahal_buf *buf);
     /* Called first by dmahal_adapter_put, before anything is released. */
     void (*put)(struct dmahal_adapter *a);
+    /* Streaming DMA; the public functions have checked the arguments as their docs say
+     * (iov and out not NULL, dir and flags known, sgl not NULL, b's range inside it). */
+    int (*map)(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
+    int (*map_async)(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
+    int (*unmap)(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+    int (*sync_for_device)(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+    int (*sync_for_cpu)(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+    int (*common_sync)(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                       size_t len, enum dmahal_dir dir);
 };
 
 /* The verifier's state (src/verifier/); NULL while it is off. */
@@ -122,6 +166,8 @@ struct dmahal_platform {
     pthread_mutex_t lock; /* the device list and the fault log */
     struct dmahal_device *devices;
 
+    struct dmahal__bounce *bounce; /* bounce pools per constraint class (bounce.c) */
+
     struct dmahal_fault faults[DMAHAL__FAULT_RING];
     char fault_dev[DMAHAL__FAULT_RING][64]; /* device names, copied: they outlive devices */
     uint64_t fault_total;                   /* recorded since open or clear */
@@ -140,12 +186,17 @@ struct dmahal_device {
     void *priv; /* the platform's */
     uint64_t bar_size[DMAHAL__BARS];
     atomic_bool irq;
+    struct dmahal__iova *iova; /* the device's IOVA space, set by device_open with an IOMMU */
 
     pthread_mutex_t lock; /* the adapter list and contexts */
     struct dmahal_adapter *adapters;
     struct dmahal__context *contexts;
     struct dmahal_device *next, *prev;
 };
+
+struct dmahal__bounce;
+struct dmahal__iova;
+struct dmahal__stream;
 
 /* The common-buffer allocator's state for one adapter; see common.c. */
 struct dmahal__arena;
@@ -172,6 +223,7 @@ struct dmahal_adapter {
     void *pdata; /* the platform's per-adapter state */
 
     struct dmahal__common common;
+    struct dmahal__stream *stream; /* streaming maps, bounce pages, cached buffers (map.c) */
     struct dmahal_adapter *next, *prev; /* on dev->adapters, under dev->lock */
     struct dmahal__vadapter *verify;    /* the verifier's per-adapter state; NULL if unverified */
 };
@@ -223,5 +275,33 @@ void dmahal__verify_adapter_new(struct dmahal_adapter *a);     /* may wrap a->op
 void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
                                dmahal_addr_t la, size_t len, bool write);
 void dmahal__verify_null_adapter(const char *fn);
+/* map.c: streaming DMA (dmahal__direct_ops' members) and the adapter's state for it. */
+int dmahal__stream_init(struct dmahal_adapter *a);
+/* Unmaps what is still mapped, cancels queued requests (their callbacks get -ECANCELED). */
+void dmahal__stream_fini(struct dmahal_adapter *a);
+int dmahal__map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
+int dmahal__map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                      enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
+int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int dmahal__sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+/* Common buffers on non-coherent adapters: cached ones are tracked by the platform's
+ * cache model from allocation to free. */
+int dmahal__common_alloc_synced(struct dmahal_adapter *a, size_t len, unsigned flags,
+                                struct dmahal_buf *out);
+int dmahal__common_free_synced(struct dmahal_adapter *a, const struct dmahal_buf *buf);
+int dmahal__common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                        size_t len, enum dmahal_dir dir);
+/* For dump: calls @fn for every live list of @a, under its lock. */
+void dmahal__stream_walk(struct dmahal_adapter *a,
+                         void (*fn)(const struct dmahal_sgl *sgl, enum dmahal_dir dir,
+                                    unsigned regs, void *arg),
+                         void *arg);
+
+/* bounce.c: the bounce pools, shared per platform and constraint class. */
+void dmahal__bounce_fini(struct dmahal_platform *p);
+/* For dump: pages of each pool, one line per class. */
+void dmahal__bounce_describe(struct dmahal_platform *p, FILE *f);
 
 #endif /* DMAHAL_CORE_H */

@@ -103,6 +103,7 @@ void dmahal_platform_close(struct dmahal_platform *p)
     if (p->next_platform)
         p->next_platform->prev_platform = p->prev_platform;
     pthread_mutex_unlock(&dmahal__platforms_lock);
+    dmahal__bounce_fini(p);
     if (p->ops->close)
         p->ops->close(p);
     pthread_mutex_destroy(&p->lock);

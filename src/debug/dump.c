@@ -24,6 +24,35 @@ static void print_buf(const struct dmahal_buf *b, void *arg)
                 (unsigned long long)b->la, (unsigned long long)(b->la + b->len - 1), b->len);
 }
 
+struct sgl_walk {
+    FILE *f;
+    size_t n;
+};
+
+static const char *dir_name(enum dmahal_dir dir)
+{
+    return dir == DMAHAL_TO_DEVICE     ? "to device"
+           : dir == DMAHAL_FROM_DEVICE ? "from device"
+                                       : "bidirectional";
+}
+
+static void print_sgl(const struct dmahal_sgl *sgl, enum dmahal_dir dir, unsigned regs,
+                      void *arg)
+{
+    struct sgl_walk *w = arg;
+    size_t total = 0;
+
+    w->n++;
+    for (unsigned i = 0; i < sgl->nseg; i++)
+        total += sgl->seg[i].len;
+    fprintf(w->f, "      sgl %p  %s  %zu bytes  %u segments  map registers %u%s\n",
+            (const void *)sgl, dir_name(dir), total, sgl->nseg, regs,
+            regs ? " (bounced)" : "");
+    for (unsigned i = 0; i < sgl->nseg; i++)
+        fprintf(w->f, "        [%u] la 0x%012llx  len %zu\n", i,
+                (unsigned long long)sgl->seg[i].la, sgl->seg[i].len);
+}
+
 static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
 {
     const struct dmahal__constraints *c = &a->c;
@@ -42,9 +71,14 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
         fprintf(f, "    reach: logical addresses up to %#llx\n", (unsigned long long)c->max_addr);
     }
     if (flags & DMAHAL_DUMP_MAPREGS)
-        fprintf(f, "    map registers: %u (none in use: no streaming maps)\n", a->map_registers);
-    if (flags & DMAHAL_DUMP_SGL)
-        fprintf(f, "    scatter/gather lists: none\n");
+        fprintf(f, "    map registers: %u, %u in use\n", a->map_registers,
+                dmahal_adapter_map_registers_in_use(a));
+    if (flags & DMAHAL_DUMP_SGL) {
+        struct sgl_walk sw = {.f = f};
+
+        dmahal__stream_walk(a, print_sgl, &sw);
+        fprintf(f, "    scatter/gather lists: %zu\n", sw.n);
+    }
     /* A verified adapter's allocator holds buffers with guard zones around them: the
      * verifier knows what the driver got, and how the guards are. */
     if (a->verify) {
@@ -86,6 +120,8 @@ int dmahal_dump(struct dmahal_platform *p, FILE *f, unsigned flags)
     if (!p->devices)
         fprintf(f, "no devices\n");
     pthread_mutex_unlock(&p->lock);
+    if (flags & DMAHAL_DUMP_MAPREGS)
+        dmahal__bounce_describe(p, f);
     if (flags & DMAHAL_DUMP_FAULTS)
         dump_faults(p, f);
     /* As !dma does when Driver Verifier's DMA checks are on. */

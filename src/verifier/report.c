@@ -149,6 +149,10 @@ static void print_report(const struct verify_report *r, unsigned flags)
         fprintf(f, "  %s:\n", r->extra_what);
         verify_bt_print(f, "    ", r->extra_bt);
     }
+    if (r->extra_bt2) {
+        fprintf(f, "  %s:\n", r->extra_what2);
+        verify_bt_print(f, "    ", r->extra_bt2);
+    }
     funlockfile(f);
 }
 

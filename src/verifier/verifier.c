@@ -341,6 +341,7 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
     rec->a = a;
     rec->dev = a->dev;
     rec->va_owner = va;
+    rec->track_flush = (flags & DMAHAL_CACHED) && !a->c.coherent;
     rc = alloc_under(a, rec, len, flags);
     if (rc) {
         pthread_mutex_lock(&v->lock);
@@ -350,6 +351,10 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
         return rc;
     }
     verify_bt_capture(v, &rec->alloc_bt);
+    if (rec->track_flush) {
+        rec->hash = verify_hash(rec->user.va, len); /* zeroed, and seen so by the device */
+        rec->flushed = true;
+    }
     pthread_mutex_lock(&v->lock);
     v->reserved--;
     rec->seq = ++v->allocs;
@@ -436,6 +441,7 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
             return 0;
         }
         check_guards(v, rec, "at free");
+        verify_stream_check_free(v, rec);
         rec->state = VERIFY_FREED;
         rec->free_seq = v->frees;
         verify_bt_capture(v, &rec->free_bt);
@@ -455,6 +461,72 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
     pthread_mutex_unlock(&v->lock);
     /* A buffer it never saw is the wrapped allocator's to refuse; a known one is not freed. */
     return r.rec ? -EINVAL : va->inner->common_free(a, buf);
+}
+
+static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                              size_t len, enum dmahal_dir dir)
+{
+    struct dmahal__vadapter *va = a->verify;
+    struct dmahal__verifier *v = va->v;
+    struct verify_rec *rec;
+    struct verify_report r = {.la = b->la + off, .len = len};
+    struct dmahal_buf under;
+    char name[160];
+
+    pthread_mutex_lock(&v->lock);
+    rec = rec_at_or_below(v, b->va);
+    if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
+        rec->user.la == b->la && rec->user.len == b->len) {
+        size_t head = (size_t)((char *)rec->user.va - (char *)rec->under.va);
+
+        if (rec->track_flush && (dir & DMAHAL_TO_DEVICE)) {
+            rec->hash = verify_hash(rec->user.va, rec->user.len);
+            rec->flushed = true;
+        }
+        under = rec->under;
+        pthread_mutex_unlock(&v->lock);
+        return va->inner->common_sync(a, &under, head + off, len, dir);
+    }
+    if (!atomic_load_explicit(&v->on, memory_order_relaxed) && !(rec && rec->user.va == b->va)) {
+        pthread_mutex_unlock(&v->lock);
+        return va->inner->common_sync(a, b, off, len, dir);
+    }
+    if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
+        rec->user.la == b->la && off + len > rec->user.len) {
+        /* The buffer passed claims another length, and the range lies outside the real one. */
+        verify_rec_name(rec, name, sizeof(name));
+        r.kind = DMAHAL_REPORT_SYNC_OUT_OF_RANGE;
+        r.rec = rec;
+        snprintf(r.msg, sizeof(r.msg),
+                 "dmahal_common_sync of offsets %zu..%zu, outside %s (the buffer passed says "
+                 "len %zu)",
+                 off, off + len - 1, name, b->len);
+        verify_emit(v, &r);
+        pthread_mutex_unlock(&v->lock);
+        return -ENOENT;
+    }
+    r.rec = rec && rec->user.va == b->va ? rec : NULL;
+    if (r.rec && rec->a != a) {
+        verify_rec_name(rec, name, sizeof(name));
+        r.kind = DMAHAL_REPORT_WRONG_ADAPTER;
+        snprintf(r.msg, sizeof(r.msg), "dmahal_common_sync through adapter #%llu of %s",
+                 (unsigned long long)a->id, name);
+    } else if (r.rec) {
+        verify_rec_name(rec, name, sizeof(name));
+        r.kind = DMAHAL_REPORT_SYNC_NOT_MAPPED;
+        snprintf(r.msg, sizeof(r.msg), "dmahal_common_sync of %s, %s", name,
+                 rec->state == VERIFY_FREED ? "which was freed"
+                 : rec->user.la != b->la    ? "with the wrong logical address"
+                                            : "with the wrong length");
+    } else {
+        r.kind = DMAHAL_REPORT_SYNC_NOT_MAPPED;
+        snprintf(r.msg, sizeof(r.msg),
+                 "dmahal_common_sync of va %p on adapter #%llu: not a live common buffer", b->va,
+                 (unsigned long long)a->id);
+    }
+    verify_emit(v, &r);
+    pthread_mutex_unlock(&v->lock);
+    return -ENOENT;
 }
 
 /* ---- put adapters ---------------------------------------------------------------------- */
@@ -493,10 +565,61 @@ static void dead_put(struct dmahal_adapter *a)
     report_dead(a, "dmahal_adapter_put");
 }
 
+static int dead_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                    enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
+{
+    (void)iov, (void)iovcnt, (void)dir, (void)flags, (void)out;
+    report_dead(a, "dmahal_map");
+    return -EINVAL;
+}
+
+static int dead_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                          enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx)
+{
+    (void)iov, (void)iovcnt, (void)dir, (void)flags, (void)fn, (void)ctx;
+    report_dead(a, "dmahal_map_async");
+    return -EINVAL;
+}
+
+static int dead_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    (void)sgl;
+    report_dead(a, "dmahal_unmap");
+    return -EINVAL;
+}
+
+static int dead_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    (void)sgl;
+    report_dead(a, "dmahal_sync_for_device");
+    return -EINVAL;
+}
+
+static int dead_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    (void)sgl;
+    report_dead(a, "dmahal_sync_for_cpu");
+    return -EINVAL;
+}
+
+static int dead_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                            size_t len, enum dmahal_dir dir)
+{
+    (void)b, (void)off, (void)len, (void)dir;
+    report_dead(a, "dmahal_common_sync");
+    return -EINVAL;
+}
+
 static const struct dmahal_dma_ops dead_ops = {
     .common_alloc = dead_common_alloc,
     .common_free = dead_common_free,
     .put = dead_put,
+    .map = dead_map,
+    .map_async = dead_map_async,
+    .unmap = dead_unmap,
+    .sync_for_device = dead_sync_for_device,
+    .sync_for_cpu = dead_sync_for_cpu,
+    .common_sync = dead_common_sync,
 };
 
 /* Drops every record of @a: live ones are leaks; quarantined ones just leave. */
@@ -552,6 +675,7 @@ static void verify_put(struct dmahal_adapter *a)
 
     pthread_mutex_lock(&v->lock);
     forget_adapter(v, a);
+    verify_stream_forget_adapter(v, a);
     pthread_mutex_unlock(&v->lock);
     /* Its memory goes with it (the common allocator frees what is left); the struct stays,
      * so a later call through it is reported rather than a use of freed memory. */
@@ -582,6 +706,12 @@ static const struct dmahal_dma_ops verify_ops = {
     .common_alloc = verify_common_alloc,
     .common_free = verify_common_free,
     .put = verify_put,
+    .map = verify_map,
+    .map_async = verify_map_async,
+    .unmap = verify_unmap,
+    .sync_for_device = verify_sync_for_device,
+    .sync_for_cpu = verify_sync_for_cpu,
+    .common_sync = verify_common_sync,
 };
 
 /* ---- the core's hooks ------------------------------------------------------------------- */
@@ -620,6 +750,7 @@ void dmahal__verify_platform_close(struct dmahal_platform *p)
         free(va->adapter);
         free(va);
     }
+    verify_stream_fini(v);
     while (v->spare) {
         struct verify_rec *rec = v->spare;
 
@@ -725,6 +856,30 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
     if (i < v->by_la.n && v->by_la.v[i]->dev == d)
         next = v->by_la.v[i];
     if (prev && prev->state == VERIFY_LIVE && la + len <= prev->user.la + prev->user.len) {
+        /* A cached buffer on a non-coherent device: what the CPU wrote since the last
+         * flush is not what the device reads. */
+        if (prev->track_flush && !write && prev->flushed &&
+            verify_hash(prev->user.va, prev->user.len) != prev->hash) {
+            copy = *prev;
+            prev->flushed = false; /* once, until the next sync */
+            r.kind = DMAHAL_REPORT_NOT_FLUSHED;
+            r.rec = &copy;
+            verify_rec_name(&copy, where, sizeof(where));
+            snprintf(r.msg, sizeof(r.msg),
+                     "device %s reads %zu byte(s) at la %#llx from %s, which the CPU wrote "
+                     "after its last dmahal_common_sync(DMAHAL_TO_DEVICE)",
+                     d->name, len, (unsigned long long)la, where);
+        } else if (prev->track_flush && write) {
+            prev->flushed = false; /* the device's data: unknown until the next sync */
+        }
+        pthread_mutex_unlock(&v->lock);
+        if (r.kind)
+            verify_emit(v, &r);
+        return;
+    }
+    if (verify_stream_dev_access(v, d, la, len, write, &r)) {
+        if (r.kind)
+            verify_emit(v, &r); /* under the lock: the report names a live mapping */
         pthread_mutex_unlock(&v->lock);
         return;
     }
@@ -832,6 +987,8 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
     }
     pthread_mutex_unlock(&v->lock);
     fprintf(f, "    common buffers: %zu, %zu bytes (verified)\n", n, bytes);
+    if (flags & DMAHAL_DUMP_SGL)
+        verify_stream_dump(v, a, f);
 }
 
 void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)

@@ -44,6 +44,9 @@ struct verify_rec {
     struct dmahal_buf under; /* what the wrapped allocator gave: user plus guard zones */
     size_t head, tail;       /* guard bytes filled before and after user (may be 0) */
     enum verify_state state;
+    bool track_flush; /* cached, on a non-coherent adapter: device reads need a sync first */
+    bool flushed;     /* hash holds what the last dmahal_common_sync gave the device */
+    uint64_t hash;
     uint64_t seq;      /* 1 for the platform's first allocation, then counting up */
     uint64_t free_seq; /* the verifier's free count when it was freed */
     struct verify_bt alloc_bt, free_bt;
@@ -54,6 +57,29 @@ struct verify_rec {
 struct verify_index {
     struct verify_rec **v;
     size_t n, cap;
+};
+
+/* One streaming mapping the verifier handed out. The driver gets a copy of the core's list
+ * (the shadow, the verifier's own memory), so that a list it changed is noticed, and a
+ * stale pointer (unmapped already) never reaches the core: the shadow stays in a quarantine
+ * after unmap. */
+struct verify_map {
+    struct dmahal_adapter *a;
+    struct dmahal_device *dev;
+    struct dmahal__vadapter *owner;
+    struct dmahal_sgl *inner;  /* the core's */
+    struct dmahal_sgl *shadow; /* the driver's */
+    struct iovec *iov;         /* the memory, copied */
+    unsigned iovcnt;
+    size_t bytes;
+    enum dmahal_dir dir;
+    bool cpu_owns; /* between dmahal_sync_for_cpu and dmahal_sync_for_device */
+    bool unmapped;
+    uint64_t hash; /* to-device: the memory's hash when it was last given to the device */
+    uint64_t seq;  /* 1 for the platform's first mapping */
+    uint64_t unmap_seq;
+    struct verify_bt map_bt, unmap_bt;
+    struct verify_map *next; /* on the live list, or the unmapped quarantine (oldest first) */
 };
 
 /* The verifier's per-adapter state. */
@@ -78,6 +104,10 @@ struct dmahal__verifier {
     struct verify_rec *q_head, *q_tail;
     size_t q_n, q_bytes;
     uint64_t allocs, frees;
+    struct verify_map *maps;                     /* live mappings, newest first */
+    struct verify_map *unmapped, *unmapped_tail; /* the unmapped quarantine, oldest first */
+    size_t nmaps, nunmapped;
+    uint64_t nmapped, nunmaps;
     struct verify_rec *spare; /* records to reuse, linked by qnext */
     size_t nspare;
     struct dmahal__vadapter *graveyard; /* newest first */
@@ -102,6 +132,8 @@ struct verify_report {
     const struct verify_rec *rec;     /* the buffer concerned, or NULL */
     const struct verify_bt *extra_bt; /* e.g. where an adapter was put */
     const char *extra_what;
+    const struct verify_bt *extra_bt2;
+    const char *extra_what2;
 };
 
 /* report.c */
@@ -126,6 +158,26 @@ void *verify_realloc(void *p, size_t size);
 extern atomic_int dmahal__verify_fail_countdown;
 /* Reports that the verifier ran out of memory and turns it off. */
 void verify_oom(struct dmahal__verifier *v, const char *what);
+
+/* stream.c: streaming checks. The ops wrap the adapter's; the rest run under v->lock. */
+int verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
+int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
+int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+/* A device access outside every live common buffer: true if a mapping (live or unmapped)
+ * explains it, with its reports made into @r (kind 0: none). */
+bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d, dmahal_addr_t la,
+                              size_t len, bool write, struct verify_report *r);
+/* The adapter goes: its live mappings are leaks; its unmapped ones are forgotten. */
+void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a);
+/* A common buffer is freed: is any of it still mapped? */
+void verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec);
+void verify_stream_fini(struct dmahal__verifier *v);
+void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
+uint64_t verify_hash(const void *p, size_t n);
 
 /* verifier.c: for the dump. Writes a verified adapter's buffers (with guard state and
  * allocation backtraces) and the platform's quarantine. Take v->lock themselves. */

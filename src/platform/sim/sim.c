@@ -11,6 +11,8 @@
  */
 #include "platform/sim/sim.h"
 
+#include "core/iova.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +179,7 @@ static bool sim_phys(const struct sim *s, const void *va, uint64_t *pa)
     return false;
 }
 
-static int frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
+int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
                         uint64_t max_addr, uint64_t *pa)
 {
     int rc;
@@ -190,7 +192,7 @@ static int frames_alloc(struct sim *s, size_t len, size_t align, uint64_t bounda
     return rc;
 }
 
-static void frames_free(struct sim *s, uint64_t pa, size_t len)
+void sim_frames_free(struct sim *s, uint64_t pa, size_t len)
 {
     pthread_mutex_lock(&s->lock);
     if (dmahal__range_add(&s->free, pa, len) == 0)
@@ -221,6 +223,7 @@ static int sim_open(struct dmahal_platform *p, const char *args)
         goto err_alloc;
     pthread_mutex_init(&s->lock, NULL);
     dmahal__range_init(&s->free);
+    sim_stream_init(s);
     for (unsigned i = 0; i < s->nram; i++) {
         struct sim_ram *r = &s->ram[i];
         /* Physical page 0 stays out of use: a zero logical address is never valid. */
@@ -242,6 +245,7 @@ static int sim_open(struct dmahal_platform *p, const char *args)
 
 err_ram:
     ram_unmap(s);
+    sim_stream_fini(s);
     dmahal__range_fini(&s->free);
     pthread_mutex_destroy(&s->lock);
 err_alloc:
@@ -261,6 +265,7 @@ static void sim_close(struct dmahal_platform *p)
         free(c);
     }
     ram_unmap(s);
+    sim_stream_fini(s);
     dmahal__range_fini(&s->free);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -284,13 +289,13 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
         rc = -ENOENT;
         goto err_alloc;
     }
-    pthread_mutex_init(&sd->lock, NULL);
-    dmahal__range_init(&sd->iova);
     if (s->iommu) {
         rc = sim_iopt_init(&sd->iopt, s->page_shift);
+        if (rc == 0)
+            rc = dmahal__iova_create(s->page, &d->iova);
         /* IOVA page 0 stays unmapped, so a zero logical address always faults. */
         if (rc == 0)
-            rc = dmahal__range_add(&sd->iova, s->page, ((uint64_t)1 << SIM_IOVA_BITS) - s->page);
+            rc = dmahal__iova_add(d->iova, s->page, ((uint64_t)1 << SIM_IOVA_BITS) - s->page);
         if (rc)
             goto err_iommu;
     }
@@ -313,8 +318,8 @@ err_state:
     d->priv = NULL;
 err_iommu:
     sim_iopt_fini(&sd->iopt);
-    dmahal__range_fini(&sd->iova);
-    pthread_mutex_destroy(&sd->lock);
+    dmahal__iova_destroy(d->iova);
+    d->iova = NULL;
 err_alloc:
     free(sd);
     return rc;
@@ -328,8 +333,8 @@ static void sim_device_close(struct dmahal_device *d)
         sd->model->fini(d, sd->state);
     free(sd->state);
     sim_iopt_fini(&sd->iopt);
-    dmahal__range_fini(&sd->iova);
-    pthread_mutex_destroy(&sd->lock);
+    dmahal__iova_destroy(d->iova);
+    d->iova = NULL;
     free(sd);
 }
 
@@ -369,27 +374,25 @@ static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
 
     if (!s->iommu) {
         /* logical = physical: the frames themselves must be within the device's reach. */
-        rc = frames_alloc(s, len, align, boundary, a->c.max_addr, &pa);
+        rc = sim_frames_alloc(s, len, align, boundary, a->c.max_addr, &pa);
         if (rc)
             return rc;
         *out = (struct dmahal__chunk){sim_host(s, pa, len), pa, len, pa};
         return 0;
     }
-    rc = frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
+    rc = sim_frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
     if (rc)
         return rc;
-    pthread_mutex_lock(&sd->lock);
-    rc = dmahal__range_alloc(&sd->iova, len, align, boundary, a->c.max_addr, &iova);
+    rc = dmahal__iova_alloc(a->dev->iova, len, align, boundary, a->c.max_addr, &iova);
     if (rc == 0) {
         rc = sim_iopt_map(&sd->iopt, iova, pa, len, IOPTE_R | IOPTE_W);
         if (rc)
-            dmahal__range_add(&sd->iova, iova, len);
+            dmahal__iova_free(a->dev->iova, iova, len);
         else
-            sd->mapped_pages += len >> s->page_shift;
+            atomic_fetch_add(&sd->mapped_pages, len >> s->page_shift);
     }
-    pthread_mutex_unlock(&sd->lock);
     if (rc) {
-        frames_free(s, pa, len);
+        sim_frames_free(s, pa, len);
         return rc;
     }
     *out = (struct dmahal__chunk){sim_host(s, pa, len), iova, len, pa};
@@ -402,90 +405,74 @@ static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *c
     struct sim_dev *sd = a->dev->priv;
 
     if (s->iommu) {
-        pthread_mutex_lock(&sd->lock);
         sim_iopt_unmap(&sd->iopt, ch->la, ch->len);
-        dmahal__range_add(&sd->iova, ch->la, ch->len);
-        sd->mapped_pages -= ch->len >> s->page_shift;
-        pthread_mutex_unlock(&sd->lock);
+        dmahal__iova_free(a->dev->iova, ch->la, ch->len);
+        atomic_fetch_sub(&sd->mapped_pages, ch->len >> s->page_shift);
     }
-    frames_free(s, ch->cookie, ch->len);
+    sim_frames_free(s, ch->cookie, ch->len);
 }
 
 /* ---- the device's side of the bus ------------------------------------------------------- */
 
-static void copy(char *host, void *buf, size_t len, bool write)
-{
-    if (write)
-        memcpy(host, buf, len);
-    else
-        memcpy(buf, host, len);
-}
-
-/* Without an IOMMU a logical address is physical: it must be RAM, all of it. */
-static int access_direct(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
-                         size_t len, bool write)
-{
-    char *host = sim_host(s, la, len);
-
-    if (!host) {
-        uint64_t bad = la;
-
-        /* Report the first byte that is not RAM: the end of the range la is in, if any. */
-        for (unsigned i = 0; i < s->nram; i++)
-            if (la >= s->ram[i].start && la < s->ram[i].end)
-                bad = s->ram[i].end;
-        dmahal__fault_record(d, bad, len, write, DMAHAL_FAULT_NO_RAM);
-        return -EFAULT;
-    }
-    copy(host, buf, len, write);
-    return 0;
-}
-
-/* Walks the page table twice: once to check all of it (a faulting access touches nothing),
- * once to copy. */
-static int access_iommu(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
-                        size_t len, bool write)
+/* Translates one address as the device's bus does. Without an IOMMU a logical address is
+ * physical: RAM, or user memory pinned by a streaming map. */
+static int translate(struct dmahal_device *d, struct sim *s, dmahal_addr_t at, bool write,
+                     char **host)
 {
     struct sim_dev *sd = d->priv;
-    unsigned perm = write ? IOPTE_W : IOPTE_R;
-    uint64_t pa, first_pa = 0;
-    int reason = 0;
-    bool contig = true;
-    dmahal_addr_t at;
+    uint64_t addr;
+    bool is_host = false;
+    int reason;
 
-    pthread_mutex_lock(&sd->lock);
-    for (at = la; at < la + len; at = DMAHAL__ALIGN_DOWN(at, s->page) + s->page) {
-        reason = sim_iopt_lookup(&sd->iopt, at, perm, &pa);
-        if (reason == 0 && !sim_host(s, pa, 1))
-            reason = DMAHAL_FAULT_NO_RAM;
-        if (reason)
-            break;
+    if (!s->iommu) {
+        *host = sim_phys_host(s, at, 1);
+        return *host ? 0 : DMAHAL_FAULT_NO_RAM;
+    }
+    reason = sim_iopt_lookup(&sd->iopt, at, write ? IOPTE_W : IOPTE_R, &addr, &is_host);
+    if (reason)
+        return reason;
+    *host = is_host ? (char *)(uintptr_t)addr : sim_host(s, addr, 1);
+    return *host ? 0 : DMAHAL_FAULT_NO_RAM;
+}
+
+/* Walks the access page by page: once to translate all of it (a faulting access touches
+ * nothing), then to copy. */
+static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
+                      size_t len, bool write)
+{
+    char *host, *first = NULL;
+    bool contig = true;
+    int reason;
+
+    for (dmahal_addr_t at = la; at - la < len; at = DMAHAL__ALIGN_DOWN(at, s->page) + s->page) {
+        reason = translate(d, s, at, write, &host);
+        if (reason) {
+            dmahal__fault_record(d, at, len, write, (enum dmahal_fault_reason)reason);
+            return -EFAULT;
+        }
         if (at == la)
-            first_pa = pa;
-        else if (pa != first_pa + (at - la))
+            first = host;
+        else if (host != first + (at - la))
             contig = false;
     }
-    if (reason) {
-        pthread_mutex_unlock(&sd->lock);
-        dmahal__fault_record(d, at, len, write, (enum dmahal_fault_reason)reason);
-        return -EFAULT;
-    }
-    /* A buffer's pages are usually physically contiguous too (one arena is one run of
-     * frames): then one copy does, instead of a page-table walk and a copy per page. */
-    if (contig && sim_host(s, first_pa, len)) {
-        copy(sim_host(s, first_pa, len), buf, len, write);
-        pthread_mutex_unlock(&sd->lock);
+    /* A buffer's pages are usually contiguous in host memory too (one arena is one run of
+     * frames, a pinned range one run of user pages): then one copy does, unless the cache
+     * model has to look at each page. */
+    if (contig && atomic_load_explicit(&s->nshadow, memory_order_acquire) == 0) {
+        if (write)
+            memcpy(first, buf, len);
+        else
+            memcpy(buf, first, len);
         return 0;
     }
     for (size_t done = 0; done < len;) {
         size_t in_page = s->page - ((la + done) & (s->page - 1));
         size_t n = in_page < len - done ? in_page : len - done;
 
-        sim_iopt_lookup(&sd->iopt, la + done, perm, &pa);
-        copy(sim_host(s, pa, n), (char *)buf + done, n, write);
+        translate(d, s, la + done, write, &host);
+        sim_dev_copy(s, host, (char *)buf + done, n, write);
         done += n;
     }
-    pthread_mutex_unlock(&sd->lock);
     return 0;
 }
 
@@ -494,8 +481,7 @@ static int sim_dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, 
 {
     struct sim *s = d->p->priv;
 
-    return s->iommu ? access_iommu(d, s, la, buf, len, write)
-                    : access_direct(d, s, la, buf, len, write);
+    return sim_access(d, s, la, buf, len, write);
 }
 
 /* ---- the anti-pattern: contiguous memory and virt-to-phys ------------------------------ */
@@ -525,7 +511,7 @@ int dmahal_sim_contig_alloc(struct dmahal_platform *p, size_t len, void **va)
     c = malloc(sizeof(*c));
     if (!c)
         return -ENOMEM;
-    rc = frames_alloc(s, bytes, s->page, 0, UINT64_MAX, &pa);
+    rc = sim_frames_alloc(s, bytes, s->page, 0, UINT64_MAX, &pa);
     if (rc) {
         free(c);
         return rc;
@@ -560,7 +546,7 @@ int dmahal_sim_contig_free(struct dmahal_platform *p, void *va)
     pthread_mutex_unlock(&s->lock);
     if (!c)
         return -EINVAL;
-    frames_free(s, c->pa, c->len);
+    sim_frames_free(s, c->pa, c->len);
     free(c);
     return 0;
 }
@@ -613,4 +599,14 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .mem_free = sim_mem_free,
     .dev_access = sim_dev_access,
     .describe = sim_describe,
+    .pin = sim_pin,
+    .unpin = sim_unpin,
+    .iommu_map = sim_iommu_map,
+    .iommu_unmap = sim_iommu_unmap,
+    .bounce_alloc = sim_bounce_alloc,
+    .bounce_free = sim_bounce_free,
+    .cache_track = sim_cache_track,
+    .cache_untrack = sim_cache_untrack,
+    .cache_flush = sim_cache_flush,
+    .cache_invalidate = sim_cache_invalidate,
 };

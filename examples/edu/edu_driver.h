@@ -1,0 +1,96 @@
+/*
+ * edu_driver.h - a driver for QEMU's educational PCI device "edu", written against the public
+ * dmahal API only, so that it runs unchanged on the simulated platform ("sim", device "edu")
+ * and on the real (QEMU-emulated) device through VFIO ("vfio", device "0000:00:03.0").
+ *
+ * The device (QEMU docs/specs/edu.rst): BAR0 holds an identification register, a liveness
+ * register that inverts what is written, a factorial unit, and a DMA engine that moves up to
+ * 4 KiB between host memory and a buffer inside the device. Its DMA engine drives only the
+ * low 28 address bits by default: the driver says so in its adapter description, and every
+ * logical address it programs comes from that adapter.
+ */
+#ifndef DMAHAL_EXAMPLE_EDU_DRIVER_H
+#define DMAHAL_EXAMPLE_EDU_DRIVER_H
+
+#include <dmahal/dmahal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The DMA buffer inside the device: 4 KiB at device address 0x40000. */
+#define EDU_BUF_SIZE 4096u
+/**
+ * How far into the buffer a transfer may reach: all but its last byte. QEMU 7.2's range check
+ * is off by one and stops the whole machine (hw_error) on a transfer that touches the last
+ * byte, so a driver that must run on it never does.
+ */
+#define EDU_DMA_LIMIT (EDU_BUF_SIZE - 1)
+/** The address width of QEMU's edu DMA engine unless its dma_mask property says otherwise. */
+#define EDU_DEFAULT_ADDR_BITS 28u
+
+/** One bound edu device. */
+struct edu;
+
+/**
+ * Binds the driver to an open device: checks the identification register and gets a DMA
+ * adapter for the given width.
+ * @param dev        an open device (dmahal_device_open); the driver does not close it.
+ * @param addr_bits  the width the device's DMA engine drives, 24..64: EDU_DEFAULT_ADDR_BITS
+ *                   for a device with QEMU's default dma_mask.
+ * @param out        receives the driver instance; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or a bad width; -ENODEV if the device does not
+ *         identify as an edu; -ENOMEM; or what dmahal_adapter_get() returns.
+ */
+int edu_attach(struct dmahal_device *dev, unsigned addr_bits, struct edu **out);
+
+/** Releases the adapter and the driver's buffers. NULL does nothing. */
+void edu_detach(struct edu *e);
+
+/** Returns the device's version (major << 8 | minor), read at attach. */
+unsigned edu_version(const struct edu *e);
+
+/** Returns the driver's DMA adapter, for callers that program the device themselves. */
+struct dmahal_adapter *edu_adapter(const struct edu *e);
+
+/**
+ * Checks that the device answers: writes @p v to the liveness register, expects ~v back.
+ * @return 0; -EIO if the device answered something else.
+ */
+int edu_liveness(struct edu *e, uint32_t v);
+
+/**
+ * Computes n! (mod 2^32) on the device, polling its status register.
+ * @return 0 with @p out set; -ETIMEDOUT if the device stayed busy for a second.
+ */
+int edu_factorial(struct edu *e, uint32_t n, uint32_t *out);
+
+/**
+ * Starts one DMA transfer of @p len bytes between logical address @p la and offset @p off of
+ * the device's buffer, and waits for it. @p to_ram: device buffer to host memory.
+ * The driver does not check @p la: this is the raw engine, for tests that show what a bad
+ * address does. Use edu_write()/edu_read() for the checked path.
+ * @return 0; -EINVAL if len is 0 or [off, off + len) reaches past EDU_DMA_LIMIT;
+ *         -ETIMEDOUT if the device did not finish within five seconds.
+ */
+int edu_dma(struct edu *e, dmahal_addr_t la, uint32_t off, uint32_t len, bool to_ram);
+
+/**
+ * Copies @p len bytes from @p src into the device's buffer at @p off, by DMA from a common
+ * buffer of the driver's adapter.
+ * @return 0; -EINVAL for a range outside the buffer or NULL @p src; -ENOMEM; -ETIMEDOUT.
+ */
+int edu_write(struct edu *e, uint32_t off, const void *src, uint32_t len);
+
+/**
+ * Copies @p len bytes of the device's buffer at @p off into @p dst, by DMA to a common
+ * buffer of the driver's adapter.
+ * @return as edu_write().
+ */
+int edu_read(struct edu *e, uint32_t off, void *dst, uint32_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMAHAL_EXAMPLE_EDU_DRIVER_H */

@@ -1,0 +1,746 @@
+/* nvme_driver.c - see nvme_driver.h. Uses the public dmahal API only. */
+#include "nvme_driver.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Controller registers in BAR0 (NVM Express Base Specification, "Controller Registers"). */
+#define REG_CAP  0x00 /* 64-bit: capabilities */
+#define REG_VS   0x08
+#define REG_CC   0x14
+#define REG_CSTS 0x1c
+#define REG_AQA  0x24
+#define REG_ASQ  0x28   /* 64-bit */
+#define REG_ACQ  0x30   /* 64-bit */
+#define REG_DBS  0x1000 /* the first doorbell: admin SQ tail */
+
+#define CAP_MQES(c)    ((unsigned)((c)&0xffff))        /* max queue entries, 0's based */
+#define CAP_TO(c)      ((unsigned)((c) >> 24) & 0xffu) /* ready timeout, 500 ms units */
+#define CAP_DSTRD(c)   ((unsigned)((c) >> 32) & 0xfu)  /* doorbell stride: 4 << DSTRD */
+#define CAP_CSS_NVM(c) ((unsigned)((c) >> 37) & 1u)    /* NVM command set supported */
+#define CAP_MPSMIN(c)  ((unsigned)((c) >> 48) & 0xfu)  /* min page size: 2^(12+MPSMIN) */
+
+#define CC_EN         0x1u
+#define CC_CSS_NVM    (0u << 4)
+#define CC_MPS(shift) ((uint32_t)((shift)-12) << 7)
+#define CC_AMS_RR     (0u << 11)
+#define CC_IOSQES(n)  ((uint32_t)(n) << 16) /* log2 of the SQ entry size: 64 B -> 6 */
+#define CC_IOCQES(n)  ((uint32_t)(n) << 20) /* log2 of the CQ entry size: 16 B -> 4 */
+#define CSTS_RDY      0x1u
+#define CSTS_CFS      0x2u
+
+/* Admin opcodes. */
+#define ADM_DELETE_SQ  0x00
+#define ADM_CREATE_SQ  0x01
+#define ADM_DELETE_CQ  0x04
+#define ADM_CREATE_CQ  0x05
+#define ADM_IDENTIFY   0x06
+#define CNS_NAMESPACE  0x00
+#define CNS_CONTROLLER 0x01
+
+#define SQE_SIZE         64u
+#define CQE_SIZE         16u
+#define ADMIN_DEPTH      (NVME_PAGE_SIZE / SQE_SIZE) /* one page of admin SQ entries */
+#define IO_DEPTH_MAX     (NVME_PAGE_SIZE / SQE_SIZE)
+#define IO_QID           1u
+#define NSID             1u
+#define PRP_LIST_ENTRIES (NVME_PAGE_SIZE / 8u) /* one list page, never chained */
+
+/* A submission queue entry: command dwords 0..15. */
+struct sqe {
+    uint32_t cdw0; /* opcode 7:0, PRP data transfer 15:14 = 0, command identifier 31:16 */
+    uint32_t nsid;
+    uint32_t cdw2, cdw3;
+    uint64_t mptr;
+    uint64_t prp1, prp2;
+    uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
+};
+
+/* A completion queue entry. */
+struct cqe {
+    uint32_t dw0; /* command specific */
+    uint32_t dw1;
+    uint32_t dw2; /* SQ head pointer 15:0, SQ identifier 31:16 */
+    uint32_t dw3; /* command identifier 15:0, phase 16, status 31:17 */
+};
+
+struct queue {
+    struct dmahal_buf sq, cq;
+    uint16_t qid, depth;
+    uint16_t sq_tail, cq_head, cid;
+    uint8_t phase; /* the phase bit of entries not yet consumed */
+    uint64_t sq_db, cq_db;
+};
+
+struct nvme {
+    struct dmahal_device *dev;
+    struct dmahal_adapter *adapter;
+    struct queue admin, io;
+    struct dmahal_buf ident;    /* one page for Identify data */
+    struct dmahal_buf prp_list; /* one page: the PRP list of the command in flight */
+    uint64_t cap;
+    bool cq_created, sq_created;
+    bool broken; /* a command timed out: its completion may still land, stop issuing */
+    struct nvme_info info;
+};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fputs("nvme: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Polls gently: a spin first (a completion often lands within microseconds), then short
+ * sleeps so that an emulated controller's thread gets the CPU. */
+static void poll_pause(uint64_t start, uint64_t t)
+{
+    static const struct timespec pause = {0, 20000};
+
+    if (t - start > 200000)
+        nanosleep(&pause, NULL);
+}
+
+/* 64-bit registers are accessed as two dwords, low first: the specification allows it and
+ * every transport (VFIO's read/write path included) supports 32-bit accesses. */
+static uint64_t reg_read64(struct nvme *n, uint64_t off)
+{
+    uint64_t lo = dmahal_mmio_read32(n->dev, 0, off);
+
+    return lo | (uint64_t)dmahal_mmio_read32(n->dev, 0, off + 4) << 32;
+}
+
+static void reg_write64(struct nvme *n, uint64_t off, uint64_t v)
+{
+    dmahal_mmio_write32(n->dev, 0, off, (uint32_t)v);
+    dmahal_mmio_write32(n->dev, 0, off + 4, (uint32_t)(v >> 32));
+}
+
+/* Waits until CSTS.RDY equals @ready, for at most CAP.TO. */
+static int wait_ready(struct nvme *n, bool ready)
+{
+    uint64_t start = now_ns(), limit = (uint64_t)n->info.ready_ms * 1000000u;
+
+    for (;;) {
+        uint32_t csts = dmahal_mmio_read32(n->dev, 0, REG_CSTS);
+        uint64_t t;
+
+        if (csts == UINT32_MAX) {
+            say("CSTS reads all ones: the controller is gone");
+            return -ENODEV;
+        }
+        /* While enabling, a fatal status is final; while disabling, CFS may stay set until
+         * the reset completes, so only RDY matters. */
+        if (ready && (csts & CSTS_CFS)) {
+            say("controller fatal status (CSTS.CFS) while enabling, CSTS %#" PRIx32, csts);
+            return -EIO;
+        }
+        if (!!(csts & CSTS_RDY) == ready)
+            return 0;
+        t = now_ns();
+        if (t - start > limit) {
+            say("CSTS.RDY did not become %d within CAP.TO (%u ms), CSTS %#" PRIx32, ready,
+                n->info.ready_ms, csts);
+            return -ETIMEDOUT;
+        }
+        poll_pause(start, t);
+    }
+}
+
+static int queue_alloc(struct nvme *n, struct queue *q, uint16_t qid, uint16_t depth)
+{
+    int rc;
+
+    q->qid = qid;
+    q->depth = depth;
+    q->phase = 1;
+    q->sq_db = REG_DBS + (uint64_t)(2u * qid) * n->info.db_stride;
+    q->cq_db = REG_DBS + (uint64_t)(2u * qid + 1) * n->info.db_stride;
+    /* A page or more: page-aligned, as the controller requires of queue bases. */
+    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &q->sq);
+    if (rc)
+        return rc;
+    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &q->cq);
+    if (rc) {
+        dmahal_common_free(n->adapter, &q->sq);
+        memset(&q->sq, 0, sizeof(q->sq));
+    }
+    return rc;
+}
+
+static void queue_free(struct nvme *n, struct queue *q)
+{
+    if (q->sq.va)
+        dmahal_common_free(n->adapter, &q->sq);
+    if (q->cq.va)
+        dmahal_common_free(n->adapter, &q->cq);
+    memset(q, 0, sizeof(*q));
+}
+
+static const char *opcode_name(const struct queue *q, uint8_t op)
+{
+    if (q->qid) {
+        switch (op) {
+        case NVME_CMD_READ:
+            return "Read";
+        case NVME_CMD_WRITE:
+            return "Write";
+        default:
+            return "I/O command";
+        }
+    }
+    switch (op) {
+    case ADM_DELETE_SQ:
+        return "Delete I/O Submission Queue";
+    case ADM_CREATE_SQ:
+        return "Create I/O Submission Queue";
+    case ADM_DELETE_CQ:
+        return "Delete I/O Completion Queue";
+    case ADM_CREATE_CQ:
+        return "Create I/O Completion Queue";
+    case ADM_IDENTIFY:
+        return "Identify";
+    default:
+        return "admin command";
+    }
+}
+
+/* Waits for the completion at the queue's head; returns it in @e or a negative errno. */
+static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e)
+{
+    volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
+    uint64_t start = now_ns();
+
+    for (unsigned spins = 0;; spins++) {
+        uint32_t dw3 = slot->dw3;
+        uint64_t t;
+
+        if (((dw3 >> 16) & 1u) == q->phase)
+            break;
+        if (spins % 64)
+            continue;
+        t = now_ns();
+        if (t - start > (uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u) {
+            uint32_t csts = dmahal_mmio_read32(n->dev, 0, REG_CSTS);
+
+            n->broken = true;
+            if (csts & CSTS_CFS && csts != UINT32_MAX) {
+                say("controller fatal status (CSTS.CFS) waiting for command %u on queue %u", cid,
+                    q->qid);
+                return -EIO;
+            }
+            say("no completion for command %u on queue %u within %u ms (CSTS %#" PRIx32 ")", cid,
+                q->qid, NVME_CMD_TIMEOUT_MS, csts);
+            return -ETIMEDOUT;
+        }
+        poll_pause(start, t);
+    }
+    /* The phase bit is read first; the rest of the entry only after it (an acquire). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    e->dw0 = slot->dw0;
+    e->dw1 = slot->dw1;
+    e->dw2 = slot->dw2;
+    e->dw3 = slot->dw3;
+    if (++q->cq_head == q->depth) {
+        q->cq_head = 0;
+        q->phase ^= 1u;
+    }
+    dmahal_mmio_write32(n->dev, 0, q->cq_db, q->cq_head);
+    if ((e->dw3 & 0xffff) != cid || (e->dw2 >> 16) != q->qid) {
+        n->broken = true;
+        say("completion for command %u of queue %u, expected command %u of queue %u",
+            e->dw3 & 0xffff, e->dw2 >> 16, cid, q->qid);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Submits one command and waits for its completion. @status receives the status field. */
+static int submit(struct nvme *n, struct queue *q, struct sqe *cmd, uint32_t *dw0, uint16_t *status)
+{
+    uint8_t op = (uint8_t)cmd->cdw0;
+    uint16_t cid = q->cid++, st;
+    struct cqe e;
+    int rc;
+
+    *status = 0;
+    if (n->broken) {
+        say("%s refused: an earlier command timed out, the controller needs a reset",
+            opcode_name(q, op));
+        return -EIO;
+    }
+    cmd->cdw0 = op | (uint32_t)cid << 16;
+    memcpy((struct sqe *)q->sq.va + q->sq_tail, cmd, sizeof(*cmd));
+    if (++q->sq_tail == q->depth)
+        q->sq_tail = 0;
+    /* The entry must be in memory before the controller learns of it (a release). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    dmahal_mmio_write32(n->dev, 0, q->sq_db, q->sq_tail);
+    rc = wait_cqe(n, q, cid, &e);
+    if (rc)
+        return rc;
+    st = (uint16_t)(e.dw3 >> 17);
+    *status = st;
+    if (dw0)
+        *dw0 = e.dw0;
+    if (st & 0x7ff) {
+        say("%s failed on queue %u: status %#x (%s; type %u, code %#x%s)", opcode_name(q, op),
+            q->qid, st, nvme_status_name(st), NVME_STATUS_SCT(st), NVME_STATUS_SC(st),
+            NVME_STATUS_DNR(st) ? ", do not retry" : "");
+        return -EIO;
+    }
+    return 0;
+}
+
+static int admin(struct nvme *n, struct sqe *cmd)
+{
+    uint16_t st;
+
+    return submit(n, &n->admin, cmd, NULL, &st);
+}
+
+/* Copies a space-padded ASCII field and removes the padding. */
+static void field(char *dst, const uint8_t *src, size_t len)
+{
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    while (len && (dst[len - 1] == ' ' || dst[len - 1] == '\0'))
+        dst[--len] = '\0';
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static int identify(struct nvme *n, unsigned cns, uint32_t nsid)
+{
+    struct sqe cmd = {.cdw0 = ADM_IDENTIFY, .nsid = nsid, .prp1 = n->ident.la, .cdw10 = cns};
+
+    memset(n->ident.va, 0, NVME_PAGE_SIZE);
+    return admin(n, &cmd);
+}
+
+/* Identify Controller then Identify Namespace 1, into @info. */
+static int identify_all(struct nvme *n, struct nvme_info *info)
+{
+    const uint8_t *id = n->ident.va;
+    unsigned mdts, flbas, lbads;
+    int rc;
+
+    rc = identify(n, CNS_CONTROLLER, 0);
+    if (rc)
+        return rc;
+    info->vid = (uint16_t)(id[0] | id[1] << 8);
+    field(info->serial, id + 4, 20);
+    field(info->model, id + 24, 40);
+    field(info->firmware, id + 64, 8);
+    mdts = id[77];
+    info->nn = le32(id + 516);
+    /* MDTS is a power of two in units of the minimum page size; 0 means no limit. The driver
+     * never chains PRP lists, which bounds a transfer to one list page of entries. */
+    info->max_transfer = (size_t)PRP_LIST_ENTRIES * NVME_PAGE_SIZE;
+    if (mdts && mdts < 20) {
+        size_t m = ((size_t)NVME_PAGE_SIZE << CAP_MPSMIN(n->cap)) << mdts;
+
+        if (m < info->max_transfer)
+            info->max_transfer = m;
+    }
+    if (info->nn < NSID) {
+        say("the controller has no namespace %u (NN %" PRIu32 ")", NSID, info->nn);
+        return -ENOTSUP;
+    }
+
+    rc = identify(n, CNS_NAMESPACE, NSID);
+    if (rc)
+        return rc;
+    info->nsid = NSID;
+    info->nsze = le64(id + 0);
+    flbas = id[26] & 0xf;
+    if (flbas > id[25]) { /* NLBAF is 0's based */
+        say("namespace %u formatted with LBA format %u of %u", NSID, flbas, id[25] + 1u);
+        return -ENOTSUP;
+    }
+    lbads = id[128 + 4 * flbas + 2];
+    if (!info->nsze || lbads < 9 || lbads > 12) {
+        say("namespace %u is not usable: %" PRIu64 " blocks of 2^%u bytes", NSID, info->nsze,
+            lbads);
+        return -ENOTSUP;
+    }
+    info->lba_size = 1u << lbads;
+    return 0;
+}
+
+/* Checks CAP and derives the driver's parameters from it. */
+static int check_cap(struct nvme *n, uint64_t bar0)
+{
+    uint64_t cap = reg_read64(n, REG_CAP);
+    uint64_t need;
+    uint32_t vs;
+
+    n->cap = cap;
+    if (cap == UINT64_MAX || !cap) {
+        say("CAP reads %s: no NVMe controller there", cap ? "all ones" : "zero");
+        return -ENODEV;
+    }
+    /* Another device's registers rarely pass all three: the reserved top bits clear, the NVM
+     * command set offered, and a version of 1.0 or later. */
+    vs = dmahal_mmio_read32(n->dev, 0, REG_VS);
+    if (cap >> 61 || !CAP_CSS_NVM(cap) || vs >> 16 == 0 || vs == UINT32_MAX) {
+        say("CAP %#" PRIx64 " VS %#" PRIx32 ": not an NVMe controller", cap, vs);
+        return -ENODEV;
+    }
+    if (CAP_MPSMIN(cap) != 0) {
+        say("the controller's smallest page is %u bytes; the driver uses %u",
+            4096u << CAP_MPSMIN(cap), NVME_PAGE_SIZE);
+        return -ENOTSUP;
+    }
+    n->info.db_stride = 4u << CAP_DSTRD(cap);
+    n->info.ready_ms = CAP_TO(cap) ? CAP_TO(cap) * 500u : 500u;
+    n->info.io_depth = CAP_MQES(cap) + 1u < IO_DEPTH_MAX ? CAP_MQES(cap) + 1u : IO_DEPTH_MAX;
+    if (n->info.io_depth < 2) {
+        say("CAP.MQES %u leaves no room for a queue", CAP_MQES(cap));
+        return -ENODEV;
+    }
+    need = REG_DBS + (uint64_t)(2 * IO_QID + 2) * n->info.db_stride;
+    if (bar0 < need) {
+        say("BAR0 is %" PRIu64 " bytes; the doorbells need %" PRIu64, bar0, need);
+        return -ENODEV;
+    }
+    return 0;
+}
+
+/* Reset, admin queues, enable: the controller initialisation sequence. */
+static int enable(struct nvme *n)
+{
+    uint32_t cc;
+    int rc;
+
+    /* Whoever had the controller before (firmware, a crashed process) may have left it
+     * enabled with queues in memory that is no longer theirs: reset it first. */
+    if (dmahal_mmio_read32(n->dev, 0, REG_CC) & CC_EN)
+        dmahal_mmio_write32(n->dev, 0, REG_CC, 0);
+    rc = wait_ready(n, false);
+    if (rc)
+        return rc;
+    rc = queue_alloc(n, &n->admin, 0, ADMIN_DEPTH);
+    if (rc)
+        return rc;
+    dmahal_mmio_write32(n->dev, 0, REG_AQA,
+                        (uint32_t)(ADMIN_DEPTH - 1) << 16 | (uint32_t)(ADMIN_DEPTH - 1));
+    reg_write64(n, REG_ASQ, n->admin.sq.la);
+    reg_write64(n, REG_ACQ, n->admin.cq.la);
+    cc = CC_CSS_NVM | CC_MPS(12) | CC_AMS_RR | CC_IOSQES(6) | CC_IOCQES(4);
+    dmahal_mmio_write32(n->dev, 0, REG_CC, cc);
+    dmahal_mmio_write32(n->dev, 0, REG_CC, cc | CC_EN);
+    rc = wait_ready(n, true);
+    if (rc)
+        return rc;
+    n->info.version = dmahal_mmio_read32(n->dev, 0, REG_VS);
+    return 0;
+}
+
+static int create_io_queues(struct nvme *n)
+{
+    struct sqe cmd;
+    uint32_t size = (uint32_t)(n->info.io_depth - 1) << 16 | IO_QID;
+    int rc;
+
+    rc = queue_alloc(n, &n->io, IO_QID, (uint16_t)n->info.io_depth);
+    if (rc)
+        return rc;
+    /* Physically contiguous (PC = 1), interrupts disabled (IEN = 0): the driver polls. */
+    cmd = (struct sqe){.cdw0 = ADM_CREATE_CQ, .prp1 = n->io.cq.la, .cdw10 = size, .cdw11 = 1};
+    rc = admin(n, &cmd);
+    if (rc)
+        return rc;
+    n->cq_created = true;
+    /* PC = 1, priority ignored under round robin, completions to the queue made above. */
+    cmd = (struct sqe){
+        .cdw0 = ADM_CREATE_SQ, .prp1 = n->io.sq.la, .cdw10 = size, .cdw11 = IO_QID << 16 | 1u};
+    rc = admin(n, &cmd);
+    if (rc)
+        return rc;
+    n->sq_created = true;
+    return 0;
+}
+
+/* Frees the driver's DMA memory and its adapter: only once the controller is off. */
+static void release(struct nvme *n)
+{
+    queue_free(n, &n->io);
+    queue_free(n, &n->admin);
+    if (n->prp_list.va)
+        dmahal_common_free(n->adapter, &n->prp_list);
+    if (n->ident.va)
+        dmahal_common_free(n->adapter, &n->ident);
+    dmahal_adapter_put(n->adapter);
+    n->adapter = NULL;
+}
+
+int nvme_open(struct dmahal_device *dev, struct nvme **out)
+{
+    struct dmahal_desc desc = {.addr_bits = 64, .alignment = 4, .coherent = true};
+    uint64_t bar0 = 0;
+    struct nvme *n;
+    int rc;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!dev)
+        return -EINVAL;
+    rc = dmahal_device_bar_size(dev, 0, &bar0);
+    if (rc || !bar0) {
+        say("%s has no BAR0", dmahal_device_name(dev));
+        return -ENODEV;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    n->dev = dev;
+    rc = check_cap(n, bar0);
+    if (rc)
+        goto err_free;
+    rc = dmahal_adapter_get(dev, &desc, &n->adapter);
+    if (rc)
+        goto err_free;
+    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->ident);
+    if (rc)
+        goto err_release;
+    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->prp_list);
+    if (rc)
+        goto err_release;
+    rc = enable(n);
+    if (rc)
+        goto err_disable;
+    rc = identify_all(n, &n->info);
+    if (rc)
+        goto err_disable;
+    rc = create_io_queues(n);
+    if (rc)
+        goto err_disable;
+    *out = n;
+    return 0;
+
+err_disable:
+    nvme_close(n);
+    return rc;
+err_release:
+    release(n);
+err_free:
+    free(n);
+    return rc;
+}
+
+void nvme_close(struct nvme *n)
+{
+    if (!n)
+        return;
+    if (!n->broken) {
+        struct sqe cmd;
+
+        if (n->sq_created) {
+            cmd = (struct sqe){.cdw0 = ADM_DELETE_SQ, .cdw10 = IO_QID};
+            admin(n, &cmd);
+        }
+        if (n->cq_created) {
+            cmd = (struct sqe){.cdw0 = ADM_DELETE_CQ, .cdw10 = IO_QID};
+            admin(n, &cmd);
+        }
+    }
+    /* Disabled, the controller forgets every queue and stops using the driver's memory:
+     * only then may that memory go back. If it does not acknowledge, the memory stays with
+     * the adapter (until the device closes) rather than being handed out again at once. */
+    dmahal_mmio_write32(n->dev, 0, REG_CC, 0);
+    if (wait_ready(n, false) == 0)
+        release(n);
+    free(n);
+}
+
+int nvme_identify(struct nvme *n, struct nvme_info *out)
+{
+    struct nvme_info info;
+    int rc;
+
+    if (!out)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!n)
+        return -EINVAL;
+    info = n->info;
+    rc = identify_all(n, &info);
+    if (rc)
+        return rc;
+    if (info.nsze != n->info.nsze || info.lba_size != n->info.lba_size) {
+        say("namespace %u changed: %" PRIu64 " blocks of %" PRIu32 " bytes, was %" PRIu64
+            " of %" PRIu32,
+            NSID, info.nsze, info.lba_size, n->info.nsze, n->info.lba_size);
+        return -EIO;
+    }
+    *out = info;
+    return 0;
+}
+
+struct dmahal_adapter *nvme_adapter(const struct nvme *n)
+{
+    return n ? n->adapter : NULL;
+}
+
+/* Describes [la, la + len) with PRP1 and PRP2, writing the PRP list page if it needs one. The
+ * range is contiguous in the device's address space (one common buffer). */
+static void build_prps(struct nvme *n, uint64_t la, size_t len, struct sqe *cmd)
+{
+    size_t first = NVME_PAGE_SIZE - (la & (NVME_PAGE_SIZE - 1));
+    uint64_t next = (la & ~(uint64_t)(NVME_PAGE_SIZE - 1)) + NVME_PAGE_SIZE;
+    uint64_t *list = n->prp_list.va;
+    size_t rest;
+
+    cmd->prp1 = la;
+    cmd->prp2 = 0;
+    if (len <= first)
+        return;
+    rest = len - first;
+    if (rest <= NVME_PAGE_SIZE) {
+        cmd->prp2 = next; /* the second and last page */
+        return;
+    }
+    for (size_t i = 0; i * NVME_PAGE_SIZE < rest; i++)
+        list[i] = next + i * NVME_PAGE_SIZE;
+    cmd->prp2 = n->prp_list.la;
+}
+
+int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+            const struct dmahal_buf *buf, size_t off, uint16_t *status)
+{
+    struct sqe cmd = {.cdw0 = op, .nsid = NSID};
+    uint16_t st = 0;
+    uint64_t la;
+    size_t len, pages;
+    int rc;
+
+    if (status)
+        *status = 0;
+    if (!n || !buf || !buf->va || (op != NVME_CMD_READ && op != NVME_CMD_WRITE) || !nblocks)
+        return -EINVAL;
+    if (nblocks > n->info.max_transfer / n->info.lba_size) {
+        say("%" PRIu32 " blocks of %" PRIu32 " bytes exceed the %zu-byte transfer limit", nblocks,
+            n->info.lba_size, n->info.max_transfer);
+        return -E2BIG;
+    }
+    len = (size_t)nblocks * n->info.lba_size;
+    if (off > buf->len || len > buf->len - off)
+        return -EINVAL;
+    la = buf->la + off;
+    if (la & 3) { /* PRP entries carry dword-aligned offsets only */
+        say("data at %#" PRIx64 " is not dword-aligned", la);
+        return -EINVAL;
+    }
+    /* A list page holds the entries after PRP1's page; an unaligned start adds one page. */
+    pages = ((la & (NVME_PAGE_SIZE - 1)) + len + NVME_PAGE_SIZE - 1) / NVME_PAGE_SIZE;
+    if (pages - 1 > PRP_LIST_ENTRIES) {
+        say("%zu bytes at offset %#" PRIx64 " in its page need more than one PRP list", len,
+            la & (NVME_PAGE_SIZE - 1));
+        return -E2BIG;
+    }
+    build_prps(n, la, len, &cmd);
+    cmd.cdw10 = (uint32_t)lba;
+    cmd.cdw11 = (uint32_t)(lba >> 32);
+    cmd.cdw12 = nblocks - 1; /* 0's based */
+    rc = submit(n, &n->io, &cmd, NULL, &st);
+    if (status)
+        *status = st;
+    return rc;
+}
+
+const char *nvme_status_name(uint16_t status)
+{
+    unsigned sct = NVME_STATUS_SCT(status), sc = NVME_STATUS_SC(status);
+
+    if (sct == 0) {
+        switch (sc) {
+        case 0x00:
+            return "success";
+        case 0x01:
+            return "invalid command opcode";
+        case 0x02:
+            return "invalid field in command";
+        case 0x03:
+            return "command ID conflict";
+        case 0x04:
+            return "data transfer error";
+        case 0x06:
+            return "internal error";
+        case 0x07:
+            return "command abort requested";
+        case 0x08:
+            return "command aborted: SQ deletion";
+        case 0x0b:
+            return "invalid namespace or format";
+        case 0x0c:
+            return "command sequence error";
+        case 0x13:
+            return "PRP offset invalid";
+        case NVME_SC_LBA_RANGE:
+            return "LBA out of range";
+        case 0x81:
+            return "capacity exceeded";
+        case 0x82:
+            return "namespace not ready";
+        default:
+            return "generic command status";
+        }
+    }
+    if (sct == 1) {
+        switch (sc) {
+        case 0x00:
+            return "completion queue invalid";
+        case 0x01:
+            return "invalid queue identifier";
+        case 0x02:
+            return "invalid queue size";
+        case 0x08:
+            return "invalid interrupt vector";
+        case 0x0c:
+            return "invalid queue deletion";
+        default:
+            return "command specific status";
+        }
+    }
+    if (sct == 2) {
+        switch (sc) {
+        case 0x80:
+            return "write fault";
+        case 0x81:
+            return "unrecovered read error";
+        case 0x86:
+            return "access denied";
+        default:
+            return "media or data integrity error";
+        }
+    }
+    return "vendor or path related status";
+}

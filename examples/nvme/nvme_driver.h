@@ -1,0 +1,130 @@
+/*
+ * nvme_driver.h - a small user-space NVMe driver written against the public dmahal API only:
+ * dmahal_mmio_* on BAR0 for the registers and doorbells, and common buffers from one DMA
+ * adapter for everything the controller reads or writes (admin and I/O queues, Identify
+ * data, PRP lists and, from the caller, the data itself).
+ *
+ * The driver is synchronous and polls: one command in flight at a time, completions found by
+ * their phase bit, no interrupts. Every wait is bounded (CAP.TO for the controller's ready
+ * state, NVME_CMD_TIMEOUT_MS for a command); a timeout, a controller fatal status (CSTS.CFS)
+ * or an error status in a completion gives a message on stderr and a negative errno.
+ *
+ * It runs on any platform whose device is an NVMe controller; in the test guest that is
+ * QEMU's "nvme" bound to vfio-pci ("vfio", $DMAHAL_VM_NVME).
+ */
+#ifndef DMAHAL_EXAMPLE_NVME_DRIVER_H
+#define DMAHAL_EXAMPLE_NVME_DRIVER_H
+
+#include <dmahal/dmahal.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The memory page size the driver programs (CC.MPS = 0): PRP entries cover this much. */
+#define NVME_PAGE_SIZE 4096u
+/** How long one command may take before the driver gives up on it. */
+#define NVME_CMD_TIMEOUT_MS 10000u
+
+/** The NVM command set's I/O opcodes that nvme_io() issues. */
+enum nvme_opcode {
+    NVME_CMD_WRITE = 0x01,
+    NVME_CMD_READ = 0x02,
+};
+
+/*
+ * A completion's status field (completion dword 3, bits 31:17), as nvme_io() reports it:
+ * bits 7:0 the status code, 10:8 the status code type, 13 More, 14 Do Not Retry.
+ */
+#define NVME_STATUS_SC(s)  ((unsigned)(s)&0xffu)          /**< status code */
+#define NVME_STATUS_SCT(s) (((unsigned)(s) >> 8) & 0x7u)  /**< status code type */
+#define NVME_STATUS_DNR(s) (((unsigned)(s) >> 14) & 0x1u) /**< do not retry */
+/** Generic command status (SCT 0), status code 80h: LBA Out of Range. */
+#define NVME_SC_LBA_RANGE 0x80u
+
+/** One bound NVMe controller, with namespace 1 ready for I/O. */
+struct nvme;
+
+/** What Identify Controller and Identify Namespace say, and how the driver set things up. */
+struct nvme_info {
+    uint16_t vid;        /**< PCI vendor ID, from Identify Controller */
+    char serial[21];     /**< serial number, trailing blanks removed */
+    char model[41];      /**< model number, trailing blanks removed */
+    char firmware[9];    /**< firmware revision, trailing blanks removed */
+    uint32_t version;    /**< the VS register: major << 16 | minor << 8 | tertiary */
+    uint32_t nn;         /**< number of namespaces */
+    uint32_t nsid;       /**< the namespace nvme_io() addresses: 1 */
+    uint64_t nsze;       /**< its size in logical blocks */
+    uint32_t lba_size;   /**< its logical block size in bytes (from FLBAS's LBA format) */
+    size_t max_transfer; /**< largest nvme_io() in bytes: MDTS, at most one PRP list page */
+    unsigned io_depth;   /**< entries in the I/O submission and completion queues */
+    unsigned db_stride;  /**< doorbell stride in bytes (4 << CAP.DSTRD) */
+    unsigned ready_ms;   /**< worst-case ready time the controller declares (CAP.TO) */
+};
+
+/**
+ * Binds the driver to an open device and brings the controller up: checks CAP, resets the
+ * controller (CC.EN = 0, waits for CSTS.RDY = 0), sets up the admin queues (AQA, ASQ, ACQ),
+ * enables it (CC with IOSQES, IOCQES, MPS; CC.EN = 1, waits for CSTS.RDY = 1), identifies the
+ * controller and namespace 1, and creates one I/O completion and submission queue pair.
+ *
+ * @param dev  an open device (dmahal_device_open) whose BAR0 holds an NVMe controller; the
+ *             driver does not close it.
+ * @param out  receives the driver instance; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments; -ENODEV if BAR0 does not look like an NVMe
+ *         controller (absent, all ones, no NVM command set, doorbells outside the BAR);
+ *         -ENOTSUP if the controller cannot use 4 KiB pages or namespace 1 is unusable;
+ *         -ETIMEDOUT if CSTS.RDY did not follow CC.EN within CAP.TO or a command did not
+ *         complete; -EIO for CSTS.CFS or an error status; -ENOMEM; or what
+ *         dmahal_adapter_get() / dmahal_common_alloc() return.
+ */
+int nvme_open(struct dmahal_device *dev, struct nvme **out);
+
+/**
+ * Disables the controller after deleting the I/O queues, so that it no longer touches the
+ * driver's memory, then frees that memory and the adapter. NULL does nothing.
+ */
+void nvme_close(struct nvme *n);
+
+/**
+ * Issues Identify Controller and Identify Namespace (namespace 1) again and reports what
+ * they say, with the driver's own setup figures.
+ * @param out  receives the information; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments; -EIO if the controller failed a command or
+ *         changed under the driver (namespace size or block size differ from nvme_open's);
+ *         -ETIMEDOUT.
+ */
+int nvme_identify(struct nvme *n, struct nvme_info *out);
+
+/** Returns the driver's DMA adapter: data buffers for nvme_io() come from it. NULL for NULL. */
+struct dmahal_adapter *nvme_adapter(const struct nvme *n);
+
+/**
+ * Reads or writes @p nblocks logical blocks at @p lba of namespace 1, to or from
+ * [@p off, @p off + nblocks * lba_size) of @p buf, a common buffer of nvme_adapter(). The
+ * driver describes the data with PRPs: PRP1 alone within one page, PRP2 as the second
+ * page's address for two, and PRP2 pointing at a PRP list for more.
+ *
+ * The driver does not check @p lba against the namespace: the controller does, and says so
+ * in the completion's status (NVME_SC_LBA_RANGE).
+ *
+ * @param op      NVME_CMD_READ or NVME_CMD_WRITE.
+ * @param status  if not NULL, receives the completion's status field (0 for success;
+ *                see NVME_STATUS_SC); set to 0 when no command was issued.
+ * @return 0; -EINVAL for NULL @p n or @p buf, an unknown opcode, zero blocks, a range
+ *         outside @p buf or a data address that is not dword-aligned; -E2BIG above
+ *         max_transfer; -EIO if the controller completed the command with an error status
+ *         (the message names it) or the driver is unusable after an earlier timeout;
+ *         -ETIMEDOUT.
+ */
+int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+            const struct dmahal_buf *buf, size_t off, uint16_t *status);
+
+/** Names a completion status field ("success", "LBA out of range", ...); never NULL. */
+const char *nvme_status_name(uint16_t status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DMAHAL_EXAMPLE_NVME_DRIVER_H */

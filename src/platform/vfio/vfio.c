@@ -1,0 +1,848 @@
+/*
+ * vfio.c - the "vfio" platform: real PCI devices through Linux VFIO and the type1 IOMMU.
+ *
+ * One platform is one VFIO container: one IOMMU address space shared by every device opened
+ * on it. IOVAs come from the core range allocator, seeded with the windows the kernel
+ * reports (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE), so an adapter's addr_bits and the IOMMU's
+ * reserved regions (the MSI window, RMRRs) are honoured by the same allocation. DMA memory is
+ * anonymous memory, pinned and mapped by VFIO_IOMMU_MAP_DMA; the core's common-buffer
+ * allocator asks for it in arenas and sub-allocates, so the ioctls are rare.
+ *
+ * Every setup failure prints one line to stderr naming the fix, and returns:
+ *   -ENODEV  VFIO or the IOMMU is not there (module not loaded, IOMMU off), or the device
+ *            is bound to no driver;
+ *   -EBUSY   the device is bound to another driver, its IOMMU group is not viable (another
+ *            device of the group is bound to a host driver), or the group is open elsewhere;
+ *   -EACCES  no permission on /dev/vfio;
+ *   -ENOENT  no PCI device at that address;
+ *   -ENOTSUP the kernel lacks the type1v2 IOMMU;
+ *   -EINVAL  a malformed address or platform option.
+ */
+#include "core/core.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SYSFS_PCI   "/sys/bus/pci/devices"
+#define MAX_WINDOWS 32
+
+struct vfio_group {
+    int id;
+    int fd;
+    unsigned refs; /* devices open in it */
+    struct vfio_group *next;
+};
+
+struct vfio_plat {
+    int container;
+    pthread_mutex_t lock; /* everything below */
+    struct vfio_group *groups;
+    bool iommu_set;                         /* VFIO_SET_IOMMU done: needs a group attached first */
+    struct dmahal__range iova;              /* free IOVA space, inside the windows */
+    struct dmahal__extent win[MAX_WINDOWS]; /* the IOMMU's usable IOVA ranges */
+    size_t nwin;
+    uint64_t pgsizes; /* IOMMU page sizes the kernel reported */
+};
+
+struct vfio_bar {
+    uint64_t offset; /* of the region in the device fd */
+    uint64_t size;
+    volatile uint8_t *map; /* NULL: access with pread/pwrite */
+};
+
+struct vfio_dev {
+    struct vfio_group *group;
+    int fd;
+    uint64_t cfg_offset;
+    struct vfio_bar bar[DMAHAL__BARS];
+};
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("dmahal: vfio: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* ---- platform --------------------------------------------------------------------------- */
+
+static bool iommu_groups_exist(void)
+{
+    char path[64];
+
+    /* Group 0 exists as soon as the IOMMU driver has claimed any device. */
+    snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/0");
+    return access(path, F_OK) == 0;
+}
+
+static void say_no_iommu(void)
+{
+    say("no IOMMU groups in /sys/kernel/iommu_groups: the IOMMU is off. Enable VT-d (Intel) "
+        "or AMD-Vi in the firmware, boot Linux with intel_iommu=on or amd_iommu=on, then "
+        "modprobe vfio-pci");
+}
+
+static int vfio_open(struct dmahal_platform *p, const char *args)
+{
+    struct vfio_plat *vp;
+    long page = sysconf(_SC_PAGESIZE);
+    int rc;
+
+    if (*args) {
+        say("the vfio platform takes no options (got \"%s\")", args);
+        return -EINVAL;
+    }
+    vp = calloc(1, sizeof(*vp));
+    if (!vp)
+        return -ENOMEM;
+    vp->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+    if (vp->container < 0) {
+        rc = -errno;
+        if (rc == -ENOENT || rc == -ENODEV) {
+            if (!iommu_groups_exist())
+                say_no_iommu();
+            else
+                say("/dev/vfio/vfio is missing: load VFIO with modprobe vfio-pci");
+            rc = -ENODEV;
+        } else if (rc == -EACCES || rc == -EPERM) {
+            say("no permission to open /dev/vfio/vfio: run as root, or chmod 0666 it");
+            rc = -EACCES;
+        } else {
+            say("cannot open /dev/vfio/vfio: %s", strerror(-rc));
+        }
+        goto err_alloc;
+    }
+    if (ioctl(vp->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+        say("the kernel's VFIO API version is not %d", VFIO_API_VERSION);
+        rc = -ENOTSUP;
+        goto err_container;
+    }
+    if (ioctl(vp->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0) {
+        say("the type1v2 IOMMU backend is missing: modprobe vfio_iommu_type1");
+        rc = -ENOTSUP;
+        goto err_container;
+    }
+    if (!iommu_groups_exist()) {
+        say_no_iommu();
+        rc = -ENODEV;
+        goto err_container;
+    }
+    pthread_mutex_init(&vp->lock, NULL);
+    dmahal__range_init(&vp->iova);
+    p->priv = vp;
+    p->page_size = page > 0 ? (size_t)page : 4096;
+    p->has_iommu = true;
+    /* Type1 maps with IOMMU_CACHE where the IOMMU enforces snooping, and x86 PCI snoops. */
+    p->coherent = true;
+    return 0;
+
+err_container:
+    close(vp->container);
+err_alloc:
+    free(vp);
+    return rc;
+}
+
+static void vfio_close(struct dmahal_platform *p)
+{
+    struct vfio_plat *vp = p->priv;
+
+    /* Every device is closed, so every group is detached and closed too. */
+    close(vp->container);
+    dmahal__range_fini(&vp->iova);
+    pthread_mutex_destroy(&vp->lock);
+    free(vp);
+}
+
+/* ---- IOVA windows ----------------------------------------------------------------------- */
+
+/* Reads the container's usable IOVA ranges into @win; the first page is left out, so that no
+ * buffer gets logical address 0, which drivers take for "none". */
+static int iova_windows(struct vfio_plat *vp, size_t page, struct dmahal__extent *win, size_t *nwin)
+{
+    struct vfio_iommu_type1_info *info;
+    size_t argsz = sizeof(*info);
+    int rc = 0;
+
+    *nwin = 0;
+    for (;;) {
+        info = calloc(1, argsz);
+        if (!info)
+            return -ENOMEM;
+        info->argsz = (uint32_t)argsz;
+        if (ioctl(vp->container, VFIO_IOMMU_GET_INFO, info)) {
+            rc = -errno;
+            say("VFIO_IOMMU_GET_INFO failed: %s", strerror(errno));
+            goto out;
+        }
+        if (info->argsz <= argsz)
+            break;
+        argsz = info->argsz; /* capabilities follow: ask again with room for them */
+        free(info);
+    }
+    vp->pgsizes = info->iova_pgsizes;
+    if (info->flags & VFIO_IOMMU_INFO_CAPS) {
+        uint32_t off = info->cap_offset;
+
+        while (off && off + sizeof(struct vfio_info_cap_header) <= argsz) {
+            struct vfio_info_cap_header *h = (void *)((char *)info + off);
+
+            if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+                struct vfio_iommu_type1_info_cap_iova_range *r = (void *)h;
+
+                for (uint32_t i = 0; i < r->nr_iovas && *nwin < MAX_WINDOWS; i++) {
+                    uint64_t start = r->iova_ranges[i].start, last = r->iova_ranges[i].end;
+
+                    start = start < page ? page : DMAHAL__ALIGN_UP(start, page);
+                    if (last == UINT64_MAX)
+                        last--; /* keeps end = last + 1 representable */
+                    if (start > last || last + 1 - start < page)
+                        continue;
+                    win[(*nwin)++] =
+                        (struct dmahal__extent){start, DMAHAL__ALIGN_DOWN(last + 1, page)};
+                }
+            }
+            off = h->next;
+        }
+    }
+    if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || *nwin == 0) {
+        /* Kernels before 5.4 report no windows: assume the 48 bits every x86 IOMMU has. */
+        win[0] = (struct dmahal__extent){page, (uint64_t)1 << 48};
+        *nwin = 1;
+    }
+out:
+    free(info);
+    return rc;
+}
+
+/* Keeps only what lies inside @win of the free IOVA space: a group attached later may bring
+ * reserved regions of its own. */
+static int iova_restrict(struct vfio_plat *vp, const struct dmahal__extent *win, size_t nwin)
+{
+    struct dmahal__extent cut[2 * MAX_WINDOWS + 2];
+    size_t ncut = 0;
+
+    for (size_t i = 0; i < vp->iova.n; i++) {
+        uint64_t at = vp->iova.v[i].start, end = vp->iova.v[i].end;
+
+        /* Windows are sorted and disjoint (the kernel keeps its list so). */
+        for (size_t w = 0; w < nwin && at < end; w++) {
+            if (win[w].end <= at)
+                continue;
+            if (win[w].start > at && ncut < sizeof(cut) / sizeof(cut[0]))
+                cut[ncut++] = (struct dmahal__extent){at, win[w].start < end ? win[w].start : end};
+            at = win[w].end;
+        }
+        if (at < end && ncut < sizeof(cut) / sizeof(cut[0]))
+            cut[ncut++] = (struct dmahal__extent){at, end};
+    }
+    for (size_t i = 0; i < ncut; i++) {
+        int rc = dmahal__range_take(&vp->iova, cut[i].start, cut[i].end - cut[i].start);
+
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Called under vp->lock after a group joined the container. */
+static int iova_refresh(struct vfio_plat *vp, size_t page)
+{
+    struct dmahal__extent win[MAX_WINDOWS];
+    size_t nwin;
+    int rc;
+
+    rc = iova_windows(vp, page, win, &nwin);
+    if (rc)
+        return rc;
+    if (vp->nwin == 0) {
+        for (size_t i = 0; i < nwin; i++) {
+            rc = dmahal__range_add(&vp->iova, win[i].start, win[i].end - win[i].start);
+            if (rc)
+                return rc;
+        }
+    } else {
+        rc = iova_restrict(vp, win, nwin);
+        if (rc)
+            return rc;
+    }
+    memcpy(vp->win, win, nwin * sizeof(win[0]));
+    vp->nwin = nwin;
+    return 0;
+}
+
+/* ---- groups ----------------------------------------------------------------------------- */
+
+/* Names the devices that make group @id not viable: those bound to a host driver. */
+static void say_not_viable(int id)
+{
+    char path[PATH_MAX], link[PATH_MAX];
+    struct dirent *e;
+    DIR *dir;
+
+    say("IOMMU group %d is not viable: every device in it must be bound to vfio-pci (or to no "
+        "driver). Devices in /sys/kernel/iommu_groups/%d/devices:",
+        id, id);
+    snprintf(path, sizeof(path), "/sys/kernel/iommu_groups/%d/devices", id);
+    dir = opendir(path);
+    if (!dir)
+        return;
+    while ((e = readdir(dir))) {
+        ssize_t n;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), SYSFS_PCI "/%s/driver", e->d_name);
+        n = readlink(path, link, sizeof(link) - 1);
+        if (n < 0) {
+            say("  %s: no driver", e->d_name);
+            continue;
+        }
+        link[n] = '\0';
+        say("  %s: bound to %s%s", e->d_name, strrchr(link, '/') + 1,
+            strcmp(strrchr(link, '/') + 1, "vfio-pci") ? " (rebind it to vfio-pci)" : "");
+    }
+    closedir(dir);
+}
+
+/* Opens group @id and attaches it to the container, or takes another reference on it.
+ * Called under vp->lock. */
+static int group_get(struct vfio_plat *vp, size_t page, int id, struct vfio_group **out)
+{
+    struct vfio_group_status st = {.argsz = sizeof(st)};
+    struct vfio_group *g;
+    char path[64];
+    int rc;
+
+    for (g = vp->groups; g; g = g->next) {
+        if (g->id == id) {
+            g->refs++;
+            *out = g;
+            return 0;
+        }
+    }
+    g = calloc(1, sizeof(*g));
+    if (!g)
+        return -ENOMEM;
+    g->id = id;
+    snprintf(path, sizeof(path), "/dev/vfio/%d", id);
+    g->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (g->fd < 0) {
+        rc = -errno;
+        if (rc == -EACCES || rc == -EPERM) {
+            say("no permission to open %s: run as root, or chown it to your user", path);
+            rc = -EACCES;
+        } else if (rc == -EBUSY) {
+            say("%s is open already (another process, or another platform in this one): "
+                "close it there first",
+                path);
+        } else if (rc == -ENOENT) {
+            say("%s is missing: is vfio-pci loaded (modprobe vfio-pci)?", path);
+            rc = -ENODEV;
+        } else {
+            say("cannot open %s: %s", path, strerror(-rc));
+        }
+        goto err_alloc;
+    }
+    if (ioctl(g->fd, VFIO_GROUP_GET_STATUS, &st)) {
+        rc = -errno;
+        say("VFIO_GROUP_GET_STATUS on %s failed: %s", path, strerror(errno));
+        goto err_fd;
+    }
+    if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+        say_not_viable(id);
+        rc = -EBUSY;
+        goto err_fd;
+    }
+    if (ioctl(g->fd, VFIO_GROUP_SET_CONTAINER, &vp->container)) {
+        rc = -errno;
+        say("cannot add IOMMU group %d to the container: %s%s", id, strerror(errno),
+            errno == EINVAL ? " (its reserved regions clash with mappings made already)" : "");
+        goto err_fd;
+    }
+    if (!vp->iommu_set) {
+        if (ioctl(vp->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)) {
+            rc = -errno;
+            say("VFIO_SET_IOMMU(type1v2) failed: %s", strerror(errno));
+            goto err_attach;
+        }
+        vp->iommu_set = true;
+    }
+    rc = iova_refresh(vp, page);
+    if (rc)
+        goto err_attach;
+    g->refs = 1;
+    g->next = vp->groups;
+    vp->groups = g;
+    *out = g;
+    return 0;
+
+err_attach:
+    ioctl(g->fd, VFIO_GROUP_UNSET_CONTAINER);
+    if (!vp->groups) {
+        /* No group left: the kernel dropped the IOMMU; forget what was read of it. */
+        vp->iommu_set = false;
+        vp->nwin = 0;
+        dmahal__range_fini(&vp->iova);
+        dmahal__range_init(&vp->iova);
+    }
+err_fd:
+    close(g->fd);
+err_alloc:
+    free(g);
+    return rc;
+}
+
+/* Called under vp->lock. */
+static void group_put(struct vfio_plat *vp, struct vfio_group *g)
+{
+    struct vfio_group **pp;
+
+    if (--g->refs)
+        return;
+    for (pp = &vp->groups; *pp != g; pp = &(*pp)->next)
+        ;
+    *pp = g->next;
+    ioctl(g->fd, VFIO_GROUP_UNSET_CONTAINER);
+    close(g->fd);
+    free(g);
+    if (!vp->groups) {
+        /* The last group gone, the kernel drops the IOMMU: start afresh on the next one. */
+        vp->iommu_set = false;
+        vp->nwin = 0;
+        dmahal__range_fini(&vp->iova);
+        dmahal__range_init(&vp->iova);
+    }
+}
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+/* Reads @n hex digits exactly. */
+static bool hex_field(const char *s, int n, unsigned *out)
+{
+    *out = 0;
+    for (int i = 0; i < n; i++) {
+        int c = s[i];
+        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+
+        if (v == 16)
+            return false;
+        *out = *out << 4 | v;
+    }
+    return true;
+}
+
+/* Accepts "DDDD:BB:SS.F" or "BB:SS.F" exactly, and writes the canonical form sysfs uses. */
+static int pci_addr_parse(const char *name, char *out, size_t size)
+{
+    unsigned dom = 0, bus, slot, fn;
+    size_t len = strlen(name);
+    const char *s = name;
+
+    if (len == 12) {
+        if (!hex_field(s, 4, &dom) || s[4] != ':')
+            return -EINVAL;
+        s += 5;
+    } else if (len != 7) {
+        return -EINVAL;
+    }
+    if (!hex_field(s, 2, &bus) || s[2] != ':' || !hex_field(s + 3, 2, &slot) || s[5] != '.' ||
+        !hex_field(s + 6, 1, &fn) || slot > 0x1f || fn > 7)
+        return -EINVAL;
+    snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
+    return 0;
+}
+
+/* Reads the last component of a sysfs symlink (a driver's or a group's name). */
+static int link_name(const char *addr, const char *what, char *out, size_t size)
+{
+    char path[PATH_MAX], link[PATH_MAX];
+    const char *base;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", addr, what);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0)
+        return -errno;
+    link[n] = '\0';
+    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+    if (strlen(base) >= size)
+        return -ENAMETOOLONG;
+    memcpy(out, base, strlen(base) + 1);
+    return 0;
+}
+
+/* Checks that @addr exists, has an IOMMU group and is bound to vfio-pci; sets @group. */
+static int device_check(const char *addr, int *group)
+{
+    char path[PATH_MAX], name[256], cmd[512];
+
+    snprintf(path, sizeof(path), SYSFS_PCI "/%s", addr);
+    if (access(path, F_OK)) {
+        say("no PCI device %s (see ls " SYSFS_PCI ")", addr);
+        return -ENOENT;
+    }
+    if (link_name(addr, "iommu_group", name, sizeof(name))) {
+        say("%s has no IOMMU group: the IOMMU is off. Enable VT-d or AMD-Vi in the firmware "
+            "and boot with intel_iommu=on or amd_iommu=on",
+            addr);
+        return -ENODEV;
+    }
+    *group = atoi(name);
+    snprintf(cmd, sizeof(cmd),
+             "echo vfio-pci > " SYSFS_PCI "/%s/driver_override; "
+             "echo %s > /sys/bus/pci/drivers_probe",
+             addr, addr);
+    if (link_name(addr, "driver", name, sizeof(name))) {
+        say("%s is bound to no driver; bind it to vfio-pci: modprobe vfio-pci; %s", addr, cmd);
+        return -ENODEV;
+    }
+    if (strcmp(name, "vfio-pci") != 0) {
+        say("%s is bound to %s, not vfio-pci; rebind it: echo %s > " SYSFS_PCI
+            "/%s/driver/unbind; %s",
+            addr, name, addr, addr, cmd);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int cfg_rw(struct vfio_dev *vd, bool write, uint64_t off, void *buf, size_t len)
+{
+    ssize_t n = write ? pwrite(vd->fd, buf, len, (off_t)(vd->cfg_offset + off))
+                      : pread(vd->fd, buf, len, (off_t)(vd->cfg_offset + off));
+
+    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* Turns on memory decoding and bus mastering: without the latter the device's DMA goes
+ * nowhere, silently. */
+static int bus_master(struct vfio_dev *vd, bool on)
+{
+    uint16_t cmd;
+    int rc = cfg_rw(vd, false, PCI_COMMAND, &cmd, sizeof(cmd));
+
+    if (rc)
+        return rc;
+    if (on)
+        cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+    else
+        cmd &= (uint16_t)~PCI_COMMAND_MASTER;
+    return cfg_rw(vd, true, PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+static int regions_setup(struct dmahal_device *d, struct vfio_dev *vd)
+{
+    struct vfio_device_info info = {.argsz = sizeof(info)};
+    struct vfio_region_info ri = {.argsz = sizeof(ri)};
+
+    if (ioctl(vd->fd, VFIO_DEVICE_GET_INFO, &info)) {
+        say("VFIO_DEVICE_GET_INFO on %s failed: %s", d->name, strerror(errno));
+        return -errno;
+    }
+    if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) || info.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX) {
+        say("%s is not a PCI device", d->name);
+        return -ENOTSUP;
+    }
+    for (unsigned i = VFIO_PCI_BAR0_REGION_INDEX; i < DMAHAL__BARS; i++) {
+        struct vfio_bar *b = &vd->bar[i];
+        void *map;
+
+        ri = (struct vfio_region_info){.argsz = sizeof(ri), .index = i};
+        if (ioctl(vd->fd, VFIO_DEVICE_GET_REGION_INFO, &ri) || !ri.size ||
+            !(ri.flags & VFIO_REGION_INFO_FLAG_READ))
+            continue;
+        b->offset = ri.offset;
+        b->size = ri.size;
+        d->bar_size[i] = ri.size;
+        if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
+            continue;
+        /* A BAR holding an MSI-X table may refuse a whole mapping: pread/pwrite then. */
+        map = mmap(NULL, ri.size, PROT_READ | PROT_WRITE, MAP_SHARED, vd->fd, (off_t)ri.offset);
+        if (map != MAP_FAILED)
+            b->map = map;
+    }
+    ri = (struct vfio_region_info){.argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX};
+    if (ioctl(vd->fd, VFIO_DEVICE_GET_REGION_INFO, &ri)) {
+        say("cannot find the config space of %s: %s", d->name, strerror(errno));
+        return -errno;
+    }
+    vd->cfg_offset = ri.offset;
+    return 0;
+}
+
+static void regions_unmap(struct vfio_dev *vd)
+{
+    for (unsigned i = 0; i < DMAHAL__BARS; i++)
+        if (vd->bar[i].map)
+            munmap((void *)vd->bar[i].map, vd->bar[i].size);
+}
+
+static int vfio_device_open(struct dmahal_device *d, const char *name)
+{
+    struct vfio_plat *vp = d->p->priv;
+    struct vfio_dev *vd;
+    char addr[32];
+    int group, rc;
+
+    if (pci_addr_parse(name, addr, sizeof(addr))) {
+        say("\"%s\" is not a PCI address (DDDD:BB:SS.F, e.g. 0000:00:03.0)", name);
+        return -EINVAL;
+    }
+    rc = device_check(addr, &group);
+    if (rc)
+        return rc;
+    vd = calloc(1, sizeof(*vd));
+    if (!vd)
+        return -ENOMEM;
+    pthread_mutex_lock(&vp->lock);
+    rc = group_get(vp, d->p->page_size, group, &vd->group);
+    pthread_mutex_unlock(&vp->lock);
+    if (rc)
+        goto err_alloc;
+    vd->fd = ioctl(vd->group->fd, VFIO_GROUP_GET_DEVICE_FD, addr);
+    if (vd->fd < 0) {
+        rc = -errno;
+        say("cannot get %s from IOMMU group %d: %s%s", addr, group, strerror(errno),
+            errno == EBUSY ? " (it is open already)" : "");
+        goto err_group;
+    }
+    rc = regions_setup(d, vd);
+    if (rc)
+        goto err_fd;
+    rc = bus_master(vd, true);
+    if (rc) {
+        say("cannot enable bus mastering on %s: %s", addr, strerror(-rc));
+        goto err_map;
+    }
+    d->priv = vd;
+    return 0;
+
+err_map:
+    regions_unmap(vd);
+err_fd:
+    close(vd->fd);
+err_group:
+    pthread_mutex_lock(&vp->lock);
+    group_put(vp, vd->group);
+    pthread_mutex_unlock(&vp->lock);
+err_alloc:
+    free(vd);
+    return rc;
+}
+
+static void vfio_device_close(struct dmahal_device *d)
+{
+    struct vfio_plat *vp = d->p->priv;
+    struct vfio_dev *vd = d->priv;
+
+    /* Its buffers are freed already: a device still mastering now would fault. */
+    bus_master(vd, false);
+    regions_unmap(vd);
+    close(vd->fd);
+    pthread_mutex_lock(&vp->lock);
+    group_put(vp, vd->group);
+    pthread_mutex_unlock(&vp->lock);
+    free(vd);
+}
+
+static uint64_t vfio_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size)
+{
+    struct vfio_bar *b = &((struct vfio_dev *)d->priv)->bar[bar];
+    uint64_t v = 0;
+
+    if (b->map)
+        return size == 8 ? *(volatile uint64_t *)(b->map + off)
+                         : *(volatile uint32_t *)(b->map + off);
+    if (pread(((struct vfio_dev *)d->priv)->fd, &v, size, (off_t)(b->offset + off)) != size)
+        return size == 8 ? UINT64_MAX : UINT32_MAX; /* what a failed PCI read returns */
+    return v;
+}
+
+static void vfio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
+                            unsigned size)
+{
+    struct vfio_bar *b = &((struct vfio_dev *)d->priv)->bar[bar];
+    uint32_t v32 = (uint32_t)val;
+
+    if (b->map) {
+        if (size == 8)
+            *(volatile uint64_t *)(b->map + off) = val;
+        else
+            *(volatile uint32_t *)(b->map + off) = v32;
+        return;
+    }
+    /* A write the device drops is what a failed posted write does too: nothing to report. */
+    if (pwrite(((struct vfio_dev *)d->priv)->fd, size == 8 ? (void *)&val : (void *)&v32, size,
+               (off_t)(b->offset + off)) != size)
+        return;
+}
+
+/* ---- adapters and DMA memory ------------------------------------------------------------ */
+
+/* Narrows the adapter to the IOVA windows it can reach: the highest usable address at or
+ * below what its addr_bits allow. */
+static int vfio_adapter_init(struct dmahal_adapter *a)
+{
+    struct vfio_plat *vp = a->dev->p->priv;
+    uint64_t top = 0;
+    bool any = false;
+
+    pthread_mutex_lock(&vp->lock);
+    for (size_t i = 0; i < vp->nwin; i++) {
+        uint64_t last = vp->win[i].end - 1;
+
+        if (vp->win[i].start > a->c.max_addr)
+            continue;
+        last = last < a->c.max_addr ? last : a->c.max_addr;
+        top = last > top ? last : top;
+        any = true;
+    }
+    pthread_mutex_unlock(&vp->lock);
+    if (!any) {
+        say("no IOVA window of the IOMMU lies below 2^%u, the width %s drives", a->c.addr_bits,
+            a->dev->name);
+        return -ENOSPC;
+    }
+    a->c.max_addr = top;
+    return 0;
+}
+
+/* Anonymous memory of @len bytes at an @align-aligned address. */
+static void *map_aligned(size_t len, size_t align, size_t page)
+{
+    size_t extra = align > page ? align - page : 0;
+    uint8_t *raw, *va;
+
+    raw = mmap(NULL, len + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    va = (uint8_t *)DMAHAL__ALIGN_UP((uintptr_t)raw, align);
+    if (va > raw)
+        munmap(raw, (size_t)(va - raw));
+    if (raw + len + extra > va + len)
+        munmap(va + len, (size_t)(raw + len + extra - (va + len)));
+    return va;
+}
+
+static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
+                          struct dmahal__chunk *out)
+{
+    struct vfio_plat *vp = a->dev->p->priv;
+    struct vfio_iommu_type1_dma_map map = {.argsz = sizeof(map)};
+    uint64_t boundary = a->c.boundary && len <= a->c.boundary ? a->c.boundary : 0;
+    uint64_t iova;
+    void *va;
+    int rc;
+
+    va = map_aligned(len, align, a->dev->p->page_size);
+    if (!va)
+        return -ENOMEM;
+    /* A child of fork() must not get copy-on-write copies of pinned pages: the device
+     * would keep writing to the parent's. */
+    if (madvise(va, len, MADV_DONTFORK)) {
+        rc = -errno;
+        goto err_mem;
+    }
+    pthread_mutex_lock(&vp->lock);
+    rc = dmahal__range_alloc(&vp->iova, len, align, boundary, a->c.max_addr, &iova);
+    pthread_mutex_unlock(&vp->lock);
+    if (rc) {
+        rc = -ENOMEM;
+        goto err_mem;
+    }
+    map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+    map.vaddr = (uintptr_t)va;
+    map.iova = iova;
+    map.size = len;
+    if (ioctl(vp->container, VFIO_IOMMU_MAP_DMA, &map)) {
+        rc = -errno;
+        if (rc == -ENOMEM)
+            say("VFIO_IOMMU_MAP_DMA of %zu bytes failed: out of locked memory (raise ulimit -l, "
+                "or run with CAP_IPC_LOCK) or of type1 mappings (dma_entry_limit)",
+                len);
+        else
+            say("VFIO_IOMMU_MAP_DMA of %zu bytes at IOVA %#" PRIx64 " failed: %s", len, iova,
+                strerror(-rc));
+        goto err_iova;
+    }
+    *out = (struct dmahal__chunk){.va = va, .la = iova, .len = len};
+    return 0;
+
+err_iova:
+    pthread_mutex_lock(&vp->lock);
+    dmahal__range_add(&vp->iova, iova, len);
+    pthread_mutex_unlock(&vp->lock);
+err_mem:
+    munmap(va, len);
+    return rc;
+}
+
+static void vfio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
+{
+    struct vfio_plat *vp = a->dev->p->priv;
+    struct vfio_iommu_type1_dma_unmap unmap = {
+        .argsz = sizeof(unmap), .iova = ch->la, .size = ch->len};
+
+    if (ioctl(vp->container, VFIO_IOMMU_UNMAP_DMA, &unmap) || unmap.size != ch->len) {
+        /* Still mapped: the IOVA stays taken so that nothing else lands on it. */
+        say("VFIO_IOMMU_UNMAP_DMA of IOVA %#" PRIx64 "+%zu failed: %s", ch->la, ch->len,
+            strerror(errno));
+    } else {
+        pthread_mutex_lock(&vp->lock);
+        dmahal__range_add(&vp->iova, ch->la, ch->len);
+        pthread_mutex_unlock(&vp->lock);
+    }
+    munmap(ch->va, ch->len);
+}
+
+static void vfio_describe(struct dmahal_platform *p, FILE *f)
+{
+    struct vfio_plat *vp = p->priv;
+
+    pthread_mutex_lock(&vp->lock);
+    fprintf(f, "iommu: vfio type1v2%s\n", vp->iommu_set ? "" : " (no group attached yet)");
+    fprintf(f, "groups:");
+    for (struct vfio_group *g = vp->groups; g; g = g->next)
+        fprintf(f, " %d(%u device%s)", g->id, g->refs, g->refs == 1 ? "" : "s");
+    fprintf(f, "\niova-windows:");
+    for (size_t i = 0; i < vp->nwin; i++)
+        fprintf(f, " %#" PRIx64 "-%#" PRIx64, vp->win[i].start, vp->win[i].end - 1);
+    fprintf(f, "\niommu-page-sizes: %#" PRIx64 "\n", vp->pgsizes);
+    fprintf(f, "iova-free: %" PRIu64 " bytes\n", vp->iova.free_bytes);
+    pthread_mutex_unlock(&vp->lock);
+}
+
+const struct dmahal__platform_ops dmahal__vfio_ops = {
+    .name = "vfio",
+    .open = vfio_open,
+    .close = vfio_close,
+    .device_open = vfio_device_open,
+    .device_close = vfio_device_close,
+    .mmio_read = vfio_mmio_read,
+    .mmio_write = vfio_mmio_write,
+    .adapter_init = vfio_adapter_init,
+    .mem_alloc = vfio_mem_alloc,
+    .mem_free = vfio_mem_free,
+    .dev_access = NULL, /* a real device does its own DMA */
+    .describe = vfio_describe,
+};
