@@ -31,6 +31,7 @@ la100=$(sed -n 's/^buffer la \(0x[0-9a-f]*\) len 100$/\1/p' "$out")
 la5000=$(sed -n 's/^buffer la \(0x[0-9a-f]*\) len 5000$/\1/p' "$out")
 la64=$(sed -n 's/^verified la \(0x[0-9a-f]*\) len 64$/\1/p' "$out")
 laq=$(sed -n 's/^quarantined la \(0x[0-9a-f]*\) len 300$/\1/p' "$out")
+lamap=$(sed -n 's/^mapped la \(0x[0-9a-f]*\) len [0-9]*$/\1/p' "$out")
 if [ -z "$plain" ] || [ -z "$la100" ] || [ -z "$la64" ] || [ -z "$laq" ]; then
     echo "check.sh: the program did not run to its stop" >&2
     cat "$out" >&2
@@ -58,6 +59,9 @@ want common "gdb_target.c:"
 want common "description: addr_bits 32, max_segments 1"
 want common "alignment 64"
 want common "map registers: "
+want common "to-device mapping #1 of 8192 bytes"
+want common "la $lamap len "
+want common "scatter/gather lists: 1"
 
 want one "adapter $plain  id 1"
 want one "la $la100-"
