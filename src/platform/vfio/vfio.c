@@ -937,9 +937,9 @@ static void vfio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *
 static int vfio_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
                           unsigned perm)
 {
-    /* A read-only pin of a page no one has written yet pins the shared zero page (kernels
-     * before 6.5 do not unshare it): the CPU's next write would then go to a fresh copy the
-     * device never sees. Have the pages made writable first; memory that is read-only
+    /* A read-only pin of a page no one has written yet pins the shared zero page (Debian
+     * 12's 6.1 does, tests/vm shows it): the CPU's next write would then go to a fresh copy
+     * the device never sees. Have the pages made writable first; memory that is read-only
      * cannot change, and for it (and on kernels without MADV_POPULATE_WRITE) this fails
      * harmlessly. A pin for writing does as much itself. */
     if (!(perm & DMAHAL__PERM_WRITE))
