@@ -5,7 +5,7 @@
 #   scripts/deps.sh --bench    also what the benchmarks compare against (DPDK)
 set -euo pipefail
 
-pkgs=(cmake make gcc g++ libc6-dev pkg-config)
+pkgs=(cmake make gcc g++ libc6-dev pkg-config gdb)
 for arg in "$@"; do
     case "$arg" in
     --vm) pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod) ;;

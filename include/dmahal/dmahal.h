@@ -329,8 +329,11 @@ struct dmahal_sgl {
  *         the adapter's max_transfer, one that no layout can fit into its max_segments
  *         (a boundary or max_segment smaller than the page with too few segments), or one
  *         that needs more bounce pages than its pool will ever hold;
- *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken; -ENOTSUP when
- *         the platform can neither reach the memory nor bounce it; -ENOMEM.
+ *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken, and whatever the
+ *         flags when the IOMMU takes no more mappings (vfio: the kernel's dma_entry_limit);
+ *         -EFAULT when the platform cannot pin the memory (vfio: not mapped, or read-only
+ *         in a transfer the device writes); -ENOTSUP when the platform can neither reach
+ *         the memory nor bounce it; -ENOMEM, also past the locked-memory limit (vfio).
  */
 int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
@@ -381,7 +384,7 @@ typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmaha
  * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
  *             from other threads' callbacks in a way that waits for them.
  * @return 0 when @p fn has run; -EINPROGRESS when the request is queued; otherwise
- *         dmahal_map's errors (-ENOSPC only with DMAHAL_MAP_NOWAIT), and @p fn does not run.
+ *         dmahal_map's errors, and @p fn does not run.
  */
 int dmahal_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                      enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
@@ -514,6 +517,129 @@ int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t 
  * @return 0; -EINVAL for NULL arguments or unknown flags; -EIO if writing to @p f failed.
  */
 int dmahal_dump(struct dmahal_platform *p, FILE *f, unsigned flags);
+
+/* ------------------------------------------------------------------------------------------
+ * The verifier: Driver Verifier's DMA option, and more
+ * ------------------------------------------------------------------------------------------ */
+
+/** What a verifier report is about. Numbers are stable; new kinds are appended. */
+enum dmahal_report_kind {
+    DMAHAL_REPORT_VERIFIER_OOM = 1,    /**< the verifier ran out of memory and turned off */
+    DMAHAL_REPORT_BAD_ADAPTER = 2,     /**< a NULL adapter, or one already put */
+    DMAHAL_REPORT_DOUBLE_FREE = 3,     /**< a common buffer freed twice */
+    DMAHAL_REPORT_FREE_UNKNOWN = 4,    /**< freeing an address no live buffer starts at */
+    DMAHAL_REPORT_FREE_WRONG_LEN = 5,  /**< freeing with a length other than allocated */
+    DMAHAL_REPORT_FREE_WRONG_LA = 6,   /**< freeing with a logical address other than given */
+    DMAHAL_REPORT_FREE_WRONG_ADAPTER = 7, /**< freeing through another adapter */
+    DMAHAL_REPORT_LEAK = 8,            /**< a buffer still allocated when its adapter goes */
+    DMAHAL_REPORT_OVERRUN = 9,         /**< the guard zone after a buffer was written */
+    DMAHAL_REPORT_UNDERRUN = 10,       /**< the guard zone before a buffer was written */
+    DMAHAL_REPORT_WRITE_AFTER_FREE = 11, /**< a freed (quarantined) buffer was written */
+    DMAHAL_REPORT_DEV_OUT_OF_BOUNDS = 12, /**< a device access outside every live buffer */
+    DMAHAL_REPORT_DEV_USE_AFTER_FREE = 13, /**< a device access to a freed buffer */
+    /* Streaming DMA (dmahal_map and friends), after bug check 0xE6 and Linux's dma-debug. */
+    DMAHAL_REPORT_DEV_WRITE_TO_DEVICE = 14, /**< a device wrote into a to-device mapping */
+    DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS = 15, /**< the CPU wrote into a to-device mapping
+                                                   while the device owned it */
+    DMAHAL_REPORT_DOUBLE_UNMAP = 16,        /**< a list unmapped twice */
+    DMAHAL_REPORT_UNMAP_NOT_MAPPED = 17,    /**< unmapping a list never mapped */
+    DMAHAL_REPORT_SYNC_NOT_MAPPED = 18,     /**< syncing a list that is not mapped, or a
+                                                 common buffer that is not live */
+    DMAHAL_REPORT_WRONG_ADAPTER = 19,       /**< unmap or sync through another adapter */
+    DMAHAL_REPORT_SGL_MODIFIED = 20,        /**< the driver changed its (read-only) list:
+                                                 wrong size or entry count at unmap */
+    DMAHAL_REPORT_SYNC_OUT_OF_RANGE = 21,   /**< a sync outside the buffer */
+    DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS = 22, /**< a transfer needing more map registers
+                                                    than the adapter was given */
+    DMAHAL_REPORT_FREED_WHILE_MAPPED = 23,  /**< a common buffer freed while mapped */
+    DMAHAL_REPORT_ZERO_LENGTH_MAP = 24,     /**< mapping nothing */
+    DMAHAL_REPORT_OVERLAPPING_MAPPINGS = 25, /**< memory in two live mappings, one of them
+                                                  device-writable */
+    DMAHAL_REPORT_NOT_FLUSHED = 26,         /**< a device read a cached buffer the CPU wrote
+                                                 since its last dmahal_common_sync */
+    DMAHAL_REPORT_MAP_LEAK = 27,            /**< a list still mapped when its adapter goes */
+    DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28, /**< a device access to an unmapped list */
+    DMAHAL_REPORT_KINDS                /**< one more than the highest kind */
+};
+
+/**
+ * One verifier report.
+ */
+struct dmahal_report {
+    int kind;            /**< enum dmahal_report_kind; dmahal_report_kind_name() names it */
+    const char *message; /**< one line a person can act on: the bug, the buffer, its owner */
+    dmahal_addr_t la;    /**< the logical address concerned, 0 if none */
+    size_t len;          /**< the length concerned, 0 if none */
+};
+
+/**
+ * Receives verifier reports. It runs with the verifier's lock held, on the thread that made
+ * the faulty call (or whose device access was faulty): it must not call dmahal functions on
+ * the same platform. @p r and its message are valid only during the call.
+ */
+typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
+
+/** Flags of dmahal_verify_enable: what to do on a report. 0 means PRINT | COUNT. */
+#define DMAHAL_VERIFY_PRINT 0x1u /**< print it to stderr, with buffers and backtraces */
+#define DMAHAL_VERIFY_COUNT 0x2u /**< keep it: dmahal_verify_count(), dmahal_verify_report() */
+#define DMAHAL_VERIFY_ABORT 0x4u /**< print it and abort(), like a bug check */
+#define DMAHAL_VERIFY_NO_BACKTRACE 0x8u /**< record no backtraces (faster; reports say less) */
+
+/**
+ * Turns the verifier on for every adapter created on @p p after this call: each adapter's
+ * operations are wrapped and checked, common buffers get guard zones, freed buffers are
+ * quarantined, and on the simulated platform every device access is checked against the
+ * live buffers. A later call changes the flags and the callback; the verifier stays on
+ * until the platform closes. The environment variable DMAHAL_VERIFY=1 turns it on for
+ * every platform when it opens (DMAHAL_VERIFY=abort: with DMAHAL_VERIFY_ABORT).
+ *
+ * The verifier never makes a driver's call fail: when it runs out of memory it reports
+ * DMAHAL_REPORT_VERIFIER_OOM and turns itself off.
+ *
+ * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
+ * @param fn     called for each report; NULL: reports are printed to stderr.
+ * @param ctx    passed to @p fn.
+ * @return 0; -EINVAL for a NULL @p p or unknown flags; -ENOMEM.
+ */
+int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn,
+                         void *ctx);
+
+/**
+ * Tells whether the verifier is on: 1 if so, 0 if it is off (never enabled, or turned off
+ * after running out of memory), -EINVAL for NULL.
+ */
+int dmahal_verify_enabled(const struct dmahal_platform *p);
+
+/**
+ * Checks, now, the guard zones of every live common buffer and the contents of every
+ * quarantined one, reporting each damage found (once: the guard is then repaired).
+ * @return the number of reports made (0: all intact); -EINVAL for NULL; -ENOTSUP when the
+ *         verifier is off.
+ */
+int dmahal_verify_check(struct dmahal_platform *p);
+
+/**
+ * Counts the reports kept (DMAHAL_VERIFY_COUNT) since the verifier was enabled or cleared.
+ * @param kind  an enum dmahal_report_kind, or 0 for every kind.
+ * @return the count; 0 for NULL, an unknown kind, or a verifier that is off.
+ */
+uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
+
+/**
+ * Reads one kept report. The most recent 64 are kept.
+ * @param index  0 for the most recent, 1 for the one before, ...
+ * @param out    receives the report; its message stays valid until 64 newer reports are
+ *               made, dmahal_verify_clear() or the platform closes. Cleared on failure.
+ * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
+ */
+int dmahal_verify_report(const struct dmahal_platform *p, size_t index,
+                         struct dmahal_report *out);
+
+/** Forgets every kept report and zeroes the counts. Passing NULL does nothing. */
+void dmahal_verify_clear(struct dmahal_platform *p);
+
+/** Names a report kind ("double-free", "overrun", ...); never NULL ("unknown"). */
+const char *dmahal_report_kind_name(int kind);
 
 #ifdef __cplusplus
 }

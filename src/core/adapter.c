@@ -89,6 +89,8 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     rc = dmahal__stream_init(a);
     if (rc)
         goto err_common;
+    if (atomic_load_explicit(&d->p->verifier, memory_order_acquire))
+        dmahal__verify_adapter_new(a);
     pthread_mutex_lock(&d->lock);
     a->next = d->adapters;
     if (d->adapters)
@@ -108,7 +110,7 @@ err_alloc:
     return rc;
 }
 
-void dmahal__adapter_destroy(struct dmahal_adapter *a)
+void dmahal__adapter_release(struct dmahal_adapter *a)
 {
     struct dmahal_device *d = a->dev;
 
@@ -124,6 +126,11 @@ void dmahal__adapter_destroy(struct dmahal_adapter *a)
     dmahal__common_fini(a);
     if (d->p->ops->adapter_fini)
         d->p->ops->adapter_fini(a);
+}
+
+void dmahal__adapter_destroy(struct dmahal_adapter *a)
+{
+    dmahal__adapter_release(a);
     free(a);
 }
 
@@ -166,7 +173,11 @@ int dmahal_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
     if (!out)
         return -EINVAL;
     *out = (struct dmahal_buf){0};
-    if (!a || len == 0 || (flags & ~DMAHAL_CACHED))
+    if (!a) {
+        dmahal__verify_null_adapter("dmahal_common_alloc");
+        return -EINVAL;
+    }
+    if (len == 0 || (flags & ~DMAHAL_CACHED))
         return -EINVAL;
     if (len > DMAHAL__MAX_LEN)
         return -E2BIG;
@@ -175,6 +186,8 @@ int dmahal_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
 
 int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
 {
+    if (!a)
+        dmahal__verify_null_adapter("dmahal_common_free");
     if (!a || !buf)
         return -EINVAL;
     return a->ops->common_free(a, buf);

@@ -143,6 +143,10 @@ struct dmahal_dma_ops {
                        size_t len, enum dmahal_dir dir);
 };
 
+/* The verifier's state (src/verifier/); NULL while it is off. */
+struct dmahal__verifier;
+struct dmahal__vadapter;
+
 struct dmahal__context {
     const void *key;
     void *ctx;
@@ -167,6 +171,13 @@ struct dmahal_platform {
     struct dmahal_fault faults[DMAHAL__FAULT_RING];
     char fault_dev[DMAHAL__FAULT_RING][64]; /* device names, copied: they outlive devices */
     uint64_t fault_total;                   /* recorded since open or clear */
+
+    /* Set once by dmahal_verify_enable (or DMAHAL_VERIFY=1), freed at close. Read on the
+     * device-access path: one predictable branch when it is NULL. */
+    struct dmahal__verifier *_Atomic verifier;
+    /* On dmahal__platforms, so that a debugger finds every platform with no help from the
+     * process (tools/gdb/dmahal.py). Under dmahal__platforms_lock. */
+    struct dmahal_platform *next_platform, *prev_platform;
 };
 
 struct dmahal_device {
@@ -214,11 +225,15 @@ struct dmahal_adapter {
     struct dmahal__common common;
     struct dmahal__stream *stream; /* streaming maps, bounce pages, cached buffers (map.c) */
     struct dmahal_adapter *next, *prev; /* on dev->adapters, under dev->lock */
+    struct dmahal__vadapter *verify;    /* the verifier's per-adapter state; NULL if unverified */
 };
 
 /* errors.c */
 const char *dmahal__errname(int err);
 
+/* platform.c: every open platform, newest first. */
+extern struct dmahal_platform *dmahal__platforms;
+extern pthread_mutex_t dmahal__platforms_lock;
 /* platform.c */
 void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len, bool write,
                           enum dmahal_fault_reason reason);
@@ -237,7 +252,10 @@ int dmahal__next_kv(char **cursor, char **key, char **val);
 
 /* adapter.c */
 extern const struct dmahal_dma_ops dmahal__direct_ops;
-void dmahal__adapter_destroy(struct dmahal_adapter *a);
+void dmahal__adapter_destroy(struct dmahal_adapter *a); /* release, then free */
+/* Unlinks the adapter and frees everything it holds but the struct itself (the verifier
+ * keeps put adapters' structs a while, to catch their later use). */
+void dmahal__adapter_release(struct dmahal_adapter *a);
 
 /* common.c: the common-buffer allocator (dmahal__direct_ops' members). */
 int dmahal__common_init(struct dmahal_adapter *a);
@@ -249,6 +267,14 @@ int dmahal__common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
 void dmahal__common_walk(struct dmahal_adapter *a,
                          void (*fn)(const struct dmahal_buf *b, void *arg), void *arg);
 
+/* verifier/verifier.c: the hooks the core calls. Each is reached only when the platform's
+ * verifier is set (or, for the NULL-adapter one, on an error path). */
+void dmahal__verify_platform_open(struct dmahal_platform *p);  /* honours DMAHAL_VERIFY */
+void dmahal__verify_platform_close(struct dmahal_platform *p); /* devices are closed */
+void dmahal__verify_adapter_new(struct dmahal_adapter *a);     /* may wrap a->ops */
+void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
+                               dmahal_addr_t la, size_t len, bool write);
+void dmahal__verify_null_adapter(const char *fn);
 /* map.c: streaming DMA (dmahal__direct_ops' members) and the adapter's state for it. */
 int dmahal__stream_init(struct dmahal_adapter *a);
 /* Unmaps what is still mapped, cancels queued requests (their callbacks get -ECANCELED). */

@@ -193,12 +193,17 @@ int dmahal_irq_pending(const struct dmahal_device *d)
 static int dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len,
                       bool write)
 {
+    struct dmahal__verifier *v;
+
     if (!d || (!buf && len) || la + len < la)
         return -EINVAL;
     if (!d->p->ops->dev_access)
         return -ENOTSUP;
     if (len == 0)
         return 0;
+    v = atomic_load_explicit(&d->p->verifier, memory_order_acquire);
+    if (__builtin_expect(v != NULL, 0))
+        dmahal__verify_dev_access(v, d, la, len, write);
     return d->p->ops->dev_access(d, la, buf, len, write);
 }
 

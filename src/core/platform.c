@@ -12,6 +12,9 @@ static const struct dmahal__platform_ops *const platforms[] = {
 #endif
 };
 
+struct dmahal_platform *dmahal__platforms;
+pthread_mutex_t dmahal__platforms_lock = PTHREAD_MUTEX_INITIALIZER;
+
 const struct dmahal__platform_ops *dmahal__platform_find(const char *name)
 {
     for (size_t i = 0; i < sizeof(platforms) / sizeof(platforms[0]); i++)
@@ -65,6 +68,13 @@ int dmahal_platform_open(const char *spec, struct dmahal_platform **out)
         goto err_lock;
     p->page_shift = (unsigned)__builtin_ctzll(p->page_size);
     free(name);
+    pthread_mutex_lock(&dmahal__platforms_lock);
+    p->next_platform = dmahal__platforms;
+    if (dmahal__platforms)
+        dmahal__platforms->prev_platform = p;
+    dmahal__platforms = p;
+    pthread_mutex_unlock(&dmahal__platforms_lock);
+    dmahal__verify_platform_open(p);
     *out = p;
     return 0;
 
@@ -84,6 +94,15 @@ void dmahal_platform_close(struct dmahal_platform *p)
         return;
     while (p->devices)
         dmahal_device_close(p->devices);
+    dmahal__verify_platform_close(p);
+    pthread_mutex_lock(&dmahal__platforms_lock);
+    if (p->prev_platform)
+        p->prev_platform->next_platform = p->next_platform;
+    else
+        dmahal__platforms = p->next_platform;
+    if (p->next_platform)
+        p->next_platform->prev_platform = p->prev_platform;
+    pthread_mutex_unlock(&dmahal__platforms_lock);
     dmahal__bounce_fini(p);
     if (p->ops->close)
         p->ops->close(p);

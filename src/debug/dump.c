@@ -2,6 +2,7 @@
  * dump.c - the !dma analog: a human-readable view of a platform's DMA state.
  */
 #include "core/core.h"
+#include "verifier/verifier.h"
 
 #include <errno.h>
 
@@ -78,6 +79,12 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
         dmahal__stream_walk(a, print_sgl, &sw);
         fprintf(f, "    scatter/gather lists: %zu\n", sw.n);
     }
+    /* A verified adapter's allocator holds buffers with guard zones around them: the
+     * verifier knows what the driver got, and how the guards are. */
+    if (a->verify) {
+        dmahal__verify_dump_adapter(a, f, flags);
+        return;
+    }
     dmahal__common_walk(a, print_buf, &w);
     fprintf(f, "    common buffers: %zu, %zu bytes\n", w.n, w.bytes);
 }
@@ -117,6 +124,9 @@ int dmahal_dump(struct dmahal_platform *p, FILE *f, unsigned flags)
         dmahal__bounce_describe(p, f);
     if (flags & DMAHAL_DUMP_FAULTS)
         dump_faults(p, f);
+    /* As !dma does when Driver Verifier's DMA checks are on. */
+    if (atomic_load(&p->verifier))
+        dmahal__verify_dump_platform(p, f);
     fflush(f);
     return ferror(f) ? -EIO : 0;
 }

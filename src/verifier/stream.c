@@ -1,0 +1,635 @@
+/*
+ * stream.c - the verifier's streaming checks: what bug check 0xE6 and Linux's dma-debug
+ * check of map/unmap/sync, on dmahal's streaming API.
+ *
+ * dmahal's unmap and sync take the list alone (no direction, size or count to get wrong),
+ * so the wrong-size and wrong-count checks become this: the driver must hand back the list
+ * as it got it. The driver gets a copy of the core's list (the shadow); the verifier keeps
+ * another (the segments, for device-side checks after unmap too), and compares.
+ */
+#include "verifier/verifier.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UNMAPPED_KEPT 64 /* unmapped lists kept, to catch late DMA and stale pointers */
+
+/* A 64-bit hash of memory, to notice that the CPU wrote into a mapping: four independent
+ * lanes of 8 bytes, so that the multiplies overlap (a quarter of the time of one chain). */
+uint64_t verify_hash(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    uint64_t h[4] = {0x9e3779b97f4a7c15ull ^ n, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+                     0x27d4eb2f165667c5ull};
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        for (int k = 0; k < 4; k++) {
+            uint64_t w;
+
+            memcpy(&w, c + i + 8 * k, 8);
+            h[k] = (h[k] ^ w) * 0xff51afd7ed558ccdull;
+            h[k] ^= h[k] >> 29;
+        }
+    }
+    for (; i < n; i++)
+        h[0] = (h[0] ^ c[i]) * 0x100000001b3ull;
+    return (h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7)) * 0xc4ceb9fe1a85ec53ull;
+}
+
+static uint64_t map_hash(const struct verify_map *m)
+{
+    uint64_t h = 0;
+
+    for (unsigned i = 0; i < m->iovcnt; i++)
+        h = h * 31 + verify_hash(m->iov[i].iov_base, m->iov[i].iov_len);
+    return h;
+}
+
+static size_t sgl_size(unsigned nseg)
+{
+    return sizeof(struct dmahal_sgl) + nseg * sizeof(struct dmahal_seg);
+}
+
+static const char *dir_name(enum dmahal_dir dir)
+{
+    return dir == DMAHAL_TO_DEVICE     ? "to-device"
+           : dir == DMAHAL_FROM_DEVICE ? "from-device"
+                                       : "bidirectional";
+}
+
+/* The segments to check a device access against: the driver's copy may have been changed,
+ * and the core's list is freed at unmap, so the verifier's record is the shadow as mapped
+ * (restored at unmap from what the core had). */
+static const struct dmahal_sgl *segs_of(const struct verify_map *m)
+{
+    return m->unmapped ? m->shadow : m->inner;
+}
+
+static void map_name(const struct verify_map *m, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s mapping #%llu of %zu bytes in %u segment(s) (adapter #%llu, device %s)",
+             dir_name(m->dir), (unsigned long long)m->seq, m->bytes, segs_of(m)->nseg,
+             (unsigned long long)m->owner->id, m->owner->dev_name);
+}
+
+static void map_free(struct verify_map *m)
+{
+    free(m->shadow);
+    free(m->iov);
+    free(m);
+}
+
+static void report_map(struct dmahal__verifier *v, int kind, const struct verify_map *m,
+                       dmahal_addr_t la, size_t len, const char *fmt, const char *what)
+{
+    struct verify_report r = {.kind = kind, .la = la, .len = len};
+    char name[200];
+
+    if (m) {
+        map_name(m, name, sizeof(name));
+        r.extra_bt = &m->map_bt;
+        r.extra_what = "mapped by";
+        if (m->unmapped) {
+            r.extra_bt2 = &m->unmap_bt;
+            r.extra_what2 = "unmapped by";
+        }
+    } else
+        name[0] = '\0';
+    snprintf(r.msg, sizeof(r.msg), fmt, what, name);
+    verify_emit(v, &r);
+}
+
+/* ---- finding lists --------------------------------------------------------------------- */
+
+static struct verify_map **live_find(struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
+{
+    struct verify_map **pp;
+
+    for (pp = &v->maps; *pp; pp = &(*pp)->next)
+        if ((*pp)->shadow == sgl)
+            return pp;
+    return NULL;
+}
+
+static struct verify_map *unmapped_find(struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
+{
+    struct verify_map *found = NULL;
+
+    /* The newest with that address: a shadow's memory is the verifier's, never reused while
+     * it is kept, so this is the list the driver means. */
+    for (struct verify_map *m = v->unmapped; m; m = m->next)
+        if (m->shadow == sgl)
+            found = m;
+    return found;
+}
+
+/* The list must come back as the driver got it: the count and every element. */
+static void check_tamper(struct dmahal__verifier *v, const struct verify_map *m, const char *when)
+{
+    const struct dmahal_sgl *orig = m->inner;
+    char what[160];
+    unsigned i;
+
+    if (m->shadow->nseg != orig->nseg) {
+        snprintf(what, sizeof(what), "%s: the list's entry count is %u, it was mapped with %u",
+                 when, m->shadow->nseg, orig->nseg);
+        report_map(v, DMAHAL_REPORT_SGL_MODIFIED, m, 0, 0, "%s, of %s", what);
+        return;
+    }
+    for (i = 0; i < orig->nseg; i++)
+        if (m->shadow->seg[i].la != orig->seg[i].la || m->shadow->seg[i].len != orig->seg[i].len)
+            break;
+    if (i == orig->nseg)
+        return;
+    snprintf(what, sizeof(what),
+             "%s: element %u is la %#llx len %zu, it was mapped as la %#llx len %zu", when, i,
+             (unsigned long long)m->shadow->seg[i].la, m->shadow->seg[i].len,
+             (unsigned long long)orig->seg[i].la, orig->seg[i].len);
+    report_map(v, DMAHAL_REPORT_SGL_MODIFIED, m, orig->seg[i].la, orig->seg[i].len, "%s, of %s",
+               what);
+}
+
+/* A to-device mapping belongs to the device from map (or sync_for_device) until unmap (or
+ * sync_for_cpu): a CPU write in between is a race, and on a non-coherent machine lost. */
+static void check_cpu_write(struct dmahal__verifier *v, struct verify_map *m, const char *when)
+{
+    uint64_t h;
+
+    if (m->dir != DMAHAL_TO_DEVICE || m->cpu_owns)
+        return;
+    h = map_hash(m);
+    if (h == m->hash)
+        return;
+    m->hash = h; /* once */
+    report_map(v, DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS, m, 0, m->bytes,
+               "found %s: the CPU wrote into %s while the device owned it (no "
+               "dmahal_sync_for_cpu before the write)",
+               when);
+}
+
+/* ---- map -------------------------------------------------------------------------------- */
+
+static bool ranges_overlap(const struct verify_map *x, const struct iovec *iov, unsigned n)
+{
+    for (unsigned i = 0; i < x->iovcnt; i++)
+        for (unsigned j = 0; j < n; j++) {
+            uintptr_t a0 = (uintptr_t)x->iov[i].iov_base, a1 = a0 + x->iov[i].iov_len;
+            uintptr_t b0 = (uintptr_t)iov[j].iov_base, b1 = b0 + iov[j].iov_len;
+
+            if (iov[j].iov_len && x->iov[i].iov_len && a0 < b1 && b0 < a1)
+                return true;
+        }
+    return false;
+}
+
+/* Checks a request before it goes to the core: the reports the core's refusal deserves. */
+static void check_request(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                          enum dmahal_dir dir)
+{
+    struct dmahal__verifier *v = a->verify->v;
+    size_t bytes = 0;
+    char what[200];
+
+    for (unsigned i = 0; i < iovcnt; i++)
+        bytes += iov[i].iov_len;
+    if (bytes == 0) {
+        snprintf(what, sizeof(what), "a %s mapping of 0 bytes (%u entries) on adapter #%llu",
+                 dir_name(dir), iovcnt, (unsigned long long)a->id);
+        report_map(v, DMAHAL_REPORT_ZERO_LENGTH_MAP, NULL, 0, 0, "%s%s", what);
+    } else if (bytes > a->c.max_transfer) {
+        snprintf(what, sizeof(what),
+                 "a %s mapping of %zu bytes needs up to %zu map registers; adapter #%llu has "
+                 "%u (max_transfer %zu)",
+                 dir_name(dir), bytes,
+                 (bytes + a->dev->p->page_size - 1) / a->dev->p->page_size + 1,
+                 (unsigned long long)a->id, a->map_registers, a->c.max_transfer);
+        report_map(v, DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS, NULL, 0, bytes, "%s%s", what);
+    }
+    if (bytes == 0)
+        return;
+    pthread_mutex_lock(&v->lock);
+    for (struct verify_map *x = v->maps; x; x = x->next) {
+        /* Two readers may share memory; a writer may not share it with anyone. */
+        if (x->dir == DMAHAL_TO_DEVICE && dir == DMAHAL_TO_DEVICE)
+            continue;
+        if (ranges_overlap(x, iov, iovcnt)) {
+            snprintf(what, sizeof(what), "a %s mapping of memory already in", dir_name(dir));
+            report_map(v, DMAHAL_REPORT_OVERLAPPING_MAPPINGS, x, 0, bytes, "%s %s", what);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* Records a list the core made; returns what the driver gets (the core's own list when the
+ * verifier has no memory left for the record). */
+__attribute__((noinline)) static struct dmahal_sgl *record(struct dmahal_adapter *a,
+                                                           const struct iovec *iov, unsigned iovcnt,
+                                                           enum dmahal_dir dir,
+                                                           struct dmahal_sgl *inner)
+{
+    struct dmahal__vadapter *va = a->verify;
+    struct dmahal__verifier *v = va->v;
+    struct verify_map *m = verify_malloc(sizeof(*m));
+    struct dmahal_sgl *shadow = verify_malloc(sgl_size(inner->nseg));
+    struct iovec *copy = verify_malloc((iovcnt ? iovcnt : 1) * sizeof(*copy));
+
+    if (!m || !shadow || !copy) {
+        free(m);
+        free(shadow);
+        free(copy);
+        verify_oom(v, "recording a mapping");
+        return inner;
+    }
+    memset(m, 0, sizeof(*m));
+    memcpy(shadow, inner, sgl_size(inner->nseg));
+    memcpy(copy, iov, iovcnt * sizeof(*copy));
+    *m = (struct verify_map){.a = a,
+                             .dev = a->dev,
+                             .owner = va,
+                             .inner = inner,
+                             .shadow = shadow,
+                             .iov = copy,
+                             .iovcnt = iovcnt,
+                             .dir = dir};
+    for (unsigned i = 0; i < iovcnt; i++)
+        m->bytes += iov[i].iov_len;
+    if (dir == DMAHAL_TO_DEVICE)
+        m->hash = map_hash(m);
+    verify_bt_capture_skip(v, &m->map_bt, 1); /* from record() */
+    pthread_mutex_lock(&v->lock);
+    m->seq = ++v->nmapped;
+    m->next = v->maps;
+    v->maps = m;
+    v->nmaps++;
+    pthread_mutex_unlock(&v->lock);
+    return shadow;
+}
+
+int verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
+{
+    struct dmahal__vadapter *va = a->verify;
+    int rc;
+
+    if (!atomic_load_explicit(&va->v->on, memory_order_relaxed))
+        return va->inner->map(a, iov, iovcnt, dir, flags, out);
+    check_request(a, iov, iovcnt, dir);
+    rc = va->inner->map(a, iov, iovcnt, dir, flags, out);
+    if (rc == 0)
+        *out = record(a, iov, iovcnt, dir, *out);
+    return rc;
+}
+
+/* A deferred request: the driver's callback gets the shadow when the core's list comes. */
+struct async_req {
+    dmahal_map_fn fn;
+    void *ctx;
+    struct iovec *iov;
+    unsigned iovcnt;
+    enum dmahal_dir dir;
+};
+
+static void async_done(struct dmahal_adapter *a, int status, struct dmahal_sgl *sgl, void *ctx)
+{
+    struct async_req *req = ctx;
+
+    if (status == 0 && atomic_load(&a->verify->v->on))
+        sgl = record(a, req->iov, req->iovcnt, req->dir, sgl);
+    req->fn(a, status, sgl, req->ctx);
+    free(req->iov);
+    free(req);
+}
+
+int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx)
+{
+    struct dmahal__vadapter *va = a->verify;
+    struct async_req *req;
+    int rc;
+
+    if (!atomic_load_explicit(&va->v->on, memory_order_relaxed))
+        return va->inner->map_async(a, iov, iovcnt, dir, flags, fn, ctx);
+    check_request(a, iov, iovcnt, dir);
+    req = verify_malloc(sizeof(*req));
+    if (req)
+        req->iov = verify_malloc((iovcnt ? iovcnt : 1) * sizeof(*iov));
+    if (!req || !req->iov) {
+        free(req);
+        verify_oom(va->v, "recording a deferred mapping");
+        return va->inner->map_async(a, iov, iovcnt, dir, flags, fn, ctx);
+    }
+    *req = (struct async_req){fn, ctx, req->iov, iovcnt, dir};
+    memcpy(req->iov, iov, iovcnt * sizeof(*iov));
+    rc = va->inner->map_async(a, iov, iovcnt, dir, flags, async_done, req);
+    if (rc != 0 && rc != -EINPROGRESS) { /* refused: the callback will not run */
+        free(req->iov);
+        free(req);
+    }
+    return rc;
+}
+
+/* ---- unmap and sync ------------------------------------------------------------------------- */
+
+/* Finds the live list @sgl of @a, reporting why not; NULL then. Under v->lock. */
+static struct verify_map **lookup(struct dmahal_adapter *a, struct dmahal_sgl *sgl, const char *op,
+                                  int not_mapped_kind)
+{
+    struct dmahal__verifier *v = a->verify->v;
+    struct verify_map **pp = live_find(v, sgl);
+    struct verify_map *old;
+    char what[160];
+
+    if (pp && (*pp)->a == a)
+        return pp;
+    if (pp) {
+        snprintf(what, sizeof(what), "%s through adapter #%llu (device %s) of", op,
+                 (unsigned long long)a->id, a->verify->dev_name);
+        report_map(v, DMAHAL_REPORT_WRONG_ADAPTER, *pp, 0, 0, "%s %s", what);
+        return NULL;
+    }
+    old = unmapped_find(v, sgl);
+    if (old) {
+        snprintf(what, sizeof(what), "%s of a list unmapped %llu unmap(s) ago:", op,
+                 (unsigned long long)(v->nunmaps - old->unmap_seq));
+        report_map(v,
+                   not_mapped_kind == DMAHAL_REPORT_UNMAP_NOT_MAPPED ? DMAHAL_REPORT_DOUBLE_UNMAP
+                                                                     : not_mapped_kind,
+                   old, 0, 0, "%s %s", what);
+        return NULL;
+    }
+    snprintf(what, sizeof(what),
+             "%s of list %p on adapter #%llu (device %s): not a live list (never mapped, or "
+             "unmapped long ago)",
+             op, (void *)sgl, (unsigned long long)a->id, a->verify->dev_name);
+    report_map(v, not_mapped_kind, NULL, 0, 0, "%s%s", what);
+    return NULL;
+}
+
+/* True if the verifier never saw @sgl and is off: the core's own list, to pass through. */
+static bool passthrough(struct dmahal__verifier *v, struct dmahal_sgl *sgl)
+{
+    return !atomic_load_explicit(&v->on, memory_order_relaxed) && !live_find(v, sgl);
+}
+
+int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    struct dmahal__vadapter *va = a->verify;
+    struct dmahal__verifier *v = va->v;
+    struct verify_map **pp, *m;
+    int rc;
+
+    pthread_mutex_lock(&v->lock);
+    if (passthrough(v, sgl)) {
+        pthread_mutex_unlock(&v->lock);
+        return va->inner->unmap(a, sgl);
+    }
+    pp = lookup(a, sgl, "unmap", DMAHAL_REPORT_UNMAP_NOT_MAPPED);
+    if (!pp) {
+        pthread_mutex_unlock(&v->lock);
+        return -ENOENT;
+    }
+    m = *pp;
+    check_tamper(v, m, "at unmap");
+    check_cpu_write(v, m, "at unmap");
+    *pp = m->next;
+    v->nmaps--;
+    /* The core's list goes with the unmap: its segments stay, in the shadow, for late-DMA
+     * checks (as mapped, whatever the driver did to its copy). */
+    memcpy(m->shadow, m->inner, sgl_size(m->inner->nseg));
+    pthread_mutex_unlock(&v->lock);
+    rc = va->inner->unmap(a, m->inner);
+    m->inner = NULL;
+    verify_bt_capture(v, &m->unmap_bt);
+    pthread_mutex_lock(&v->lock);
+    m->unmapped = true;
+    m->unmap_seq = ++v->nunmaps;
+    m->next = NULL;
+    if (v->unmapped_tail)
+        v->unmapped_tail->next = m;
+    else
+        v->unmapped = m;
+    v->unmapped_tail = m;
+    if (++v->nunmapped > UNMAPPED_KEPT) {
+        struct verify_map *old = v->unmapped;
+
+        v->unmapped = old->next;
+        v->nunmapped--;
+        map_free(old);
+    }
+    pthread_mutex_unlock(&v->lock);
+    return rc;
+}
+
+static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_cpu)
+{
+    struct dmahal__vadapter *va = a->verify;
+    struct dmahal__verifier *v = va->v;
+    const char *op = for_cpu ? "dmahal_sync_for_cpu" : "dmahal_sync_for_device";
+    struct verify_map **pp, *m;
+    struct dmahal_sgl *inner;
+
+    pthread_mutex_lock(&v->lock);
+    if (passthrough(v, sgl)) {
+        pthread_mutex_unlock(&v->lock);
+        return for_cpu ? va->inner->sync_for_cpu(a, sgl) : va->inner->sync_for_device(a, sgl);
+    }
+    pp = lookup(a, sgl, op, DMAHAL_REPORT_SYNC_NOT_MAPPED);
+    if (!pp) {
+        pthread_mutex_unlock(&v->lock);
+        return -ENOENT;
+    }
+    m = *pp;
+    check_tamper(v, m, op);
+    if (for_cpu) {
+        check_cpu_write(v, m, op);
+        m->cpu_owns = true;
+    } else {
+        m->cpu_owns = false;
+        if (m->dir == DMAHAL_TO_DEVICE)
+            m->hash = map_hash(m);
+    }
+    inner = m->inner;
+    pthread_mutex_unlock(&v->lock);
+    return for_cpu ? va->inner->sync_for_cpu(a, inner) : va->inner->sync_for_device(a, inner);
+}
+
+int verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    return list_sync(a, sgl, false);
+}
+
+int verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+{
+    return list_sync(a, sgl, true);
+}
+
+/* ---- the device side ------------------------------------------------------------------------ */
+
+/* Bytes of [la, la + len) covered by @m's segments from la on; 0 if la is in none. */
+static size_t covered(const struct verify_map *m, dmahal_addr_t la, size_t len)
+{
+    const struct dmahal_sgl *s = segs_of(m);
+    size_t done = 0;
+    bool progress = true;
+
+    while (done < len && progress) {
+        progress = false;
+        for (unsigned i = 0; i < s->nseg; i++) {
+            dmahal_addr_t at = la + done;
+
+            if (at >= s->seg[i].la && at < s->seg[i].la + s->seg[i].len) {
+                size_t n = (size_t)(s->seg[i].la + s->seg[i].len - at);
+
+                done += n < len - done ? n : len - done;
+                progress = true;
+                break;
+            }
+        }
+    }
+    return done;
+}
+
+bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d, dmahal_addr_t la,
+                              size_t len, bool write, struct verify_report *r)
+{
+    char name[200];
+
+    for (struct verify_map *m = v->maps; m; m = m->next) {
+        size_t n;
+
+        if (m->dev != d || (n = covered(m, la, len)) == 0)
+            continue;
+        map_name(m, name, sizeof(name));
+        r->extra_bt = &m->map_bt;
+        r->extra_what = "mapped by";
+        if (n < len) {
+            r->kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
+            snprintf(r->msg, sizeof(r->msg),
+                     "device %s %s %zu byte(s) at la %#llx: runs %zu byte(s) past the segments "
+                     "of %s",
+                     d->name, write ? "writes" : "reads", len, (unsigned long long)la, len - n,
+                     name);
+        } else if (write && m->dir == DMAHAL_TO_DEVICE) {
+            r->kind = DMAHAL_REPORT_DEV_WRITE_TO_DEVICE;
+            snprintf(r->msg, sizeof(r->msg), "device %s writes %zu byte(s) at la %#llx into %s",
+                     d->name, len, (unsigned long long)la, name);
+        } else if (!write && m->dir == DMAHAL_TO_DEVICE && !m->cpu_owns) {
+            uint64_t h = map_hash(m);
+
+            if (h != m->hash) {
+                m->hash = h;
+                r->kind = DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS;
+                snprintf(r->msg, sizeof(r->msg),
+                         "device %s reads %s, which the CPU wrote after it was mapped "
+                         "(no dmahal_sync_for_cpu/dmahal_sync_for_device around the write)",
+                         d->name, name);
+            }
+        }
+        return true;
+    }
+    for (struct verify_map *m = v->unmapped; m; m = m->next) {
+        if (m->dev != d || covered(m, la, len) == 0)
+            continue;
+        map_name(m, name, sizeof(name));
+        r->kind = DMAHAL_REPORT_DEV_USE_AFTER_UNMAP;
+        r->extra_bt = &m->map_bt;
+        r->extra_what = "mapped by";
+        r->extra_bt2 = &m->unmap_bt;
+        r->extra_what2 = "unmapped by";
+        snprintf(r->msg, sizeof(r->msg),
+                 "device %s %s %zu byte(s) at la %#llx in %s, unmapped %llu unmap(s) ago", d->name,
+                 write ? "writes" : "reads", len, (unsigned long long)la, name,
+                 (unsigned long long)(v->nunmaps - m->unmap_seq));
+        return true;
+    }
+    return false;
+}
+
+/* ---- the adapter and the buffers ------------------------------------------------------------ */
+
+void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
+{
+    struct verify_map **pp = &v->maps;
+
+    while (*pp) {
+        struct verify_map *m = *pp;
+
+        if (m->a != a) {
+            pp = &m->next;
+            continue;
+        }
+        report_map(v, DMAHAL_REPORT_MAP_LEAK, m, 0, m->bytes,
+                   "%sleak: adapter put with %s still mapped", "");
+        *pp = m->next;
+        v->nmaps--;
+        map_free(m);
+    }
+    v->unmapped_tail = NULL;
+    for (pp = &v->unmapped; *pp;) {
+        struct verify_map *m = *pp;
+
+        if (m->a == a) {
+            *pp = m->next;
+            v->nunmapped--;
+            map_free(m);
+        } else {
+            v->unmapped_tail = m;
+            pp = &m->next;
+        }
+    }
+}
+
+void verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec)
+{
+    struct iovec buf = {rec->user.va, rec->user.len};
+    char what[200];
+
+    for (struct verify_map *m = v->maps; m; m = m->next) {
+        if (!ranges_overlap(m, &buf, 1))
+            continue;
+        verify_rec_name(rec, what, sizeof(what));
+        report_map(v, DMAHAL_REPORT_FREED_WHILE_MAPPED, m, rec->user.la, rec->user.len,
+                   "free of %s while it is in %s", what);
+        return;
+    }
+}
+
+void verify_stream_fini(struct dmahal__verifier *v)
+{
+    while (v->maps) {
+        struct verify_map *m = v->maps;
+
+        v->maps = m->next;
+        map_free(m);
+    }
+    while (v->unmapped) {
+        struct verify_map *m = v->unmapped;
+
+        v->unmapped = m->next;
+        map_free(m);
+    }
+}
+
+void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f)
+{
+    char name[200];
+
+    pthread_mutex_lock(&v->lock);
+    for (struct verify_map *m = v->maps; m; m = m->next) {
+        const struct dmahal_sgl *s = segs_of(m);
+
+        if (m->a != a)
+            continue;
+        map_name(m, name, sizeof(name));
+        fprintf(f, "      %s%s\n", name, m->cpu_owns ? ", CPU owns it" : "");
+        for (unsigned i = 0; i < s->nseg; i++)
+            fprintf(f, "        la 0x%012llx len %zu\n", (unsigned long long)s->seg[i].la,
+                    s->seg[i].len);
+        fprintf(f, "        mapped by:\n");
+        verify_bt_print(f, "          ", &m->map_bt);
+    }
+    pthread_mutex_unlock(&v->lock);
+}

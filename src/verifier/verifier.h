@@ -1,0 +1,187 @@
+/*
+ * verifier.h - private: the DMA verifier's state, shared by its files and by the dump.
+ *
+ * The verifier wraps an adapter's ops table, as Driver Verifier hooks DMA_OPERATIONS. Every
+ * common buffer it hands out is a sub-range of a larger one from the wrapped allocator, with
+ * guard zones on both sides filled with a pattern. It records each buffer (who allocated it,
+ * where) in two sorted indexes: by CPU address, to check frees, and by (device, logical
+ * address), to check device accesses and to name the nearest buffer as AddressSanitizer
+ * does. A freed buffer stays in a quarantine (its memory neither reused nor unmapped) for
+ * a number of frees, so a late DMA into it is caught.
+ *
+ * Lock order: v->lock, then a device's lock, then an adapter's common lock; v->rlock (the
+ * report log) is innermost.
+ */
+#ifndef DMAHAL_VERIFIER_H
+#define DMAHAL_VERIFIER_H
+
+#include "core/core.h"
+
+#define VERIFY_BT_DEPTH         16
+#define VERIFY_RING             64  /* reports kept for dmahal_verify_report */
+#define VERIFY_MSG              512 /* bytes of one report's message */
+#define VERIFY_QUARANTINE       64  /* freed buffers held back from reuse */
+#define VERIFY_QUARANTINE_BYTES ((size_t)64 << 20)
+#define VERIFY_GRAVEYARD        64   /* put adapters whose structs are kept to catch later use */
+#define VERIFY_GUARD_MAX        1024 /* guard bytes filled and checked on each side, at most */
+#define VERIFY_SPARE_RECS       64   /* records kept for reuse */
+#define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
+#define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
+
+struct verify_bt {
+    void *pc[VERIFY_BT_DEPTH];
+    int n;
+};
+
+enum verify_state { VERIFY_LIVE, VERIFY_FREED };
+
+/* One common buffer the verifier handed out. */
+struct verify_rec {
+    struct dmahal_adapter *a;
+    struct dmahal_device *dev;
+    struct dmahal__vadapter *va_owner;
+    struct dmahal_buf user;  /* what the driver got */
+    struct dmahal_buf under; /* what the wrapped allocator gave: user plus guard zones */
+    size_t head, tail;       /* guard bytes filled before and after user (may be 0) */
+    enum verify_state state;
+    bool track_flush; /* cached, on a non-coherent adapter: device reads need a sync first */
+    bool flushed;     /* hash holds what the last dmahal_common_sync gave the device */
+    uint64_t hash;
+    uint64_t seq;      /* 1 for the platform's first allocation, then counting up */
+    uint64_t free_seq; /* the verifier's free count when it was freed */
+    struct verify_bt alloc_bt, free_bt;
+    struct verify_rec *qnext; /* quarantine FIFO, oldest first */
+};
+
+/* A sorted vector of records. */
+struct verify_index {
+    struct verify_rec **v;
+    size_t n, cap;
+};
+
+/* One streaming mapping the verifier handed out. The driver gets a copy of the core's list
+ * (the shadow, the verifier's own memory), so that a list it changed is noticed, and a
+ * stale pointer (unmapped already) never reaches the core: the shadow stays in a quarantine
+ * after unmap. */
+struct verify_map {
+    struct dmahal_adapter *a;
+    struct dmahal_device *dev;
+    struct dmahal__vadapter *owner;
+    struct dmahal_sgl *inner;  /* the core's */
+    struct dmahal_sgl *shadow; /* the driver's */
+    struct iovec *iov;         /* the memory, copied */
+    unsigned iovcnt;
+    size_t bytes;
+    enum dmahal_dir dir;
+    bool cpu_owns; /* between dmahal_sync_for_cpu and dmahal_sync_for_device */
+    bool unmapped;
+    uint64_t hash; /* to-device: the memory's hash when it was last given to the device */
+    uint64_t seq;  /* 1 for the platform's first mapping */
+    uint64_t unmap_seq;
+    struct verify_bt map_bt, unmap_bt;
+    struct verify_map *next; /* on the live list, or the unmapped quarantine (oldest first) */
+};
+
+/* The verifier's per-adapter state. */
+struct dmahal__vadapter {
+    struct dmahal__verifier *v;
+    const struct dmahal_dma_ops *inner; /* what the verifier forwards to */
+    uint64_t id;
+    char dev_name[64]; /* copied: a put adapter outlives its device */
+    size_t live;       /* buffers allocated and not freed */
+    bool dead;         /* put: every call through it is a bug */
+    struct verify_bt put_bt;
+    struct dmahal_adapter *adapter;
+    struct dmahal__vadapter *grave_next;
+};
+
+struct dmahal__verifier {
+    struct dmahal_platform *p;
+    pthread_mutex_t lock; /* everything below but the report log */
+    atomic_bool on;       /* false once out of memory: calls go straight through */
+    struct verify_index by_va, by_la;
+    size_t reserved; /* index slots promised to allocations in flight */
+    struct verify_rec *q_head, *q_tail;
+    size_t q_n, q_bytes;
+    uint64_t allocs, frees;
+    struct verify_map *maps;                     /* live mappings, newest first */
+    struct verify_map *unmapped, *unmapped_tail; /* the unmapped quarantine, oldest first */
+    size_t nmaps, nunmapped;
+    uint64_t nmapped, nunmaps;
+    struct verify_rec *spare; /* records to reuse, linked by qnext */
+    size_t nspare;
+    struct dmahal__vadapter *graveyard; /* newest first */
+    size_t ngrave;
+
+    pthread_mutex_t rlock; /* the report log and the report settings */
+    unsigned flags;
+    dmahal_report_fn fn;
+    void *ctx;
+    uint64_t count[DMAHAL_REPORT_KINDS];
+    uint64_t total;
+    struct dmahal_report ring[VERIFY_RING];
+    char ring_msg[VERIFY_RING][VERIFY_MSG];
+};
+
+/* A report being made: the one line, plus what the printed form adds. */
+struct verify_report {
+    int kind;
+    dmahal_addr_t la;
+    size_t len;
+    char msg[VERIFY_MSG];
+    const struct verify_rec *rec;     /* the buffer concerned, or NULL */
+    const struct verify_bt *extra_bt; /* e.g. where an adapter was put */
+    const char *extra_what;
+    const struct verify_bt *extra_bt2;
+    const char *extra_what2;
+};
+
+/* report.c */
+/* Records the backtrace of the verifier operation's caller; from a helper @skip frames below
+ * the operation, verify_bt_capture_skip (helpers that call it are noinline). */
+void verify_bt_capture_skip(const struct dmahal__verifier *v, struct verify_bt *bt, int skip);
+static inline __attribute__((always_inline)) void
+verify_bt_capture(const struct dmahal__verifier *v, struct verify_bt *bt)
+{
+    verify_bt_capture_skip(v, bt, 0);
+}
+void verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
+/* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
+void verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
+/* Describes a buffer in a few words: "64-byte common buffer la 0x...-0x... (adapter #3,
+ * device edu)". */
+void verify_rec_name(const struct verify_rec *rec, char *buf, size_t size);
+/* Allocates verifier memory; fails on demand for tests (dmahal__verify_fail_countdown). */
+void *verify_malloc(size_t size);
+void *verify_realloc(void *p, size_t size);
+/* Tests set it to N to make the verifier's Nth next allocation fail; 0: never. */
+extern atomic_int dmahal__verify_fail_countdown;
+/* Reports that the verifier ran out of memory and turns it off. */
+void verify_oom(struct dmahal__verifier *v, const char *what);
+
+/* stream.c: streaming checks. The ops wrap the adapter's; the rest run under v->lock. */
+int verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
+int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
+int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+/* A device access outside every live common buffer: true if a mapping (live or unmapped)
+ * explains it, with its reports made into @r (kind 0: none). */
+bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d, dmahal_addr_t la,
+                              size_t len, bool write, struct verify_report *r);
+/* The adapter goes: its live mappings are leaks; its unmapped ones are forgotten. */
+void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a);
+/* A common buffer is freed: is any of it still mapped? */
+void verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec);
+void verify_stream_fini(struct dmahal__verifier *v);
+void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
+uint64_t verify_hash(const void *p, size_t n);
+
+/* verifier.c: for the dump. Writes a verified adapter's buffers (with guard state and
+ * allocation backtraces) and the platform's quarantine. Take v->lock themselves. */
+void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags);
+void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f);
+
+#endif /* DMAHAL_VERIFIER_H */
