@@ -273,10 +273,11 @@ static NTSTATUS PacketStartDevice(PPACKET_EXTENSION Ext, ULONG AddressBits)
     /* BuildScatterGatherList's buffer, once, for the worst transfer of two buffers: both
      * straddle a page. The I/O path then allocates nothing. */
     {
-        static UCHAR Probe[4 * PAGE_SIZE];
-        PMDL First = IoAllocateMdl(Probe + PAGE_SIZE - 1, 2, FALSE, FALSE, NULL);
+        static UCHAR Probe[5 * PAGE_SIZE];
+        PUCHAR Page = PAGE_ALIGN(Probe + PAGE_SIZE - 1); /* the array's first whole page */
+        PMDL First = IoAllocateMdl(Page + PAGE_SIZE - 1, 2, FALSE, FALSE, NULL);
         PMDL Second =
-            IoAllocateMdl(Probe + 3 * PAGE_SIZE - 1, EDU_TRANSFER_MAX - 2, FALSE, FALSE, NULL);
+            IoAllocateMdl(Page + 3 * PAGE_SIZE - 1, EDU_TRANSFER_MAX - 2, FALSE, FALSE, NULL);
         NTSTATUS Status = STATUS_INSUFFICIENT_RESOURCES;
 
         if (First && Second) {
@@ -362,7 +363,8 @@ out:
 int packet_run(const char *platform_spec, const char *device, unsigned addr_bits,
                enum packet_mode mode)
 {
-    /* Offsets and lengths that cross pages in different ways; the total stays below 4 KiB. */
+    /* Offsets and lengths that cross pages in different ways (round 2: both buffers straddle
+     * a page, the worst case); the total stays below 4 KiB. */
     static const struct {
         ULONG HeaderOffset, HeaderLength, PayloadOffset, PayloadLength, BackOffset;
     } rounds[] = {
@@ -387,9 +389,10 @@ int packet_run(const char *platform_spec, const char *device, unsigned addr_bits
     if (rc)
         goto out;
     Ext.Pdo = dmahal_wdm_device(Ext.Device);
-    Header = malloc(2 * PAGE_SIZE);
-    Payload = malloc(2 * PAGE_SIZE);
-    Back = malloc(2 * PAGE_SIZE);
+    /* Page-aligned, so that each round's offsets cross pages where the table says. */
+    Header = aligned_alloc(PAGE_SIZE, 2 * PAGE_SIZE);
+    Payload = aligned_alloc(PAGE_SIZE, 2 * PAGE_SIZE);
+    Back = aligned_alloc(PAGE_SIZE, 2 * PAGE_SIZE);
     if (!Ext.Pdo || !Header || !Payload || !Back) {
         rc = -ENOMEM;
         goto out;
