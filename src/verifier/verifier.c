@@ -825,6 +825,8 @@ static void describe_near(const struct verify_rec *rec, dmahal_addr_t la, size_t
     else if (la < start)
         snprintf(buf, size, "starts %llu byte(s) before the start of %s",
                  (unsigned long long)(start - la), name);
+    else if (la + len <= end) /* only a freed buffer is reported for an access inside it */
+        snprintf(buf, size, "offset %llu of %s", (unsigned long long)(la - start), name);
     else
         snprintf(buf, size, "offset %llu, runs %llu byte(s) past the end of %s",
                  (unsigned long long)(la - start), (unsigned long long)(la + len - end), name);

@@ -121,6 +121,7 @@ TEST(verify_device_use_after_free_caught_in_quarantine)
         struct dmahal_buf b, other;
         const struct dmahal_report *rep;
         unsigned char x[16] = {1};
+        char want[128];
 
         vrig_open(&r, specs[s], NULL);
         CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
@@ -130,8 +131,17 @@ TEST(verify_device_use_after_free_caught_in_quarantine)
         CHECK_OK(dmahal_dev_write(r.d, b.la + 4096, x, 16));
         rep = vrig_one(&r, DMAHAL_REPORT_DEV_USE_AFTER_FREE);
         CHECK_EQ_U(rep->la, b.la + 4096);
-        CHECK_CONTAINS(rep->message, "in a freed buffer: offset 4096");
-        CHECK_CONTAINS(rep->message, "8192-byte common buffer");
+        snprintf(want, sizeof(want),
+                 "in a freed buffer: offset 4096 of 8192-byte common buffer la "
+                 "0x%012llx",
+                 (unsigned long long)b.la);
+        CHECK_CONTAINS(rep->message, want);
+        /* Inside the buffer: nothing runs past its end. */
+        CHECK(strstr(rep->message, "past the end") == NULL);
+        /* Across its end: how far past it. */
+        CHECK_OK(dmahal_dev_write(r.d, b.la + 8184, x, 16));
+        CHECK_CONTAINS(vrig_one(&r, DMAHAL_REPORT_DEV_USE_AFTER_FREE)->message,
+                       "in a freed buffer: offset 8184, runs 8 byte(s) past the end of 8192-byte");
         /* The freed contents changed: the quarantine check sees it too. */
         CHECK_EQ(dmahal_verify_check(r.p), 1);
         vrig_one(&r, DMAHAL_REPORT_WRITE_AFTER_FREE);
