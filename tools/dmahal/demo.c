@@ -12,6 +12,10 @@
  * Buffer), and programs the logical address. A second driver, written the right way, owns
  * memory below 2^28 as other drivers do on a real machine, so that damage has a victim.
  *
+ * Last, the seed's closing advice: Driver Verifier's DMA checks (dmahal_verify_enable). A new
+ * version of the driver, with the verifier on, makes four classic mistakes, and the demo
+ * prints each report the verifier hands its callback.
+ *
  * Every address and byte printed is read at run time; the demo checks each outcome against
  * what it explains and fails (exit 1) when the machine did something else.
  */
@@ -20,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What the driver knows about its device from the datasheet (docs/devices/edu.md). */
@@ -49,6 +54,26 @@ static const char MESSAGE[MSG_LEN] = "hello from the driver";
 static const char NB_HEAD[MSG_LEN] = "neighbour: account 0042";
 static const char NB_ECHO[MSG_LEN] = "neighbour: ring head 7";
 
+#define REPORTS_MAX 16  /* reports Part 4 keeps; it expects fewer */
+#define REPORT_MSG  512 /* bytes of a report's message kept */
+#define WRAP        92  /* columns a report's message is wrapped to, after its indent */
+#define TABLE_LEN   512 /* the buffer Part 4's driver leaks */
+#define FRAMES      2   /* frames of an allocation backtrace Part 4's dump view shows */
+
+/* A verifier report, as the callback received it. */
+struct seen {
+    int kind;
+    uint64_t la;
+    size_t len;
+    char msg[REPORT_MSG];
+};
+
+/* What the callback collects: reports in order, and how many did not fit. */
+struct reports {
+    struct seen r[REPORTS_MAX];
+    size_t n, shown, lost;
+};
+
 struct story {
     const char *spec;
     struct dmahal_platform *p;
@@ -58,8 +83,10 @@ struct story {
     struct dmahal_adapter *na, *a; /* their adapters */
     struct dmahal_buf nb, b;       /* their common buffers */
     void *contig;                  /* the driver's contiguous memory (the wrong way) */
+    struct reports rep;            /* Part 4: what the verifier reported */
     char wrong[96], right[96];     /* one line each for the summary */
-    char why[256];                 /* why the story did not unfold; "" while it does */
+    char verified[96];
+    char why[256]; /* why the story did not unfold; "" while it does */
 };
 
 /* Two transfers: the message from RAM into the device, then back out to RAM + ECHO_OFF. */
@@ -432,6 +459,262 @@ static void right_way(struct story *st)
              (uint64_t)st->b.la + ECHO_OFF);
 }
 
+/* ---- part 4: the verifier catches a driver's mistakes --------------------------------------- */
+
+/* The report callback. It runs under the verifier's lock, so it only copies: the demo prints
+ * the reports once the call that caused them has returned. */
+static void on_report(const struct dmahal_report *r, void *ctx)
+{
+    struct reports *rs = ctx;
+    struct seen *s;
+
+    if (rs->n == REPORTS_MAX) {
+        rs->lost++;
+        return;
+    }
+    s = &rs->r[rs->n++];
+    s->kind = r->kind;
+    s->la = r->la;
+    s->len = r->len;
+    snprintf(s->msg, sizeof(s->msg), "%s", r->message ? r->message : "");
+}
+
+/* Prints @p text word-wrapped to WRAP columns, each line after @p indent. */
+static void wrapped(const char *indent, const char *text)
+{
+    while (*text) {
+        size_t n = strlen(text), cut = n;
+
+        if (n > WRAP) {
+            cut = WRAP;
+            while (cut > 0 && text[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = WRAP;
+        }
+        printf("%s%.*s\n", indent, (int)cut, text);
+        text += cut;
+        while (*text == ' ')
+            text++;
+    }
+}
+
+/* What a mistake should make the verifier report. */
+struct want {
+    int kind;
+    uint64_t la;
+    size_t len;
+};
+
+/* Prints the reports made since the last call, and checks them against @p w: the same
+ * kinds in the same order, at the addresses and lengths of the buffers concerned. */
+static void reports_expect(struct story *st, const struct want *w, size_t nw)
+{
+    struct reports *rs = &st->rep;
+    size_t first = rs->shown, got = rs->n - first;
+
+    for (size_t i = first; i < rs->n; i++) {
+        const struct seen *s = &rs->r[i];
+
+        say("report #%zu  %-22s  la " ADDR "  len %zu", i + 1, dmahal_report_kind_name(s->kind),
+            s->la, s->len);
+        wrapped("        ", s->msg);
+    }
+    rs->shown = rs->n;
+    if (rs->lost) {
+        fail(st, "%zu report(s) did not fit the demo's log", rs->lost);
+        return;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        const struct seen *s = i < got ? &rs->r[first + i] : NULL;
+
+        if (!s || s->kind != w[i].kind || s->la != w[i].la || s->len != w[i].len) {
+            fail(st, "expected report: %s at la " ADDR " len %zu",
+                 dmahal_report_kind_name(w[i].kind), w[i].la, w[i].len);
+            return;
+        }
+    }
+    if (got != nw)
+        fail(st, "expected %zu report(s), the verifier made %zu", nw, got);
+}
+
+static void show_buf(const char *name, const struct dmahal_buf *b, const char *why)
+{
+    say("%-6s la " ADDR "-" ADDR "  len %-4zu  %s", name, (uint64_t)b->la,
+        (uint64_t)b->la + b->len - 1, b->len, why);
+}
+
+static bool buggy_start(struct story *st, struct tool_buggy *bd)
+{
+    const struct tool_buggy_sizes sz = {EDU_ADDR_BITS, ECHO_OFF, MSG_LEN, TABLE_LEN};
+
+    step(st, "dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, on_report, &log)   Driver Verifier");
+    if (!api(st, "dmahal_verify_enable",
+             dmahal_verify_enable(st->p, DMAHAL_VERIFY_COUNT, on_report, &st->rep)))
+        return false;
+    say("adapters got from now on are checked: guard zones around common buffers, a");
+    say("quarantine for freed ones, and every access the edu makes on the simulated bus");
+    step(st, "A new version of the driver gets an adapter (verified) and three buffers:");
+    if (!api(st, "tool_buggy_load (dmahal_adapter_get, dmahal_common_alloc)",
+             tool_buggy_load(st->d, &sz, bd)))
+        return false;
+    show_buf("ring", &bd->ring, "sized for the message: no room for its echo");
+    show_buf("status", &bd->status, "where the edu writes its result");
+    show_buf("table", &bd->table, "a lookup table");
+    return true;
+}
+
+/* (a) The echo goes to ring+0x800, but the ring is only 0x800 bytes long. */
+static void bug_overrun(struct story *st, struct tool_buggy *bd)
+{
+    struct echo e;
+
+    memcpy(bd->ring.va, MESSAGE, MSG_LEN);
+    step(st,
+         "Bug (a): the driver still has the edu echo to ring+0x%03x, the ring's end:", ECHO_OFF);
+    show_program(bd->ring.la, "la");
+    if (!api(st, "the edu's DMA", edu_echo(st->d, bd->ring.la, &e)))
+        return;
+    say("DMA result: %s, then %s: the bus let it through; the verifier did not", result_name(e.in),
+        result_name(e.out));
+    reports_expect(
+        st,
+        (const struct want[]){{DMAHAL_REPORT_DEV_OUT_OF_BOUNDS, bd->ring.la + ECHO_OFF, MSG_LEN}},
+        1);
+    say("dmahal_common_free(ring): the free checks the guard zone after the ring");
+    if (!api(st, "dmahal_common_free", dmahal_common_free(bd->a, &bd->ring)))
+        return;
+    reports_expect(
+        st, (const struct want[]){{DMAHAL_REPORT_OVERRUN, bd->ring.la + bd->ring.len, MSG_LEN}}, 1);
+}
+
+/* (b) An error path frees the ring again. */
+static void bug_double_free(struct story *st, struct tool_buggy *bd)
+{
+    int rc;
+
+    step(st, "Bug (b): an error path frees the ring a second time:");
+    rc = dmahal_common_free(bd->a, &bd->ring);
+    say("dmahal_common_free(ring) = %d (%s): the verifier stops the call", rc, dmahal_strerror(rc));
+    if (rc != -EINVAL)
+        fail(st, "the second free returned %d, not -EINVAL", rc);
+    reports_expect(
+        st, (const struct want[]){{DMAHAL_REPORT_DOUBLE_FREE, bd->ring.la, bd->ring.len}}, 1);
+}
+
+/* (c) The driver frees status while the edu still has it as its destination. */
+static void bug_use_after_free(struct story *st, struct tool_buggy *bd)
+{
+    uint32_t result;
+    int n;
+
+    step(st, "Bug (c): the driver frees status, then the edu writes its result there:");
+    if (!api(st, "dmahal_common_free", dmahal_common_free(bd->a, &bd->status)) ||
+        !api(st, "the edu's DMA",
+             edu_transfer(st->d, EDU_BUFFER, bd->status.la, EDU_CMD_TO_RAM, &result)))
+        return;
+    say("device -> RAM   destination  status     = " ADDR "   DMA result: %s",
+        (uint64_t)bd->status.la, result_name(result));
+    reports_expect(
+        st, (const struct want[]){{DMAHAL_REPORT_DEV_USE_AFTER_FREE, bd->status.la, MSG_LEN}}, 1);
+    n = dmahal_verify_check(st->p);
+    say("dmahal_verify_check(p) = %d: the freed buffer, held in quarantine, was written", n);
+    if (n != 1)
+        fail(st, "dmahal_verify_check found %d damaged buffer(s), not 1", n);
+    reports_expect(
+        st, (const struct want[]){{DMAHAL_REPORT_WRITE_AFTER_FREE, bd->status.la, MSG_LEN}}, 1);
+}
+
+/* (d) The driver unloads with table still allocated. */
+static void bug_leak(struct story *st, struct tool_buggy *bd)
+{
+    step(st, "Bug (d): the driver unloads, putting its adapter with table still allocated:");
+    dmahal_adapter_put(bd->a);
+    bd->a = NULL;
+    say("dmahal_adapter_put(adapter): the verifier lists what was never freed");
+    reports_expect(st, (const struct want[]){{DMAHAL_REPORT_LEAK, bd->table.la, bd->table.len}}, 1);
+}
+
+/* Prints one line of a dump after @p indent, wrapped at spaces to 100 columns. */
+static void dump_line(const char *indent, const char *line)
+{
+    size_t lead = strspn(line, " "), width = 100 - strlen(indent);
+    char more[64];
+
+    snprintf(more, sizeof(more), "%s%*s", indent, (int)(lead + 4), "");
+    while (strlen(line) > width) {
+        size_t cut = width;
+
+        while (cut > lead && line[cut] != ' ')
+            cut--;
+        if (cut == lead)
+            break;
+        printf("%s%.*s\n", indent, (int)cut, line);
+        line += cut + 1;
+        indent = more;
+        width = 100 - strlen(more);
+        lead = 0;
+    }
+    printf("%s%s\n", indent, line);
+}
+
+/* dmahal_dump's view for Part 4: its lines within 100 columns, and of each allocation
+ * backtrace the first FRAMES frames (the allocator, then the driver's function). */
+static void dump_view(struct story *st, unsigned flags)
+{
+    char *text = NULL, *line, *save = NULL;
+    size_t size = 0, skipped = 0, lead = 0;
+    FILE *mem = open_memstream(&text, &size);
+    int rc;
+
+    if (!mem) {
+        fail(st, "no memory for the dump");
+        return;
+    }
+    rc = dmahal_dump(st->p, mem, flags);
+    if (fclose(mem) != 0 && rc == 0)
+        rc = -ENOMEM;
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        const char *t = line + strspn(line, " ");
+        unsigned frame;
+
+        if (sscanf(t, "#%u ", &frame) == 1 && frame >= FRAMES) {
+            lead = (size_t)(t - line);
+            skipped++;
+            continue;
+        }
+        if (skipped)
+            say("%*s(%zu more frames)", (int)lead, "", skipped);
+        skipped = 0;
+        dump_line("      ", line);
+    }
+    free(text);
+    if (rc)
+        fail(st, "dmahal_dump failed: %s", dmahal_strerror(rc));
+}
+
+static void verifier_part(struct story *st)
+{
+    struct tool_buggy bd;
+
+    if (!buggy_start(st, &bd))
+        return;
+    bug_overrun(st, &bd);
+    if (!st->why[0])
+        bug_double_free(st, &bd);
+    if (!st->why[0])
+        bug_use_after_free(st, &bd);
+    if (st->why[0])
+        return;
+    step(st, "dmahal_dump(p, stdout, DMAHAL_DUMP_COMMON): the !dma view, with the verifier on");
+    dump_view(st, DMAHAL_DUMP_COMMON);
+    say("in gdb, on a stopped process or a core: source tools/gdb/dmahal.py, then dma 0 0x2");
+    bug_leak(st, &bd);
+    if (!st->why[0])
+        snprintf(st->verified, sizeof(st->verified), "%zu reports, for 4 bugs, as expected",
+                 st->rep.n);
+}
+
 /* ---- one platform --------------------------------------------------------------------------- */
 
 static void release(struct story *st)
@@ -477,6 +760,10 @@ static void run(struct story *st)
     rc = tool_dump_indented(st->p, DMAHAL_DUMP_ALL, "  ", NULL);
     if (rc)
         fail(st, "dmahal_dump failed: %s", dmahal_strerror(rc));
+    if (!st->why[0]) {
+        printf("\n-- Part 4: Driver Verifier's DMA checks catch a driver's mistakes --\n");
+        verifier_part(st);
+    }
     release(st);
     printf("\n");
 }
@@ -505,6 +792,7 @@ int tool_demo(const char *spec)
         }
         printf("%-*s  wrong way: %s\n", w, st[i].spec, st[i].wrong);
         printf("%-*s  right way: %s\n", w, "", st[i].right);
+        printf("%-*s  verifier:  %s\n", w, "", st[i].verified);
     }
     if (failed)
         return TOOL_EXIT_FAIL;

@@ -44,4 +44,25 @@ int tool_info(const char *spec);
  */
 int tool_demo(const char *spec);
 
+/** The buffers the demo's driver with bugs allocates, and its device's address width. */
+struct tool_buggy_sizes {
+    unsigned addr_bits;
+    size_t ring, status, table;
+};
+
+/** The demo's driver with bugs, loaded: its adapter and its three common buffers. */
+struct tool_buggy {
+    struct dmahal_adapter *a;
+    struct dmahal_buf ring, status, table;
+};
+
+/**
+ * Loads the demo's driver with bugs (buggy.c): an adapter for @p d and three common buffers
+ * of the sizes given. Global, so that the verifier's backtraces name it.
+ * @param bd  receives the adapter and the buffers; cleared on failure.
+ * @return 0, or the negative errno of dmahal_adapter_get() or dmahal_common_alloc().
+ */
+int tool_buggy_load(struct dmahal_device *d, const struct tool_buggy_sizes *sz,
+                    struct tool_buggy *bd);
+
 #endif /* DMAHAL_TOOL_H */
