@@ -185,7 +185,8 @@ static uint64_t library_pa(const char *spec)
     return pa;
 }
 
-/* The demo's own lines fit 100 columns (the dump's, in Part 3, are the dump's business). */
+/* The demo's own lines fit 100 columns (the dump's, in Part 3, are the dump's business; Part 4
+ * wraps its view). */
 static void check_line_width(const char *out)
 {
     bool in_dump = false;
@@ -196,7 +197,7 @@ static void check_line_width(const char *out)
 
         if (strncmp(l, "-- Part 3", 9) == 0)
             in_dump = true;
-        else if (strncmp(l, "===", 3) == 0)
+        else if (strncmp(l, "===", 3) == 0 || strncmp(l, "-- Part 4", 9) == 0)
             in_dump = false;
         if (!in_dump && len > 100)
             test_fail(__FILE__, __LINE__, "line of %zu columns: %.*s", len, (int)len, l);
@@ -368,6 +369,207 @@ TEST(demo_bad_platform)
     r = TOOL("demo", "--platform=nonsense");
     CHECK_EQ(r.status, 1);
     CHECK_CONTAINS(r.err, "cannot open platform \"nonsense\"");
+}
+
+/* ---- demo, Part 4: the verifier ------------------------------------------------------------ */
+
+/* A buffer the driver with bugs printed: "NAME   la 0xFIRST-0xLAST  len N". */
+struct pbuf {
+    uint64_t la, last;
+    size_t len;
+    char range[64]; /* "la 0x...-0x...", as the verifier names a buffer */
+};
+
+static struct pbuf parse_buf(const char *part4, const char *name)
+{
+    char key[32];
+    const char *at;
+    unsigned long long la, last;
+    size_t len;
+    struct pbuf b;
+
+    snprintf(key, sizeof(key), "      %-6s la ", name);
+    at = strstr(line_with(part4, key), key) + strlen(key);
+    CHECK_EQ(sscanf(at, "%llx-%llx len %zu", &la, &last, &len), 3);
+    b.la = la;
+    b.last = last;
+    b.len = len;
+    CHECK_EQ_U(b.last, b.la + b.len - 1);
+    CHECK_LE_U(b.last, EDU_MASK); /* a 28-bit adapter's buffers */
+    snprintf(b.range, sizeof(b.range), "la 0x%012llx-0x%012llx", la, last);
+    return b;
+}
+
+/* One report as the demo printed it: its header, then its message wrapped over the lines
+ * below; the message comes back on one line. */
+struct preport {
+    char kind[40];
+    uint64_t la;
+    size_t len;
+    char msg[512];
+};
+
+static struct preport parse_report(const char *part4, unsigned n)
+{
+    char key[32];
+    const char *at, *l;
+    unsigned long long la;
+    struct preport r = {0};
+    size_t o = 0;
+
+    snprintf(key, sizeof(key), "      report #%u  ", n);
+    at = strstr(line_with(part4, key), key) + strlen(key);
+    CHECK_EQ(sscanf(at, "%39s la %llx len %zu", r.kind, &la, &r.len), 3);
+    r.la = la;
+    for (l = strchr(at, '\n') + 1; strncmp(l, "        ", 8) == 0 && l[8] != ' ';) {
+        const char *nl = strchr(l, '\n');
+        size_t k = (size_t)(nl - l) - 8;
+
+        CHECK_LT(o + k + 2, sizeof(r.msg));
+        if (o)
+            r.msg[o++] = ' ';
+        memcpy(r.msg + o, l + 8, k);
+        o += k;
+        l = nl + 1;
+    }
+    r.msg[o] = '\0';
+    CHECK_GT(o, 0);
+    return r;
+}
+
+/* The report #@p n: of @p kind at @p la, @p len, naming the buffer @p b by its range. */
+static struct preport check_report(const char *part4, unsigned n, const char *kind, uint64_t la,
+                                   size_t len, const struct pbuf *b)
+{
+    struct preport r = parse_report(part4, n);
+    char name[96];
+
+    CHECK_STR(r.kind, kind);
+    CHECK_EQ_U(r.la, la);
+    CHECK_EQ(r.len, len);
+    snprintf(name, sizeof(name), "%zu-byte common buffer %s", b->len, b->range);
+    CHECK_CONTAINS(r.msg, name);
+    return r;
+}
+
+/* Part 4 of the demo's output on @p spec, up to the next "===" line. */
+static char *part4_of(const char *out, const char *spec)
+{
+    const char *s = strstr(section(out, spec), "-- Part 4: ");
+    const char *end;
+    char *p;
+
+    CHECK(s != NULL);
+    end = strstr(s, "\n===");
+    CHECK(end != NULL);
+    p = strndup(s, (size_t)(end - s) + 1);
+    CHECK(p != NULL);
+    CHECK_LT(nkept, sizeof(kept) / sizeof(kept[0]));
+    kept[nkept++] = p;
+    return p;
+}
+
+/* Part 4 on @p spec; @p before: reports the verifier made before Part 4 (the dump counts them). */
+static void check_part4(const char *out, const char *spec, unsigned before)
+{
+    const char *p4 = part4_of(out, spec);
+    struct pbuf ring = parse_buf(p4, "ring"), status = parse_buf(p4, "status"),
+                table = parse_buf(p4, "table");
+    const char *dump = strstr(p4, "the !dma view");
+    char line[160];
+    struct preport r;
+
+    CHECK_CONTAINS(p4, "dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, on_report, &log)");
+    CHECK_EQ(ring.len, ECHO_OFF); /* no room for the echo at +0x800 */
+    CHECK_EQ(status.len, 32);
+    /* (a) The echo lands right after the ring: on the bus, then in the guard zone. */
+    r = check_report(p4, 1, "device-out-of-bounds", ring.la + ECHO_OFF, 32, &ring);
+    CHECK_CONTAINS(r.msg, "device edu writes 32 byte(s)");
+    CHECK_CONTAINS(r.msg, "outside every live buffer: 0 byte(s) after the end of 2048-byte");
+    r = check_report(p4, 2, "overrun", ring.last + 1, 32, &ring);
+    CHECK_CONTAINS(r.msg, "32 byte(s) past the end changed (offsets 2048..2079");
+    /* (b) The second free is refused and named. */
+    snprintf(line, sizeof(line), "dmahal_common_free(ring) = %d (%s)", -EINVAL,
+             dmahal_strerror(-EINVAL));
+    CHECK_CONTAINS(p4, line);
+    r = check_report(p4, 3, "double-free", ring.la, ring.len, &ring);
+    CHECK_CONTAINS(r.msg, "double free of 2048-byte");
+    /* (c) The device writes into the freed status; the quarantine shows the damage. */
+    r = check_report(p4, 4, "device-use-after-free", status.la, 32, &status);
+    CHECK_CONTAINS(r.msg, "writes 32 byte(s)");
+    CHECK_CONTAINS(r.msg, "in a freed buffer: offset 0 of 32-byte");
+    CHECK_CONTAINS(p4, "dmahal_verify_check(p) = 1");
+    r = check_report(p4, 5, "write-after-free", status.la, 32, &status);
+    CHECK_CONTAINS(r.msg, "offsets 0..31 of 32-byte");
+    /* (d) The adapter goes with the table still allocated. */
+    r = check_report(p4, 6, "leak", table.la, table.len, &table);
+    CHECK_CONTAINS(r.msg, "leak: adapter put with 512-byte");
+    CHECK(strstr(p4, "report #7") == NULL);
+    CHECK_CONTAINS(out, "verifier:  6 reports, for 4 bugs, as expected");
+
+    /* The !dma view comes before the leak: the table, live, with where it was allocated;
+     * the freed buffers in quarantine; the reports so far. */
+    CHECK(dump != NULL && dump < strstr(p4, "report #6"));
+    CHECK_CONTAINS(dump, "(verified)");
+    snprintf(line, sizeof(line), "la 0x%012llx-0x%012llx  len 512", (unsigned long long)table.la,
+             (unsigned long long)table.last);
+    CHECK_CONTAINS(dump, line);
+    CHECK_CONTAINS(dump, "guards intact");
+    CHECK_CONTAINS(dump, "allocated by:");
+    CHECK_CONTAINS(dump, "(dmahal_common_alloc+0x");
+    CHECK_CONTAINS(dump, "(tool_buggy_load+0x");
+    snprintf(line, sizeof(line), "quarantined: 2048-byte common buffer %s", ring.range);
+    CHECK_CONTAINS(dump, line);
+    snprintf(line, sizeof(line), "quarantined: 32-byte common buffer %s", status.range);
+    CHECK_CONTAINS(dump, line);
+    snprintf(line, sizeof(line), "reports: %u\n", 5 + before);
+    CHECK_CONTAINS(dump, line);
+    CHECK_CONTAINS(dump, "double-free: 1\n");
+    CHECK_CONTAINS(dump, "device-use-after-free: 1\n");
+    CHECK_CONTAINS(p4, "tools/gdb/dmahal.py, then dma 0 0x2");
+}
+
+TEST(demo_verifier_names_each_bug)
+{
+    static const char *const specs[] = {"sim", "sim:iommu=on", "sim:page=64K"};
+
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        struct run r = TOOL("demo", "--platform", specs[i]);
+
+        CHECK_EQ(r.status, 0);
+        CHECK_STR(r.err, "");
+        check_part4(r.out, specs[i], 0);
+        check_line_width(r.out);
+    }
+}
+
+TEST(demo_verifier_part_on_both_default_machines)
+{
+    struct run r = TOOL("demo");
+
+    CHECK_EQ(r.status, 0);
+    check_part4(r.out, "sim", 0);
+    check_part4(r.out, "sim:iommu=on", 0);
+}
+
+TEST(demo_verifier_already_on_from_the_environment)
+{
+    /* DMAHAL_VERIFY=1 turns the verifier on before the demo does: Parts 1 and 2 are then
+     * checked too (the wrong way's stray accesses are printed on stderr), and Part 4 hears
+     * only its own bugs. */
+    struct run r =
+        tool("DMAHAL_VERIFY=1", (const char *const[]){"demo", "--platform", "sim", NULL});
+    unsigned before = 0;
+
+    CHECK_EQ(r.status, 0);
+    CHECK_CONTAINS(r.err, "dmahal verifier: device-out-of-bounds: device edu reads 32 byte(s)");
+    /* Those reports went to stderr; Part 4's went to the demo's callback alone, and the
+     * dump counts both. */
+    for (const char *e = r.err; (e = strstr(e, "dmahal verifier: ")) != NULL; e++)
+        before++;
+    CHECK_GT(before, 0);
+    check_part4(r.out, "sim", before);
+    CHECK(strstr(r.err, "double free") == NULL);
 }
 
 /* ---- info ------------------------------------------------------------------------------- */

@@ -39,7 +39,8 @@ int tool_info(const char *spec);
 /**
  * `dmahal demo`: the seed's story on the simulated machine.
  * @param spec  one platform to run on; NULL runs each of TOOL_DEMO_SPECS.
- * @return TOOL_EXIT_OK when the story unfolded as explained on every platform run,
+ * @return TOOL_EXIT_OK when the story unfolded as explained on every platform run (in
+ *         Part 4: the verifier made exactly the reports expected, for the buffers concerned),
  *         TOOL_EXIT_FAIL otherwise.
  */
 int tool_demo(const char *spec);
