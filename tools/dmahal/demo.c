@@ -58,7 +58,6 @@ static const char NB_ECHO[MSG_LEN] = "neighbour: ring head 7";
 #define REPORT_MSG  512 /* bytes of a report's message kept */
 #define WRAP        92  /* columns a report's message is wrapped to, after its indent */
 #define TABLE_LEN   512 /* the buffer Part 4's driver leaks */
-#define FRAMES      2   /* frames of an allocation backtrace Part 4's dump view shows */
 
 /* A verifier report, as the callback received it. */
 struct seen {
@@ -658,13 +657,28 @@ static void dump_line(const char *indent, const char *line)
     printf("%s%s\n", indent, line);
 }
 
+/* Is this backtrace frame ("#N 0x... binary(name+0x...) [0x...]") in a function with a name
+ * of its own that is not the library's? Frames without a name (static functions) are not. */
+static bool driver_frame(const char *frame)
+{
+    const char *name = strchr(frame, '(');
+    size_t n;
+
+    if (!name)
+        return false;
+    n = strcspn(++name, "+)");
+    return n > 0 && strncmp(name, "dmahal_", 7) != 0;
+}
+
 /* dmahal_dump's view for Part 4: its lines within 100 columns, and of each allocation
- * backtrace the first FRAMES frames (the allocator, then the driver's function). */
+ * backtrace the frames up to the first named function outside the library (the driver's,
+ * that allocated the buffer); how many frames follow is said in one line. */
 static void dump_view(struct story *st, unsigned flags)
 {
     char *text = NULL, *line, *save = NULL;
     size_t size = 0, skipped = 0, lead = 0;
     FILE *mem = open_memstream(&text, &size);
+    bool found = false; /* the current backtrace reached the driver's frame */
     int rc;
 
     if (!mem) {
@@ -678,16 +692,23 @@ static void dump_view(struct story *st, unsigned flags)
         const char *t = line + strspn(line, " ");
         unsigned frame;
 
-        if (sscanf(t, "#%u ", &frame) == 1 && frame >= FRAMES) {
-            lead = (size_t)(t - line);
-            skipped++;
-            continue;
+        if (sscanf(t, "#%u ", &frame) == 1) {
+            if (found) {
+                lead = (size_t)(t - line);
+                skipped++;
+                continue;
+            }
+            found = driver_frame(t);
+        } else {
+            found = false;
+            if (skipped)
+                say("%*s(%zu more frames)", (int)lead, "", skipped);
+            skipped = 0;
         }
-        if (skipped)
-            say("%*s(%zu more frames)", (int)lead, "", skipped);
-        skipped = 0;
         dump_line("      ", line);
     }
+    if (skipped)
+        say("%*s(%zu more frames)", (int)lead, "", skipped);
     free(text);
     if (rc)
         fail(st, "dmahal_dump failed: %s", dmahal_strerror(rc));
