@@ -563,7 +563,9 @@ static bool buggy_start(struct story *st, struct tool_buggy *bd)
     return true;
 }
 
-/* (a) The echo goes to ring+0x800, but the ring is only 0x800 bytes long. */
+/* (a) The echo goes to ring+0x800, but the ring is only 0x800 bytes long. The message,
+ * zero-padded, holds no byte of the verifier's guard pattern, so all MSG_LEN bytes the edu
+ * writes show as changed; the same holds for the freed pattern in (c). */
 static void bug_overrun(struct story *st, struct tool_buggy *bd)
 {
     struct echo e;
