@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <execinfo.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,23 +35,190 @@ void *verify_realloc(void *p, size_t size)
 
 /* ---- backtraces -------------------------------------------------------------------------- */
 
-void verify_bt_capture_skip(const struct dmahal__verifier *v, struct verify_bt *bt, int skip)
+/*
+ * The cheap way, as AddressSanitizer records malloc stacks: follow the chain of saved frame
+ * pointers. Each frame holds the caller's frame pointer, then the return address. A caller
+ * built without frame pointers leaves some other value in the register; every link is
+ * therefore checked to stay inside this thread's stack and to go up it, so a bad one ends
+ * the walk (the trace is then short, never a fault).
+ */
+#if defined(__x86_64__) || defined(__aarch64__) || defined(__i386__)
+#define VERIFY_FP_WALK 1
+#endif
+
+#ifdef VERIFY_FP_WALK
+/* This thread's stack, found once per thread (pthread_getattr_np reads /proc for the main
+ * thread); lo == hi means unknown: the walk then keeps the first frame only. */
+static __thread uintptr_t stack_lo, stack_hi;
+static __thread bool stack_known;
+
+static void stack_bounds(void)
 {
-    void *pc[VERIFY_BT_DEPTH + 4];
-    int n;
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+
+    stack_known = true;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        stack_lo = (uintptr_t)addr;
+        stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+static int fp_walk(const void *frame, void **pc, int max)
+{
+    const uintptr_t *fp = frame;
+    int n = 0;
+
+    if (!stack_known)
+        stack_bounds();
+    /* The first frame is the verifier's own, which has a frame pointer: always readable. */
+    pc[n++] = (void *)fp[1];
+    if ((uintptr_t)fp < stack_lo || (uintptr_t)fp >= stack_hi)
+        return n; /* on another stack (a signal's, a coroutine's): no bounds to trust */
+    while (n < max) {
+        const uintptr_t *next = (const uintptr_t *)fp[0];
+
+        if ((uintptr_t)next <= (uintptr_t)fp || (uintptr_t)next > stack_hi - 2 * sizeof(*next) ||
+            ((uintptr_t)next & (sizeof(*next) - 1)) || next[1] < 4096)
+            break;
+        fp = next;
+        pc[n++] = (void *)fp[1];
+    }
+    return n;
+}
+#endif
+
+__attribute__((noinline)) void verify_bt_capture_from(const struct dmahal__verifier *v,
+                                                      const void *frame, int skip,
+                                                      struct verify_bt_raw *bt)
+{
+    unsigned flags = __atomic_load_n(&v->flags, __ATOMIC_RELAXED);
 
     bt->n = 0;
-    if (__atomic_load_n(&v->flags, __ATOMIC_RELAXED) & DMAHAL_VERIFY_NO_BACKTRACE)
+    if (flags & DMAHAL_VERIFY_NO_BACKTRACE)
         return;
-    n = backtrace(pc, VERIFY_BT_DEPTH + 4);
-    /* This function and the verifier's operation (which inlined verify_bt_capture) are not
-     * news. */
-    skip += 2;
-    n = n > skip ? n - skip : 0;
-    if (n > VERIFY_BT_DEPTH)
-        n = VERIFY_BT_DEPTH;
-    memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
-    bt->n = n;
+#ifdef VERIFY_FP_WALK
+    if (!(flags & DMAHAL_VERIFY_FULL_BACKTRACE)) {
+        void *pc[VERIFY_BT_DEPTH + 4];
+        int n = fp_walk(frame, pc, VERIFY_BT_DEPTH + skip);
+
+        n = n > skip ? n - skip : 0;
+        memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
+        bt->n = n;
+        return;
+    }
+#else
+    (void)frame;
+#endif
+    {
+        void *pc[VERIFY_BT_DEPTH + 6];
+        int n = backtrace(pc, VERIFY_BT_DEPTH + 2 + skip);
+
+        /* This function and the verifier's operation whose frame was passed are not news. */
+        skip += 2;
+        n = n > skip ? n - skip : 0;
+        if (n > VERIFY_BT_DEPTH)
+            n = VERIFY_BT_DEPTH;
+        memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
+        bt->n = n;
+    }
+}
+
+/* The stack depot: every distinct trace is stored once, for the verifier's life. */
+const struct verify_bt verify_bt_none;
+
+static uint64_t bt_hash(const struct verify_bt_raw *raw)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)raw->n;
+
+    for (int i = 0; i < raw->n; i++) {
+        h ^= (uint64_t)(uintptr_t)raw->pc[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static int depot_grow(struct verify_depot *d)
+{
+    size_t cap = d->cap ? d->cap * 2 : 1024;
+    struct verify_bt **b = verify_malloc(cap * sizeof(*b));
+
+    if (!b)
+        return -ENOMEM;
+    memset(b, 0, cap * sizeof(*b));
+    for (size_t i = 0; i < d->cap; i++) {
+        while (d->bucket[i]) {
+            struct verify_bt *e = d->bucket[i];
+
+            d->bucket[i] = e->next;
+            e->next = b[e->hash & (cap - 1)];
+            b[e->hash & (cap - 1)] = e;
+        }
+    }
+    free(d->bucket);
+    d->bucket = b;
+    d->cap = cap;
+    return 0;
+}
+
+const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v, const struct verify_bt_raw *raw)
+{
+    struct verify_depot *d = &v->depot;
+    uint64_t h;
+    struct verify_bt *e;
+    size_t bytes;
+
+    if (raw->n == 0)
+        return &verify_bt_none;
+    h = bt_hash(raw);
+    if (d->cap) {
+        for (e = d->bucket[h & (d->cap - 1)]; e; e = e->next)
+            if (e->hash == h && e->n == raw->n &&
+                memcmp(e->pc, raw->pc, (size_t)raw->n * sizeof(raw->pc[0])) == 0)
+                return e;
+    }
+    if (d->n >= d->cap && depot_grow(d) != 0)
+        return &verify_bt_none; /* a report without its trace beats no verifier */
+    bytes = (sizeof(*e) + 15) & ~(size_t)15;
+    if (d->chunk_left < bytes) {
+        /* Traces are carved from large chunks, freed together at close. */
+        size_t size = 64 * 1024;
+        struct verify_chunk *c = verify_malloc(size);
+
+        if (!c)
+            return &verify_bt_none;
+        c->next = d->chunks;
+        d->chunks = c;
+        d->chunk_at = (char *)c + ((sizeof(*c) + 15) & ~(size_t)15);
+        d->chunk_left = size - (size_t)(d->chunk_at - (char *)c);
+    }
+    e = (struct verify_bt *)(void *)d->chunk_at;
+    d->chunk_at += bytes;
+    d->chunk_left -= bytes;
+    e->hash = h;
+    e->n = raw->n;
+    memcpy(e->pc, raw->pc, (size_t)raw->n * sizeof(raw->pc[0]));
+    e->next = d->bucket[h & (d->cap - 1)];
+    d->bucket[h & (d->cap - 1)] = e;
+    d->n++;
+    return e;
+}
+
+void verify_depot_fini(struct verify_depot *d)
+{
+    while (d->chunks) {
+        struct verify_chunk *c = d->chunks;
+
+        d->chunks = c->next;
+        free(c);
+    }
+    free(d->bucket);
+    memset(d, 0, sizeof(*d));
 }
 
 void verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt)
@@ -140,10 +308,10 @@ static void print_report(const struct verify_report *r, unsigned flags)
         fprintf(f, "  the buffer: %s\n", name);
         if (r->rec->state == VERIFY_FREED) {
             fprintf(f, "  freed by:\n");
-            verify_bt_print(f, "    ", &r->rec->free_bt);
+            verify_bt_print(f, "    ", r->rec->free_bt);
         }
         fprintf(f, "  allocated by:\n");
-        verify_bt_print(f, "    ", &r->rec->alloc_bt);
+        verify_bt_print(f, "    ", r->rec->alloc_bt);
     }
     if (r->extra_bt) {
         fprintf(f, "  %s:\n", r->extra_what);
@@ -200,8 +368,8 @@ void verify_oom(struct dmahal__verifier *v, const char *what)
 
 /* ---- the public entry points --------------------------------------------------------------- */
 
-#define KNOWN_FLAGS                                                                                \
-    (DMAHAL_VERIFY_PRINT | DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_ABORT | DMAHAL_VERIFY_NO_BACKTRACE)
+#define BT_FLAGS (DMAHAL_VERIFY_NO_BACKTRACE | DMAHAL_VERIFY_FULL_BACKTRACE)
+#define KNOWN_FLAGS (DMAHAL_VERIFY_PRINT | DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_ABORT | BT_FLAGS)
 
 static struct dmahal__verifier *verifier_new(struct dmahal_platform *p)
 {
@@ -213,6 +381,7 @@ static struct dmahal__verifier *verifier_new(struct dmahal_platform *p)
     pthread_mutex_init(&v->lock, NULL);
     pthread_mutex_init(&v->rlock, NULL);
     atomic_init(&v->on, true);
+    v->prio_seed = 0x9e3779b9u;
     return v;
 }
 
@@ -222,7 +391,7 @@ int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_repor
 
     if (!p || (flags & ~KNOWN_FLAGS))
         return -EINVAL;
-    if (!(flags & ~DMAHAL_VERIFY_NO_BACKTRACE))
+    if (!(flags & ~BT_FLAGS))
         flags |= DMAHAL_VERIFY_PRINT | DMAHAL_VERIFY_COUNT;
     /* Serialised against other enables by the platform lock: one verifier per platform. */
     pthread_mutex_lock(&p->lock);

@@ -10,20 +10,50 @@
 
 /* ---- the indexes ------------------------------------------------------------------------- */
 
-/* First position whose record's CPU address is above @va. */
-static size_t upper_va(const struct verify_index *ix, const void *va)
+static size_t va_slot(const struct verify_vahash *h, const void *va)
 {
-    size_t lo = 0, hi = ix->n;
+    uint64_t k = (uint64_t)(uintptr_t)va * 0x9e3779b97f4a7c15ull;
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
+    return (size_t)(k >> 32) & (h->cap - 1);
+}
 
-        if ((uintptr_t)ix->v[mid]->user.va <= (uintptr_t)va)
-            lo = mid + 1;
-        else
-            hi = mid;
+/* The record (live or quarantined) whose buffer starts at @va, or NULL. */
+static struct verify_rec *va_find(const struct dmahal__verifier *v, const void *va)
+{
+    if (!v->by_va.cap)
+        return NULL;
+    for (struct verify_rec *r = v->by_va.bucket[va_slot(&v->by_va, va)]; r; r = r->hnext)
+        if (r->user.va == va)
+            return r;
+    return NULL;
+}
+
+/* Makes room for one more record, so that recording a buffer once allocated cannot fail. */
+static int va_reserve(struct verify_vahash *h)
+{
+    struct verify_vahash g;
+
+    if (h->n < h->cap)
+        return 0;
+    g.cap = h->cap ? h->cap * 2 : 256;
+    g.n = h->n;
+    g.bucket = verify_malloc(g.cap * sizeof(*g.bucket));
+    if (!g.bucket)
+        return -ENOMEM;
+    memset(g.bucket, 0, g.cap * sizeof(*g.bucket));
+    for (size_t i = 0; i < h->cap; i++) {
+        while (h->bucket[i]) {
+            struct verify_rec *r = h->bucket[i];
+            size_t at = va_slot(&g, r->user.va);
+
+            h->bucket[i] = r->hnext;
+            r->hnext = g.bucket[at];
+            g.bucket[at] = r;
+        }
     }
-    return lo;
+    free(h->bucket);
+    *h = g;
+    return 0;
 }
 
 /* Logical addresses are per device (each has its own IO page table): the key is both. */
@@ -34,58 +64,131 @@ static bool la_key_le(const struct verify_rec *r, const struct dmahal_device *d,
     return r->user.la <= la;
 }
 
-/* First position whose record's (device, logical address) is above (@d, @la). */
-static size_t upper_la(const struct verify_index *ix, const struct dmahal_device *d,
-                       dmahal_addr_t la)
+static bool la_before(const struct verify_rec *x, const struct verify_rec *y)
 {
-    size_t lo = 0, hi = ix->n;
+    return !la_key_le(y, x->dev, x->user.la);
+}
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (la_key_le(ix->v[mid], d, la))
-            lo = mid + 1;
-        else
-            hi = mid;
+/*
+ * The (device, logical address) index is a treap: a search tree kept balanced by random
+ * priorities, O(log n) to insert, delete and find the neighbours of an address, with its links
+ * in the records (no allocation). Equal keys, should there be any, go right.
+ */
+static struct verify_rec *treap_merge(struct verify_rec *l, struct verify_rec *r)
+{
+    if (!l)
+        return r;
+    if (!r)
+        return l;
+    if (l->prio > r->prio) {
+        l->right = treap_merge(l->right, r);
+        return l;
     }
-    return lo;
+    r->left = treap_merge(l, r->left);
+    return r;
 }
 
-static int index_reserve(struct verify_index *ix, size_t extra)
+/* Splits @t into the records before @x's key (*l) and the rest (*r). */
+static void treap_split(struct verify_rec *t, const struct verify_rec *x, struct verify_rec **l,
+                        struct verify_rec **r)
 {
-    size_t cap;
-    struct verify_rec **v;
-
-    if (ix->n + extra <= ix->cap)
-        return 0;
-    cap = ix->cap ? ix->cap * 2 : 64;
-    while (cap < ix->n + extra)
-        cap *= 2;
-    v = verify_realloc(ix->v, cap * sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    ix->v = v;
-    ix->cap = cap;
-    return 0;
+    if (!t) {
+        *l = *r = NULL;
+    } else if (la_before(t, x)) {
+        treap_split(t->right, x, &t->right, r);
+        *l = t;
+    } else {
+        treap_split(t->left, x, l, &t->left);
+        *r = t;
+    }
 }
 
-static void index_insert(struct verify_index *ix, size_t at, struct verify_rec *rec)
+static struct verify_rec *treap_insert(struct verify_rec *t, struct verify_rec *x)
 {
-    memmove(&ix->v[at + 1], &ix->v[at], (ix->n - at) * sizeof(ix->v[0]));
-    ix->v[at] = rec;
-    ix->n++;
+    if (!t)
+        return x;
+    if (x->prio > t->prio) {
+        treap_split(t, x, &x->left, &x->right);
+        return x;
+    }
+    if (la_before(x, t))
+        t->left = treap_insert(t->left, x);
+    else
+        t->right = treap_insert(t->right, x);
+    return t;
 }
 
-static void index_delete(struct verify_index *ix, size_t at)
+static struct verify_rec *treap_delete(struct verify_rec *t, struct verify_rec *x)
 {
-    memmove(&ix->v[at], &ix->v[at + 1], (ix->n - at - 1) * sizeof(ix->v[0]));
-    ix->n--;
+    if (!t)
+        return NULL;
+    if (t == x)
+        return treap_merge(t->left, t->right);
+    if (la_before(x, t))
+        t->left = treap_delete(t->left, x);
+    else
+        t->right = treap_delete(t->right, x);
+    return t;
+}
+
+/* The records just at or below, and just above, (@d, @la), or NULL. */
+static void la_neighbours(const struct dmahal__verifier *v, const struct dmahal_device *d,
+                          dmahal_addr_t la, struct verify_rec **prev, struct verify_rec **next)
+{
+    *prev = *next = NULL;
+    for (struct verify_rec *t = v->by_la; t;) {
+        if (la_key_le(t, d, la)) {
+            *prev = t;
+            t = t->right;
+        } else {
+            *next = t;
+            t = t->left;
+        }
+    }
+}
+
+/* Adds a record to the indexes; the hash table has room (va_reserve). */
+static void rec_index(struct dmahal__verifier *v, struct verify_rec *rec)
+{
+    size_t at = va_slot(&v->by_va, rec->user.va);
+    uint32_t x = v->prio_seed;
+
+    rec->hnext = v->by_va.bucket[at];
+    v->by_va.bucket[at] = rec;
+    v->by_va.n++;
+    x ^= x << 13; /* xorshift32: priorities need only be unpredictable by the keys */
+    x ^= x >> 17;
+    x ^= x << 5;
+    v->prio_seed = x;
+    rec->prio = x;
+    rec->left = rec->right = NULL;
+    v->by_la = treap_insert(v->by_la, rec);
+    rec->next = NULL;
+    rec->prev = v->recs_tail;
+    if (v->recs_tail)
+        v->recs_tail->next = rec;
+    else
+        v->recs = rec;
+    v->recs_tail = rec;
 }
 
 static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
 {
-    index_delete(&v->by_va, upper_va(&v->by_va, rec->user.va) - 1);
-    index_delete(&v->by_la, upper_la(&v->by_la, rec->dev, rec->user.la) - 1);
+    struct verify_rec **pp = &v->by_va.bucket[va_slot(&v->by_va, rec->user.va)];
+
+    while (*pp != rec)
+        pp = &(*pp)->hnext;
+    *pp = rec->hnext;
+    v->by_va.n--;
+    v->by_la = treap_delete(v->by_la, rec);
+    if (rec->prev)
+        rec->prev->next = rec->next;
+    else
+        v->recs = rec->next;
+    if (rec->next)
+        rec->next->prev = rec->prev;
+    else
+        v->recs_tail = rec->prev;
 }
 
 /* ---- guard zones ------------------------------------------------------------------------- */
@@ -304,39 +407,36 @@ static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t 
     return 0;
 }
 
+/*
+ * One critical section: the wrapped allocator is called under v->lock (the lock order
+ * allows it), so that the record, its index entries and the buffer appear together, and the
+ * lock is taken once.
+ */
 static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
                                struct dmahal_buf *out)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
+    struct verify_bt_raw bt;
     struct verify_rec *rec;
     int rc;
 
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
         return va->inner->common_alloc(a, len, flags, out);
-    /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
+    verify_bt_capture(v, &bt);
     pthread_mutex_lock(&v->lock);
+    /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
+    if (va_reserve(&v->by_va) != 0)
+        goto err_unlock;
     rec = v->spare;
     if (rec) {
         v->spare = rec->qnext;
         v->nspare--;
-    }
-    rc = index_reserve(&v->by_va, v->reserved + 1);
-    if (rc == 0)
-        rc = index_reserve(&v->by_la, v->reserved + 1);
-    if (rc == 0)
-        v->reserved++;
-    pthread_mutex_unlock(&v->lock);
-    if (rc == 0 && !rec) {
+    } else {
         rec = verify_malloc(sizeof(*rec));
-        if (!rec) {
-            pthread_mutex_lock(&v->lock);
-            v->reserved--;
-            pthread_mutex_unlock(&v->lock);
-        }
+        if (!rec)
+            goto err_unlock;
     }
-    if (rc || !rec)
-        goto err_rec;
     memset(rec, 0, sizeof(*rec));
     rec->a = a;
     rec->dev = a->dev;
@@ -344,39 +444,42 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
     rec->track_flush = (flags & DMAHAL_CACHED) && !a->c.coherent;
     rc = alloc_under(a, rec, len, flags);
     if (rc) {
-        pthread_mutex_lock(&v->lock);
-        v->reserved--;
+        rec_recycle(v, rec);
         pthread_mutex_unlock(&v->lock);
-        free(rec);
         return rc;
     }
-    verify_bt_capture(v, &rec->alloc_bt);
+    rec->alloc_bt = verify_bt_intern(v, &bt);
+    rec->free_bt = &verify_bt_none;
     if (rec->track_flush) {
         rec->hash = verify_hash(rec->user.va, len); /* zeroed, and seen so by the device */
         rec->flushed = true;
     }
-    pthread_mutex_lock(&v->lock);
-    v->reserved--;
     rec->seq = ++v->allocs;
-    index_insert(&v->by_va, upper_va(&v->by_va, rec->user.va), rec);
-    index_insert(&v->by_la, upper_la(&v->by_la, rec->dev, rec->user.la), rec);
+    rec_index(v, rec);
     va->live++;
     pthread_mutex_unlock(&v->lock);
     *out = rec->user;
     return 0;
 
-err_rec:
-    free(rec);
+err_unlock:
+    pthread_mutex_unlock(&v->lock);
     verify_oom(v, "recording a common buffer");
     return va->inner->common_alloc(a, len, flags, out);
 }
 
-/* The record whose buffer starts at, or else contains, or else is nearest below @p va. */
+/* The record whose buffer starts at, or else contains, or else is nearest below @p va: for
+ * explaining a bad free, so a walk over them all. */
 static struct verify_rec *rec_at_or_below(struct dmahal__verifier *v, const void *va)
 {
-    size_t i = upper_va(&v->by_va, va);
+    struct verify_rec *best = va_find(v, va);
 
-    return i ? v->by_va.v[i - 1] : NULL;
+    if (best)
+        return best;
+    for (struct verify_rec *r = v->recs; r; r = r->next)
+        if ((uintptr_t)r->user.va <= (uintptr_t)va &&
+            (!best || (uintptr_t)r->user.va > (uintptr_t)best->user.va))
+            best = r;
+    return best;
 }
 
 /* Explains a free that matches no live buffer; returns the report's kind. */
@@ -427,11 +530,14 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
     struct dmahal__verifier *v = va->v;
     struct verify_rec *rec;
     struct verify_report r = {0};
+    struct verify_bt_raw bt;
     bool on = atomic_load_explicit(&v->on, memory_order_relaxed);
 
+    if (on)
+        verify_bt_capture(v, &bt);
     pthread_mutex_lock(&v->lock);
-    rec = rec_at_or_below(v, buf->va);
-    if (rec && rec->user.va == buf->va && rec->state == VERIFY_LIVE && rec->a == a &&
+    rec = va_find(v, buf->va);
+    if (rec && rec->state == VERIFY_LIVE && rec->a == a &&
         rec->user.la == buf->la && rec->user.len == buf->len) {
         va->live--;
         v->frees++;
@@ -444,7 +550,7 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
         verify_stream_check_free(v, rec);
         rec->state = VERIFY_FREED;
         rec->free_seq = v->frees;
-        verify_bt_capture(v, &rec->free_bt);
+        rec->free_bt = verify_bt_intern(v, &bt);
         memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
         quarantine_push(v, rec);
         pthread_mutex_unlock(&v->lock);
@@ -455,7 +561,7 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
         pthread_mutex_unlock(&v->lock);
         return va->inner->common_free(a, buf);
     }
-    r.rec = rec;
+    r.rec = rec = rec_at_or_below(v, buf->va);
     explain_bad_free(v, a, buf, rec, &r);
     verify_emit(v, &r);
     pthread_mutex_unlock(&v->lock);
@@ -474,7 +580,7 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
     char name[160];
 
     pthread_mutex_lock(&v->lock);
-    rec = rec_at_or_below(v, b->va);
+    rec = va_find(v, b->va); /* every case below concerns the buffer starting there */
     if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
         rec->user.la == b->la && rec->user.len == b->len) {
         size_t head = (size_t)((char *)rec->user.va - (char *)rec->under.va);
@@ -535,7 +641,7 @@ static void report_dead(struct dmahal_adapter *a, const char *what)
 {
     struct dmahal__vadapter *va = a->verify;
     struct verify_report r = {.kind = DMAHAL_REPORT_BAD_ADAPTER,
-                              .extra_bt = &va->put_bt,
+                              .extra_bt = va->put_bt,
                               .extra_what = "the adapter was put by"};
 
     snprintf(r.msg, sizeof(r.msg), "%s on adapter #%llu (device %s), which was put already", what,
@@ -626,7 +732,6 @@ static const struct dmahal_dma_ops dead_ops = {
 static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
 {
     struct verify_rec **q = &v->q_head;
-    size_t out = 0;
 
     v->q_tail = NULL;
     while (*q) {
@@ -640,18 +745,10 @@ static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
             q = &(*q)->qnext;
         }
     }
-    for (size_t i = 0; i < v->by_la.n; i++)
-        if (v->by_la.v[i]->a != a)
-            v->by_la.v[out++] = v->by_la.v[i];
-    v->by_la.n = out;
-    out = 0;
-    for (size_t i = 0; i < v->by_va.n; i++) {
-        struct verify_rec *rec = v->by_va.v[i];
-
-        if (rec->a != a) {
-            v->by_va.v[out++] = rec;
+    for (struct verify_rec *rec = v->recs, *next; rec; rec = next) {
+        next = rec->next;
+        if (rec->a != a)
             continue;
-        }
         if (rec->state == VERIFY_LIVE) {
             struct verify_report r = {
                 .kind = DMAHAL_REPORT_LEAK, .la = rec->user.la, .len = rec->user.len, .rec = rec};
@@ -662,9 +759,9 @@ static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
             check_guards(v, rec, "at adapter put");
             verify_emit(v, &r);
         }
+        rec_unindex(v, rec);
         free(rec);
     }
-    v->by_va.n = out;
 }
 
 static void verify_put(struct dmahal_adapter *a)
@@ -672,7 +769,9 @@ static void verify_put(struct dmahal_adapter *a)
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     struct dmahal__vadapter *old = NULL;
+    struct verify_bt_raw bt;
 
+    verify_bt_capture(v, &bt);
     pthread_mutex_lock(&v->lock);
     forget_adapter(v, a);
     verify_stream_forget_adapter(v, a);
@@ -680,10 +779,10 @@ static void verify_put(struct dmahal_adapter *a)
     /* Its memory goes with it (the common allocator frees what is left); the struct stays,
      * so a later call through it is reported rather than a use of freed memory. */
     dmahal__adapter_release(a);
-    verify_bt_capture(v, &va->put_bt);
     va->dead = true;
     a->ops = &dead_ops;
     pthread_mutex_lock(&v->lock);
+    va->put_bt = verify_bt_intern(v, &bt);
     va->grave_next = v->graveyard;
     v->graveyard = va;
     if (++v->ngrave > VERIFY_GRAVEYARD) {
@@ -757,8 +856,8 @@ void dmahal__verify_platform_close(struct dmahal_platform *p)
         v->spare = rec->qnext;
         free(rec);
     }
-    free(v->by_va.v);
-    free(v->by_la.v);
+    free(v->by_va.bucket);
+    verify_depot_fini(&v->depot);
     pthread_mutex_destroy(&v->lock);
     pthread_mutex_destroy(&v->rlock);
     free(v);
@@ -843,18 +942,17 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
                                dmahal_addr_t la, size_t len, bool write)
 {
     struct verify_report r = {.la = la, .len = len};
-    struct verify_rec copy, *prev = NULL, *next = NULL, *freed = NULL, *near;
+    struct verify_rec copy, *prev, *next, *freed = NULL, *near;
     char where[320];
-    size_t i;
 
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
         return;
     pthread_mutex_lock(&v->lock);
-    i = upper_la(&v->by_la, d, la);
-    if (i > 0 && v->by_la.v[i - 1]->dev == d)
-        prev = v->by_la.v[i - 1];
-    if (i < v->by_la.n && v->by_la.v[i]->dev == d)
-        next = v->by_la.v[i];
+    la_neighbours(v, d, la, &prev, &next);
+    if (prev && prev->dev != d)
+        prev = NULL;
+    if (next && next->dev != d)
+        next = NULL;
     if (prev && prev->state == VERIFY_LIVE && la + len <= prev->user.la + prev->user.len) {
         /* A cached buffer on a non-coherent device: what the CPU wrote since the last
          * flush is not what the device reads. */
@@ -927,9 +1025,7 @@ int dmahal_verify_check(struct dmahal_platform *p)
     if (!v || !atomic_load(&v->on))
         return -ENOTSUP;
     pthread_mutex_lock(&v->lock);
-    for (size_t i = 0; i < v->by_va.n; i++) {
-        struct verify_rec *rec = v->by_va.v[i];
-
+    for (struct verify_rec *rec = v->recs; rec; rec = rec->next) {
         n += rec->state == VERIFY_LIVE ? check_guards(v, rec, "on demand")
                                        : check_freed(v, rec, "on demand");
     }
@@ -966,8 +1062,7 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
     size_t n = 0, bytes = 0;
 
     pthread_mutex_lock(&v->lock);
-    for (size_t i = 0; i < v->by_va.n; i++) {
-        const struct verify_rec *rec = v->by_va.v[i];
+    for (const struct verify_rec *rec = v->recs; rec; rec = rec->next) {
         char state[160];
 
         if (rec->a != a || rec->state != VERIFY_LIVE)
@@ -983,7 +1078,7 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
                 (unsigned long long)rec->seq);
         fprintf(f, "        %s\n", state);
         fprintf(f, "        allocated by:\n");
-        verify_bt_print(f, "          ", &rec->alloc_bt);
+        verify_bt_print(f, "          ", rec->alloc_bt);
     }
     pthread_mutex_unlock(&v->lock);
     fprintf(f, "    common buffers: %zu, %zu bytes (verified)\n", n, bytes);
