@@ -28,6 +28,15 @@ static struct verify_rec *va_find(const struct dmahal__verifier *v, const void *
     return NULL;
 }
 
+static size_t page_slot(const struct verify_vahash *h, const struct dmahal_device *d,
+                        dmahal_addr_t la)
+{
+    uint64_t k = ((uint64_t)(la >> d->p->page_shift) ^ (uint64_t)(uintptr_t)d) *
+                 0x9e3779b97f4a7c15ull;
+
+    return (size_t)(k >> 32) & (h->cap - 1);
+}
+
 /* Makes room for one more record, so that recording a buffer once allocated cannot fail. */
 static int va_reserve(struct verify_vahash *h)
 {
@@ -37,10 +46,11 @@ static int va_reserve(struct verify_vahash *h)
         return 0;
     g.cap = h->cap ? h->cap * 2 : 256;
     g.n = h->n;
-    g.bucket = verify_malloc(g.cap * sizeof(*g.bucket));
+    g.bucket = verify_malloc(2 * g.cap * sizeof(*g.bucket));
     if (!g.bucket)
         return -ENOMEM;
-    memset(g.bucket, 0, g.cap * sizeof(*g.bucket));
+    memset(g.bucket, 0, 2 * g.cap * sizeof(*g.bucket));
+    g.lbucket = g.bucket + g.cap;
     for (size_t i = 0; i < h->cap; i++) {
         while (h->bucket[i]) {
             struct verify_rec *r = h->bucket[i];
@@ -49,6 +59,14 @@ static int va_reserve(struct verify_vahash *h)
             h->bucket[i] = r->hnext;
             r->hnext = g.bucket[at];
             g.bucket[at] = r;
+        }
+        while (h->lbucket[i]) {
+            struct verify_rec *r = h->lbucket[i];
+            size_t at = page_slot(&g, r->dev, r->user.la);
+
+            h->lbucket[i] = r->lnext;
+            r->lnext = g.lbucket[at];
+            g.lbucket[at] = r;
         }
     }
     free(h->bucket);
@@ -131,38 +149,73 @@ static struct verify_rec *treap_delete(struct verify_rec *t, struct verify_rec *
     return t;
 }
 
-/* The records just at or below, and just above, (@d, @la), or NULL. */
+/* The record whose buffer holds (@d, @la), or NULL: O(1) for a buffer within one page,
+ * O(log n) for a larger one. */
+static struct verify_rec *la_find(const struct dmahal__verifier *v, const struct dmahal_device *d,
+                                  dmahal_addr_t la)
+{
+    struct verify_rec *prev = NULL;
+
+    if (!v->by_va.cap)
+        return NULL;
+    for (struct verify_rec *r = v->by_va.lbucket[page_slot(&v->by_va, d, la)]; r; r = r->lnext)
+        if (r->dev == d && la >= r->user.la && la - r->user.la < r->user.len)
+            return r;
+    for (struct verify_rec *t = v->by_la; t;) {
+        if (la_key_le(t, d, la)) {
+            prev = t;
+            t = t->right;
+        } else
+            t = t->left;
+    }
+    if (prev && prev->dev == d && la - prev->user.la < prev->user.len)
+        return prev;
+    return NULL;
+}
+
+/* The records of @d just at or below, and just above, @la, or NULL: a walk over them all, for
+ * the error path. */
 static void la_neighbours(const struct dmahal__verifier *v, const struct dmahal_device *d,
                           dmahal_addr_t la, struct verify_rec **prev, struct verify_rec **next)
 {
     *prev = *next = NULL;
-    for (struct verify_rec *t = v->by_la; t;) {
-        if (la_key_le(t, d, la)) {
-            *prev = t;
-            t = t->right;
-        } else {
-            *next = t;
-            t = t->left;
+    for (struct verify_rec *r = v->recs; r; r = r->next) {
+        if (r->dev != d)
+            continue;
+        if (r->user.la <= la) {
+            if (!*prev || r->user.la > (*prev)->user.la)
+                *prev = r;
+        } else if (!*next || r->user.la < (*next)->user.la) {
+            *next = r;
         }
     }
 }
 
-/* Adds a record to the indexes; the hash table has room (va_reserve). */
+/* Adds a record to the indexes; the hash tables have room (va_reserve). */
 static void rec_index(struct dmahal__verifier *v, struct verify_rec *rec)
 {
     size_t at = va_slot(&v->by_va, rec->user.va);
-    uint32_t x = v->prio_seed;
+    unsigned shift = rec->dev->p->page_shift;
 
     rec->hnext = v->by_va.bucket[at];
     v->by_va.bucket[at] = rec;
     v->by_va.n++;
-    x ^= x << 13; /* xorshift32: priorities need only be unpredictable by the keys */
-    x ^= x >> 17;
-    x ^= x << 5;
-    v->prio_seed = x;
-    rec->prio = x;
-    rec->left = rec->right = NULL;
-    v->by_la = treap_insert(v->by_la, rec);
+    rec->big = rec->user.la >> shift != (rec->user.la + rec->user.len - 1) >> shift;
+    if (rec->big) {
+        uint32_t x = v->prio_seed;
+
+        x ^= x << 13; /* xorshift32: priorities need only be unpredictable by the keys */
+        x ^= x >> 17;
+        x ^= x << 5;
+        v->prio_seed = x;
+        rec->prio = x;
+        rec->left = rec->right = NULL;
+        v->by_la = treap_insert(v->by_la, rec);
+    } else {
+        at = page_slot(&v->by_va, rec->dev, rec->user.la);
+        rec->lnext = v->by_va.lbucket[at];
+        v->by_va.lbucket[at] = rec;
+    }
     rec->next = NULL;
     rec->prev = v->recs_tail;
     if (v->recs_tail)
@@ -180,7 +233,14 @@ static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
         pp = &(*pp)->hnext;
     *pp = rec->hnext;
     v->by_va.n--;
-    v->by_la = treap_delete(v->by_la, rec);
+    if (rec->big) {
+        v->by_la = treap_delete(v->by_la, rec);
+    } else {
+        pp = &v->by_va.lbucket[page_slot(&v->by_va, rec->dev, rec->user.la)];
+        while (*pp != rec)
+            pp = &(*pp)->lnext;
+        *pp = rec->lnext;
+    }
     if (rec->prev)
         rec->prev->next = rec->next;
     else
@@ -316,14 +376,13 @@ static int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, cons
 }
 
 /* Checks that nothing wrote into a quarantined buffer since it was freed. */
-static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
+static __attribute__((noinline)) void report_freed(struct dmahal__verifier *v,
+                                                   struct verify_rec *rec, const char *when,
+                                                   size_t first, size_t last)
 {
     struct verify_report r = {.kind = DMAHAL_REPORT_WRITE_AFTER_FREE, .rec = rec};
-    size_t first, last;
     char name[160];
 
-    if (!find_changed(rec->user.va, rec->user.len, VERIFY_FREED_BYTE, &first, &last))
-        return 0;
     verify_rec_name(rec, name, sizeof(name));
     r.la = rec->user.la + first;
     r.len = last - first + 1;
@@ -332,6 +391,15 @@ static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const
              first, last, name);
     memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
     verify_emit(v, &r);
+}
+
+static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
+{
+    size_t first, last;
+
+    if (!find_changed(rec->user.va, rec->user.len, VERIFY_FREED_BYTE, &first, &last))
+        return 0;
+    report_freed(v, rec, when, first, last); /* its report's buffers stay off this path */
     return 1;
 }
 
@@ -524,12 +592,27 @@ static void explain_bad_free(struct dmahal__verifier *v, struct dmahal_adapter *
     }
 }
 
+/* A free that matches no live buffer: reports it; returns what the free returns. Under v->lock,
+ * which it drops. */
+static __attribute__((noinline)) int bad_free(struct dmahal__verifier *v, struct dmahal_adapter *a,
+                                              const struct dmahal_buf *buf)
+{
+    struct verify_report r = {0};
+    struct verify_rec *rec = rec_at_or_below(v, buf->va);
+
+    r.rec = rec;
+    explain_bad_free(v, a, buf, rec, &r);
+    verify_emit(v, &r);
+    pthread_mutex_unlock(&v->lock);
+    /* A buffer it never saw is the wrapped allocator's to refuse; a known one is not freed. */
+    return r.rec ? -EINVAL : a->verify->inner->common_free(a, buf);
+}
+
 static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     struct verify_rec *rec;
-    struct verify_report r = {0};
     struct verify_bt_raw bt;
     bool on = atomic_load_explicit(&v->on, memory_order_relaxed);
 
@@ -561,12 +644,7 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
         pthread_mutex_unlock(&v->lock);
         return va->inner->common_free(a, buf);
     }
-    r.rec = rec = rec_at_or_below(v, buf->va);
-    explain_bad_free(v, a, buf, rec, &r);
-    verify_emit(v, &r);
-    pthread_mutex_unlock(&v->lock);
-    /* A buffer it never saw is the wrapped allocator's to refuse; a known one is not freed. */
-    return r.rec ? -EINVAL : va->inner->common_free(a, buf);
+    return bad_free(v, a, buf);
 }
 
 static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
@@ -938,21 +1016,17 @@ static uint64_t distance(const struct verify_rec *rec, dmahal_addr_t la, size_t 
     return 0;
 }
 
-void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
-                               dmahal_addr_t la, size_t len, bool write)
+/* The rest of dmahal__verify_dev_access, off its fast path: under v->lock, which it drops.
+ * @prev is the record holding @la, if any. */
+static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v,
+                                                      struct dmahal_device *d, dmahal_addr_t la,
+                                                      size_t len, bool write,
+                                                      struct verify_rec *prev)
 {
     struct verify_report r = {.la = la, .len = len};
-    struct verify_rec copy, *prev, *next, *freed = NULL, *near;
+    struct verify_rec copy, *next, *freed = NULL, *near;
     char where[320];
 
-    if (!atomic_load_explicit(&v->on, memory_order_relaxed))
-        return;
-    pthread_mutex_lock(&v->lock);
-    la_neighbours(v, d, la, &prev, &next);
-    if (prev && prev->dev != d)
-        prev = NULL;
-    if (next && next->dev != d)
-        next = NULL;
     if (prev && prev->state == VERIFY_LIVE && la + len <= prev->user.la + prev->user.len) {
         /* A cached buffer on a non-coherent device: what the CPU wrote since the last
          * flush is not what the device reads. */
@@ -981,6 +1055,7 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
         pthread_mutex_unlock(&v->lock);
         return;
     }
+    la_neighbours(v, d, la, &prev, &next);
     if (prev && prev->state == VERIFY_FREED && la < prev->user.la + prev->user.len)
         freed = prev;
     else if (next && next->state == VERIFY_FREED && next->user.la < la + len)
@@ -1010,6 +1085,23 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
                  d->name, write ? "writes" : "reads", len, (unsigned long long)la, where);
     }
     verify_emit(v, &r);
+}
+
+void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
+                               dmahal_addr_t la, size_t len, bool write)
+{
+    struct verify_rec *rec;
+
+    if (!atomic_load_explicit(&v->on, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&v->lock);
+    rec = la_find(v, d, la);
+    if (rec && rec->state == VERIFY_LIVE && la + len <= rec->user.la + rec->user.len &&
+        !rec->track_flush) {
+        pthread_mutex_unlock(&v->lock); /* inside a live buffer: the common case */
+        return;
+    }
+    dev_access_slow(v, d, la, len, write, rec);
 }
 
 /* ---- on demand ----------------------------------------------------------------------------- */

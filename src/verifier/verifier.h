@@ -4,9 +4,10 @@
  * The verifier wraps an adapter's ops table, as Driver Verifier hooks DMA_OPERATIONS. Every
  * common buffer it hands out is a sub-range of a larger one from the wrapped allocator, with
  * guard zones on both sides filled with a pattern. It records each buffer (who allocated it,
- * where) in two sorted indexes: by CPU address, to check frees, and by (device, logical
- * address), to check device accesses and to name the nearest buffer as AddressSanitizer
- * does. A freed buffer stays in a quarantine (its memory neither reused nor unmapped) for
+ * where, as a pointer into a depot of distinct backtraces) in a hash table by CPU address, to
+ * check frees, and by (device, logical address) (a hash table by page for buffers within one
+ * page, a treap for larger ones), to check device accesses in O(1) or O(log n); naming the
+ * nearest buffer, as AddressSanitizer does, walks them all, on the error path. A freed buffer stays in a quarantine (its memory neither reused nor unmapped) for
  * a number of frees, so a late DMA into it is caught.
  *
  * Lock order: v->lock, then a device's lock, then an adapter's common lock; v->rlock (the
@@ -77,13 +78,16 @@ struct verify_rec {
     struct verify_rec *qnext;       /* quarantine FIFO (oldest first), or the spare list */
     struct verify_rec *next, *prev; /* every record, live or quarantined, oldest first */
     struct verify_rec *hnext;       /* the by-CPU-address hash chain */
-    struct verify_rec *left, *right; /* the (device, logical address) treap */
+    struct verify_rec *lnext;       /* the by-page hash chain (one-page buffers) */
+    struct verify_rec *left, *right; /* the treap (buffers over more than a page) */
     uint32_t prio;
+    bool big; /* spans more than one page: in the treap, not the page hash */
 };
 
-/* Records by CPU address: a chained hash table, for the exact lookups of free and sync. */
+/* Records in two chained hash tables of one size: by CPU address, for the exact lookups of
+ * free and sync; and, for the device side, a buffer within one page by (device, page). */
 struct verify_vahash {
-    struct verify_rec **bucket;
+    struct verify_rec **bucket, **lbucket;
     size_t cap, n; /* cap a power of two, n <= cap */
 };
 
@@ -132,7 +136,7 @@ struct dmahal__verifier {
     atomic_bool on;       /* false once out of memory: calls go straight through */
     struct verify_rec *recs, *recs_tail; /* every record, oldest first */
     struct verify_vahash by_va;
-    struct verify_rec *by_la; /* treap root: ordered by (device, logical address) */
+    struct verify_rec *by_la; /* treap root of the big records, by (device, logical address) */
     uint32_t prio_seed;
     struct verify_depot depot;
     struct verify_rec *q_head, *q_tail;
