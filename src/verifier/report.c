@@ -68,7 +68,8 @@ static void stack_bounds(void)
     pthread_attr_destroy(&attr);
 }
 
-static int fp_walk(const void *frame, void **pc, int max)
+/* Walks from @frame: @skip return addresses dropped, then up to VERIFY_BT_DEPTH kept. */
+static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
 {
     const uintptr_t *fp = frame;
     int n = 0;
@@ -76,19 +77,27 @@ static int fp_walk(const void *frame, void **pc, int max)
     if (!stack_known)
         stack_bounds();
     /* The first frame is the verifier's own, which has a frame pointer: always readable. */
-    pc[n++] = (void *)fp[1];
-    if ((uintptr_t)fp < stack_lo || (uintptr_t)fp >= stack_hi)
-        return n; /* on another stack (a signal's, a coroutine's): no bounds to trust */
-    while (n < max) {
-        const uintptr_t *next = (const uintptr_t *)fp[0];
+    if (skip == 0)
+        bt->pc[n++] = (void *)fp[1];
+    else
+        skip--;
+    if ((uintptr_t)fp >= stack_lo && (uintptr_t)fp < stack_hi) {
+        /* Else on another stack (a signal's, a coroutine's): no bounds to trust. */
+        while (n < VERIFY_BT_DEPTH) {
+            const uintptr_t *next = (const uintptr_t *)fp[0];
 
-        if ((uintptr_t)next <= (uintptr_t)fp || (uintptr_t)next > stack_hi - 2 * sizeof(*next) ||
-            ((uintptr_t)next & (sizeof(*next) - 1)) || next[1] < 4096)
-            break;
-        fp = next;
-        pc[n++] = (void *)fp[1];
+            if ((uintptr_t)next <= (uintptr_t)fp ||
+                (uintptr_t)next > stack_hi - 2 * sizeof(*next) ||
+                ((uintptr_t)next & (sizeof(*next) - 1)) || next[1] < 4096)
+                break;
+            fp = next;
+            if (skip == 0)
+                bt->pc[n++] = (void *)fp[1];
+            else
+                skip--;
+        }
     }
-    return n;
+    bt->n = n;
 }
 #endif
 
@@ -103,12 +112,7 @@ __attribute__((noinline)) void verify_bt_capture_from(const struct dmahal__verif
         return;
 #ifdef VERIFY_FP_WALK
     if (!(flags & DMAHAL_VERIFY_FULL_BACKTRACE)) {
-        void *pc[VERIFY_BT_DEPTH + 4];
-        int n = fp_walk(frame, pc, VERIFY_BT_DEPTH + skip);
-
-        n = n > skip ? n - skip : 0;
-        memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
-        bt->n = n;
+        fp_walk(frame, skip, bt);
         return;
     }
 #else
@@ -141,6 +145,14 @@ static uint64_t bt_hash(const struct verify_bt_raw *raw)
         h ^= h >> 32;
     }
     return h;
+}
+
+static bool same_pcs(void *const *x, void *const *y, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (x[i] != y[i])
+            return false;
+    return true;
 }
 
 static int depot_grow(struct verify_depot *d)
@@ -178,8 +190,7 @@ const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v, const struc
     h = bt_hash(raw);
     if (d->cap) {
         for (e = d->bucket[h & (d->cap - 1)]; e; e = e->next)
-            if (e->hash == h && e->n == raw->n &&
-                memcmp(e->pc, raw->pc, (size_t)raw->n * sizeof(raw->pc[0])) == 0)
+            if (e->hash == h && e->n == raw->n && same_pcs(e->pc, raw->pc, raw->n))
                 return e;
     }
     if (d->n >= d->cap && depot_grow(d) != 0)
@@ -378,7 +389,7 @@ static struct dmahal__verifier *verifier_new(struct dmahal_platform *p)
     if (!v)
         return NULL;
     v->p = p;
-    pthread_mutex_init(&v->lock, NULL);
+    dmahal__lock_init(&v->lock);
     pthread_mutex_init(&v->rlock, NULL);
     atomic_init(&v->on, true);
     v->prio_seed = 0x9e3779b9u;

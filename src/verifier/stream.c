@@ -287,7 +287,7 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
     }
     if (bytes == 0)
         return;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     for (struct verify_map *x = v->maps; x; x = x->next) {
         /* Two readers may share memory; a writer may not share it with anyone. */
         if (x->dir == DMAHAL_TO_DEVICE && dir == DMAHAL_TO_DEVICE)
@@ -298,7 +298,7 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
             break;
         }
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
 }
 
 /* The hash of the memory @iov describes, as map_hash() gives it once recorded. */
@@ -323,7 +323,7 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
     uint64_t hash = dir == DMAHAL_TO_DEVICE ? iov_hash(iov, iovcnt) : 0;
     struct verify_map *m;
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     if (live_reserve(v) != 0)
         goto err_unlock;
     m = v->map_spare;
@@ -371,13 +371,13 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
     m->unmap_bt = &verify_bt_none;
     m->seq = ++v->nmapped;
     live_add(v, m);
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return m->shadow;
 
 err_recycle:
     map_recycle(v, m);
 err_unlock:
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     verify_oom(v, "recording a mapping");
     return inner;
 }
@@ -504,14 +504,14 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     int rc;
 
     verify_bt_capture(v, &bt);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     if (passthrough(v, sgl)) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->unmap(a, sgl);
     }
     m = lookup(a, sgl, "unmap", DMAHAL_REPORT_UNMAP_NOT_MAPPED);
     if (!m) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return -ENOENT;
     }
     check_tamper(v, m, "at unmap");
@@ -520,10 +520,10 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     /* The core's list goes with the unmap: its segments stay, in the shadow, for late-DMA
      * checks (as mapped, whatever the driver did to its copy). */
     memcpy(m->shadow, m->inner, sgl_size(m->inner->nseg));
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     rc = va->inner->unmap(a, m->inner);
     m->inner = NULL;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     m->unmap_bt = verify_bt_intern(v, &bt);
     m->unmapped = true;
     m->unmap_seq = ++v->nunmaps;
@@ -540,7 +540,7 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
         v->nunmapped--;
         map_recycle(v, old);
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return rc;
 }
 
@@ -552,14 +552,14 @@ static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_
     struct verify_map *m;
     struct dmahal_sgl *inner;
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     if (passthrough(v, sgl)) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return for_cpu ? va->inner->sync_for_cpu(a, sgl) : va->inner->sync_for_device(a, sgl);
     }
     m = lookup(a, sgl, op, DMAHAL_REPORT_SYNC_NOT_MAPPED);
     if (!m) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return -ENOENT;
     }
     check_tamper(v, m, op);
@@ -572,7 +572,7 @@ static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_
             m->hash = map_hash(m);
     }
     inner = m->inner;
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return for_cpu ? va->inner->sync_for_cpu(a, inner) : va->inner->sync_for_device(a, inner);
 }
 
@@ -740,7 +740,7 @@ void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FI
 {
     char name[200];
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     for (struct verify_map *m = v->maps; m; m = m->next) {
         const struct dmahal_sgl *s = segs_of(m);
 
@@ -754,5 +754,5 @@ void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FI
         fprintf(f, "        mapped by:\n");
         verify_bt_print(f, "          ", m->map_bt);
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
 }

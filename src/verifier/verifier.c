@@ -37,6 +37,26 @@ static size_t page_slot(const struct verify_vahash *h, const struct dmahal_devic
     return (size_t)(k >> 32) & (h->cap - 1);
 }
 
+/* Hash chains are doubly linked (a pointer to whatever points to the record), so that a
+ * record leaves in O(1) however many share its bucket (a page holds many small buffers). */
+static void va_chain_add(struct verify_rec **head, struct verify_rec *r)
+{
+    r->hnext = *head;
+    if (*head)
+        (*head)->hpprev = &r->hnext;
+    *head = r;
+    r->hpprev = head;
+}
+
+static void page_chain_add(struct verify_rec **head, struct verify_rec *r)
+{
+    r->lnext = *head;
+    if (*head)
+        (*head)->lpprev = &r->lnext;
+    *head = r;
+    r->lpprev = head;
+}
+
 /* Makes room for one more record, so that recording a buffer once allocated cannot fail. */
 static int va_reserve(struct verify_vahash *h)
 {
@@ -57,16 +77,14 @@ static int va_reserve(struct verify_vahash *h)
             size_t at = va_slot(&g, r->user.va);
 
             h->bucket[i] = r->hnext;
-            r->hnext = g.bucket[at];
-            g.bucket[at] = r;
+            va_chain_add(&g.bucket[at], r);
         }
         while (h->lbucket[i]) {
             struct verify_rec *r = h->lbucket[i];
             size_t at = page_slot(&g, r->dev, r->user.la);
 
             h->lbucket[i] = r->lnext;
-            r->lnext = g.lbucket[at];
-            g.lbucket[at] = r;
+            page_chain_add(&g.lbucket[at], r);
         }
     }
     free(h->bucket);
@@ -197,8 +215,7 @@ static void rec_index(struct dmahal__verifier *v, struct verify_rec *rec)
     size_t at = va_slot(&v->by_va, rec->user.va);
     unsigned shift = rec->dev->p->page_shift;
 
-    rec->hnext = v->by_va.bucket[at];
-    v->by_va.bucket[at] = rec;
+    va_chain_add(&v->by_va.bucket[at], rec);
     v->by_va.n++;
     rec->big = rec->user.la >> shift != (rec->user.la + rec->user.len - 1) >> shift;
     if (rec->big) {
@@ -212,9 +229,7 @@ static void rec_index(struct dmahal__verifier *v, struct verify_rec *rec)
         rec->left = rec->right = NULL;
         v->by_la = treap_insert(v->by_la, rec);
     } else {
-        at = page_slot(&v->by_va, rec->dev, rec->user.la);
-        rec->lnext = v->by_va.lbucket[at];
-        v->by_va.lbucket[at] = rec;
+        page_chain_add(&v->by_va.lbucket[page_slot(&v->by_va, rec->dev, rec->user.la)], rec);
     }
     rec->next = NULL;
     rec->prev = v->recs_tail;
@@ -227,19 +242,16 @@ static void rec_index(struct dmahal__verifier *v, struct verify_rec *rec)
 
 static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
 {
-    struct verify_rec **pp = &v->by_va.bucket[va_slot(&v->by_va, rec->user.va)];
-
-    while (*pp != rec)
-        pp = &(*pp)->hnext;
-    *pp = rec->hnext;
+    *rec->hpprev = rec->hnext;
+    if (rec->hnext)
+        rec->hnext->hpprev = rec->hpprev;
     v->by_va.n--;
     if (rec->big) {
         v->by_la = treap_delete(v->by_la, rec);
     } else {
-        pp = &v->by_va.lbucket[page_slot(&v->by_va, rec->dev, rec->user.la)];
-        while (*pp != rec)
-            pp = &(*pp)->lnext;
-        *pp = rec->lnext;
+        *rec->lpprev = rec->lnext;
+        if (rec->lnext)
+            rec->lnext->lpprev = rec->lpprev;
     }
     if (rec->prev)
         rec->prev->next = rec->next;
@@ -258,7 +270,9 @@ static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
  * driver still gets everything the contract promises:
  *  - a buffer of a page or more: page-aligned and aligned to the adapter's alignment, so
  *    the head guard is one such alignment unit, and the tail guard is the rest of its last
- *    page plus at least 16 bytes (a whole page when the length is a page multiple);
+ *    page plus at least 16 bytes (a whole page when the length is a page multiple). Only
+ *    VERIFY_GUARD_MAX bytes of it are asked for (the allocator reserves whole pages all the
+ *    same, so no other buffer comes nearer), which the allocator need not zero;
  *  - a smaller one: aligned to its size rounded up to a power of two (A, at least 16 and the
  *    adapter's alignment) and within one page: the verifier asks for 3A, which the
  *    allocator aligns to 4A (or a page), and puts the buffer at offset A.
@@ -274,8 +288,10 @@ static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len
 
     if (len >= page || align >= page) {
         unit = align > page ? align : page;
+        size_t tail = DMAHAL__ALIGN_UP(len + 16, page) - len;
+
         *head = unit;
-        *under_len = unit + DMAHAL__ALIGN_UP(len + 16, page);
+        *under_len = unit + len + (tail < VERIFY_GUARD_MAX ? tail : VERIFY_GUARD_MAX);
     } else {
         size_t need = len > align ? len : align;
 
@@ -303,7 +319,29 @@ static void blocks_init(void)
     memset(freed_block, VERIFY_FREED_BYTE, sizeof(freed_block));
 }
 
+static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want);
+
 static bool intact(const unsigned char *p, size_t n, unsigned char want)
+{
+    if (n <= 256) {
+        /* Small guards and small freed buffers: words compared inline beat a call. */
+        uint64_t w = 0x0101010101010101ull * want, diff = 0;
+        size_t i = 0;
+
+        for (; i + 8 <= n; i += 8) {
+            uint64_t x;
+
+            memcpy(&x, p + i, 8);
+            diff |= x ^ w;
+        }
+        for (; i < n; i++)
+            diff |= p[i] ^ want;
+        return diff == 0;
+    }
+    return intact_blocks(p, n, want);
+}
+
+static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want)
 {
     const unsigned char *block = want == VERIFY_GUARD_BYTE ? guard_block : freed_block;
 
@@ -376,6 +414,45 @@ static int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, cons
 }
 
 /* Checks that nothing wrote into a quarantined buffer since it was freed. */
+/*
+ * A freed buffer holds the pattern at both ends, VERIFY_FREED_FILL bytes each (all of it when
+ * smaller): a stale pointer's writes land mostly near where the driver's structures start and
+ * end, and filling and checking all of a large buffer would cost as much as the memory
+ * traffic of its use. The middle of a large buffer is not watched for CPU writes; device
+ * accesses to any of it are (by address).
+ */
+static void freed_fill(const struct verify_rec *rec)
+{
+    unsigned char *p = rec->user.va;
+    size_t n = rec->user.len;
+
+    if (n <= 2 * VERIFY_FREED_FILL) {
+        memset(p, VERIFY_FREED_BYTE, n);
+        return;
+    }
+    memset(p, VERIFY_FREED_BYTE, VERIFY_FREED_FILL);
+    memset(p + n - VERIFY_FREED_FILL, VERIFY_FREED_BYTE, VERIFY_FREED_FILL);
+}
+
+/* Finds the changed bytes in what freed_fill() filled: false if none. */
+static bool freed_changed(const struct verify_rec *rec, size_t *first, size_t *last)
+{
+    const unsigned char *p = rec->user.va;
+    size_t n = rec->user.len, f, l, tail = n - VERIFY_FREED_FILL;
+    bool head_bad;
+
+    if (n <= 2 * VERIFY_FREED_FILL)
+        return find_changed(p, n, VERIFY_FREED_BYTE, first, last);
+    head_bad = find_changed(p, VERIFY_FREED_FILL, VERIFY_FREED_BYTE, first, last);
+    if (find_changed(p + tail, VERIFY_FREED_FILL, VERIFY_FREED_BYTE, &f, &l)) {
+        if (!head_bad)
+            *first = tail + f;
+        *last = tail + l;
+        return true;
+    }
+    return head_bad;
+}
+
 static __attribute__((noinline)) void report_freed(struct dmahal__verifier *v,
                                                    struct verify_rec *rec, const char *when,
                                                    size_t first, size_t last)
@@ -389,15 +466,25 @@ static __attribute__((noinline)) void report_freed(struct dmahal__verifier *v,
     snprintf(r.msg, sizeof(r.msg),
              "write after free found %s: offsets %zu..%zu of %s changed after it was freed", when,
              first, last, name);
-    memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
+    freed_fill(rec);
     verify_emit(v, &r);
 }
 
 static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
 {
     size_t first, last;
+    bool changed = freed_changed(rec, &first, &last);
 
-    if (!find_changed(rec->user.va, rec->user.len, VERIFY_FREED_BYTE, &first, &last))
+    if (rec->dev_wrote) {
+        /* Late DMA, seen by address: it counts wherever it landed, pattern or not. */
+        if (!changed || rec->dev_first < first)
+            first = rec->dev_first;
+        if (!changed || rec->dev_last > last)
+            last = rec->dev_last;
+        changed = true;
+        rec->dev_wrote = false;
+    }
+    if (!changed)
         return 0;
     report_freed(v, rec, when, first, last); /* its report's buffers stay off this path */
     return 1;
@@ -492,7 +579,7 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
         return va->inner->common_alloc(a, len, flags, out);
     verify_bt_capture(v, &bt);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
     if (va_reserve(&v->by_va) != 0)
         goto err_unlock;
@@ -513,7 +600,7 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
     rc = alloc_under(a, rec, len, flags);
     if (rc) {
         rec_recycle(v, rec);
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return rc;
     }
     rec->alloc_bt = verify_bt_intern(v, &bt);
@@ -525,12 +612,12 @@ static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned fl
     rec->seq = ++v->allocs;
     rec_index(v, rec);
     va->live++;
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     *out = rec->user;
     return 0;
 
 err_unlock:
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     verify_oom(v, "recording a common buffer");
     return va->inner->common_alloc(a, len, flags, out);
 }
@@ -603,7 +690,7 @@ static __attribute__((noinline)) int bad_free(struct dmahal__verifier *v, struct
     r.rec = rec;
     explain_bad_free(v, a, buf, rec, &r);
     verify_emit(v, &r);
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     /* A buffer it never saw is the wrapped allocator's to refuse; a known one is not freed. */
     return r.rec ? -EINVAL : a->verify->inner->common_free(a, buf);
 }
@@ -618,7 +705,7 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
 
     if (on)
         verify_bt_capture(v, &bt);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     rec = va_find(v, buf->va);
     if (rec && rec->state == VERIFY_LIVE && rec->a == a &&
         rec->user.la == buf->la && rec->user.len == buf->len) {
@@ -626,7 +713,7 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
         v->frees++;
         if (!on) {
             rec_release(v, rec);
-            pthread_mutex_unlock(&v->lock);
+            dmahal__lock_drop(&v->lock);
             return 0;
         }
         check_guards(v, rec, "at free");
@@ -634,14 +721,14 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
         rec->state = VERIFY_FREED;
         rec->free_seq = v->frees;
         rec->free_bt = verify_bt_intern(v, &bt);
-        memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
+        freed_fill(rec);
         quarantine_push(v, rec);
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return 0;
     }
     if (!on) {
         /* Allocated after the verifier turned off: the wrapped allocator knows it. */
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->common_free(a, buf);
     }
     return bad_free(v, a, buf);
@@ -657,7 +744,7 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
     struct dmahal_buf under;
     char name[160];
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     rec = va_find(v, b->va); /* every case below concerns the buffer starting there */
     if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
         rec->user.la == b->la && rec->user.len == b->len) {
@@ -668,11 +755,11 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
             rec->flushed = true;
         }
         under = rec->under;
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->common_sync(a, &under, head + off, len, dir);
     }
     if (!atomic_load_explicit(&v->on, memory_order_relaxed) && !(rec && rec->user.va == b->va)) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->common_sync(a, b, off, len, dir);
     }
     if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
@@ -686,7 +773,7 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
                  "len %zu)",
                  off, off + len - 1, name, b->len);
         verify_emit(v, &r);
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return -ENOENT;
     }
     r.rec = rec && rec->user.va == b->va ? rec : NULL;
@@ -709,7 +796,7 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
                  (unsigned long long)a->id);
     }
     verify_emit(v, &r);
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return -ENOENT;
 }
 
@@ -850,16 +937,16 @@ static void verify_put(struct dmahal_adapter *a)
     struct verify_bt_raw bt;
 
     verify_bt_capture(v, &bt);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     forget_adapter(v, a);
     verify_stream_forget_adapter(v, a);
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     /* Its memory goes with it (the common allocator frees what is left); the struct stays,
      * so a later call through it is reported rather than a use of freed memory. */
     dmahal__adapter_release(a);
     va->dead = true;
     a->ops = &dead_ops;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     va->put_bt = verify_bt_intern(v, &bt);
     va->grave_next = v->graveyard;
     v->graveyard = va;
@@ -872,7 +959,7 @@ static void verify_put(struct dmahal_adapter *a)
         *pp = NULL;
         v->ngrave--;
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     if (old) {
         free(old->adapter);
         free(old);
@@ -936,7 +1023,6 @@ void dmahal__verify_platform_close(struct dmahal_platform *p)
     }
     free(v->by_va.bucket);
     verify_depot_fini(&v->depot);
-    pthread_mutex_destroy(&v->lock);
     pthread_mutex_destroy(&v->rlock);
     free(v);
 }
@@ -1044,7 +1130,7 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
         } else if (prev->track_flush && write) {
             prev->flushed = false; /* the device's data: unknown until the next sync */
         }
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         if (r.kind)
             verify_emit(v, &r);
         return;
@@ -1052,7 +1138,7 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
     if (verify_stream_dev_access(v, d, la, len, write, &r)) {
         if (r.kind)
             verify_emit(v, &r); /* under the lock: the report names a live mapping */
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return;
     }
     la_neighbours(v, d, la, &prev, &next);
@@ -1060,6 +1146,20 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
         freed = prev;
     else if (next && next->state == VERIFY_FREED && next->user.la < la + len)
         freed = next;
+    if (freed && write) {
+        /* Remembered for the quarantine's check: the middle of a large buffer holds no
+         * pattern to show it. */
+        dmahal_addr_t from = la > freed->user.la ? la : freed->user.la;
+        dmahal_addr_t end = freed->user.la + freed->user.len;
+        size_t first = (size_t)(from - freed->user.la);
+        size_t last = (size_t)((la + len < end ? la + len : end) - freed->user.la) - 1;
+
+        if (!freed->dev_wrote || first < freed->dev_first)
+            freed->dev_first = first;
+        if (!freed->dev_wrote || last > freed->dev_last)
+            freed->dev_last = last;
+        freed->dev_wrote = true;
+    }
     near = freed;
     if (!near)
         near = !next || (prev && distance(prev, la, len) <= distance(next, la, len)) ? prev : next;
@@ -1069,7 +1169,7 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
         r.rec = &copy;
     } else
         snprintf(where, sizeof(where), "no verified buffer is live on this device");
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
 
     if (freed) {
         r.kind = DMAHAL_REPORT_DEV_USE_AFTER_FREE;
@@ -1094,11 +1194,11 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
 
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
         return;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     rec = la_find(v, d, la);
     if (rec && rec->state == VERIFY_LIVE && la + len <= rec->user.la + rec->user.len &&
         !rec->track_flush) {
-        pthread_mutex_unlock(&v->lock); /* inside a live buffer: the common case */
+        dmahal__lock_drop(&v->lock); /* inside a live buffer: the common case */
         return;
     }
     dev_access_slow(v, d, la, len, write, rec);
@@ -1116,12 +1216,12 @@ int dmahal_verify_check(struct dmahal_platform *p)
     v = atomic_load(&p->verifier);
     if (!v || !atomic_load(&v->on))
         return -ENOTSUP;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     for (struct verify_rec *rec = v->recs; rec; rec = rec->next) {
         n += rec->state == VERIFY_LIVE ? check_guards(v, rec, "on demand")
                                        : check_freed(v, rec, "on demand");
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return n;
 }
 
@@ -1153,7 +1253,7 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
     struct dmahal__verifier *v = a->verify->v;
     size_t n = 0, bytes = 0;
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     for (const struct verify_rec *rec = v->recs; rec; rec = rec->next) {
         char state[160];
 
@@ -1172,7 +1272,7 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
         fprintf(f, "        allocated by:\n");
         verify_bt_print(f, "          ", rec->alloc_bt);
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     fprintf(f, "    common buffers: %zu, %zu bytes (verified)\n", n, bytes);
     if (flags & DMAHAL_DUMP_SGL)
         verify_stream_dump(v, a, f);
@@ -1191,7 +1291,7 @@ void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)
     memcpy(counts, v->count, sizeof(counts));
     total = v->total;
     pthread_mutex_unlock(&v->rlock);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     fprintf(f,
             "verifier: %s, %llu allocations, %llu frees, %zu buffers in quarantine "
             "(%zu bytes), %zu put adapters kept\n",
@@ -1204,7 +1304,7 @@ void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)
         fprintf(f, "  quarantined: %s, freed %llu frees ago\n", name,
                 (unsigned long long)(v->frees - rec->free_seq));
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     fprintf(f, "  reports: %llu\n", (unsigned long long)total);
     for (int k = 1; k < DMAHAL_REPORT_KINDS; k++)
         if (counts[k])

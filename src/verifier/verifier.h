@@ -28,6 +28,7 @@
 #define VERIFY_SPARE_RECS       64   /* records kept for reuse */
 #define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
 #define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
+#define VERIFY_FREED_FILL       1024 /* ... at each end, at most */
 
 /* A backtrace as captured: return addresses, innermost first. */
 struct verify_bt_raw {
@@ -74,11 +75,13 @@ struct verify_rec {
     uint64_t hash;
     uint64_t seq;      /* 1 for the platform's first allocation, then counting up */
     uint64_t free_seq; /* the verifier's free count when it was freed */
+    bool dev_wrote;    /* freed: a device wrote offsets dev_first..dev_last since the check */
+    size_t dev_first, dev_last;
     const struct verify_bt *alloc_bt, *free_bt; /* in the depot */
     struct verify_rec *qnext;       /* quarantine FIFO (oldest first), or the spare list */
     struct verify_rec *next, *prev; /* every record, live or quarantined, oldest first */
-    struct verify_rec *hnext;       /* the by-CPU-address hash chain */
-    struct verify_rec *lnext;       /* the by-page hash chain (one-page buffers) */
+    struct verify_rec *hnext, **hpprev; /* the by-CPU-address hash chain */
+    struct verify_rec *lnext, **lpprev; /* the by-page hash chain (one-page buffers) */
     struct verify_rec *left, *right; /* the treap (buffers over more than a page) */
     uint32_t prio;
     bool big; /* spans more than one page: in the treap, not the page hash */
@@ -132,7 +135,7 @@ struct dmahal__vadapter {
 
 struct dmahal__verifier {
     struct dmahal_platform *p;
-    pthread_mutex_t lock; /* everything below but the report log */
+    dmahal__lock_t lock;  /* everything below but the report log (inlined: on every call) */
     atomic_bool on;       /* false once out of memory: calls go straight through */
     struct verify_rec *recs, *recs_tail; /* every record, oldest first */
     struct verify_vahash by_va;
