@@ -271,27 +271,33 @@ static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
  *  - a buffer of a page or more: page-aligned and aligned to the adapter's alignment, so
  *    the head guard is one such alignment unit, and the tail guard is the rest of its last
  *    page plus at least 16 bytes (a whole page when the length is a page multiple). Only
- *    VERIFY_GUARD_MAX bytes of it are asked for (the allocator reserves whole pages all the
- *    same, so no other buffer comes nearer), which the allocator need not zero;
+ *    the part it fills is asked for (the allocator reserves whole pages all the same, so no
+ *    other buffer comes nearer): as AddressSanitizer sizes its redzones, a thirty-second of
+ *    the buffer, 128 bytes at least and VERIFY_GUARD_MAX at most, on each side;
  *  - a smaller one: aligned to its size rounded up to a power of two (A, at least 16 and the
  *    adapter's alignment) and within one page: the verifier asks for 3A, which the
- *    allocator aligns to 4A (or a page), and puts the buffer at offset A.
+ *    allocator aligns to 4A (or a page), and puts the buffer at offset A; A guard bytes
+ *    (VERIFY_GUARD_MAX at most) are filled on each side.
  * The wrapped allocator keeps the whole of it below 2^addr_bits and, when it fits in one,
  * inside one boundary window; when guards would not fit in a boundary window the buffer
  * goes without (head 0, and the caller asks for @len alone).
  */
-static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len, size_t *head)
+static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len, size_t *head,
+                   size_t *guard)
 {
     size_t page = a->dev->p->page_size;
     size_t align = a->c.alignment;
     size_t unit;
 
     if (len >= page || align >= page) {
-        unit = align > page ? align : page;
         size_t tail = DMAHAL__ALIGN_UP(len + 16, page) - len;
 
+        unit = align > page ? align : page;
+        *guard = 128;
+        while (*guard < VERIFY_GUARD_MAX && *guard < len / 32)
+            *guard *= 2;
         *head = unit;
-        *under_len = unit + len + (tail < VERIFY_GUARD_MAX ? tail : VERIFY_GUARD_MAX);
+        *under_len = unit + len + (tail < *guard ? tail : *guard);
     } else {
         size_t need = len > align ? len : align;
 
@@ -300,6 +306,7 @@ static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len
             unit *= 2;
         *head = unit;
         *under_len = 3 * unit;
+        *guard = unit < VERIFY_GUARD_MAX ? unit : VERIFY_GUARD_MAX;
     }
     if ((a->c.boundary && *under_len > a->c.boundary) || *under_len < len) {
         *head = 0;
@@ -539,10 +546,10 @@ static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
 static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t len, unsigned flags)
 {
     const struct dmahal_dma_ops *inner = a->verify->inner;
-    size_t under_len, head;
+    size_t under_len, head, guard;
     int rc;
 
-    layout(a, len, &under_len, &head);
+    layout(a, len, &under_len, &head, &guard);
     rc = inner->common_alloc(a, under_len, flags, &rec->under);
     if ((rc == -ENOMEM || rc == -E2BIG) && head) {
         /* Guards must not make a call fail that would succeed without them. */
@@ -553,10 +560,10 @@ static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t 
     if (rc)
         return rc;
     rec->user = (struct dmahal_buf){(char *)rec->under.va + head, rec->under.la + head, len};
-    rec->head = head < VERIFY_GUARD_MAX ? head : VERIFY_GUARD_MAX;
+    rec->head = head < guard ? head : guard;
     rec->tail = under_len - head - len;
-    if (rec->tail > VERIFY_GUARD_MAX)
-        rec->tail = VERIFY_GUARD_MAX;
+    if (rec->tail > guard)
+        rec->tail = guard;
     memset((char *)rec->user.va - rec->head, VERIFY_GUARD_BYTE, rec->head);
     memset((char *)rec->user.va + len, VERIFY_GUARD_BYTE, rec->tail);
     return 0;

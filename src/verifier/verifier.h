@@ -28,7 +28,7 @@
 #define VERIFY_SPARE_RECS       64   /* records kept for reuse */
 #define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
 #define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
-#define VERIFY_FREED_FILL       1024 /* ... at each end, at most */
+#define VERIFY_FREED_FILL       512  /* ... at each end, at most */
 
 /* A backtrace as captured: return addresses, innermost first. */
 struct verify_bt_raw {
