@@ -178,16 +178,14 @@ static int depot_grow(struct verify_depot *d)
     return 0;
 }
 
-const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v, const struct verify_bt_raw *raw)
+static const struct verify_bt *intern_slow(struct dmahal__verifier *v,
+                                           const struct verify_bt_raw *raw)
 {
     struct verify_depot *d = &v->depot;
-    uint64_t h;
+    uint64_t h = bt_hash(raw);
     struct verify_bt *e;
     size_t bytes;
 
-    if (raw->n == 0)
-        return &verify_bt_none;
-    h = bt_hash(raw);
     if (d->cap) {
         for (e = d->bucket[h & (d->cap - 1)]; e; e = e->next)
             if (e->hash == h && e->n == raw->n && same_pcs(e->pc, raw->pc, raw->n))
@@ -217,6 +215,29 @@ const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v, const struc
     e->next = d->bucket[h & (d->cap - 1)];
     d->bucket[h & (d->cap - 1)] = e;
     d->n++;
+    return e;
+}
+
+const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v, const struct verify_bt_raw *raw)
+{
+    struct verify_depot *d = &v->depot;
+    const struct verify_bt *e;
+    size_t slot;
+
+    if (raw->n == 0)
+        return &verify_bt_none;
+    slot = (size_t)(((uint64_t)(uintptr_t)raw->pc[0] * 0x9e3779b97f4a7c15ull) >> 58);
+    /* Two ways: an allocation's and a free's callers may share a slot. */
+    for (int w = 0; w < 2; w++) {
+        e = d->recent[slot ^ (size_t)w];
+        if (e && e->n == raw->n && same_pcs(e->pc, raw->pc, raw->n))
+            return e;
+    }
+    e = intern_slow(v, raw);
+    if (e != &verify_bt_none) {
+        d->recent[slot ^ 1] = d->recent[slot];
+        d->recent[slot] = (struct verify_bt *)e;
+    }
     return e;
 }
 

@@ -57,6 +57,9 @@ struct verify_depot {
     struct verify_chunk *chunks;
     char *chunk_at;
     size_t chunk_left;
+    /* The trace last interned from each caller (by its return address, hashed): a loop's
+     * allocations find theirs without hashing the whole trace. */
+    struct verify_bt *recent[64];
 };
 
 enum verify_state { VERIFY_LIVE, VERIFY_FREED };
