@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <execinfo.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,107 @@ static void stack_bounds(void)
     pthread_attr_destroy(&attr);
 }
 
+/*
+ * Where code is: the executable segments of every loaded object, so that a value taken for
+ * a return address is one. A frame without a frame pointer leaves some other value in the
+ * register; when that happens to point into the stack, the walk would read a "return
+ * address" out of a local variable (different on every call, and each would be a new trace
+ * in the depot). Read without a lock; replaced, never changed, when objects come or go:
+ * looked for again after every 1024 values found nowhere (a library loaded since).
+ */
+struct text_map {
+    unsigned long long adds, subs; /* dl_iterate_phdr's counts when it was made */
+    size_t n, cap;
+    struct {
+        uintptr_t lo, hi;
+    } r[];
+};
+
+static _Atomic(struct text_map *) text_map;
+static atomic_uint text_misses;
+
+struct text_build {
+    struct text_map *m;
+    bool grow; /* more segments than room */
+};
+
+static int text_segment(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct text_build *b = arg;
+
+    (void)size;
+    b->m->adds = info->dlpi_adds;
+    b->m->subs = info->dlpi_subs;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        if (b->m->n == b->m->cap) {
+            b->grow = true;
+            return 1;
+        }
+        b->m->r[b->m->n].lo = (uintptr_t)(info->dlpi_addr + ph->p_vaddr);
+        b->m->r[b->m->n].hi = (uintptr_t)(info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+        b->m->n++;
+    }
+    return 0;
+}
+
+/* Makes the map anew if objects came or went since @old was made; returns the current one. */
+static struct text_map *text_refresh(struct text_map *old)
+{
+    struct text_build b = {0};
+    size_t cap = old ? old->cap : 32;
+
+    for (;;) {
+        b.m = malloc(sizeof(*b.m) + cap * sizeof(b.m->r[0]));
+        if (!b.m)
+            return old;
+        b.m->n = 0;
+        b.m->cap = cap;
+        b.grow = false;
+        dl_iterate_phdr(text_segment, &b);
+        if (!b.grow)
+            break;
+        free(b.m);
+        cap *= 2;
+    }
+    if (old && old->adds == b.m->adds && old->subs == b.m->subs) {
+        free(b.m);
+        return old;
+    }
+    /* The old map stays: another thread may be reading it (a few hundred bytes per
+     * dlopen or dlclose, for the process's life). */
+    if (!atomic_compare_exchange_strong(&text_map, &old, b.m)) {
+        free(b.m);
+        return old;
+    }
+    return b.m;
+}
+
+static bool in_map(const struct text_map *m, uintptr_t pc)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (pc - m->r[i].lo < m->r[i].hi - m->r[i].lo)
+            return true;
+    return false;
+}
+
+static bool is_code(uintptr_t pc)
+{
+    struct text_map *m = atomic_load_explicit(&text_map, memory_order_acquire);
+
+    if (!m)
+        m = text_refresh(NULL);
+    if (m && in_map(m, pc))
+        return true;
+    if (atomic_fetch_add_explicit(&text_misses, 1, memory_order_relaxed) % 1024 != 0)
+        return false;
+    m = text_refresh(m);
+    return m && in_map(m, pc);
+}
+
 /* Walks from @frame: @skip return addresses dropped, then up to VERIFY_BT_DEPTH kept. */
 static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
 {
@@ -88,7 +190,7 @@ static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
 
             if ((uintptr_t)next <= (uintptr_t)fp ||
                 (uintptr_t)next > stack_hi - 2 * sizeof(*next) ||
-                ((uintptr_t)next & (sizeof(*next) - 1)) || next[1] < 4096)
+                ((uintptr_t)next & (sizeof(*next) - 1)) || !is_code(next[1]))
                 break;
             fp = next;
             if (skip == 0)
