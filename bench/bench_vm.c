@@ -2,8 +2,10 @@
  * bench_vm.c - dmahal on real VFIO against the simulated platform, in the test guest
  * (tests/vm/run.sh runs it like a test): the cost of a common buffer (alloc + free of 64 B,
  * 4 KiB and 64 KiB) on each, the round trip of 4 KiB through QEMU's edu device and through
- * the simulated edu model with the same driver, and the latency of a 4 KiB NVMe write and
- * read with the example NVMe driver.
+ * the simulated edu model with the same driver, the latency of a 4 KiB NVMe write and
+ * read with the example NVMe driver, and a streaming map + unmap of 4 KiB of malloc'd memory
+ * (dmahal_map) on VFIO, where the kernel pins the page and writes the IOMMU's tables, against
+ * the simulated machine with and without its IOMMU.
  *
  * The guest runs under TCG unless told otherwise, so absolute figures are emulated time on a
  * shared machine: read the ratios. Contestants run interleaved (every repetition runs each
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define MAX_REPS 1000
 #define BATCH    16u /* buffers live at once in an alloc+free sample */
@@ -178,6 +181,26 @@ static int nvme_sample(struct nvme *n, const struct dmahal_buf *b, uint32_t lba_
     return 0;
 }
 
+/* @iters map+unmap pairs of @len bytes at @buf, TO_DEVICE; ns per pair, or -errno. */
+static double map_sample(struct dmahal_adapter *a, void *buf, size_t len, unsigned iters)
+{
+    struct iovec iov = {buf, len};
+    uint64_t t0 = bench_now_ns();
+
+    for (unsigned i = 0; i < iters; i++) {
+        struct dmahal_sgl *sgl;
+        int err = dmahal_map(a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl);
+
+        if (!err)
+            err = dmahal_unmap(a, sgl);
+        if (err) {
+            fprintf(stderr, "bench_vm: map+unmap: %s\n", dmahal_strerror(err));
+            return err;
+        }
+    }
+    return (double)(bench_now_ns() - t0) / iters;
+}
+
 static double median_of(const double *v, unsigned n)
 {
     double tmp[MAX_REPS];
@@ -258,6 +281,61 @@ static int run_edu(struct side s[2], const struct bench_opts *o)
     }
 }
 
+/* Map + unmap of one 4 KiB page: sim without IOMMU (a pin), sim with its IOMMU (its page
+ * table), vfio (VFIO_IOMMU_MAP_DMA and UNMAP_DMA: pinning, the guest's VT-d tables and, with
+ * caching-mode, a trap to QEMU on each). */
+static int run_map(struct side s[2], const struct bench_opts *o)
+{
+    enum { N = 3 };
+    static double ns[N][MAX_REPS];
+    static const char *const names[N] = {"sim", "sim:iommu=on", "vfio"};
+    const unsigned iters[N] = {o->quick ? 100 : 4000, o->quick ? 100 : 4000, o->quick ? 10 : 200};
+    struct dmahal_desc desc = {.addr_bits = 64, .coherent = true};
+    struct dmahal_platform *ip = NULL;
+    struct dmahal_device *idev = NULL;
+    struct dmahal_adapter *a[N] = {s[0].a, NULL, s[1].a};
+    void *buf = aligned_alloc(4096, 4096);
+    int err = buf ? 0 : -ENOMEM;
+
+    if (!err)
+        err = dmahal_platform_open("sim:iommu=on", &ip);
+    if (!err)
+        err = dmahal_device_open(ip, "edu", &idev);
+    if (!err)
+        err = dmahal_adapter_get(idev, &desc, &a[1]);
+    if (err) {
+        fprintf(stderr, "bench_vm: cannot set up sim:iommu=on: %s\n", dmahal_strerror(err));
+        goto out;
+    }
+    memset(buf, 7, 4096);
+    for (int k = 0; k < N && !err; k++)
+        if (map_sample(a[k], buf, 4096, 10) < 0) /* warm-up */
+            err = -EIO;
+    for (unsigned r = 0; r < o->reps && !err; r++) {
+        for (int k = 0; k < N && !err; k++) {
+            int i = (int)(r + (unsigned)k) % N;
+            double v = map_sample(a[i], buf, 4096, iters[i]);
+
+            if (v < 0)
+                err = -EIO;
+            ns[i][r] = v;
+        }
+    }
+    if (!err) {
+        printf("\nstreaming map+unmap of 4 KiB of malloc'd memory, TO_DEVICE (median ns per "
+               "pair)\n");
+        for (int k = 0; k < N; k++)
+            printf("  %-14s %12.0f\n", names[k], median_of(ns[k], o->reps));
+        printf("  vfio/sim:iommu=on %8.0fx\n", ratio_median(ns[2], ns[1], o->reps));
+    }
+out:
+    if (a[1])
+        dmahal_adapter_put(a[1]);
+    dmahal_platform_close(ip);
+    free(buf);
+    return err ? -1 : 0;
+}
+
 static int run_nvme(struct dmahal_platform *p, const struct bench_opts *o)
 {
     const char *addr = env("DMAHAL_VM_NVME");
@@ -320,7 +398,8 @@ int main(int argc, char **argv)
            o.reps, o.quick ? " (--quick: a smoke test)" : "");
     printf("note: the guest is emulated (TCG unless run with --accel kvm): compare ratios, not "
            "absolute figures\n");
-    if (run_alloc(s, &o, o.quick ? 4 : 64) || run_edu(s, &o) || run_nvme(s[1].p, &o))
+    if (run_alloc(s, &o, o.quick ? 4 : 64) || run_edu(s, &o) || run_map(s, &o) ||
+        run_nvme(s[1].p, &o))
         goto out;
     printf("\ndone\n");
     status = 0;

@@ -27,6 +27,10 @@ if [ -n "$sanitize" ]; then
     build="build-${sanitize//,/-}"
     cmake_args+=(-DDMAHAL_SANITIZE="$sanitize" -DCMAKE_BUILD_TYPE=Debug)
     [ "$sanitize" = thread ] && ctest_args+=(-L concurrency)
+    # Sanitizers slow a program 2-15x, and CI machines are shared: give each case room. A
+    # limit is there to stop a hang, never to judge speed.
+    export TEST_TIMEOUT="${TEST_TIMEOUT:-240}"
+    ctest_args+=(--timeout 1500)
 fi
 if [ "$vm" = 1 ]; then cmake_args+=(-DDMAHAL_VM_TESTS=ON); else cmake_args+=(-DDMAHAL_VM_TESTS=OFF); fi
 

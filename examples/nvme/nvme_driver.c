@@ -633,28 +633,29 @@ static void build_prps(struct nvme *n, uint64_t la, size_t len, struct sqe *cmd)
     cmd->prp2 = n->prp_list.la;
 }
 
-int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
-            const struct dmahal_buf *buf, size_t off, uint16_t *status)
+/* Checks what nvme_io() and nvme_io_mem() share; sets *len to the transfer's bytes. */
+static int io_check(struct nvme *n, enum nvme_opcode op, uint32_t nblocks, size_t *len)
 {
-    struct sqe cmd = {.cdw0 = op, .nsid = NSID};
-    uint16_t st = 0;
-    uint64_t la;
-    size_t len, pages;
-    int rc;
-
-    if (status)
-        *status = 0;
-    if (!n || !buf || !buf->va || (op != NVME_CMD_READ && op != NVME_CMD_WRITE) || !nblocks)
+    if ((op != NVME_CMD_READ && op != NVME_CMD_WRITE) || !nblocks)
         return -EINVAL;
     if (nblocks > n->info.max_transfer / n->info.lba_size) {
         say("%" PRIu32 " blocks of %" PRIu32 " bytes exceed the %zu-byte transfer limit", nblocks,
             n->info.lba_size, n->info.max_transfer);
         return -E2BIG;
     }
-    len = (size_t)nblocks * n->info.lba_size;
-    if (off > buf->len || len > buf->len - off)
-        return -EINVAL;
-    la = buf->la + off;
+    *len = (size_t)nblocks * n->info.lba_size;
+    return 0;
+}
+
+/* Issues the command for @len bytes at logical address @la, contiguous for the device. */
+static int io_issue(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                    uint64_t la, size_t len, uint16_t *status)
+{
+    struct sqe cmd = {.cdw0 = op, .nsid = NSID};
+    uint16_t st = 0;
+    size_t pages;
+    int rc;
+
     if (la & 3) { /* PRP entries carry dword-aligned offsets only */
         say("data at %#" PRIx64 " is not dword-aligned", la);
         return -EINVAL;
@@ -673,6 +674,52 @@ int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
     rc = submit(n, &n->io, &cmd, NULL, &st);
     if (status)
         *status = st;
+    return rc;
+}
+
+int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+            const struct dmahal_buf *buf, size_t off, uint16_t *status)
+{
+    size_t len;
+    int rc;
+
+    if (status)
+        *status = 0;
+    if (!n || !buf || !buf->va)
+        return -EINVAL;
+    rc = io_check(n, op, nblocks, &len);
+    if (rc)
+        return rc;
+    if (off > buf->len || len > buf->len - off)
+        return -EINVAL;
+    return io_issue(n, op, lba, nblocks, buf->la + off, len, status);
+}
+
+int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
+                uint16_t *status)
+{
+    struct dmahal_sgl *sgl;
+    size_t len;
+    int rc;
+
+    if (status)
+        *status = 0;
+    if (!n || !data)
+        return -EINVAL;
+    rc = io_check(n, op, nblocks, &len);
+    if (rc)
+        return rc;
+    /* The adapter takes one element, so the list is one run the PRPs can describe; memory
+     * the device cannot take in place (not dword-aligned, or scattered without an IOMMU)
+     * comes back bounced, which is still one run. */
+    rc = dmahal_map(n->adapter, &(struct iovec){data, len}, 1,
+                    op == NVME_CMD_WRITE ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, 0, &sgl);
+    if (rc)
+        return rc;
+    rc = io_issue(n, op, lba, nblocks, sgl->seg[0].la, len, status);
+    /* After a timeout the controller may still be at it: unmapped, its late access faults in
+     * the IOMMU instead of landing in memory the caller has reused. */
+    dmahal_unmap(n->adapter, sgl);
     return rc;
 }
 

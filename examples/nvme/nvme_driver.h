@@ -120,6 +120,19 @@ struct dmahal_adapter *nvme_adapter(const struct nvme *n);
 int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
             const struct dmahal_buf *buf, size_t off, uint16_t *status);
 
+/**
+ * Reads or writes @p nblocks logical blocks at @p lba of namespace 1, to or from the caller's
+ * own memory: @p data, nblocks * lba_size bytes anywhere in the process (malloc'd, static, on
+ * the stack). The driver maps it for the transfer with dmahal_map() and unmaps it when the
+ * command completes, so the data needs no copy where the device can reach it in place
+ * (through an IOMMU); elsewhere dmahal bounces it.
+ *
+ * @return as nvme_io(), with -EINVAL for NULL @p data; or what dmahal_map() returns
+ *         (-EFAULT on vfio for memory the kernel cannot pin, -ENOMEM, -ENOSPC).
+ */
+int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
+                uint16_t *status);
+
 /** Names a completion status field ("success", "LBA out of range", ...); never NULL. */
 const char *nvme_status_name(uint16_t status);
 

@@ -329,8 +329,11 @@ struct dmahal_sgl {
  *         the adapter's max_transfer, one that no layout can fit into its max_segments
  *         (a boundary or max_segment smaller than the page with too few segments), or one
  *         that needs more bounce pages than its pool will ever hold;
- *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken; -ENOTSUP when
- *         the platform can neither reach the memory nor bounce it; -ENOMEM.
+ *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken, and whatever the
+ *         flags when the IOMMU takes no more mappings (vfio: the kernel's dma_entry_limit);
+ *         -EFAULT when the platform cannot pin the memory (vfio: not mapped, or read-only
+ *         in a transfer the device writes); -ENOTSUP when the platform can neither reach
+ *         the memory nor bounce it; -ENOMEM, also past the locked-memory limit (vfio).
  */
 int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
@@ -381,7 +384,7 @@ typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmaha
  * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
  *             from other threads' callbacks in a way that waits for them.
  * @return 0 when @p fn has run; -EINPROGRESS when the request is queued; otherwise
- *         dmahal_map's errors (-ENOSPC only with DMAHAL_MAP_NOWAIT), and @p fn does not run.
+ *         dmahal_map's errors, and @p fn does not run.
  */
 int dmahal_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                      enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);

@@ -1,6 +1,7 @@
 /*
  * wdm.h - Windows names for dmahal: IoGetDmaAdapter, DEVICE_DESCRIPTION, DMA_ADAPTER,
- * DMA_OPERATIONS, AllocateCommonBuffer, FreeCommonBuffer.
+ * DMA_OPERATIONS, common buffers, MDLs and packet DMA (scatter/gather lists, adapter
+ * channels and map registers).
  *
  * Driver code written for Windows' common-buffer DMA compiles unchanged against this header
  * and runs on any dmahal platform:
@@ -26,8 +27,26 @@
  * running on a pretence. Size tells how far the table is filled: it is the offset of the
  * first member after the last implemented one, so a member at an offset below Size may be
  * implemented (check it for NULL) and every member at or beyond Size is NULL. Today that
- * is offsetof(DMA_OPERATIONS, ReadDmaCounter): PutDmaAdapter, AllocateCommonBuffer,
- * FreeCommonBuffer and GetDmaAlignment are implemented. The table is read-only.
+ * is offsetof(DMA_OPERATIONS, BuildMdlFromScatterGatherList): every member before it is
+ * implemented except ReadDmaCounter (system DMA controllers only), which is NULL. The table
+ * is read-only.
+ *
+ * Packet DMA (streaming) comes in Windows' two shapes, both over dmahal_map():
+ *  - GetScatterGatherList / BuildScatterGatherList hand the driver's AdapterListControl
+ *    routine a SCATTER_GATHER_LIST for an MDL, at once or, when map registers are short,
+ *    later and in request order; PutScatterGatherList ends the transfer;
+ *  - AllocateAdapterChannel hands its AdapterControl routine a MapRegisterBase, through
+ *    which MapTransfer maps piece by piece; FlushAdapterBuffers ends a transfer, and
+ *    FreeMapRegisters / FreeAdapterChannel give the registers back.
+ * What Windows' kernel has and a user-space process does not is left out or reduced:
+ *  - there is no IRQL: routines Windows calls at DISPATCH_LEVEL are plain calls, made on
+ *    the thread that asked or on the thread whose release made the resources available;
+ *    the driver's own locks must allow for that (a routine must not wait for a lock its
+ *    caller of PutScatterGatherList, FreeMapRegisters or FreeAdapterChannel may hold);
+ *  - an IRP is opaque: where Windows passes DeviceObject->CurrentIrp to an execution
+ *    routine, dmahal passes NULL; IoAllocateMdl takes no IRP to chain to;
+ *  - an MDL describes memory of this process, already resident: there are no page frame
+ *    numbers after it, and MmBuildMdlForNonPagedPool only marks it mapped.
  *
  * Calling conventions (NTAPI) and SAL annotations do not exist on this target and are
  * left out.
@@ -51,6 +70,7 @@ extern "C" {
 #define VOID void
 #endif
 typedef uint8_t UCHAR;
+typedef UCHAR *PUCHAR;
 typedef UCHAR BOOLEAN;
 typedef BOOLEAN *PBOOLEAN;
 typedef uint16_t USHORT;
@@ -83,6 +103,7 @@ typedef ULONG NODE_REQUIREMENT;
 #define STATUS_NO_MEMORY              ((NTSTATUS)0xC0000017L)
 #define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
 #define STATUS_NOT_SUPPORTED          ((NTSTATUS)0xC00000BBL)
+#define STATUS_BUFFER_TOO_SMALL       ((NTSTATUS)0xC0000023L)
 
 /* C11 has anonymous structs; C++ has them only as an extension, which GCC and Clang
  * accept quietly when told. */
@@ -113,14 +134,164 @@ typedef LARGE_INTEGER PHYSICAL_ADDRESS, *PPHYSICAL_ADDRESS;
  * pointers keep Windows' signatures exact without pretending to a layout.
  * ------------------------------------------------------------------------------------------ */
 
-typedef struct _MDL MDL, *PMDL;
 typedef struct _IRP IRP, *PIRP;
-typedef struct _SCATTER_GATHER_LIST SCATTER_GATHER_LIST, *PSCATTER_GATHER_LIST;
+typedef struct _EPROCESS EPROCESS, *PEPROCESS;
 typedef struct _DMA_ADAPTER_INFO DMA_ADAPTER_INFO, *PDMA_ADAPTER_INFO;
 typedef struct _DMA_TRANSFER_INFO DMA_TRANSFER_INFO, *PDMA_TRANSFER_INFO;
 typedef struct _DMA_COMMON_BUFFER_VECTOR DMA_COMMON_BUFFER_VECTOR, *PDMA_COMMON_BUFFER_VECTOR;
 typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION,
     *PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION;
+
+/* ------------------------------------------------------------------------------------------
+ * MDL: a buffer described for DMA (wdm.h's memory descriptor list, reduced)
+ * ------------------------------------------------------------------------------------------ */
+
+/** Windows' page size on x86-64: what the MDL macros count in (the CPU's pages). */
+#ifndef PAGE_SIZE
+#define PAGE_SIZE 0x1000
+#endif
+#ifndef PAGE_SHIFT
+#define PAGE_SHIFT 12L
+#endif
+
+/** The offset of a virtual address inside its page. */
+#define BYTE_OFFSET(Va) ((ULONG)((ULONG_PTR)(Va) & (PAGE_SIZE - 1)))
+/** The start of the page a virtual address is in. */
+#define PAGE_ALIGN(Va) ((PVOID)((ULONG_PTR)(Va) & ~(ULONG_PTR)(PAGE_SIZE - 1)))
+/** How many pages [Va, Va + Size) touches; 0 for a Size of 0. */
+#define ADDRESS_AND_SIZE_TO_SPAN_PAGES(Va, Size)                                                   \
+    ((ULONG)((((ULONG_PTR)(Size)) >> PAGE_SHIFT) +                                                 \
+             ((BYTE_OFFSET(Va) + ((ULONG)(Size) & (PAGE_SIZE - 1)) + (PAGE_SIZE - 1)) >>           \
+              PAGE_SHIFT)))
+/** Pages that Size bytes fill, rounded up. */
+#define BYTES_TO_PAGES(Size)                                                                       \
+    ((ULONG)(((ULONG_PTR)(Size) >> PAGE_SHIFT) + (((Size) & (PAGE_SIZE - 1)) != 0)))
+
+/* MdlFlags that dmahal sets; the others Windows has are never set. */
+#define MDL_MAPPED_TO_SYSTEM_VA     0x0001 /**< MappedSystemVa is valid */
+#define MDL_PAGES_LOCKED            0x0002 /**< set on every dmahal MDL: memory stays resident */
+#define MDL_SOURCE_IS_NONPAGED_POOL 0x0004 /**< set by MmBuildMdlForNonPagedPool */
+#define MDL_ALLOCATED_FIXED_SIZE    0x0008 /**< set by IoAllocateMdl */
+
+/**
+ * A memory descriptor list: one virtually contiguous buffer; buffers of one transfer are
+ * chained through Next. Windows' x86-64 layout (48 bytes); Windows follows it with the
+ * buffer's page frame numbers, which a process does not have: dmahal's MDLs end here, and
+ * Size is sizeof(MDL). Read it with the Mm macros below, as Windows drivers do.
+ */
+typedef struct _MDL {
+    struct _MDL *Next;    /**< the next buffer of the transfer, or NULL */
+    CSHORT Size;          /**< sizeof(MDL) */
+    CSHORT MdlFlags;      /**< MDL_* */
+    PEPROCESS Process;    /**< always NULL */
+    PVOID MappedSystemVa; /**< with MDL_MAPPED_TO_SYSTEM_VA or _SOURCE_IS_NONPAGED_POOL */
+    PVOID StartVa;        /**< the buffer's first page */
+    ULONG ByteCount;      /**< the buffer's length */
+    ULONG ByteOffset;     /**< where the buffer starts in its first page */
+} MDL, *PMDL;
+
+/** The virtual address of an MDL's buffer. */
+#define MmGetMdlVirtualAddress(Mdl) ((PVOID)((char *)((Mdl)->StartVa) + (Mdl)->ByteOffset))
+/** The length of an MDL's buffer, in bytes. */
+#define MmGetMdlByteCount(Mdl) ((Mdl)->ByteCount)
+/** Where an MDL's buffer starts inside its first page. */
+#define MmGetMdlByteOffset(Mdl) ((Mdl)->ByteOffset)
+
+/** How urgently MmGetSystemAddressForMdlSafe needs its mapping; dmahal never needs one. */
+typedef enum _MM_PAGE_PRIORITY {
+    LowPagePriority,
+    NormalPagePriority = 16,
+    HighPagePriority = 32
+} MM_PAGE_PRIORITY;
+/** Or'ed into a priority on Windows 8 and later; accepted and ignored. */
+#define MdlMappingNoExecute 0x40000000
+
+/**
+ * Allocates an MDL for the buffer [VirtualAddress, VirtualAddress + Length), which must stay
+ * allocated (and is not copied) until IoFreeMdl. The MDL is not chained: to describe a
+ * transfer over several buffers, set each MDL's Next to the following one, as a driver does
+ * when it builds a chain itself.
+ *
+ * @param SecondaryBuffer, ChargeQuota  accepted and ignored (there is no IRP to chain to
+ *                                      and no quota to charge).
+ * @param Irp  must be NULL: dmahal has no IRPs.
+ * @return the MDL (flags MDL_ALLOCATED_FIXED_SIZE | MDL_PAGES_LOCKED: user memory needs no
+ *         MmProbeAndLockPages); NULL for a NULL address, a Length of 0, a buffer that wraps
+ *         around the address space, a non-NULL Irp, or no memory.
+ */
+PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
+                   PIRP Irp);
+
+/** Frees an MDL from IoAllocateMdl; not the buffer, nor the MDLs chained after it. NULL does
+ *  nothing. */
+VOID IoFreeMdl(PMDL Mdl);
+
+/**
+ * Completes an MDL whose buffer the driver allocated itself: on Windows, fills in its page
+ * frame numbers; here, sets MappedSystemVa to the buffer's address and MDL_SOURCE_IS_NONPAGED_POOL,
+ * so that MmGetSystemAddressForMdlSafe answers at once. NULL does nothing.
+ */
+VOID MmBuildMdlForNonPagedPool(PMDL MemoryDescriptorList);
+
+/**
+ * Returns an address through which the CPU reaches an MDL's buffer: MappedSystemVa when the
+ * MDL is mapped (or built for nonpaged pool), else the buffer's own address, which is valid
+ * in this process (and is then recorded, with MDL_MAPPED_TO_SYSTEM_VA). Never fails for a
+ * valid MDL; NULL for NULL.
+ */
+static inline PVOID MmGetSystemAddressForMdlSafe(PMDL Mdl, ULONG Priority)
+{
+    (void)Priority;
+    if (!Mdl)
+        return NULL;
+    if (!(Mdl->MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL))) {
+        Mdl->MappedSystemVa = MmGetMdlVirtualAddress(Mdl);
+        Mdl->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
+    }
+    return Mdl->MappedSystemVa;
+}
+
+/**
+ * Makes an MDL's buffer coherent for an I/O operation. On x86 and x86-64 Windows this does
+ * nothing, and the same holds here on every platform: where devices do not snoop caches,
+ * the DMA routines (GetScatterGatherList, MapTransfer, FlushAdapterBuffers,
+ * PutScatterGatherList) do the cache maintenance themselves, as the HALs of such machines do.
+ */
+static inline VOID KeFlushIoBuffers(PMDL Mdl, BOOLEAN ReadOperation, BOOLEAN DmaOperation)
+{
+    (void)Mdl;
+    (void)ReadOperation;
+    (void)DmaOperation;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * SCATTER_GATHER_LIST: what GetScatterGatherList and BuildScatterGatherList hand the driver
+ * ------------------------------------------------------------------------------------------ */
+
+/** One piece of a transfer: program Address and Length into the device. 24 bytes. */
+typedef struct _SCATTER_GATHER_ELEMENT {
+    PHYSICAL_ADDRESS Address; /**< logical address, as the device must use it */
+    ULONG Length;             /**< bytes */
+    ULONG_PTR Reserved;       /**< 0 */
+} SCATTER_GATHER_ELEMENT, *PSCATTER_GATHER_ELEMENT;
+
+/* Windows declares Elements as a flexible array, which C++ knows only as an extension. */
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#endif
+/**
+ * A scatter/gather list: NumberOfElements elements, in transfer order, right after the
+ * 16-byte header. Read-only for the driver; it stays valid until PutScatterGatherList.
+ */
+typedef struct _SCATTER_GATHER_LIST {
+    ULONG NumberOfElements;
+    ULONG_PTR Reserved; /**< dmahal's: do not touch */
+    SCATTER_GATHER_ELEMENT Elements[];
+} SCATTER_GATHER_LIST, *PSCATTER_GATHER_LIST;
+#if defined(__cplusplus) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /** The object type a DEVICE_OBJECT carries in Type. */
 #define IO_TYPE_DEVICE 0x00000003
@@ -284,7 +455,8 @@ typedef FREE_COMMON_BUFFER *PFREE_COMMON_BUFFER;
 typedef ULONG GET_DMA_ALIGNMENT(PDMA_ADAPTER DmaAdapter);
 typedef GET_DMA_ALIGNMENT *PGET_DMA_ALIGNMENT;
 
-/* Not implemented yet: NULL in the table. */
+/* Windows' other operations: those dmahal implements are documented below the table (from
+ * AllocateAdapterChannel to BuildScatterGatherList, but ReadDmaCounter); the rest are NULL. */
 typedef NTSTATUS ALLOCATE_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
                                           ULONG NumberOfMapRegisters,
                                           PDRIVER_CONTROL ExecutionRoutine, PVOID Context);
@@ -495,6 +667,113 @@ typedef struct _DMA_OPERATIONS {
  * GetDmaAlignment(DmaAdapter)
  *   The alignment in bytes that DMA buffer addresses and lengths need; 1 means none.
  *   0 for NULL.
+ *
+ * Packet DMA through scatter/gather lists. A transfer is Length bytes of an MDL chain,
+ * starting at CurrentVa inside the first MDL's buffer and running on through Next. It needs
+ * as many map registers as its buffers span pages of the platform (Windows' count); more
+ * than IoGetDmaAdapter gave is STATUS_INSUFFICIENT_RESOURCES, as on Windows, and so is a
+ * Length above the description's MaximumLength. DeviceObject is
+ * passed through to ExecutionRoutine, with Irp NULL. dmahal_map() does the mapping: in
+ * place where the device reaches the memory (through the IOMMU, or at its bus address),
+ * through bounce pages otherwise, with the cache maintenance a non-coherent platform needs.
+ *
+ * GetScatterGatherList(DmaAdapter, DeviceObject, Mdl, CurrentVa, Length, ExecutionRoutine,
+ *                      Context, WriteToDevice)
+ *   Maps the transfer and calls ExecutionRoutine(DeviceObject, NULL, ScatterGather,
+ *   Context) with its list: before returning when the map registers are there; else the
+ *   request waits, and the routine runs later on the thread whose PutScatterGatherList (or
+ *   FreeMapRegisters...) freed enough, requests in the order they were made. Returns
+ *   STATUS_SUCCESS in both cases; STATUS_INVALID_PARAMETER for a NULL adapter, Mdl,
+ *   CurrentVa or ExecutionRoutine, a zero Length, or a CurrentVa outside the first MDL's
+ *   buffer; STATUS_BUFFER_TOO_SMALL when the chain holds fewer than Length bytes from
+ *   CurrentVa; STATUS_INSUFFICIENT_RESOURCES for too long a transfer or no memory. On
+ *   failure the routine is never called. The list's memory comes from a per-adapter cache
+ *   of lists (of 256 elements, or the adapter's most if fewer, or the transfer's most if
+ *   more), so once warm only the iovec array of a transfer of more than 16 buffers is
+ *   allocated. When
+ *   the adapter is put, or its device closed, with requests still waiting, they are dropped
+ *   without their routine running. Thread-safe.
+ *
+ * PutScatterGatherList(DmaAdapter, ScatterGather, WriteToDevice)
+ *   Ends a transfer: with WriteToDevice FALSE, first makes the device's writes visible to
+ *   the CPU (as Windows flushes the adapter buffers), then unmaps, which may start waiting
+ *   requests (see above). ScatterGather must be a live list of this adapter, as handed to
+ *   the routine; anything else, a list put already included, is ignored. Pass the same
+ *   WriteToDevice as for the mapping (dmahal syncs by the mapping's own direction).
+ *
+ * CalculateScatterGatherList(DmaAdapter, Mdl, CurrentVa, Length, ScatterGatherListSize,
+ *                            pNumberOfMapRegisters)
+ *   The size of the buffer BuildScatterGatherList needs for the transfer, and its map
+ *   registers (optional out). With Mdl NULL, for the one buffer [CurrentVa, +Length): the
+ *   most any such buffer needs. The size counts dmahal's own record of the transfer, kept in
+ *   the buffer too, so it exceeds sizeof(SCATTER_GATHER_LIST) + elements * 24. Returns
+ *   STATUS_SUCCESS; STATUS_INVALID_PARAMETER as GetScatterGatherList (Mdl may be NULL) or
+ *   for a NULL ScatterGatherListSize; STATUS_BUFFER_TOO_SMALL when the chain is shorter than
+ *   Length; STATUS_INSUFFICIENT_RESOURCES as GetScatterGatherList. The
+ *   outs are 0 on failure.
+ *
+ * BuildScatterGatherList(DmaAdapter, DeviceObject, Mdl, CurrentVa, Length, ExecutionRoutine,
+ *                        Context, WriteToDevice, ScatterGatherBuffer, ScatterGatherLength)
+ *   GetScatterGatherList into the driver's buffer, of at least what
+ *   CalculateScatterGatherList said: the list and dmahal's record of the transfer live
+ *   there (the list need not start at the buffer's first byte: use the pointer the routine
+ *   gets), so the Windows-names layer allocates nothing. The buffer belongs to dmahal until
+ *   PutScatterGatherList. dmahal_map() itself takes its mapping record from a per-thread
+ *   cache that only a thread's first maps, or a transfer of very many pieces, have to fill.
+ *   Returns as GetScatterGatherList, plus STATUS_BUFFER_TOO_SMALL for a NULL or too small
+ *   buffer.
+ *
+ * Packet DMA through an adapter channel and map registers. The adapter has as many map
+ * registers as IoGetDmaAdapter said; each is a page of a common buffer of the adapter's,
+ * allocated with the first AllocateAdapterChannel and kept until the adapter is put.
+ * MapTransfer maps in place when dmahal_map() can do so at once, and copies through the
+ * registers' pages when it cannot (the device cannot reach the memory and the bounce pages
+ * are taken, or the layout does not fit): it never waits and never fails for lack of
+ * memory, as Windows' does not. At most one AdapterControl routine holds the adapter
+ * channel at a time.
+ *
+ * AllocateAdapterChannel(DmaAdapter, DeviceObject, NumberOfMapRegisters, ExecutionRoutine,
+ *                        Context)
+ *   When the channel is free and NumberOfMapRegisters registers are (in one run), calls
+ *   ExecutionRoutine(DeviceObject, NULL, MapRegisterBase, Context) before returning; else
+ *   queues the request, which runs later, in request order, on the thread whose
+ *   FreeAdapterChannel or FreeMapRegisters made room (or inside the routine that ran
+ *   before it, once that returns). What the
+ *   routine returns decides:
+ *     KeepObject: it keeps the channel and the registers until FreeAdapterChannel;
+ *     DeallocateObject: the channel and the registers are released at once (anything still
+ *       mapped through them is flushed and unmapped);
+ *     DeallocateObjectKeepRegisters: the channel is released, the registers kept until
+ *       FreeMapRegisters (what a bus-master driver returns after starting its device).
+ *   Returns STATUS_SUCCESS (called or queued); STATUS_INVALID_PARAMETER for a NULL adapter
+ *   or routine; STATUS_INSUFFICIENT_RESOURCES for more registers than IoGetDmaAdapter gave,
+ *   or no memory for them. 0 registers is allowed: MapTransfer then maps nothing.
+ *
+ * MapTransfer(DmaAdapter, Mdl, MapRegisterBase, CurrentVa, Length, WriteToDevice)
+ *   Maps the next piece of a transfer, from CurrentVa inside Mdl's buffer, and returns its
+ *   logical address; *Length, the bytes wanted, becomes the bytes mapped: less when the
+ *   piece is not contiguous for the device (scatter/gather adapters only: for others it is
+ *   always contiguous), when the buffer ends, or when the registers run out (a piece takes
+ *   the pages it spans; they come back when everything mapped is flushed). A CurrentVa
+ *   inside what an earlier call mapped returns from that mapping. For TRUE WriteToDevice
+ *   the data is in place for the device on return. Returns 0 with *Length 0 for a bad
+ *   adapter, Mdl, MapRegisterBase or CurrentVa, a *Length of 0, or no registers left.
+ *
+ * FlushAdapterBuffers(DmaAdapter, Mdl, MapRegisterBase, CurrentVa, Length, WriteToDevice)
+ *   Ends the transfer [CurrentVa, +Length) mapped through MapRegisterBase: every piece it
+ *   overlaps is unmapped, and for FALSE WriteToDevice what the device wrote is in the
+ *   buffer on return. When nothing mapped is left, the registers are free for the next
+ *   MapTransfer. Returns TRUE; FALSE for a bad adapter, Mdl or MapRegisterBase, or a
+ *   CurrentVa outside Mdl's buffer.
+ *
+ * FreeMapRegisters(DmaAdapter, MapRegisterBase, NumberOfMapRegisters)
+ *   Releases registers kept with DeallocateObjectKeepRegisters (flushing what is still
+ *   mapped); NumberOfMapRegisters must be the count allocated. Ignored for anything else,
+ *   registers whose routine still holds the channel (KeepObject) included.
+ *
+ * FreeAdapterChannel(DmaAdapter)
+ *   Releases the channel kept with KeepObject, and its registers. Ignored when no routine
+ *   keeps the channel.
  */
 
 /* ------------------------------------------------------------------------------------------

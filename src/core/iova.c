@@ -238,6 +238,34 @@ int dmahal__iova_add(struct dmahal__iova *d, uint64_t start, uint64_t len)
     return rc;
 }
 
+int dmahal__iova_reserve(struct dmahal__iova *d, uint64_t start, uint64_t len)
+{
+    uint64_t end = start + len;
+    struct slot *s;
+    int rc = 0;
+
+    pthread_mutex_lock(&d->lock);
+    depot_flush_locked(d);
+    s = slot_find(d);
+    if (s)
+        slot_flush_locked(s);
+    /* One free extent at a time: taking one may split or remove it, moving the others. */
+    for (size_t i = 0; rc == 0 && i < d->r.n;) {
+        uint64_t a = d->r.v[i].start > start ? d->r.v[i].start : start;
+        uint64_t b = d->r.v[i].end < end ? d->r.v[i].end : end;
+
+        if (d->r.v[i].start >= end)
+            break;
+        if (a >= b) {
+            i++;
+            continue;
+        }
+        rc = dmahal__range_take(&d->r, a, b - a);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
 int dmahal__iova_alloc(struct dmahal__iova *d, uint64_t len, uint64_t align, uint64_t boundary,
                        uint64_t max_addr, uint64_t *out)
 {

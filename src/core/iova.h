@@ -24,6 +24,16 @@ void dmahal__iova_destroy(struct dmahal__iova *d);
 /* Adds [start, start + len) to the free space (granule multiples). As dmahal__range_add. */
 int dmahal__iova_add(struct dmahal__iova *d, uint64_t start, uint64_t len);
 
+/*
+ * Takes out of the free space whatever of [start, start + len) is free in it, after
+ * returning the depot's and the calling thread's cached ranges: for an IOMMU that learns of a
+ * new reserved region once the space is in use (a platform whose domain grows a device). Parts
+ * that are allocated stay so; other threads' cached ranges cannot be reached, so a platform
+ * that must never hand out the region checks its mappings too (VFIO's kernel side does).
+ * -ENOMEM.
+ */
+int dmahal__iova_reserve(struct dmahal__iova *d, uint64_t start, uint64_t len);
+
 /* The general allocator (common buffers): as dmahal__range_alloc, under the lock. */
 int dmahal__iova_alloc(struct dmahal__iova *d, uint64_t len, uint64_t align, uint64_t boundary,
                        uint64_t max_addr, uint64_t *out);

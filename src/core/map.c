@@ -61,6 +61,8 @@ struct cbuf {
 #define SLOT_EMPTY  ((uintptr_t)0)
 #define SLOT_TOMB   ((uintptr_t)1)
 #define SLOT_BUSY   ((uintptr_t)2)
+#define SLOT_DYING  ((uintptr_t)4) /* an unmap has claimed it: no new hold may start */
+#define SLOT_FLAGS  (SLOT_BUSY | SLOT_DYING)
 
 /* How the adapter's device reaches host memory, decided once. */
 enum path {
@@ -662,7 +664,7 @@ static void mapping_release(struct mapping *m)
 
 static bool slot_names(uintptr_t v, const struct dmahal_sgl *sgl)
 {
-    return v > SLOT_TOMB && (uintptr_t)((struct mapping *)(v & ~SLOT_BUSY) + 1) == (uintptr_t)sgl;
+    return v > SLOT_TOMB && (uintptr_t)((struct mapping *)(v & ~SLOT_FLAGS) + 1) == (uintptr_t)sgl;
 }
 
 static size_t fast_home(const void *sgl)
@@ -715,12 +717,24 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
         _Atomic uintptr_t *slot = &st->fast[(h + i) & (FAST_SLOTS - 1)];
         uintptr_t v = atomic_load_explicit(slot, memory_order_acquire);
 
-        while (slot_names(v, sgl)) {
+        while (slot_names(v, sgl) && !(v & SLOT_DYING)) {
+            if (!hold) {
+                /* An unmap claims the slot first, so that syncs racing it cannot keep it
+                 * busy forever, then waits out the one sync that may be running. */
+                if (!atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_DYING,
+                                                             memory_order_acq_rel,
+                                                             memory_order_acquire))
+                    continue;
+                v = slot_wait(slot);
+                atomic_store_explicit(slot, SLOT_TOMB, memory_order_release);
+                *slotp = slot;
+                return (struct mapping *)(v & ~SLOT_FLAGS);
+            }
             if (v & SLOT_BUSY) {
                 v = slot_wait(slot);
                 continue;
             }
-            if (atomic_compare_exchange_strong_explicit(slot, &v, hold ? v | SLOT_BUSY : SLOT_TOMB,
+            if (atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_BUSY,
                                                         memory_order_acq_rel,
                                                         memory_order_acquire)) {
                 *slotp = slot;
@@ -739,8 +753,9 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
 /* Ends a hold of registry_get. */
 static void registry_put(struct dmahal__stream *st, struct mapping *m, _Atomic uintptr_t *slot)
 {
+    (void)m;
     if (slot)
-        atomic_store_explicit(slot, (uintptr_t)m, memory_order_release);
+        atomic_fetch_and_explicit(slot, ~SLOT_BUSY, memory_order_release); /* keeps DYING */
     else
         dmahal__lock_drop(&st->lock);
 }
@@ -922,12 +937,12 @@ void dmahal__stream_walk(struct dmahal_adapter *a,
         struct mapping *m = (struct mapping *)v;
 
         /* Held like a sync holds it, so that it cannot be unmapped while it is printed. */
-        if (v <= SLOT_TOMB ||
+        if (v <= SLOT_TOMB || (v & SLOT_DYING) ||
             !atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_BUSY, memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
         fn(m->sgl, m->dir, m->how == HOW_BOUNCE ? (unsigned)m->run.pages : 0, arg);
-        atomic_store_explicit(slot, v, memory_order_release);
+        atomic_fetch_and_explicit(slot, ~SLOT_BUSY, memory_order_release);
     }
     dmahal__lock_take(&st->lock);
     for (size_t i = 0; i < st->nbuckets; i++)
@@ -1082,7 +1097,7 @@ void dmahal__stream_fini(struct dmahal_adapter *a)
         uintptr_t v = atomic_load(&st->fast[i]);
 
         if (v > SLOT_TOMB)
-            mapping_release((struct mapping *)v);
+            mapping_release((struct mapping *)(v & ~SLOT_FLAGS));
     }
     for (size_t i = 0; i < st->nbuckets; i++) {
         while (st->buckets[i]) {

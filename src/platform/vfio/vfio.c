@@ -2,11 +2,21 @@
  * vfio.c - the "vfio" platform: real PCI devices through Linux VFIO and the type1 IOMMU.
  *
  * One platform is one VFIO container: one IOMMU address space shared by every device opened
- * on it. IOVAs come from the core range allocator, seeded with the windows the kernel
- * reports (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE), so an adapter's addr_bits and the IOMMU's
- * reserved regions (the MSI window, RMRRs) are honoured by the same allocation. DMA memory is
- * anonymous memory, pinned and mapped by VFIO_IOMMU_MAP_DMA; the core's common-buffer
- * allocator asks for it in arenas and sub-allocates, so the ioctls are rare.
+ * on it (the kernel replays each mapping into every group's domain). So there is one core
+ * IOVA space (iova.h) per container, which every device's d->iova points at: common buffers
+ * and streaming maps of all the container's devices come from it and never overlap. It is
+ * seeded with the windows the kernel reports (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE), so an
+ * adapter's addr_bits and the IOMMU's reserved regions (the MSI window, RMRRs) are honoured by
+ * the same allocation, and its granule is the larger of the CPU's page and the IOMMU's
+ * smallest one (VFIO maps nothing smaller).
+ *
+ * Common-buffer memory is anonymous memory, pinned and mapped by VFIO_IOMMU_MAP_DMA; the
+ * core's allocator asks for it in arenas and sub-allocates, so the ioctls are rare. Streaming
+ * maps (dmahal_map) give the kernel the caller's own pages: the page-aligned span around each
+ * piece is mapped at an IOVA whose offset in the page is the memory's, and the kernel pins the
+ * pages until the unmap. The device can reach the rest of a partial first or last page: as
+ * with Linux's own DMA API, that is the price of mapping memory in place. x86 DMA through
+ * VT-d or AMD-Vi snoops the CPU caches, so there is no cache maintenance.
  *
  * Every setup failure prints one line to stderr naming the fix, and returns:
  *   -ENODEV  VFIO or the IOMMU is not there (module not loaded, IOMMU off), or the device
@@ -17,8 +27,13 @@
  *   -ENOENT  no PCI device at that address;
  *   -ENOTSUP the kernel lacks the type1v2 IOMMU;
  *   -EINVAL  a malformed address or platform option.
+ * Mapping memory fails with -ENOSPC when the container's DMA mappings are all used (the kernel
+ * allows dma_entry_limit of them, 65535 by default), -ENOMEM when the pages would exceed the
+ * locked-memory limit (RLIMIT_MEMLOCK, unless CAP_IPC_LOCK), each named once on stderr, and
+ * -EFAULT when the kernel cannot pin the memory (not mapped; read-only and the device writes).
  */
 #include "core/core.h"
+#include "core/iova.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -48,13 +63,16 @@ struct vfio_group {
 
 struct vfio_plat {
     int container;
-    pthread_mutex_t lock; /* everything below */
+    atomic_bool said_avail, said_locked; /* each exhaustion message is printed once */
+    pthread_mutex_t lock;                /* everything below */
     struct vfio_group *groups;
-    bool iommu_set;                         /* VFIO_SET_IOMMU done: needs a group attached first */
-    struct dmahal__range iova;              /* free IOVA space, inside the windows */
+    bool iommu_set;           /* VFIO_SET_IOMMU done: needs a group attached first */
+    struct dmahal__iova *dom; /* the container's IOVA space, inside the windows; NULL until
+                               * a group is attached */
     struct dmahal__extent win[MAX_WINDOWS]; /* the IOMMU's usable IOVA ranges */
     size_t nwin;
-    uint64_t pgsizes; /* IOMMU page sizes the kernel reported */
+    uint64_t pgsizes;  /* IOMMU page sizes the kernel reported */
+    int64_t dma_avail; /* mappings the kernel still allowed when last asked; -1: not told */
 };
 
 struct vfio_bar {
@@ -145,7 +163,7 @@ static int vfio_open(struct dmahal_platform *p, const char *args)
         goto err_container;
     }
     pthread_mutex_init(&vp->lock, NULL);
-    dmahal__range_init(&vp->iova);
+    vp->dma_avail = -1;
     p->priv = vp;
     p->page_size = page > 0 ? (size_t)page : 4096;
     p->has_iommu = true;
@@ -166,117 +184,170 @@ static void vfio_close(struct dmahal_platform *p)
 
     /* Every device is closed, so every group is detached and closed too. */
     close(vp->container);
-    dmahal__range_fini(&vp->iova);
+    dmahal__iova_destroy(vp->dom);
     pthread_mutex_destroy(&vp->lock);
     free(vp);
 }
 
 /* ---- IOVA windows ----------------------------------------------------------------------- */
 
-/* Reads the container's usable IOVA ranges into @win; the first page is left out, so that no
- * buffer gets logical address 0, which drivers take for "none". */
-static int iova_windows(struct vfio_plat *vp, size_t page, struct dmahal__extent *win, size_t *nwin)
+/* The container's VFIO_IOMMU_GET_INFO, capabilities included; the caller frees it. */
+static int iommu_info(struct vfio_plat *vp, struct vfio_iommu_type1_info **out)
 {
     struct vfio_iommu_type1_info *info;
     size_t argsz = sizeof(*info);
-    int rc = 0;
 
-    *nwin = 0;
+    *out = NULL;
     for (;;) {
         info = calloc(1, argsz);
         if (!info)
             return -ENOMEM;
         info->argsz = (uint32_t)argsz;
         if (ioctl(vp->container, VFIO_IOMMU_GET_INFO, info)) {
-            rc = -errno;
-            say("VFIO_IOMMU_GET_INFO failed: %s", strerror(errno));
-            goto out;
+            int rc = -errno;
+
+            say("VFIO_IOMMU_GET_INFO failed: %s", strerror(-rc));
+            free(info);
+            return rc;
         }
         if (info->argsz <= argsz)
             break;
         argsz = info->argsz; /* capabilities follow: ask again with room for them */
         free(info);
     }
-    vp->pgsizes = info->iova_pgsizes;
-    if (info->flags & VFIO_IOMMU_INFO_CAPS) {
-        uint32_t off = info->cap_offset;
-
-        while (off && off + sizeof(struct vfio_info_cap_header) <= argsz) {
-            struct vfio_info_cap_header *h = (void *)((char *)info + off);
-
-            if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-                struct vfio_iommu_type1_info_cap_iova_range *r = (void *)h;
-
-                for (uint32_t i = 0; i < r->nr_iovas && *nwin < MAX_WINDOWS; i++) {
-                    uint64_t start = r->iova_ranges[i].start, last = r->iova_ranges[i].end;
-
-                    start = start < page ? page : DMAHAL__ALIGN_UP(start, page);
-                    if (last == UINT64_MAX)
-                        last--; /* keeps end = last + 1 representable */
-                    if (start > last || last + 1 - start < page)
-                        continue;
-                    win[(*nwin)++] =
-                        (struct dmahal__extent){start, DMAHAL__ALIGN_DOWN(last + 1, page)};
-                }
-            }
-            off = h->next;
-        }
-    }
-    if (!(info->flags & VFIO_IOMMU_INFO_CAPS) || *nwin == 0) {
-        /* Kernels before 5.4 report no windows: assume the 48 bits every x86 IOMMU has. */
-        win[0] = (struct dmahal__extent){page, (uint64_t)1 << 48};
-        *nwin = 1;
-    }
-out:
-    free(info);
-    return rc;
+    *out = info;
+    return 0;
 }
 
-/* Keeps only what lies inside @win of the free IOVA space: a group attached later may bring
- * reserved regions of its own. */
+/* The capability @id of @info, or NULL. */
+static const struct vfio_info_cap_header *info_cap(const struct vfio_iommu_type1_info *info,
+                                                   uint16_t id)
+{
+    uint32_t off = info->flags & VFIO_IOMMU_INFO_CAPS ? info->cap_offset : 0;
+
+    while (off && off + sizeof(struct vfio_info_cap_header) <= info->argsz) {
+        const struct vfio_info_cap_header *h = (const void *)((const char *)info + off);
+
+        if (h->id == id)
+            return h;
+        off = h->next;
+    }
+    return NULL;
+}
+
+/* How many more mappings the kernel allows the container, or -1 if it does not say (kernels
+ * before 5.10). */
+static int64_t info_dma_avail(const struct vfio_iommu_type1_info *info)
+{
+    const struct vfio_iommu_type1_info_dma_avail *c =
+        (const void *)info_cap(info, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL);
+
+    return c ? (int64_t)c->avail : -1;
+}
+
+/* Reads the container's usable IOVA ranges into @win, in @granule units; the first granule is
+ * left out, so that no buffer gets logical address 0, which drivers take for "none". */
+static int iova_windows(struct vfio_plat *vp, uint64_t granule, struct dmahal__extent *win,
+                        size_t *nwin)
+{
+    const struct vfio_iommu_type1_info_cap_iova_range *r;
+    struct vfio_iommu_type1_info *info;
+    int rc;
+
+    *nwin = 0;
+    rc = iommu_info(vp, &info);
+    if (rc)
+        return rc;
+    vp->pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
+    vp->dma_avail = info_dma_avail(info);
+    r = (const void *)info_cap(info, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE);
+    for (uint32_t i = 0; r && i < r->nr_iovas && *nwin < MAX_WINDOWS; i++) {
+        uint64_t start = r->iova_ranges[i].start, last = r->iova_ranges[i].end;
+
+        start = start < granule ? granule : DMAHAL__ALIGN_UP(start, granule);
+        if (last == UINT64_MAX)
+            last--; /* keeps end = last + 1 representable */
+        if (start > last || last + 1 - start < granule)
+            continue;
+        win[(*nwin)++] = (struct dmahal__extent){start, DMAHAL__ALIGN_DOWN(last + 1, granule)};
+    }
+    if (*nwin == 0) {
+        /* Kernels before 5.4 report no windows: assume the 48 bits every x86 IOMMU has. */
+        win[0] = (struct dmahal__extent){granule, (uint64_t)1 << 48};
+        *nwin = 1;
+    }
+    free(info);
+    return 0;
+}
+
+/* Takes out of the IOVA space what lies outside @win but inside the old windows: a group
+ * attached later may bring reserved regions of its own. */
 static int iova_restrict(struct vfio_plat *vp, const struct dmahal__extent *win, size_t nwin)
 {
-    struct dmahal__extent cut[2 * MAX_WINDOWS + 2];
-    size_t ncut = 0;
-
-    for (size_t i = 0; i < vp->iova.n; i++) {
-        uint64_t at = vp->iova.v[i].start, end = vp->iova.v[i].end;
+    for (size_t i = 0; i < vp->nwin; i++) {
+        uint64_t at = vp->win[i].start, end = vp->win[i].end;
 
         /* Windows are sorted and disjoint (the kernel keeps its list so). */
         for (size_t w = 0; w < nwin && at < end; w++) {
             if (win[w].end <= at)
                 continue;
-            if (win[w].start > at && ncut < sizeof(cut) / sizeof(cut[0]))
-                cut[ncut++] = (struct dmahal__extent){at, win[w].start < end ? win[w].start : end};
+            if (win[w].start > at) {
+                uint64_t cut = win[w].start < end ? win[w].start : end;
+                int rc = dmahal__iova_reserve(vp->dom, at, cut - at);
+
+                if (rc)
+                    return rc;
+            }
             at = win[w].end;
         }
-        if (at < end && ncut < sizeof(cut) / sizeof(cut[0]))
-            cut[ncut++] = (struct dmahal__extent){at, end};
-    }
-    for (size_t i = 0; i < ncut; i++) {
-        int rc = dmahal__range_take(&vp->iova, cut[i].start, cut[i].end - cut[i].start);
+        if (at < end) {
+            int rc = dmahal__iova_reserve(vp->dom, at, end - at);
 
-        if (rc)
-            return rc;
+            if (rc)
+                return rc;
+        }
     }
     return 0;
 }
 
-/* Called under vp->lock after a group joined the container. */
-static int iova_refresh(struct vfio_plat *vp, size_t page)
+/*
+ * Called under vp->lock after a group joined the container. The first group creates the IOVA
+ * space; with no device open before it, it may also raise the platform's page to the IOMMU's
+ * smallest one, which a later group may not exceed.
+ */
+static int iova_refresh(struct dmahal_platform *p, struct vfio_plat *vp)
 {
     struct dmahal__extent win[MAX_WINDOWS];
+    uint64_t iommu_page, granule = p->page_size;
     size_t nwin;
     int rc;
 
-    rc = iova_windows(vp, page, win, &nwin);
+    rc = iova_windows(vp, granule, win, &nwin);
     if (rc)
         return rc;
-    if (vp->nwin == 0) {
-        for (size_t i = 0; i < nwin; i++) {
-            rc = dmahal__range_add(&vp->iova, win[i].start, win[i].end - win[i].start);
-            if (rc)
-                return rc;
+    iommu_page = vp->pgsizes ? vp->pgsizes & -vp->pgsizes : 0;
+    if (iommu_page > granule && vp->dom) {
+        say("the IOMMU's smallest page is now %" PRIu64 " bytes, larger than the %zu bytes in "
+            "use: open this device on another platform",
+            iommu_page, p->page_size);
+        return -ENOTSUP;
+    }
+    if (iommu_page > granule) {
+        granule = iommu_page;
+        rc = iova_windows(vp, granule, win, &nwin);
+        if (rc)
+            return rc;
+        p->page_size = (size_t)granule;
+        p->page_shift = (unsigned)__builtin_ctzll(granule);
+    }
+    if (!vp->dom) {
+        rc = dmahal__iova_create(granule, &vp->dom);
+        for (size_t i = 0; rc == 0 && i < nwin; i++)
+            rc = dmahal__iova_add(vp->dom, win[i].start, win[i].end - win[i].start);
+        if (rc) {
+            dmahal__iova_destroy(vp->dom);
+            vp->dom = NULL;
+            return rc;
         }
     } else {
         rc = iova_restrict(vp, win, nwin);
@@ -286,6 +357,16 @@ static int iova_refresh(struct vfio_plat *vp, size_t page)
     memcpy(vp->win, win, nwin * sizeof(win[0]));
     vp->nwin = nwin;
     return 0;
+}
+
+/* The last group left: the kernel dropped the IOMMU, start afresh on the next one. Called
+ * under vp->lock. */
+static void iommu_forget(struct vfio_plat *vp)
+{
+    vp->iommu_set = false;
+    vp->nwin = 0;
+    dmahal__iova_destroy(vp->dom);
+    vp->dom = NULL;
 }
 
 /* ---- groups ----------------------------------------------------------------------------- */
@@ -324,8 +405,9 @@ static void say_not_viable(int id)
 
 /* Opens group @id and attaches it to the container, or takes another reference on it.
  * Called under vp->lock. */
-static int group_get(struct vfio_plat *vp, size_t page, int id, struct vfio_group **out)
+static int group_get(struct dmahal_platform *p, int id, struct vfio_group **out)
 {
+    struct vfio_plat *vp = p->priv;
     struct vfio_group_status st = {.argsz = sizeof(st)};
     struct vfio_group *g;
     char path[64];
@@ -385,7 +467,7 @@ static int group_get(struct vfio_plat *vp, size_t page, int id, struct vfio_grou
         }
         vp->iommu_set = true;
     }
-    rc = iova_refresh(vp, page);
+    rc = iova_refresh(p, vp);
     if (rc)
         goto err_attach;
     g->refs = 1;
@@ -396,13 +478,8 @@ static int group_get(struct vfio_plat *vp, size_t page, int id, struct vfio_grou
 
 err_attach:
     ioctl(g->fd, VFIO_GROUP_UNSET_CONTAINER);
-    if (!vp->groups) {
-        /* No group left: the kernel dropped the IOMMU; forget what was read of it. */
-        vp->iommu_set = false;
-        vp->nwin = 0;
-        dmahal__range_fini(&vp->iova);
-        dmahal__range_init(&vp->iova);
-    }
+    if (!vp->groups)
+        iommu_forget(vp); /* no group left: the kernel dropped the IOMMU */
 err_fd:
     close(g->fd);
 err_alloc:
@@ -423,13 +500,8 @@ static void group_put(struct vfio_plat *vp, struct vfio_group *g)
     ioctl(g->fd, VFIO_GROUP_UNSET_CONTAINER);
     close(g->fd);
     free(g);
-    if (!vp->groups) {
-        /* The last group gone, the kernel drops the IOMMU: start afresh on the next one. */
-        vp->iommu_set = false;
-        vp->nwin = 0;
-        dmahal__range_fini(&vp->iova);
-        dmahal__range_init(&vp->iova);
-    }
+    if (!vp->groups)
+        iommu_forget(vp);
 }
 
 /* ---- devices ---------------------------------------------------------------------------- */
@@ -615,7 +687,9 @@ static int vfio_device_open(struct dmahal_device *d, const char *name)
     if (!vd)
         return -ENOMEM;
     pthread_mutex_lock(&vp->lock);
-    rc = group_get(vp, d->p->page_size, group, &vd->group);
+    rc = group_get(d->p, group, &vd->group);
+    /* Every device of the container shares its IOVA space. */
+    d->iova = rc ? NULL : vp->dom;
     pthread_mutex_unlock(&vp->lock);
     if (rc)
         goto err_alloc;
@@ -642,6 +716,7 @@ err_map:
 err_fd:
     close(vd->fd);
 err_group:
+    d->iova = NULL;
     pthread_mutex_lock(&vp->lock);
     group_put(vp, vd->group);
     pthread_mutex_unlock(&vp->lock);
@@ -659,6 +734,7 @@ static void vfio_device_close(struct dmahal_device *d)
     bus_master(vd, false);
     regions_unmap(vd);
     close(vd->fd);
+    d->iova = NULL;
     pthread_mutex_lock(&vp->lock);
     group_put(vp, vd->group);
     pthread_mutex_unlock(&vp->lock);
@@ -728,8 +804,11 @@ static int vfio_adapter_init(struct dmahal_adapter *a)
 }
 
 /* Anonymous memory of @len bytes at an @align-aligned address. */
-static void *map_aligned(size_t len, size_t align, size_t page)
+static void *map_aligned(size_t len, size_t align)
 {
+    /* mmap aligns to the CPU's page, which the platform's may exceed (see iova_refresh). */
+    long cpu = sysconf(_SC_PAGESIZE);
+    size_t page = cpu > 0 ? (size_t)cpu : 4096;
     size_t extra = align > page ? align - page : 0;
     uint8_t *raw, *va;
 
@@ -744,17 +823,78 @@ static void *map_aligned(size_t len, size_t align, size_t page)
     return va;
 }
 
+/*
+ * Turns a failed VFIO_IOMMU_MAP_DMA of [iova, iova + len) into the code the caller gets. The
+ * limits a person can raise are named once per platform: a driver that retries would
+ * otherwise fill its log.
+ */
+static int map_error(struct vfio_plat *vp, int err, uint64_t iova, size_t len)
+{
+    switch (err) {
+    case ENOSPC:
+        if (!atomic_exchange(&vp->said_avail, true))
+            say("VFIO_IOMMU_MAP_DMA: the container's DMA mappings are all in use (each map "
+                "of a piece of memory takes one): unmap some, or raise vfio_iommu_type1's "
+                "dma_entry_limit (echo N > "
+                "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit, for containers "
+                "opened after)");
+        return -ENOSPC;
+    case ENOMEM:
+        if (!atomic_exchange(&vp->said_locked, true))
+            say("VFIO_IOMMU_MAP_DMA of %zu bytes: out of locked memory (raise ulimit -l, or "
+                "run with CAP_IPC_LOCK)",
+                len);
+        return -ENOMEM;
+    case EFAULT:
+        /* The caller's memory is not there, or is read-only and the device would write. */
+        return -EFAULT;
+    default:
+        say("VFIO_IOMMU_MAP_DMA of %zu bytes at IOVA %#" PRIx64 " failed: %s", len, iova,
+            strerror(err));
+        return -err;
+    }
+}
+
+static int dma_map(struct vfio_plat *vp, uint64_t iova, void *va, size_t len, unsigned perm)
+{
+    struct vfio_iommu_type1_dma_map map = {
+        .argsz = sizeof(map),
+        .flags = (perm & DMAHAL__PERM_READ ? VFIO_DMA_MAP_FLAG_READ : 0) |
+                 (perm & DMAHAL__PERM_WRITE ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+        .vaddr = (uintptr_t)va,
+        .iova = iova,
+        .size = len,
+    };
+
+    /* The kernel maps all of it or nothing. */
+    if (ioctl(vp->container, VFIO_IOMMU_MAP_DMA, &map))
+        return map_error(vp, errno, iova, len);
+    return 0;
+}
+
+/* Unmaps whole mappings covering exactly [iova, iova + len); false (said) if it failed, and
+ * the range must then stay allocated so that nothing else lands on it. */
+static bool dma_unmap(struct vfio_plat *vp, uint64_t iova, size_t len)
+{
+    struct vfio_iommu_type1_dma_unmap unmap = {.argsz = sizeof(unmap), .iova = iova, .size = len};
+
+    if (ioctl(vp->container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0 && unmap.size == len)
+        return true;
+    say("VFIO_IOMMU_UNMAP_DMA of IOVA %#" PRIx64 "+%zu failed: %s", iova, len,
+        unmap.size != len ? "not all of it was mapped" : strerror(errno));
+    return false;
+}
+
 static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
                           struct dmahal__chunk *out)
 {
     struct vfio_plat *vp = a->dev->p->priv;
-    struct vfio_iommu_type1_dma_map map = {.argsz = sizeof(map)};
     uint64_t boundary = a->c.boundary && len <= a->c.boundary ? a->c.boundary : 0;
     uint64_t iova;
     void *va;
     int rc;
 
-    va = map_aligned(len, align, a->dev->p->page_size);
+    va = map_aligned(len, align);
     if (!va)
         return -ENOMEM;
     /* A child of fork() must not get copy-on-write copies of pinned pages: the device
@@ -763,35 +903,20 @@ static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
         rc = -errno;
         goto err_mem;
     }
-    pthread_mutex_lock(&vp->lock);
-    rc = dmahal__range_alloc(&vp->iova, len, align, boundary, a->c.max_addr, &iova);
-    pthread_mutex_unlock(&vp->lock);
+    /* From the container's space, which streaming maps and the other devices share. */
+    rc = dmahal__iova_alloc(a->dev->iova, len, align, boundary, a->c.max_addr, &iova);
     if (rc) {
         rc = -ENOMEM;
         goto err_mem;
     }
-    map.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
-    map.vaddr = (uintptr_t)va;
-    map.iova = iova;
-    map.size = len;
-    if (ioctl(vp->container, VFIO_IOMMU_MAP_DMA, &map)) {
-        rc = -errno;
-        if (rc == -ENOMEM)
-            say("VFIO_IOMMU_MAP_DMA of %zu bytes failed: out of locked memory (raise ulimit -l, "
-                "or run with CAP_IPC_LOCK) or of type1 mappings (dma_entry_limit)",
-                len);
-        else
-            say("VFIO_IOMMU_MAP_DMA of %zu bytes at IOVA %#" PRIx64 " failed: %s", len, iova,
-                strerror(-rc));
+    rc = dma_map(vp, iova, va, len, DMAHAL__PERM_READ | DMAHAL__PERM_WRITE);
+    if (rc)
         goto err_iova;
-    }
     *out = (struct dmahal__chunk){.va = va, .la = iova, .len = len};
     return 0;
 
 err_iova:
-    pthread_mutex_lock(&vp->lock);
-    dmahal__range_add(&vp->iova, iova, len);
-    pthread_mutex_unlock(&vp->lock);
+    dmahal__iova_free(a->dev->iova, iova, len);
 err_mem:
     munmap(va, len);
     return rc;
@@ -799,25 +924,67 @@ err_mem:
 
 static void vfio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
 {
-    struct vfio_plat *vp = a->dev->p->priv;
-    struct vfio_iommu_type1_dma_unmap unmap = {
-        .argsz = sizeof(unmap), .iova = ch->la, .size = ch->len};
+    if (dma_unmap(a->dev->p->priv, ch->la, ch->len))
+        dmahal__iova_free(a->dev->iova, ch->la, ch->len);
+    munmap(ch->va, ch->len);
+}
 
-    if (ioctl(vp->container, VFIO_IOMMU_UNMAP_DMA, &unmap) || unmap.size != ch->len) {
-        /* Still mapped: the IOVA stays taken so that nothing else lands on it. */
-        say("VFIO_IOMMU_UNMAP_DMA of IOVA %#" PRIx64 "+%zu failed: %s", ch->la, ch->len,
-            strerror(errno));
-    } else {
-        pthread_mutex_lock(&vp->lock);
-        dmahal__range_add(&vp->iova, ch->la, ch->len);
-        pthread_mutex_unlock(&vp->lock);
+/* ---- streaming DMA ---------------------------------------------------------------------- */
+
+/* The caller's pages [va, va + len) at @iova: the kernel pins them until the unmap. Both are
+ * granule-aligned, as VFIO requires (the core aligns to the platform's page, which is at
+ * least the IOMMU's smallest). */
+static int vfio_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
+                          unsigned perm)
+{
+    /* A read-only pin of a page no one has written yet pins the shared zero page (Debian
+     * 12's 6.1 does, tests/vm shows it): the CPU's next write would then go to a fresh copy
+     * the device never sees. Have the pages made writable first; memory that is read-only
+     * cannot change, and for it (and on kernels without MADV_POPULATE_WRITE) this fails
+     * harmlessly. A pin for writing does as much itself. */
+    if (!(perm & DMAHAL__PERM_WRITE))
+        madvise(va, len, MADV_POPULATE_WRITE);
+    return dma_map(d->p->priv, iova, va, len, perm);
+}
+
+static void vfio_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
+{
+    /* The core frees the IOVA whatever happens; a range the kernel kept mapped makes a later
+     * map there fail (EEXIST, said), never reach the wrong memory. */
+    dma_unmap(d->p->priv, iova, len);
+}
+
+/* Bounce pages, for layouts the device cannot take where the memory lies (alignment, segment
+ * count): plain anonymous memory, which the core maps through the IOMMU like any other. */
+static int vfio_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
+                             struct dmahal__chunk *out)
+{
+    void *va = map_aligned(len, p->page_size);
+
+    (void)max_addr; /* behind the IOMMU every page is reachable */
+    if (!va)
+        return -ENOMEM;
+    /* Written now, so that read-only maps of it pin real pages (see vfio_iommu_map). */
+    memset(va, 0, len);
+    if (madvise(va, len, MADV_DONTFORK)) {
+        munmap(va, len);
+        return -ENOMEM;
     }
+    /* The pool needs distinct page-aligned addresses: the memory's own do. */
+    *out = (struct dmahal__chunk){.va = va, .la = (uintptr_t)va, .len = len};
+    return 0;
+}
+
+static void vfio_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch)
+{
+    (void)p;
     munmap(ch->va, ch->len);
 }
 
 static void vfio_describe(struct dmahal_platform *p, FILE *f)
 {
     struct vfio_plat *vp = p->priv;
+    struct vfio_iommu_type1_info *info = NULL;
 
     pthread_mutex_lock(&vp->lock);
     fprintf(f, "iommu: vfio type1v2%s\n", vp->iommu_set ? "" : " (no group attached yet)");
@@ -828,7 +995,14 @@ static void vfio_describe(struct dmahal_platform *p, FILE *f)
     for (size_t i = 0; i < vp->nwin; i++)
         fprintf(f, " %#" PRIx64 "-%#" PRIx64, vp->win[i].start, vp->win[i].end - 1);
     fprintf(f, "\niommu-page-sizes: %#" PRIx64 "\n", vp->pgsizes);
-    fprintf(f, "iova-free: %" PRIu64 " bytes\n", vp->iova.free_bytes);
+    fprintf(f, "iova-free: %" PRIu64 " bytes\n", vp->dom ? dmahal__iova_free_bytes(vp->dom) : 0);
+    /* Asked afresh: every map and unmap moves it. */
+    if (vp->iommu_set && iommu_info(vp, &info) == 0) {
+        vp->dma_avail = info_dma_avail(info);
+        free(info);
+    }
+    if (vp->dma_avail >= 0)
+        fprintf(f, "dma-mappings-avail: %" PRId64 "\n", vp->dma_avail);
     pthread_mutex_unlock(&vp->lock);
 }
 
@@ -845,4 +1019,15 @@ const struct dmahal__platform_ops dmahal__vfio_ops = {
     .mem_free = vfio_mem_free,
     .dev_access = NULL, /* a real device does its own DMA */
     .describe = vfio_describe,
+    .pin = NULL, /* the device reaches host memory only through the IOMMU */
+    .unpin = NULL,
+    .iommu_map = vfio_iommu_map,
+    .iommu_unmap = vfio_iommu_unmap,
+    .bounce_alloc = vfio_bounce_alloc,
+    .bounce_free = vfio_bounce_free,
+    /* DMA through an x86 IOMMU snoops the caches (the platform says coherent). */
+    .cache_track = NULL,
+    .cache_untrack = NULL,
+    .cache_flush = NULL,
+    .cache_invalidate = NULL,
 };

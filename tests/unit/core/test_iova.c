@@ -144,3 +144,33 @@ TEST(iova_many_spaces_in_one_thread)
         dmahal__iova_destroy(d[i]);
     }
 }
+
+/* A region reserved after the space is in use: its free parts go, allocated parts stay, and
+ * what the thread's cache held inside it is not handed out again. */
+TEST(iova_reserve_takes_only_what_is_free)
+{
+    struct dmahal__iova *d = space(PG, 64 * PG);
+    uint64_t a, b, c, v;
+
+    CHECK_OK(dmahal__iova_alloc_fast(d, PG, UINT64_MAX, &a)); /* page 64 */
+    CHECK_OK(dmahal__iova_alloc_fast(d, PG, UINT64_MAX, &b)); /* page 63 */
+    CHECK_EQ_U(a, 64 * PG);
+    CHECK_EQ_U(b, 63 * PG);
+    dmahal__iova_free_fast(d, b, PG); /* cached by this thread */
+    /* Pages 40..64 reserved: 24 free pages there (40..62), plus the cached page 63. */
+    CHECK_OK(dmahal__iova_reserve(d, 40 * PG, 25 * PG));
+    CHECK_EQ_U(dmahal__iova_free_bytes(d), 39 * PG);
+    for (int i = 0; i < 39; i++) {
+        CHECK_OK(dmahal__iova_alloc_fast(d, PG, UINT64_MAX, &v));
+        CHECK_LT_U(v, 40 * PG);
+    }
+    CHECK_ERR(dmahal__iova_alloc_fast(d, PG, UINT64_MAX, &v), -ENOMEM);
+    /* The page allocated before the reservation is still the holder's, and freeing it
+     * returns it. */
+    dmahal__iova_free(d, a, PG);
+    CHECK_OK(dmahal__iova_alloc(d, PG, PG, 0, UINT64_MAX, &c));
+    CHECK_EQ_U(c, a);
+    /* A region with nothing free in it is no error. */
+    CHECK_OK(dmahal__iova_reserve(d, 100 * PG, 4 * PG));
+    dmahal__iova_destroy(d);
+}

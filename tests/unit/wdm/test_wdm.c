@@ -239,11 +239,20 @@ TEST(wdm_dma_operations_table_is_filled_up_to_size_and_null_after)
     CHECK(a != NULL);
     ops = a->DmaOperations;
     CHECK(ops != NULL);
-    CHECK_EQ_U(ops->Size, offsetof(DMA_OPERATIONS, ReadDmaCounter));
+    CHECK_EQ_U(ops->Size, offsetof(DMA_OPERATIONS, BuildMdlFromScatterGatherList));
     CHECK(ops->PutDmaAdapter != NULL);
     CHECK(ops->AllocateCommonBuffer != NULL);
     CHECK(ops->FreeCommonBuffer != NULL);
+    CHECK(ops->AllocateAdapterChannel != NULL);
+    CHECK(ops->FlushAdapterBuffers != NULL);
+    CHECK(ops->FreeAdapterChannel != NULL);
+    CHECK(ops->FreeMapRegisters != NULL);
+    CHECK(ops->MapTransfer != NULL);
     CHECK(ops->GetDmaAlignment != NULL);
+    CHECK(ops->GetScatterGatherList != NULL);
+    CHECK(ops->PutScatterGatherList != NULL);
+    CHECK(ops->CalculateScatterGatherList != NULL);
+    CHECK(ops->BuildScatterGatherList != NULL);
     for (size_t i = 0; i < ARRAY_SIZE(ops_members); i++) {
         const void *fn = ops_member(ops, ops_members[i]);
 
@@ -251,10 +260,10 @@ TEST(wdm_dma_operations_table_is_filled_up_to_size_and_null_after)
             CHECK(fn == NULL);
         implemented += fn != NULL;
     }
-    /* Inside Size, what is not implemented is NULL too: only the four above are set. */
-    CHECK_EQ(implemented, 4);
-    CHECK(ops->AllocateAdapterChannel == NULL);
-    CHECK(ops->MapTransfer == NULL);
+    /* Inside Size, what is not implemented is NULL too: only the thirteen above are set, and
+     * ReadDmaCounter (system DMA controllers only) is not. */
+    CHECK_EQ(implemented, 13);
+    CHECK(ops->ReadDmaCounter == NULL);
     put_adapter(a);
     rig_close(&r);
 }

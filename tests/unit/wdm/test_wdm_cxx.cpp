@@ -23,6 +23,11 @@ static_assert(offsetof(DEVICE_DESCRIPTION, DeviceAddress) == 0x38, "DeviceAddres
 static_assert(sizeof(DMA_ADAPTER) == 16, "DMA_ADAPTER as on Windows x64");
 static_assert(offsetof(DMA_OPERATIONS, GetDmaAlignment) == 0x48, "GetDmaAlignment offset");
 static_assert(sizeof(DMA_OPERATIONS) == 0x140, "DMA_OPERATIONS as on Windows x64");
+static_assert(sizeof(MDL) == 48, "MDL as on Windows x64");
+static_assert(offsetof(MDL, ByteOffset) == 44, "MDL ByteOffset offset");
+static_assert(sizeof(SCATTER_GATHER_ELEMENT) == 24, "SCATTER_GATHER_ELEMENT as on Windows x64");
+static_assert(sizeof(SCATTER_GATHER_LIST) == 16, "SCATTER_GATHER_LIST header as on Windows x64");
+static_assert(offsetof(SCATTER_GATHER_LIST, Elements) == 16, "Elements offset");
 
 namespace
 {
@@ -57,7 +62,8 @@ TEST(wdm_cxx_driver_allocates_and_frees)
     CHECK_EQ(drv.map_registers, 3);
     drv.allocate = drv.adapter->DmaOperations->AllocateCommonBuffer;
     drv.free_buffer = drv.adapter->DmaOperations->FreeCommonBuffer;
-    CHECK(drv.adapter->DmaOperations->MapTransfer == nullptr);
+    CHECK(drv.adapter->DmaOperations->MapTransfer != nullptr);
+    CHECK(drv.adapter->DmaOperations->ReadDmaCounter == nullptr);
 
     auto *va = static_cast<unsigned char *>(drv.allocate(drv.adapter, 4096, &la, FALSE));
     CHECK(va != nullptr);
