@@ -86,7 +86,6 @@ struct text_map {
 };
 
 static _Atomic(struct text_map *) text_map;
-static atomic_uint text_misses;
 
 struct text_build {
     struct text_map *m;
@@ -116,6 +115,13 @@ static int text_segment(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+static int segment_cmp(const void *x, const void *y)
+{
+    uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y; /* each starts with lo */
+
+    return a < b ? -1 : a > b;
+}
+
 /* Makes the map anew if objects came or went since @old was made; returns the current one. */
 static struct text_map *text_refresh(struct text_map *old)
 {
@@ -139,6 +145,7 @@ static struct text_map *text_refresh(struct text_map *old)
         free(b.m);
         return old;
     }
+    qsort(b.m->r, b.m->n, sizeof(b.m->r[0]), segment_cmp);
     /* The old map stays: another thread may be reading it (a few hundred bytes per
      * dlopen or dlclose, for the process's life). */
     if (!atomic_compare_exchange_strong(&text_map, &old, b.m)) {
@@ -148,32 +155,49 @@ static struct text_map *text_refresh(struct text_map *old)
     return b.m;
 }
 
-static bool in_map(const struct text_map *m, uintptr_t pc)
+/* @hint: the segment the walk's previous address was in (callers are mostly in one). */
+static bool in_map(const struct text_map *m, uintptr_t pc, size_t *hint)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (pc - m->r[i].lo < m->r[i].hi - m->r[i].lo)
-            return true;
-    return false;
+    size_t lo = 0, hi = m->n;
+
+    if (*hint < m->n && pc - m->r[*hint].lo < m->r[*hint].hi - m->r[*hint].lo)
+        return true;
+    while (lo < hi) { /* the last segment starting at or below pc */
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (m->r[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || pc >= m->r[lo - 1].hi)
+        return false;
+    *hint = lo - 1;
+    return true;
 }
 
-static bool is_code(uintptr_t pc)
+static __thread unsigned text_misses;
+
+static bool is_code(uintptr_t pc, size_t *hint)
 {
     struct text_map *m = atomic_load_explicit(&text_map, memory_order_acquire);
 
     if (!m)
         m = text_refresh(NULL);
-    if (m && in_map(m, pc))
+    if (m && in_map(m, pc, hint))
         return true;
-    if (atomic_fetch_add_explicit(&text_misses, 1, memory_order_relaxed) % 1024 != 0)
+    if (text_misses++ % 1024 != 0)
         return false;
+    *hint = SIZE_MAX;
     m = text_refresh(m);
-    return m && in_map(m, pc);
+    return m && in_map(m, pc, hint);
 }
 
 /* Walks from @frame: @skip return addresses dropped, then up to VERIFY_BT_DEPTH kept. */
 static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
 {
     const uintptr_t *fp = frame;
+    size_t hint = SIZE_MAX;
     int n = 0;
 
     if (!stack_known)
@@ -190,7 +214,7 @@ static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
 
             if ((uintptr_t)next <= (uintptr_t)fp ||
                 (uintptr_t)next > stack_hi - 2 * sizeof(*next) ||
-                ((uintptr_t)next & (sizeof(*next) - 1)) || !is_code(next[1]))
+                ((uintptr_t)next & (sizeof(*next) - 1)) || !is_code(next[1], &hint))
                 break;
             fp = next;
             if (skip == 0)

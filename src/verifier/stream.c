@@ -24,8 +24,6 @@
  * word changes its lane's a; two changes that cancel in a would have to cancel in b too.
  * The lanes are then mixed with multiplications.
  */
-typedef uint64_t verify_v2 __attribute__((vector_size(16)));
-
 uint64_t verify_hash(const void *p, size_t n)
 {
     const unsigned char *c = p;

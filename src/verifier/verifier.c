@@ -333,13 +333,15 @@ static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want);
 static inline void fill(void *p, size_t n, unsigned char c)
 {
     if (n <= 256) {
-        uint64_t w = 0x0101010101010101ull * c;
+        uint64_t b = 0x0101010101010101ull * c;
+        verify_v2 w;
         size_t i = 0;
 
         /* Hidden from the compiler, which would make the loop a memset again. */
-        __asm__("" : "+r"(w));
-        for (; i + 8 <= n; i += 8)
-            memcpy((char *)p + i, &w, 8);
+        __asm__("" : "+r"(b));
+        w = (verify_v2){b, b};
+        for (; i + 16 <= n; i += 16)
+            memcpy((char *)p + i, &w, 16);
         for (; i < n; i++)
             ((unsigned char *)p)[i] = c;
         return;
@@ -350,19 +352,21 @@ static inline void fill(void *p, size_t n, unsigned char c)
 static bool intact(const unsigned char *p, size_t n, unsigned char want)
 {
     if (n <= 256) {
-        /* Small guards and small freed buffers: words compared inline beat a call. */
-        uint64_t w = 0x0101010101010101ull * want, diff = 0;
+        /* Small guards and small freed buffers: compared inline, 16 bytes at a time. */
+        uint64_t b = 0x0101010101010101ull * want;
+        verify_v2 w = {b, b}, diff = {0, 0};
+        uint64_t rest = 0;
         size_t i = 0;
 
-        for (; i + 8 <= n; i += 8) {
-            uint64_t x;
+        for (; i + 16 <= n; i += 16) {
+            verify_v2 x;
 
-            memcpy(&x, p + i, 8);
+            memcpy(&x, p + i, 16);
             diff |= x ^ w;
         }
         for (; i < n; i++)
-            diff |= p[i] ^ want;
-        return diff == 0;
+            rest |= p[i] ^ want;
+        return (diff[0] | diff[1] | rest) == 0;
     }
     return intact_blocks(p, n, want);
 }
@@ -380,14 +384,13 @@ static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want)
     return true;
 }
 
-/* Finds the changed bytes in [p, p + n): false if none, else the first and last. */
-static bool find_changed(const unsigned char *p, size_t n, unsigned char want, size_t *first,
-                         size_t *last)
+/* The first and last bytes of [p, p + n) that are not @want, some being so. */
+static __attribute__((noinline)) bool locate_changed(const unsigned char *p, size_t n,
+                                                     unsigned char want, size_t *first,
+                                                     size_t *last)
 {
     size_t i = 0, j = n;
 
-    if (intact(p, n, want))
-        return false;
     while (p[i] == want)
         i++;
     while (p[j - 1] == want)
@@ -395,6 +398,13 @@ static bool find_changed(const unsigned char *p, size_t n, unsigned char want, s
     *first = i;
     *last = j - 1;
     return true;
+}
+
+/* Finds the changed bytes in [p, p + n): false if none, else the first and last. */
+static inline bool find_changed(const unsigned char *p, size_t n, unsigned char want,
+                                size_t *first, size_t *last)
+{
+    return !intact(p, n, want) && locate_changed(p, n, want, first, last);
 }
 
 /* Checks both guard zones of a live buffer: reports damage, repairs it, counts reports. */

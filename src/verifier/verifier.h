@@ -184,6 +184,9 @@ struct verify_report {
     const char *extra_what2;
 };
 
+/* Two 64-bit words, as a 128-bit vector (SSE2, NEON): for patterns and checksums. */
+typedef uint64_t verify_v2 __attribute__((vector_size(16)));
+
 /* report.c */
 /* Captures the backtrace of the verifier operation whose frame is @frame
  * (__builtin_frame_address(0) in it): its caller first, @skip frames fewer. A frame-pointer
