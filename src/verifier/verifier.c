@@ -548,26 +548,32 @@ static void rec_release(struct dmahal__verifier *v, struct verify_rec *rec)
 
 static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
 {
+    size_t n, bytes;
+
     rec->qnext = NULL;
     if (v->q_tail)
         v->q_tail->qnext = rec;
     else
         v->q_head = rec;
     v->q_tail = rec;
-    v->q_n++;
-    v->q_bytes += rec->under.len;
+    /* Counted in locals, stored once: stores to both fields then a load of the pair (the
+     * compiler loads them together) would wait for store forwarding. */
+    n = v->q_n + 1;
+    bytes = v->q_bytes + rec->under.len;
     /* Late DMA into the oldest is no longer caught once its memory goes back. */
-    while (v->q_n > VERIFY_QUARANTINE || (v->q_bytes > VERIFY_QUARANTINE_BYTES && v->q_n > 1)) {
+    while (n > VERIFY_QUARANTINE || (bytes > VERIFY_QUARANTINE_BYTES && n > 1)) {
         struct verify_rec *old = v->q_head;
 
         v->q_head = old->qnext;
         if (!v->q_head)
             v->q_tail = NULL;
-        v->q_n--;
-        v->q_bytes -= old->under.len;
+        n--;
+        bytes -= old->under.len;
         check_freed(v, old, "when it left the quarantine");
         rec_release(v, old);
     }
+    v->q_n = n;
+    v->q_bytes = bytes;
 }
 
 /* ---- the wrapped operations --------------------------------------------------------------- */
