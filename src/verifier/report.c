@@ -344,7 +344,8 @@ static const struct verify_bt *intern_slow(struct dmahal__verifier *v,
     return e;
 }
 
-const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v, const struct verify_bt_raw *raw)
+const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v,
+                                         const struct verify_bt_raw *raw)
 {
     struct verify_depot *d = &v->depot;
     const struct verify_bt *e;

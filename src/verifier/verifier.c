@@ -301,9 +301,8 @@ static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len
     } else {
         size_t need = len > align ? len : align;
 
-        unit = 16;
-        while (unit < need)
-            unit *= 2;
+        /* The power of two at or above need, at least 16. */
+        unit = need <= 16 ? 16 : (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
         *head = unit;
         *under_len = 3 * unit;
         *guard = unit < VERIFY_GUARD_MAX ? unit : VERIFY_GUARD_MAX;
@@ -597,7 +596,7 @@ static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t 
     if (rc)
         return rc;
     if (!rec->track_flush)
-        memset((char *)rec->under.va + head, 0, len); /* else zeroed, for the cache model */
+        fill((char *)rec->under.va + head, len, 0); /* else zeroed, for the cache model */
     rec->user = (struct dmahal_buf){(char *)rec->under.va + head, rec->under.la + head, len};
     rec->head = head < guard ? head : guard;
     rec->tail = under_len - head - len;

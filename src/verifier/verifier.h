@@ -7,8 +7,9 @@
  * where, as a pointer into a depot of distinct backtraces) in a hash table by CPU address, to
  * check frees, and by (device, logical address) (a hash table by page for buffers within one
  * page, a treap for larger ones), to check device accesses in O(1) or O(log n); naming the
- * nearest buffer, as AddressSanitizer does, walks them all, on the error path. A freed buffer stays in a quarantine (its memory neither reused nor unmapped) for
- * a number of frees, so a late DMA into it is caught.
+ * nearest buffer, as AddressSanitizer does, walks them all, on the error path. A freed buffer
+ * stays in a quarantine (its memory neither reused nor unmapped) for a number of frees, so a
+ * late DMA into it is caught.
  *
  * Lock order: v->lock, then a device's lock, then an adapter's common lock; v->rlock (the
  * report log) is innermost.
