@@ -227,6 +227,21 @@ static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
 }
 #endif
 
+/* The unwinder that reads unwind tables: exact without frame pointers, slow. */
+static __attribute__((noinline)) void full_backtrace(int skip, struct verify_bt_raw *bt)
+{
+    void *pc[VERIFY_BT_DEPTH + 8];
+    int n = backtrace(pc, VERIFY_BT_DEPTH + 3 + skip);
+
+    /* This function, verify_bt_capture_from and the verifier's operation are not news. */
+    skip += 3;
+    n = n > skip ? n - skip : 0;
+    if (n > VERIFY_BT_DEPTH)
+        n = VERIFY_BT_DEPTH;
+    memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
+    bt->n = n;
+}
+
 __attribute__((noinline)) void verify_bt_capture_from(const struct dmahal__verifier *v,
                                                       const void *frame, int skip,
                                                       struct verify_bt_raw *bt)
@@ -244,18 +259,8 @@ __attribute__((noinline)) void verify_bt_capture_from(const struct dmahal__verif
 #else
     (void)frame;
 #endif
-    {
-        void *pc[VERIFY_BT_DEPTH + 6];
-        int n = backtrace(pc, VERIFY_BT_DEPTH + 2 + skip);
-
-        /* This function and the verifier's operation whose frame was passed are not news. */
-        skip += 2;
-        n = n > skip ? n - skip : 0;
-        if (n > VERIFY_BT_DEPTH)
-            n = VERIFY_BT_DEPTH;
-        memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
-        bt->n = n;
-    }
+    full_backtrace(skip, bt);
+    __asm__ volatile("" ::: "memory"); /* not a tail call: full_backtrace skips this frame */
 }
 
 /* The stack depot: every distinct trace is stored once, for the verifier's life. */
@@ -304,7 +309,7 @@ static int depot_grow(struct verify_depot *d)
     return 0;
 }
 
-static const struct verify_bt *intern_slow(struct dmahal__verifier *v,
+static __attribute__((noinline)) const struct verify_bt *intern_slow(struct dmahal__verifier *v,
                                            const struct verify_bt_raw *raw)
 {
     struct verify_depot *d = &v->depot;
