@@ -193,8 +193,11 @@ static bool is_code(uintptr_t pc, size_t *hint)
     return m && in_map(m, pc, hint);
 }
 
-/* Walks from @frame: @skip return addresses dropped, then up to VERIFY_BT_DEPTH kept. */
-static void fp_walk(const void *frame, int skip, struct verify_bt_raw *bt)
+/* Walks from @frame: @skip return addresses dropped, then up to VERIFY_BT_DEPTH kept. Not
+ * instrumented by AddressSanitizer (its own unwinder is not either): a link that is not a
+ * frame pointer may lead into a poisoned part of the stack, whose reading is harmless here. */
+__attribute__((no_sanitize_address)) static void fp_walk(const void *frame, int skip,
+                                                         struct verify_bt_raw *bt)
 {
     const uintptr_t *fp = frame;
     size_t hint = SIZE_MAX;
