@@ -230,18 +230,28 @@ __attribute__((no_sanitize_address)) static void fp_walk(const void *frame, int 
 }
 #endif
 
-/* The unwinder that reads unwind tables: exact without frame pointers, slow. */
-static __attribute__((noinline)) void full_backtrace(int skip, struct verify_bt_raw *bt)
+/* The unwinder that reads unwind tables: exact without frame pointers, slow. The trace
+ * starts where the operation whose frame is @frame returns to, found in what backtrace()
+ * gives (the frames above it are the verifier's, and a sanitizer's interceptor's). */
+static __attribute__((noinline)) void full_backtrace(const void *frame, int skip,
+                                                     struct verify_bt_raw *bt)
 {
-    void *pc[VERIFY_BT_DEPTH + 8];
-    int n = backtrace(pc, VERIFY_BT_DEPTH + 3 + skip);
+    void *pc[VERIFY_BT_DEPTH + 16];
+    void *ret = (void *)((const uintptr_t *)frame)[1];
+    int n = backtrace(pc, VERIFY_BT_DEPTH + 16);
+    int start = 3; /* if not found: this function, verify_bt_capture_from, the operation */
 
-    /* This function, verify_bt_capture_from and the verifier's operation are not news. */
-    skip += 3;
-    n = n > skip ? n - skip : 0;
+    for (int i = 0; i < n && i < 16; i++) {
+        if (pc[i] == ret) {
+            start = i;
+            break;
+        }
+    }
+    start += skip;
+    n = n > start ? n - start : 0;
     if (n > VERIFY_BT_DEPTH)
         n = VERIFY_BT_DEPTH;
-    memcpy(bt->pc, pc + skip, (size_t)n * sizeof(pc[0]));
+    memcpy(bt->pc, pc + start, (size_t)n * sizeof(pc[0]));
     bt->n = n;
 }
 
@@ -259,10 +269,8 @@ __attribute__((noinline)) void verify_bt_capture_from(const struct dmahal__verif
         fp_walk(frame, skip, bt);
         return;
     }
-#else
-    (void)frame;
 #endif
-    full_backtrace(skip, bt);
+    full_backtrace(frame, skip, bt);
     __asm__ volatile("" ::: "memory"); /* not a tail call: full_backtrace skips this frame */
 }
 
