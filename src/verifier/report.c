@@ -5,6 +5,7 @@
 #include "verifier/verifier.h"
 
 #include <errno.h>
+#include <dlfcn.h>
 #include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
@@ -75,7 +76,8 @@ static void stack_bounds(void)
  * register; when that happens to point into the stack, the walk would read a "return
  * address" out of a local variable (different on every call, and each would be a new trace
  * in the depot). Read without a lock; replaced, never changed, when objects come or go:
- * looked for again after every 1024 values found nowhere (a library loaded since).
+ * looked for again after every 1024 values found in no segment of it (a library may have
+ * been loaded since; with glibc 2.35 on, only values in some object count).
  */
 struct text_map {
     unsigned long long adds, subs; /* dl_iterate_phdr's counts when it was made */
@@ -186,6 +188,16 @@ static bool is_code(uintptr_t pc, size_t *hint)
         m = text_refresh(NULL);
     if (m && in_map(m, pc, hint))
         return true;
+#ifdef DLFO_EH_SEGMENT_TYPE
+    {
+        /* glibc 2.35 and later say, lock-free and fast, whether it is in an object at all:
+         * a value that is not (most garbage) needs no second look. */
+        struct dl_find_object o;
+
+        if (_dl_find_object((void *)pc, &o) != 0)
+            return false;
+    }
+#endif
     if (text_misses++ % 1024 != 0)
         return false;
     *hint = SIZE_MAX;
@@ -217,7 +229,8 @@ __attribute__((no_sanitize_address)) static void fp_walk(const void *frame, int 
 
             if ((uintptr_t)next <= (uintptr_t)fp ||
                 (uintptr_t)next > stack_hi - 2 * sizeof(*next) ||
-                ((uintptr_t)next & (sizeof(*next) - 1)) || !is_code(next[1], &hint))
+                ((uintptr_t)next & (sizeof(*next) - 1)) || next[1] < 4096 ||
+                !is_code(next[1], &hint))
                 break;
             fp = next;
             if (skip == 0)
