@@ -800,7 +800,8 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
             return 0;
         }
         check_guards(v, rec, "at free");
-        verify_stream_check_free(v, rec);
+        if (v->maps) /* any live list at all */
+            verify_stream_check_free(v, rec);
         rec->state = VERIFY_FREED;
         rec->free_seq = v->frees;
         rec->free_bt = verify_bt_intern(v, &bt);
