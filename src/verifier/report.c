@@ -4,8 +4,8 @@
  */
 #include "verifier/verifier.h"
 
-#include <errno.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <execinfo.h>
 #include <link.h>
 #include <pthread.h>
@@ -333,8 +333,9 @@ static int depot_grow(struct verify_depot *d)
     return 0;
 }
 
-static __attribute__((noinline)) const struct verify_bt *intern_slow(struct dmahal__verifier *v,
-                                           const struct verify_bt_raw *raw)
+/* The depot's hash table: the trace if stored, else stored now. */
+static __attribute__((noinline)) const struct verify_bt *
+intern_slow(struct dmahal__verifier *v, const struct verify_bt_raw *raw)
 {
     struct verify_depot *d = &v->depot;
     uint64_t h = bt_hash(raw);
