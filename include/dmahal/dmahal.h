@@ -584,6 +584,14 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
 #define DMAHAL_VERIFY_COUNT 0x2u /**< keep it: dmahal_verify_count(), dmahal_verify_report() */
 #define DMAHAL_VERIFY_ABORT 0x4u /**< print it and abort(), like a bug check */
 #define DMAHAL_VERIFY_NO_BACKTRACE 0x8u /**< record no backtraces (faster; reports say less) */
+/**
+ * Record backtraces with the unwinder that reads the binaries' unwind tables (backtrace()):
+ * exact through code built without frame pointers, but about a microsecond per trace. By
+ * default the verifier follows frame pointers instead, as AddressSanitizer does for malloc:
+ * tens of nanoseconds, exact through code built with -fno-omit-frame-pointer (dmahal is), cut
+ * short or missing a frame where the driver's code has none.
+ */
+#define DMAHAL_VERIFY_FULL_BACKTRACE 0x10u
 
 /**
  * Turns the verifier on for every adapter created on @p p after this call: each adapter's
@@ -592,6 +600,14 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * live buffers. A later call changes the flags and the callback; the verifier stays on
  * until the platform closes. The environment variable DMAHAL_VERIFY=1 turns it on for
  * every platform when it opens (DMAHAL_VERIFY=abort: with DMAHAL_VERIFY_ABORT).
+ *
+ * What it costs: a common allocation and free, a map and unmap, take a few times as long
+ * as without it (bench/bench_verify measures it). Guard zones are sized by the buffer, as
+ * AddressSanitizer sizes its redzones (a small buffer's own size, a large one's
+ * thirty-second, 128 to 1024 bytes a side). A freed buffer holds a pattern, checked when it
+ * leaves the quarantine: all of a buffer up to 1 KiB, the first and last 512 bytes of a
+ * larger one (device writes anywhere in it are caught by their address). Each backtrace is
+ * stored once however many buffers share it.
  *
  * The verifier never makes a driver's call fail: when it runs out of memory it reports
  * DMAHAL_REPORT_VERIFIER_OOM and turns itself off.
@@ -612,7 +628,8 @@ int dmahal_verify_enabled(const struct dmahal_platform *p);
 
 /**
  * Checks, now, the guard zones of every live common buffer and the contents of every
- * quarantined one, reporting each damage found (once: the guard is then repaired).
+ * quarantined one (as far as they hold the freed pattern: see dmahal_verify_enable, and
+ * any device write into it), reporting each damage found (once: it is then repaired).
  * @return the number of reports made (0: all intact); -EINVAL for NULL; -ENOTSUP when the
  *         verifier is off.
  */

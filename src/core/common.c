@@ -466,7 +466,6 @@ int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
     unsigned shift = class_shift(len, a->c.alignment);
     int rc;
 
-    (void)flags;
     if (a->c.boundary && len > a->c.boundary)
         return -E2BIG;
     dmahal__lock_take(&a->common.lock);
@@ -479,7 +478,8 @@ int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
         a->common.live_bytes += len;
     }
     dmahal__lock_drop(&a->common.lock);
-    if (rc == 0)
+    if (rc == 0 && (!(flags & DMAHAL__COMMON_NO_ZERO) ||
+                    ((flags & DMAHAL_CACHED) && !a->c.coherent)))
         memset(out->va, 0, len);
     return rc;
 }

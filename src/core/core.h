@@ -258,6 +258,10 @@ void dmahal__adapter_destroy(struct dmahal_adapter *a); /* release, then free */
 void dmahal__adapter_release(struct dmahal_adapter *a);
 
 /* common.c: the common-buffer allocator (dmahal__direct_ops' members). */
+/* An internal common_alloc flag (the public entry refuses it): the caller zeroes what it
+ * needs itself (the verifier: its guard zones are filled with a pattern anyway). Ignored
+ * with DMAHAL_CACHED on a non-coherent adapter, whose cache model must see zeroes. */
+#define DMAHAL__COMMON_NO_ZERO 0x80000000u
 int dmahal__common_init(struct dmahal_adapter *a);
 void dmahal__common_fini(struct dmahal_adapter *a); /* frees everything still allocated */
 int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,

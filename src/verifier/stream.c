@@ -15,27 +15,42 @@
 
 #define UNMAPPED_KEPT 64 /* unmapped lists kept, to catch late DMA and stale pointers */
 
-/* A 64-bit hash of memory, to notice that the CPU wrote into a mapping: four independent
- * lanes of 8 bytes, so that the multiplies overlap (a quarter of the time of one chain). */
+/*
+ * A 64-bit checksum of memory, to notice that the CPU wrote into it: it runs on every map,
+ * unmap and sync of a to-device mapping, over all of it, so it must go at the speed memory
+ * is read. Eight lanes of 64-bit words, each with a running sum (a) and a sum of running
+ * sums (b, which weighs each word by its position, as Fletcher's checksum does), in 128-bit
+ * vectors: only additions, which every x86-64 and arm64 does two words at a time. A changed
+ * word changes its lane's a; two changes that cancel in a would have to cancel in b too.
+ * The lanes are then mixed with multiplications.
+ */
 uint64_t verify_hash(const void *p, size_t n)
 {
     const unsigned char *c = p;
-    uint64_t h[4] = {0x9e3779b97f4a7c15ull ^ n, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
-                     0x27d4eb2f165667c5ull};
+    verify_v2 a[4] = {{0}}, b[4] = {{0}};
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
     size_t i = 0;
 
-    for (; i + 32 <= n; i += 32) {
+    for (; i + 64 <= n; i += 64) {
         for (int k = 0; k < 4; k++) {
-            uint64_t w;
+            verify_v2 w;
 
-            memcpy(&w, c + i + 8 * k, 8);
-            h[k] = (h[k] ^ w) * 0xff51afd7ed558ccdull;
-            h[k] ^= h[k] >> 29;
+            memcpy(&w, c + i + 16 * k, 16);
+            a[k] += w;
+            b[k] += a[k];
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        for (int j = 0; j < 2; j++) {
+            h = (h ^ a[k][j]) * 0xff51afd7ed558ccdull;
+            h ^= h >> 29;
+            h = (h ^ b[k][j]) * 0xc4ceb9fe1a85ec53ull;
+            h ^= h >> 32;
         }
     }
     for (; i < n; i++)
-        h[0] = (h[0] ^ c[i]) * 0x100000001b3ull;
-    return (h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7)) * 0xc4ceb9fe1a85ec53ull;
+        h = (h ^ c[i]) * 0x100000001b3ull;
+    return h * 0xc4ceb9fe1a85ec53ull;
 }
 
 static uint64_t map_hash(const struct verify_map *m)
@@ -89,10 +104,10 @@ static void report_map(struct dmahal__verifier *v, int kind, const struct verify
 
     if (m) {
         map_name(m, name, sizeof(name));
-        r.extra_bt = &m->map_bt;
+        r.extra_bt = m->map_bt;
         r.extra_what = "mapped by";
         if (m->unmapped) {
-            r.extra_bt2 = &m->unmap_bt;
+            r.extra_bt2 = m->unmap_bt;
             r.extra_what2 = "unmapped by";
         }
     } else
@@ -103,14 +118,92 @@ static void report_map(struct dmahal__verifier *v, int kind, const struct verify
 
 /* ---- finding lists --------------------------------------------------------------------- */
 
-static struct verify_map **live_find(struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
+static size_t map_slot(const struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
 {
-    struct verify_map **pp;
+    uint64_t k = (uint64_t)(uintptr_t)sgl * 0x9e3779b97f4a7c15ull;
 
-    for (pp = &v->maps; *pp; pp = &(*pp)->next)
-        if ((*pp)->shadow == sgl)
-            return pp;
+    return (size_t)(k >> 32) & (v->map_cap - 1);
+}
+
+/* The live mapping whose list (the driver's) is @sgl, or NULL. */
+static struct verify_map *live_find(const struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
+{
+    if (!v->map_cap)
+        return NULL;
+    for (struct verify_map *m = v->map_bucket[map_slot(v, sgl)]; m; m = m->hnext)
+        if (m->shadow == sgl)
+            return m;
     return NULL;
+}
+
+/* Makes room in the hash table for one more live mapping. */
+static int live_reserve(struct dmahal__verifier *v)
+{
+    size_t cap = v->map_cap ? v->map_cap * 2 : 64, old_cap = v->map_cap;
+    struct verify_map **old = v->map_bucket, **b;
+
+    if (v->nmaps < v->map_cap)
+        return 0;
+    b = verify_malloc(cap * sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    memset(b, 0, cap * sizeof(*b));
+    v->map_bucket = b;
+    v->map_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        while (old[i]) {
+            struct verify_map *m = old[i];
+            size_t at = map_slot(v, m->shadow);
+
+            old[i] = m->hnext;
+            m->hnext = b[at];
+            b[at] = m;
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static void live_add(struct dmahal__verifier *v, struct verify_map *m)
+{
+    size_t at = map_slot(v, m->shadow);
+
+    m->hnext = v->map_bucket[at];
+    v->map_bucket[at] = m;
+    m->prev = NULL;
+    m->next = v->maps;
+    if (v->maps)
+        v->maps->prev = m;
+    v->maps = m;
+    v->nmaps++;
+}
+
+static void live_remove(struct dmahal__verifier *v, struct verify_map *m)
+{
+    struct verify_map **pp = &v->map_bucket[map_slot(v, m->shadow)];
+
+    while (*pp != m)
+        pp = &(*pp)->hnext;
+    *pp = m->hnext;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        v->maps = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    v->nmaps--;
+}
+
+/* Keeps a record, with its buffers, for a later mapping: malloc is a good part of the cost. */
+static void map_recycle(struct dmahal__verifier *v, struct verify_map *m)
+{
+    if (v->nmap_spare >= UNMAPPED_KEPT) {
+        map_free(m);
+        return;
+    }
+    m->hnext = v->map_spare;
+    v->map_spare = m;
+    v->nmap_spare++;
 }
 
 static struct verify_map *unmapped_find(struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
@@ -209,7 +302,7 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
     }
     if (bytes == 0)
         return;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     for (struct verify_map *x = v->maps; x; x = x->next) {
         /* Two readers may share memory; a writer may not share it with anyone. */
         if (x->dir == DMAHAL_TO_DEVICE && dir == DMAHAL_TO_DEVICE)
@@ -220,66 +313,105 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
             break;
         }
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
+}
+
+/* The hash of the memory @iov describes, as map_hash() gives it once recorded. */
+static uint64_t iov_hash(const struct iovec *iov, unsigned iovcnt)
+{
+    uint64_t h = 0;
+
+    for (unsigned i = 0; i < iovcnt; i++)
+        h = h * 31 + verify_hash(iov[i].iov_base, iov[i].iov_len);
+    return h;
 }
 
 /* Records a list the core made; returns what the driver gets (the core's own list when the
- * verifier has no memory left for the record). */
-__attribute__((noinline)) static struct dmahal_sgl *record(struct dmahal_adapter *a,
-                                                           const struct iovec *iov, unsigned iovcnt,
-                                                           enum dmahal_dir dir,
-                                                           struct dmahal_sgl *inner)
+ * verifier has no memory left for the record). @bt is where it was mapped. */
+static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *iov,
+                                 unsigned iovcnt, enum dmahal_dir dir, struct dmahal_sgl *inner,
+                                 const struct verify_bt_raw *bt)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
-    struct verify_map *m = verify_malloc(sizeof(*m));
-    struct dmahal_sgl *shadow = verify_malloc(sgl_size(inner->nseg));
-    struct iovec *copy = verify_malloc((iovcnt ? iovcnt : 1) * sizeof(*copy));
+    /* Hashed before the lock is taken: other threads need not wait for it. */
+    uint64_t hash = dir == DMAHAL_TO_DEVICE ? iov_hash(iov, iovcnt) : 0;
+    struct verify_map *m;
 
-    if (!m || !shadow || !copy) {
-        free(m);
-        free(shadow);
-        free(copy);
-        verify_oom(v, "recording a mapping");
-        return inner;
+    dmahal__lock_take(&v->lock);
+    if (live_reserve(v) != 0)
+        goto err_unlock;
+    m = v->map_spare;
+    if (m) {
+        v->map_spare = m->hnext;
+        v->nmap_spare--;
+    } else {
+        m = verify_malloc(sizeof(*m));
+        if (!m)
+            goto err_unlock;
+        memset(m, 0, sizeof(*m));
     }
-    memset(m, 0, sizeof(*m));
-    memcpy(shadow, inner, sgl_size(inner->nseg));
-    memcpy(copy, iov, iovcnt * sizeof(*copy));
-    *m = (struct verify_map){.a = a,
-                             .dev = a->dev,
-                             .owner = va,
-                             .inner = inner,
-                             .shadow = shadow,
-                             .iov = copy,
-                             .iovcnt = iovcnt,
-                             .dir = dir};
+    if (m->shadow_cap < inner->nseg) {
+        struct dmahal_sgl *shadow = verify_realloc(m->shadow, sgl_size(inner->nseg));
+
+        if (!shadow)
+            goto err_recycle;
+        m->shadow = shadow;
+        m->shadow_cap = inner->nseg;
+    }
+    if (m->iov_cap < iovcnt || !m->iov) {
+        struct iovec *copy = verify_realloc(m->iov, (iovcnt ? iovcnt : 1) * sizeof(*copy));
+
+        if (!copy)
+            goto err_recycle;
+        m->iov = copy;
+        m->iov_cap = iovcnt ? iovcnt : 1;
+    }
+    memcpy(m->shadow, inner, sgl_size(inner->nseg));
+    memcpy(m->iov, iov, iovcnt * sizeof(*iov));
+    m->a = a;
+    m->dev = a->dev;
+    m->owner = va;
+    m->inner = inner;
+    m->iovcnt = iovcnt;
+    m->bytes = 0;
     for (unsigned i = 0; i < iovcnt; i++)
         m->bytes += iov[i].iov_len;
-    if (dir == DMAHAL_TO_DEVICE)
-        m->hash = map_hash(m);
-    verify_bt_capture_skip(v, &m->map_bt, 1); /* from record() */
-    pthread_mutex_lock(&v->lock);
+    m->dir = dir;
+    m->cpu_owns = false;
+    m->unmapped = false;
+    m->hash = hash;
+    m->unmap_seq = 0;
+    m->map_bt = verify_bt_intern(v, bt);
+    m->unmap_bt = &verify_bt_none;
     m->seq = ++v->nmapped;
-    m->next = v->maps;
-    v->maps = m;
-    v->nmaps++;
-    pthread_mutex_unlock(&v->lock);
-    return shadow;
+    live_add(v, m);
+    dmahal__lock_drop(&v->lock);
+    return m->shadow;
+
+err_recycle:
+    map_recycle(v, m);
+err_unlock:
+    dmahal__lock_drop(&v->lock);
+    verify_oom(v, "recording a mapping");
+    return inner;
 }
 
 int verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
 {
     struct dmahal__vadapter *va = a->verify;
+    struct verify_bt_raw bt;
     int rc;
 
     if (!atomic_load_explicit(&va->v->on, memory_order_relaxed))
         return va->inner->map(a, iov, iovcnt, dir, flags, out);
     check_request(a, iov, iovcnt, dir);
     rc = va->inner->map(a, iov, iovcnt, dir, flags, out);
-    if (rc == 0)
-        *out = record(a, iov, iovcnt, dir, *out);
+    if (rc == 0) {
+        verify_bt_capture(va->v, &bt);
+        *out = record(a, iov, iovcnt, dir, *out, &bt);
+    }
     return rc;
 }
 
@@ -295,9 +427,13 @@ struct async_req {
 static void async_done(struct dmahal_adapter *a, int status, struct dmahal_sgl *sgl, void *ctx)
 {
     struct async_req *req = ctx;
+    struct verify_bt_raw bt;
 
-    if (status == 0 && atomic_load(&a->verify->v->on))
-        sgl = record(a, req->iov, req->iovcnt, req->dir, sgl);
+    if (status == 0 && atomic_load(&a->verify->v->on)) {
+        /* Where the list came: the core's completion, and whoever drove it. */
+        verify_bt_capture(a->verify->v, &bt);
+        sgl = record(a, req->iov, req->iovcnt, req->dir, sgl, &bt);
+    }
     req->fn(a, status, sgl, req->ctx);
     free(req->iov);
     free(req);
@@ -334,20 +470,20 @@ int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned
 /* ---- unmap and sync ------------------------------------------------------------------------- */
 
 /* Finds the live list @sgl of @a, reporting why not; NULL then. Under v->lock. */
-static struct verify_map **lookup(struct dmahal_adapter *a, struct dmahal_sgl *sgl, const char *op,
-                                  int not_mapped_kind)
+static struct verify_map *lookup(struct dmahal_adapter *a, struct dmahal_sgl *sgl, const char *op,
+                                 int not_mapped_kind)
 {
     struct dmahal__verifier *v = a->verify->v;
-    struct verify_map **pp = live_find(v, sgl);
+    struct verify_map *m = live_find(v, sgl);
     struct verify_map *old;
     char what[160];
 
-    if (pp && (*pp)->a == a)
-        return pp;
-    if (pp) {
+    if (m && m->a == a)
+        return m;
+    if (m) {
         snprintf(what, sizeof(what), "%s through adapter #%llu (device %s) of", op,
                  (unsigned long long)a->id, a->verify->dev_name);
-        report_map(v, DMAHAL_REPORT_WRONG_ADAPTER, *pp, 0, 0, "%s %s", what);
+        report_map(v, DMAHAL_REPORT_WRONG_ADAPTER, m, 0, 0, "%s %s", what);
         return NULL;
     }
     old = unmapped_find(v, sgl);
@@ -378,32 +514,32 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
-    struct verify_map **pp, *m;
+    struct verify_map *m;
+    struct verify_bt_raw bt;
     int rc;
 
-    pthread_mutex_lock(&v->lock);
+    verify_bt_capture(v, &bt);
+    dmahal__lock_take(&v->lock);
     if (passthrough(v, sgl)) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->unmap(a, sgl);
     }
-    pp = lookup(a, sgl, "unmap", DMAHAL_REPORT_UNMAP_NOT_MAPPED);
-    if (!pp) {
-        pthread_mutex_unlock(&v->lock);
+    m = lookup(a, sgl, "unmap", DMAHAL_REPORT_UNMAP_NOT_MAPPED);
+    if (!m) {
+        dmahal__lock_drop(&v->lock);
         return -ENOENT;
     }
-    m = *pp;
     check_tamper(v, m, "at unmap");
     check_cpu_write(v, m, "at unmap");
-    *pp = m->next;
-    v->nmaps--;
+    live_remove(v, m);
     /* The core's list goes with the unmap: its segments stay, in the shadow, for late-DMA
      * checks (as mapped, whatever the driver did to its copy). */
     memcpy(m->shadow, m->inner, sgl_size(m->inner->nseg));
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     rc = va->inner->unmap(a, m->inner);
     m->inner = NULL;
-    verify_bt_capture(v, &m->unmap_bt);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
+    m->unmap_bt = verify_bt_intern(v, &bt);
     m->unmapped = true;
     m->unmap_seq = ++v->nunmaps;
     m->next = NULL;
@@ -417,9 +553,9 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 
         v->unmapped = old->next;
         v->nunmapped--;
-        map_free(old);
+        map_recycle(v, old);
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return rc;
 }
 
@@ -428,20 +564,19 @@ static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     const char *op = for_cpu ? "dmahal_sync_for_cpu" : "dmahal_sync_for_device";
-    struct verify_map **pp, *m;
+    struct verify_map *m;
     struct dmahal_sgl *inner;
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     if (passthrough(v, sgl)) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return for_cpu ? va->inner->sync_for_cpu(a, sgl) : va->inner->sync_for_device(a, sgl);
     }
-    pp = lookup(a, sgl, op, DMAHAL_REPORT_SYNC_NOT_MAPPED);
-    if (!pp) {
-        pthread_mutex_unlock(&v->lock);
+    m = lookup(a, sgl, op, DMAHAL_REPORT_SYNC_NOT_MAPPED);
+    if (!m) {
+        dmahal__lock_drop(&v->lock);
         return -ENOENT;
     }
-    m = *pp;
     check_tamper(v, m, op);
     if (for_cpu) {
         check_cpu_write(v, m, op);
@@ -452,7 +587,7 @@ static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_
             m->hash = map_hash(m);
     }
     inner = m->inner;
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return for_cpu ? va->inner->sync_for_cpu(a, inner) : va->inner->sync_for_device(a, inner);
 }
 
@@ -503,7 +638,7 @@ bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *
         if (m->dev != d || (n = covered(m, la, len)) == 0)
             continue;
         map_name(m, name, sizeof(name));
-        r->extra_bt = &m->map_bt;
+        r->extra_bt = m->map_bt;
         r->extra_what = "mapped by";
         if (n < len) {
             r->kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
@@ -535,9 +670,9 @@ bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *
             continue;
         map_name(m, name, sizeof(name));
         r->kind = DMAHAL_REPORT_DEV_USE_AFTER_UNMAP;
-        r->extra_bt = &m->map_bt;
+        r->extra_bt = m->map_bt;
         r->extra_what = "mapped by";
-        r->extra_bt2 = &m->unmap_bt;
+        r->extra_bt2 = m->unmap_bt;
         r->extra_what2 = "unmapped by";
         snprintf(r->msg, sizeof(r->msg),
                  "device %s %s %zu byte(s) at la %#llx in %s, unmapped %llu unmap(s) ago", d->name,
@@ -552,19 +687,15 @@ bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *
 
 void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
 {
-    struct verify_map **pp = &v->maps;
+    struct verify_map **pp, *next;
 
-    while (*pp) {
-        struct verify_map *m = *pp;
-
-        if (m->a != a) {
-            pp = &m->next;
+    for (struct verify_map *m = v->maps; m; m = next) {
+        next = m->next;
+        if (m->a != a)
             continue;
-        }
         report_map(v, DMAHAL_REPORT_MAP_LEAK, m, 0, m->bytes,
                    "%sleak: adapter put with %s still mapped", "");
-        *pp = m->next;
-        v->nmaps--;
+        live_remove(v, m);
         map_free(m);
     }
     v->unmapped_tail = NULL;
@@ -611,13 +742,20 @@ void verify_stream_fini(struct dmahal__verifier *v)
         v->unmapped = m->next;
         map_free(m);
     }
+    while (v->map_spare) {
+        struct verify_map *m = v->map_spare;
+
+        v->map_spare = m->hnext;
+        map_free(m);
+    }
+    free(v->map_bucket);
 }
 
 void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f)
 {
     char name[200];
 
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     for (struct verify_map *m = v->maps; m; m = m->next) {
         const struct dmahal_sgl *s = segs_of(m);
 
@@ -629,7 +767,7 @@ void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FI
             fprintf(f, "        la 0x%012llx len %zu\n", (unsigned long long)s->seg[i].la,
                     s->seg[i].len);
         fprintf(f, "        mapped by:\n");
-        verify_bt_print(f, "          ", &m->map_bt);
+        verify_bt_print(f, "          ", m->map_bt);
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
 }

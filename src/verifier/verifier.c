@@ -10,20 +10,86 @@
 
 /* ---- the indexes ------------------------------------------------------------------------- */
 
-/* First position whose record's CPU address is above @va. */
-static size_t upper_va(const struct verify_index *ix, const void *va)
+static size_t va_slot(const struct verify_vahash *h, const void *va)
 {
-    size_t lo = 0, hi = ix->n;
+    uint64_t k = (uint64_t)(uintptr_t)va * 0x9e3779b97f4a7c15ull;
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
+    return (size_t)(k >> 32) & (h->cap - 1);
+}
 
-        if ((uintptr_t)ix->v[mid]->user.va <= (uintptr_t)va)
-            lo = mid + 1;
-        else
-            hi = mid;
+/* The record (live or quarantined) whose buffer starts at @va, or NULL. */
+static struct verify_rec *va_find(const struct dmahal__verifier *v, const void *va)
+{
+    if (!v->by_va.cap)
+        return NULL;
+    for (struct verify_rec *r = v->by_va.bucket[va_slot(&v->by_va, va)]; r; r = r->hnext)
+        if (r->user.va == va)
+            return r;
+    return NULL;
+}
+
+static size_t page_slot(const struct verify_vahash *h, const struct dmahal_device *d,
+                        dmahal_addr_t la)
+{
+    uint64_t k = ((uint64_t)(la >> d->p->page_shift) ^ (uint64_t)(uintptr_t)d) *
+                 0x9e3779b97f4a7c15ull;
+
+    return (size_t)(k >> 32) & (h->cap - 1);
+}
+
+/* Hash chains are doubly linked (a pointer to whatever points to the record), so that a
+ * record leaves in O(1) however many share its bucket (a page holds many small buffers). */
+static void va_chain_add(struct verify_rec **head, struct verify_rec *r)
+{
+    r->hnext = *head;
+    if (*head)
+        (*head)->hpprev = &r->hnext;
+    *head = r;
+    r->hpprev = head;
+}
+
+static void page_chain_add(struct verify_rec **head, struct verify_rec *r)
+{
+    r->lnext = *head;
+    if (*head)
+        (*head)->lpprev = &r->lnext;
+    *head = r;
+    r->lpprev = head;
+}
+
+/* Makes room for one more record, so that recording a buffer once allocated cannot fail. */
+static int va_reserve(struct verify_vahash *h)
+{
+    struct verify_vahash g;
+
+    if (h->n < h->cap)
+        return 0;
+    g.cap = h->cap ? h->cap * 2 : 256;
+    g.n = h->n;
+    g.bucket = verify_malloc(2 * g.cap * sizeof(*g.bucket));
+    if (!g.bucket)
+        return -ENOMEM;
+    memset(g.bucket, 0, 2 * g.cap * sizeof(*g.bucket));
+    g.lbucket = g.bucket + g.cap;
+    for (size_t i = 0; i < h->cap; i++) {
+        while (h->bucket[i]) {
+            struct verify_rec *r = h->bucket[i];
+            size_t at = va_slot(&g, r->user.va);
+
+            h->bucket[i] = r->hnext;
+            va_chain_add(&g.bucket[at], r);
+        }
+        while (h->lbucket[i]) {
+            struct verify_rec *r = h->lbucket[i];
+            size_t at = page_slot(&g, r->dev, r->user.la);
+
+            h->lbucket[i] = r->lnext;
+            page_chain_add(&g.lbucket[at], r);
+        }
     }
-    return lo;
+    free(h->bucket);
+    *h = g;
+    return 0;
 }
 
 /* Logical addresses are per device (each has its own IO page table): the key is both. */
@@ -34,58 +100,167 @@ static bool la_key_le(const struct verify_rec *r, const struct dmahal_device *d,
     return r->user.la <= la;
 }
 
-/* First position whose record's (device, logical address) is above (@d, @la). */
-static size_t upper_la(const struct verify_index *ix, const struct dmahal_device *d,
-                       dmahal_addr_t la)
+static bool la_before(const struct verify_rec *x, const struct verify_rec *y)
 {
-    size_t lo = 0, hi = ix->n;
+    return !la_key_le(y, x->dev, x->user.la);
+}
 
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (la_key_le(ix->v[mid], d, la))
-            lo = mid + 1;
-        else
-            hi = mid;
+/*
+ * The (device, logical address) index is a treap: a search tree kept balanced by random
+ * priorities, O(log n) to insert, delete and find the neighbours of an address, with its links
+ * in the records (no allocation). Equal keys, should there be any, go right.
+ */
+static struct verify_rec *treap_merge(struct verify_rec *l, struct verify_rec *r)
+{
+    if (!l)
+        return r;
+    if (!r)
+        return l;
+    if (l->prio > r->prio) {
+        l->right = treap_merge(l->right, r);
+        return l;
     }
-    return lo;
+    r->left = treap_merge(l, r->left);
+    return r;
 }
 
-static int index_reserve(struct verify_index *ix, size_t extra)
+/* Splits @t into the records before @x's key (*l) and the rest (*r). */
+static void treap_split(struct verify_rec *t, const struct verify_rec *x, struct verify_rec **l,
+                        struct verify_rec **r)
 {
-    size_t cap;
-    struct verify_rec **v;
-
-    if (ix->n + extra <= ix->cap)
-        return 0;
-    cap = ix->cap ? ix->cap * 2 : 64;
-    while (cap < ix->n + extra)
-        cap *= 2;
-    v = verify_realloc(ix->v, cap * sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    ix->v = v;
-    ix->cap = cap;
-    return 0;
+    if (!t) {
+        *l = *r = NULL;
+    } else if (la_before(t, x)) {
+        treap_split(t->right, x, &t->right, r);
+        *l = t;
+    } else {
+        treap_split(t->left, x, l, &t->left);
+        *r = t;
+    }
 }
 
-static void index_insert(struct verify_index *ix, size_t at, struct verify_rec *rec)
+static struct verify_rec *treap_insert(struct verify_rec *t, struct verify_rec *x)
 {
-    memmove(&ix->v[at + 1], &ix->v[at], (ix->n - at) * sizeof(ix->v[0]));
-    ix->v[at] = rec;
-    ix->n++;
+    if (!t)
+        return x;
+    if (x->prio > t->prio) {
+        treap_split(t, x, &x->left, &x->right);
+        return x;
+    }
+    if (la_before(x, t))
+        t->left = treap_insert(t->left, x);
+    else
+        t->right = treap_insert(t->right, x);
+    return t;
 }
 
-static void index_delete(struct verify_index *ix, size_t at)
+static struct verify_rec *treap_delete(struct verify_rec *t, struct verify_rec *x)
 {
-    memmove(&ix->v[at], &ix->v[at + 1], (ix->n - at - 1) * sizeof(ix->v[0]));
-    ix->n--;
+    if (!t)
+        return NULL;
+    if (t == x)
+        return treap_merge(t->left, t->right);
+    if (la_before(x, t))
+        t->left = treap_delete(t->left, x);
+    else
+        t->right = treap_delete(t->right, x);
+    return t;
+}
+
+/* The record whose buffer holds (@d, @la), or NULL: O(1) for a buffer within one page,
+ * O(log n) for a larger one. */
+static struct verify_rec *la_find(const struct dmahal__verifier *v, const struct dmahal_device *d,
+                                  dmahal_addr_t la)
+{
+    struct verify_rec *prev = NULL;
+
+    if (!v->by_va.cap)
+        return NULL;
+    for (struct verify_rec *r = v->by_va.lbucket[page_slot(&v->by_va, d, la)]; r; r = r->lnext)
+        if (r->dev == d && la >= r->user.la && la - r->user.la < r->user.len)
+            return r;
+    for (struct verify_rec *t = v->by_la; t;) {
+        if (la_key_le(t, d, la)) {
+            prev = t;
+            t = t->right;
+        } else
+            t = t->left;
+    }
+    if (prev && prev->dev == d && la - prev->user.la < prev->user.len)
+        return prev;
+    return NULL;
+}
+
+/* The records of @d just at or below, and just above, @la, or NULL: a walk over them all, for
+ * the error path. */
+static void la_neighbours(const struct dmahal__verifier *v, const struct dmahal_device *d,
+                          dmahal_addr_t la, struct verify_rec **prev, struct verify_rec **next)
+{
+    *prev = *next = NULL;
+    for (struct verify_rec *r = v->recs; r; r = r->next) {
+        if (r->dev != d)
+            continue;
+        if (r->user.la <= la) {
+            if (!*prev || r->user.la > (*prev)->user.la)
+                *prev = r;
+        } else if (!*next || r->user.la < (*next)->user.la) {
+            *next = r;
+        }
+    }
+}
+
+/* Adds a record to the indexes; the hash tables have room (va_reserve). */
+static void rec_index(struct dmahal__verifier *v, struct verify_rec *rec)
+{
+    size_t at = va_slot(&v->by_va, rec->user.va);
+    unsigned shift = rec->dev->p->page_shift;
+
+    va_chain_add(&v->by_va.bucket[at], rec);
+    v->by_va.n++;
+    rec->big = rec->user.la >> shift != (rec->user.la + rec->user.len - 1) >> shift;
+    if (rec->big) {
+        uint32_t x = v->prio_seed;
+
+        x ^= x << 13; /* xorshift32: priorities need only be unpredictable by the keys */
+        x ^= x >> 17;
+        x ^= x << 5;
+        v->prio_seed = x;
+        rec->prio = x;
+        rec->left = rec->right = NULL;
+        v->by_la = treap_insert(v->by_la, rec);
+    } else {
+        page_chain_add(&v->by_va.lbucket[page_slot(&v->by_va, rec->dev, rec->user.la)], rec);
+    }
+    rec->next = NULL;
+    rec->prev = v->recs_tail;
+    if (v->recs_tail)
+        v->recs_tail->next = rec;
+    else
+        v->recs = rec;
+    v->recs_tail = rec;
 }
 
 static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
 {
-    index_delete(&v->by_va, upper_va(&v->by_va, rec->user.va) - 1);
-    index_delete(&v->by_la, upper_la(&v->by_la, rec->dev, rec->user.la) - 1);
+    *rec->hpprev = rec->hnext;
+    if (rec->hnext)
+        rec->hnext->hpprev = rec->hpprev;
+    v->by_va.n--;
+    if (rec->big) {
+        v->by_la = treap_delete(v->by_la, rec);
+    } else {
+        *rec->lpprev = rec->lnext;
+        if (rec->lnext)
+            rec->lnext->lpprev = rec->lpprev;
+    }
+    if (rec->prev)
+        rec->prev->next = rec->next;
+    else
+        v->recs = rec->next;
+    if (rec->next)
+        rec->next->prev = rec->prev;
+    else
+        v->recs_tail = rec->prev;
 }
 
 /* ---- guard zones ------------------------------------------------------------------------- */
@@ -95,32 +270,42 @@ static void rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec)
  * driver still gets everything the contract promises:
  *  - a buffer of a page or more: page-aligned and aligned to the adapter's alignment, so
  *    the head guard is one such alignment unit, and the tail guard is the rest of its last
- *    page plus at least 16 bytes (a whole page when the length is a page multiple);
+ *    page plus at least 16 bytes (a whole page when the length is a page multiple). Only
+ *    the part it fills is asked for (the allocator reserves whole pages all the same, so no
+ *    other buffer comes nearer): as AddressSanitizer sizes its redzones, a thirty-second of
+ *    the buffer, 128 bytes at least and VERIFY_GUARD_MAX at most, on each side;
  *  - a smaller one: aligned to its size rounded up to a power of two (A, at least 16 and the
  *    adapter's alignment) and within one page: the verifier asks for 3A, which the
- *    allocator aligns to 4A (or a page), and puts the buffer at offset A.
+ *    allocator aligns to 4A (or a page), and puts the buffer at offset A; A guard bytes
+ *    (VERIFY_GUARD_MAX at most) are filled on each side.
  * The wrapped allocator keeps the whole of it below 2^addr_bits and, when it fits in one,
  * inside one boundary window; when guards would not fit in a boundary window the buffer
  * goes without (head 0, and the caller asks for @len alone).
  */
-static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len, size_t *head)
+static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len, size_t *head,
+                   size_t *guard)
 {
     size_t page = a->dev->p->page_size;
     size_t align = a->c.alignment;
     size_t unit;
 
     if (len >= page || align >= page) {
+        size_t tail = DMAHAL__ALIGN_UP(len + 16, page) - len;
+
         unit = align > page ? align : page;
+        *guard = 128;
+        while (*guard < VERIFY_GUARD_MAX && *guard < len / 32)
+            *guard *= 2;
         *head = unit;
-        *under_len = unit + DMAHAL__ALIGN_UP(len + 16, page);
+        *under_len = unit + len + (tail < *guard ? tail : *guard);
     } else {
         size_t need = len > align ? len : align;
 
-        unit = 16;
-        while (unit < need)
-            unit *= 2;
+        /* The power of two at or above need, at least 16. */
+        unit = need <= 16 ? 16 : (size_t)1 << (64 - __builtin_clzll((unsigned long long)need - 1));
         *head = unit;
         *under_len = 3 * unit;
+        *guard = unit < VERIFY_GUARD_MAX ? unit : VERIFY_GUARD_MAX;
     }
     if ((a->c.boundary && *under_len > a->c.boundary) || *under_len < len) {
         *head = 0;
@@ -140,7 +325,52 @@ static void blocks_init(void)
     memset(freed_block, VERIFY_FREED_BYTE, sizeof(freed_block));
 }
 
+static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want);
+
+/* Fills with a pattern: small zones with word stores inline (a string instruction takes
+ * long to start), larger ones with memset. */
+static inline void fill(void *p, size_t n, unsigned char c)
+{
+    if (n <= 256) {
+        uint64_t b = 0x0101010101010101ull * c;
+        verify_v2 w;
+        size_t i = 0;
+
+        /* Hidden from the compiler, which would make the loop a memset again. */
+        __asm__("" : "+r"(b));
+        w = (verify_v2){b, b};
+        for (; i + 16 <= n; i += 16)
+            memcpy((char *)p + i, &w, 16);
+        for (; i < n; i++)
+            ((unsigned char *)p)[i] = c;
+        return;
+    }
+    memset(p, c, n);
+}
+
 static bool intact(const unsigned char *p, size_t n, unsigned char want)
+{
+    if (n <= 256) {
+        /* Small guards and small freed buffers: compared inline, 16 bytes at a time. */
+        uint64_t b = 0x0101010101010101ull * want;
+        verify_v2 w = {b, b}, diff = {0, 0};
+        uint64_t rest = 0;
+        size_t i = 0;
+
+        for (; i + 16 <= n; i += 16) {
+            verify_v2 x;
+
+            memcpy(&x, p + i, 16);
+            diff |= x ^ w;
+        }
+        for (; i < n; i++)
+            rest |= p[i] ^ want;
+        return (diff[0] | diff[1] | rest) == 0;
+    }
+    return intact_blocks(p, n, want);
+}
+
+static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want)
 {
     const unsigned char *block = want == VERIFY_GUARD_BYTE ? guard_block : freed_block;
 
@@ -153,14 +383,13 @@ static bool intact(const unsigned char *p, size_t n, unsigned char want)
     return true;
 }
 
-/* Finds the changed bytes in [p, p + n): false if none, else the first and last. */
-static bool find_changed(const unsigned char *p, size_t n, unsigned char want, size_t *first,
-                         size_t *last)
+/* The first and last bytes of [p, p + n) that are not @want, some being so. */
+static __attribute__((noinline)) bool locate_changed(const unsigned char *p, size_t n,
+                                                     unsigned char want, size_t *first,
+                                                     size_t *last)
 {
     size_t i = 0, j = n;
 
-    if (intact(p, n, want))
-        return false;
     while (p[i] == want)
         i++;
     while (p[j - 1] == want)
@@ -170,8 +399,16 @@ static bool find_changed(const unsigned char *p, size_t n, unsigned char want, s
     return true;
 }
 
-/* Checks both guard zones of a live buffer: reports damage, repairs it, counts reports. */
-static int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
+/* Finds the changed bytes in [p, p + n): false if none, else the first and last. */
+static inline bool find_changed(const unsigned char *p, size_t n, unsigned char want,
+                                size_t *first, size_t *last)
+{
+    return !intact(p, n, want) && locate_changed(p, n, want, first, last);
+}
+
+/* Reports the damaged guard zones of a live buffer and repairs them; returns how many. */
+static __attribute__((noinline)) int report_guards(struct dmahal__verifier *v,
+                                                   struct verify_rec *rec, const char *when)
 {
     unsigned char *start = rec->user.va;
     char name[160];
@@ -212,24 +449,112 @@ static int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, cons
     return n;
 }
 
-/* Checks that nothing wrote into a quarantined buffer since it was freed. */
-static int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
+/* Checks both guard zones of a live buffer: reports damage, repairs it, counts reports. The
+ * check inline, the report (with its buffers) out of line. */
+static inline int check_guards(struct dmahal__verifier *v, struct verify_rec *rec,
+                               const char *when)
+{
+    const unsigned char *start = rec->user.va;
+
+    if (intact(start - rec->head, rec->head, VERIFY_GUARD_BYTE) &&
+        intact(start + rec->user.len, rec->tail, VERIFY_GUARD_BYTE))
+        return 0;
+    return report_guards(v, rec, when);
+}
+
+/*
+ * A freed buffer holds the pattern at both ends, VERIFY_FREED_FILL bytes each (all of it when
+ * smaller): a stale pointer's writes land mostly near where the driver's structures start and
+ * end, and filling and checking all of a large buffer would cost as much as the memory
+ * traffic of its use. The middle of a large buffer is not watched for CPU writes; device
+ * accesses to any of it are (by address).
+ */
+static void freed_fill(const struct verify_rec *rec)
+{
+    unsigned char *p = rec->user.va;
+    size_t n = rec->user.len;
+
+    if (n <= 2 * VERIFY_FREED_FILL) {
+        fill(p, n, VERIFY_FREED_BYTE);
+        return;
+    }
+    fill(p, VERIFY_FREED_FILL, VERIFY_FREED_BYTE);
+    fill(p + n - VERIFY_FREED_FILL, VERIFY_FREED_FILL, VERIFY_FREED_BYTE);
+}
+
+/* Finds the changed bytes in what freed_fill() filled: false if none. */
+static bool freed_changed(const struct verify_rec *rec, size_t *first, size_t *last)
+{
+    const unsigned char *p = rec->user.va;
+    size_t n = rec->user.len, f, l, tail = n - VERIFY_FREED_FILL;
+    bool head_bad;
+
+    if (n <= 2 * VERIFY_FREED_FILL)
+        return find_changed(p, n, VERIFY_FREED_BYTE, first, last);
+    head_bad = find_changed(p, VERIFY_FREED_FILL, VERIFY_FREED_BYTE, first, last);
+    if (find_changed(p + tail, VERIFY_FREED_FILL, VERIFY_FREED_BYTE, &f, &l)) {
+        if (!head_bad)
+            *first = tail + f;
+        *last = tail + l;
+        return true;
+    }
+    return head_bad;
+}
+
+static __attribute__((noinline)) void report_freed(struct dmahal__verifier *v,
+                                                   struct verify_rec *rec, const char *when,
+                                                   size_t first, size_t last)
 {
     struct verify_report r = {.kind = DMAHAL_REPORT_WRITE_AFTER_FREE, .rec = rec};
-    size_t first, last;
     char name[160];
 
-    if (!find_changed(rec->user.va, rec->user.len, VERIFY_FREED_BYTE, &first, &last))
-        return 0;
     verify_rec_name(rec, name, sizeof(name));
     r.la = rec->user.la + first;
     r.len = last - first + 1;
     snprintf(r.msg, sizeof(r.msg),
              "write after free found %s: offsets %zu..%zu of %s changed after it was freed", when,
              first, last, name);
-    memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
+    freed_fill(rec);
     verify_emit(v, &r);
+}
+
+/* Finds and reports what changed in a quarantined buffer (check_freed found something). */
+static __attribute__((noinline)) int check_freed_slow(struct dmahal__verifier *v,
+                                                      struct verify_rec *rec, const char *when)
+{
+    size_t first, last;
+    bool changed = freed_changed(rec, &first, &last);
+
+    if (rec->dev_wrote) {
+        /* Late DMA, seen by address: it counts wherever it landed, pattern or not. */
+        if (!changed || rec->dev_first < first)
+            first = rec->dev_first;
+        if (!changed || rec->dev_last > last)
+            last = rec->dev_last;
+        changed = true;
+        rec->dev_wrote = false;
+    }
+    if (!changed)
+        return 0;
+    report_freed(v, rec, when, first, last); /* its report's buffers stay off this path */
     return 1;
+}
+
+/* Checks that nothing wrote into a quarantined buffer since it was freed (as far as the
+ * pattern shows, and by the device's writes seen). */
+static inline int check_freed(struct dmahal__verifier *v, struct verify_rec *rec,
+                              const char *when)
+{
+    const unsigned char *p = rec->user.va;
+    size_t n = rec->user.len;
+
+    if (!rec->dev_wrote &&
+        (n <= 2 * VERIFY_FREED_FILL
+             ? intact(p, n, VERIFY_FREED_BYTE)
+             : intact(p, VERIFY_FREED_FILL, VERIFY_FREED_BYTE) &&
+                   intact(p + n - VERIFY_FREED_FILL, VERIFY_FREED_FILL, VERIFY_FREED_BYTE)))
+        return 0;
+    return check_freed_slow(v, rec, when);
 }
 
 /* ---- quarantine ------------------------------------------------------------------------- */
@@ -254,26 +579,32 @@ static void rec_release(struct dmahal__verifier *v, struct verify_rec *rec)
 
 static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
 {
+    size_t n, bytes;
+
     rec->qnext = NULL;
     if (v->q_tail)
         v->q_tail->qnext = rec;
     else
         v->q_head = rec;
     v->q_tail = rec;
-    v->q_n++;
-    v->q_bytes += rec->under.len;
+    /* Counted in locals, stored once: stores to both fields then a load of the pair (the
+     * compiler loads them together) would wait for store forwarding. */
+    n = v->q_n + 1;
+    bytes = v->q_bytes + rec->under.len;
     /* Late DMA into the oldest is no longer caught once its memory goes back. */
-    while (v->q_n > VERIFY_QUARANTINE || (v->q_bytes > VERIFY_QUARANTINE_BYTES && v->q_n > 1)) {
+    while (n > VERIFY_QUARANTINE || (bytes > VERIFY_QUARANTINE_BYTES && n > 1)) {
         struct verify_rec *old = v->q_head;
 
         v->q_head = old->qnext;
         if (!v->q_head)
             v->q_tail = NULL;
-        v->q_n--;
-        v->q_bytes -= old->under.len;
+        n--;
+        bytes -= old->under.len;
         check_freed(v, old, "when it left the quarantine");
         rec_release(v, old);
     }
+    v->q_n = n;
+    v->q_bytes = bytes;
 }
 
 /* ---- the wrapped operations --------------------------------------------------------------- */
@@ -281,102 +612,112 @@ static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
 static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t len, unsigned flags)
 {
     const struct dmahal_dma_ops *inner = a->verify->inner;
-    size_t under_len, head;
+    size_t under_len, head, guard;
     int rc;
 
-    layout(a, len, &under_len, &head);
-    rc = inner->common_alloc(a, under_len, flags, &rec->under);
+    layout(a, len, &under_len, &head, &guard);
+    /* The allocator would zero the guard zones too (a whole page before a large buffer):
+     * the verifier zeroes the buffer itself. */
+    rc = inner->common_alloc(a, under_len, flags | DMAHAL__COMMON_NO_ZERO, &rec->under);
     if ((rc == -ENOMEM || rc == -E2BIG) && head) {
         /* Guards must not make a call fail that would succeed without them. */
         head = 0;
         under_len = len;
-        rc = inner->common_alloc(a, len, flags, &rec->under);
+        rc = inner->common_alloc(a, len, flags | DMAHAL__COMMON_NO_ZERO, &rec->under);
     }
     if (rc)
         return rc;
+    if (!rec->track_flush)
+        fill((char *)rec->under.va + head, len, 0); /* else zeroed, for the cache model */
     rec->user = (struct dmahal_buf){(char *)rec->under.va + head, rec->under.la + head, len};
-    rec->head = head < VERIFY_GUARD_MAX ? head : VERIFY_GUARD_MAX;
+    rec->head = head < guard ? head : guard;
     rec->tail = under_len - head - len;
-    if (rec->tail > VERIFY_GUARD_MAX)
-        rec->tail = VERIFY_GUARD_MAX;
-    memset((char *)rec->user.va - rec->head, VERIFY_GUARD_BYTE, rec->head);
-    memset((char *)rec->user.va + len, VERIFY_GUARD_BYTE, rec->tail);
+    if (rec->tail > guard)
+        rec->tail = guard;
+    fill((char *)rec->user.va - rec->head, rec->head, VERIFY_GUARD_BYTE);
+    fill((char *)rec->user.va + len, rec->tail, VERIFY_GUARD_BYTE);
     return 0;
 }
 
+/*
+ * One critical section: the wrapped allocator is called under v->lock (the lock order
+ * allows it), so that the record, its index entries and the buffer appear together, and the
+ * lock is taken once.
+ */
 static int verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
                                struct dmahal_buf *out)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
+    struct verify_bt_raw bt;
     struct verify_rec *rec;
     int rc;
 
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
         return va->inner->common_alloc(a, len, flags, out);
+    verify_bt_capture(v, &bt);
+    dmahal__lock_take(&v->lock);
     /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
-    pthread_mutex_lock(&v->lock);
+    if (va_reserve(&v->by_va) != 0)
+        goto err_unlock;
     rec = v->spare;
     if (rec) {
         v->spare = rec->qnext;
         v->nspare--;
-    }
-    rc = index_reserve(&v->by_va, v->reserved + 1);
-    if (rc == 0)
-        rc = index_reserve(&v->by_la, v->reserved + 1);
-    if (rc == 0)
-        v->reserved++;
-    pthread_mutex_unlock(&v->lock);
-    if (rc == 0 && !rec) {
+    } else {
         rec = verify_malloc(sizeof(*rec));
-        if (!rec) {
-            pthread_mutex_lock(&v->lock);
-            v->reserved--;
-            pthread_mutex_unlock(&v->lock);
-        }
+        if (!rec)
+            goto err_unlock;
     }
-    if (rc || !rec)
-        goto err_rec;
-    memset(rec, 0, sizeof(*rec));
+    /* Field by field: what rec_index() and alloc_under() set is left to them (a memset of
+     * the whole record is a good part of a small allocation's cost). */
     rec->a = a;
     rec->dev = a->dev;
     rec->va_owner = va;
+    rec->state = VERIFY_LIVE;
     rec->track_flush = (flags & DMAHAL_CACHED) && !a->c.coherent;
+    rec->flushed = false;
+    rec->hash = 0;
+    rec->free_seq = 0;
+    rec->dev_wrote = false;
     rc = alloc_under(a, rec, len, flags);
     if (rc) {
-        pthread_mutex_lock(&v->lock);
-        v->reserved--;
-        pthread_mutex_unlock(&v->lock);
-        free(rec);
+        rec_recycle(v, rec);
+        dmahal__lock_drop(&v->lock);
         return rc;
     }
-    verify_bt_capture(v, &rec->alloc_bt);
+    rec->alloc_bt = verify_bt_intern(v, &bt);
+    rec->free_bt = &verify_bt_none;
     if (rec->track_flush) {
         rec->hash = verify_hash(rec->user.va, len); /* zeroed, and seen so by the device */
         rec->flushed = true;
     }
-    pthread_mutex_lock(&v->lock);
-    v->reserved--;
     rec->seq = ++v->allocs;
-    index_insert(&v->by_va, upper_va(&v->by_va, rec->user.va), rec);
-    index_insert(&v->by_la, upper_la(&v->by_la, rec->dev, rec->user.la), rec);
+    rec_index(v, rec);
     va->live++;
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     *out = rec->user;
     return 0;
 
-err_rec:
-    free(rec);
+err_unlock:
+    dmahal__lock_drop(&v->lock);
     verify_oom(v, "recording a common buffer");
     return va->inner->common_alloc(a, len, flags, out);
 }
 
-/* The record whose buffer starts at, or else contains, or else is nearest below @p va. */
+/* The record whose buffer starts at, or else contains, or else is nearest below @p va: for
+ * explaining a bad free, so a walk over them all. */
 static struct verify_rec *rec_at_or_below(struct dmahal__verifier *v, const void *va)
 {
-    size_t i = upper_va(&v->by_va, va);
+    struct verify_rec *best = va_find(v, va);
 
-    return i ? v->by_va.v[i - 1] : NULL;
+    if (best)
+        return best;
+    for (struct verify_rec *r = v->recs; r; r = r->next)
+        if ((uintptr_t)r->user.va <= (uintptr_t)va &&
+            (!best || (uintptr_t)r->user.va > (uintptr_t)best->user.va))
+            best = r;
+    return best;
 }
 
 /* Explains a free that matches no live buffer; returns the report's kind. */
@@ -421,46 +762,60 @@ static void explain_bad_free(struct dmahal__verifier *v, struct dmahal_adapter *
     }
 }
 
+/* A free that matches no live buffer: reports it; returns what the free returns. Under v->lock,
+ * which it drops. */
+static __attribute__((noinline)) int bad_free(struct dmahal__verifier *v, struct dmahal_adapter *a,
+                                              const struct dmahal_buf *buf)
+{
+    struct verify_report r = {0};
+    struct verify_rec *rec = rec_at_or_below(v, buf->va);
+
+    r.rec = rec;
+    explain_bad_free(v, a, buf, rec, &r);
+    verify_emit(v, &r);
+    dmahal__lock_drop(&v->lock);
+    /* A buffer it never saw is the wrapped allocator's to refuse; a known one is not freed. */
+    return r.rec ? -EINVAL : a->verify->inner->common_free(a, buf);
+}
+
 static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     struct verify_rec *rec;
-    struct verify_report r = {0};
+    struct verify_bt_raw bt;
     bool on = atomic_load_explicit(&v->on, memory_order_relaxed);
 
-    pthread_mutex_lock(&v->lock);
-    rec = rec_at_or_below(v, buf->va);
-    if (rec && rec->user.va == buf->va && rec->state == VERIFY_LIVE && rec->a == a &&
+    if (on)
+        verify_bt_capture(v, &bt);
+    dmahal__lock_take(&v->lock);
+    rec = va_find(v, buf->va);
+    if (rec && rec->state == VERIFY_LIVE && rec->a == a &&
         rec->user.la == buf->la && rec->user.len == buf->len) {
         va->live--;
         v->frees++;
         if (!on) {
             rec_release(v, rec);
-            pthread_mutex_unlock(&v->lock);
+            dmahal__lock_drop(&v->lock);
             return 0;
         }
         check_guards(v, rec, "at free");
-        verify_stream_check_free(v, rec);
+        if (v->maps) /* any live list at all */
+            verify_stream_check_free(v, rec);
         rec->state = VERIFY_FREED;
         rec->free_seq = v->frees;
-        verify_bt_capture(v, &rec->free_bt);
-        memset(rec->user.va, VERIFY_FREED_BYTE, rec->user.len);
+        rec->free_bt = verify_bt_intern(v, &bt);
+        freed_fill(rec);
         quarantine_push(v, rec);
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return 0;
     }
     if (!on) {
         /* Allocated after the verifier turned off: the wrapped allocator knows it. */
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->common_free(a, buf);
     }
-    r.rec = rec;
-    explain_bad_free(v, a, buf, rec, &r);
-    verify_emit(v, &r);
-    pthread_mutex_unlock(&v->lock);
-    /* A buffer it never saw is the wrapped allocator's to refuse; a known one is not freed. */
-    return r.rec ? -EINVAL : va->inner->common_free(a, buf);
+    return bad_free(v, a, buf);
 }
 
 static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
@@ -473,8 +828,8 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
     struct dmahal_buf under;
     char name[160];
 
-    pthread_mutex_lock(&v->lock);
-    rec = rec_at_or_below(v, b->va);
+    dmahal__lock_take(&v->lock);
+    rec = va_find(v, b->va); /* every case below concerns the buffer starting there */
     if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
         rec->user.la == b->la && rec->user.len == b->len) {
         size_t head = (size_t)((char *)rec->user.va - (char *)rec->under.va);
@@ -484,11 +839,11 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
             rec->flushed = true;
         }
         under = rec->under;
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->common_sync(a, &under, head + off, len, dir);
     }
     if (!atomic_load_explicit(&v->on, memory_order_relaxed) && !(rec && rec->user.va == b->va)) {
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return va->inner->common_sync(a, b, off, len, dir);
     }
     if (rec && rec->user.va == b->va && rec->state == VERIFY_LIVE && rec->a == a &&
@@ -502,7 +857,7 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
                  "len %zu)",
                  off, off + len - 1, name, b->len);
         verify_emit(v, &r);
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return -ENOENT;
     }
     r.rec = rec && rec->user.va == b->va ? rec : NULL;
@@ -525,7 +880,7 @@ static int verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf 
                  (unsigned long long)a->id);
     }
     verify_emit(v, &r);
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return -ENOENT;
 }
 
@@ -535,7 +890,7 @@ static void report_dead(struct dmahal_adapter *a, const char *what)
 {
     struct dmahal__vadapter *va = a->verify;
     struct verify_report r = {.kind = DMAHAL_REPORT_BAD_ADAPTER,
-                              .extra_bt = &va->put_bt,
+                              .extra_bt = va->put_bt,
                               .extra_what = "the adapter was put by"};
 
     snprintf(r.msg, sizeof(r.msg), "%s on adapter #%llu (device %s), which was put already", what,
@@ -626,7 +981,6 @@ static const struct dmahal_dma_ops dead_ops = {
 static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
 {
     struct verify_rec **q = &v->q_head;
-    size_t out = 0;
 
     v->q_tail = NULL;
     while (*q) {
@@ -640,18 +994,10 @@ static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
             q = &(*q)->qnext;
         }
     }
-    for (size_t i = 0; i < v->by_la.n; i++)
-        if (v->by_la.v[i]->a != a)
-            v->by_la.v[out++] = v->by_la.v[i];
-    v->by_la.n = out;
-    out = 0;
-    for (size_t i = 0; i < v->by_va.n; i++) {
-        struct verify_rec *rec = v->by_va.v[i];
-
-        if (rec->a != a) {
-            v->by_va.v[out++] = rec;
+    for (struct verify_rec *rec = v->recs, *next; rec; rec = next) {
+        next = rec->next;
+        if (rec->a != a)
             continue;
-        }
         if (rec->state == VERIFY_LIVE) {
             struct verify_report r = {
                 .kind = DMAHAL_REPORT_LEAK, .la = rec->user.la, .len = rec->user.len, .rec = rec};
@@ -662,9 +1008,9 @@ static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
             check_guards(v, rec, "at adapter put");
             verify_emit(v, &r);
         }
+        rec_unindex(v, rec);
         free(rec);
     }
-    v->by_va.n = out;
 }
 
 static void verify_put(struct dmahal_adapter *a)
@@ -672,18 +1018,20 @@ static void verify_put(struct dmahal_adapter *a)
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     struct dmahal__vadapter *old = NULL;
+    struct verify_bt_raw bt;
 
-    pthread_mutex_lock(&v->lock);
+    verify_bt_capture(v, &bt);
+    dmahal__lock_take(&v->lock);
     forget_adapter(v, a);
     verify_stream_forget_adapter(v, a);
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     /* Its memory goes with it (the common allocator frees what is left); the struct stays,
      * so a later call through it is reported rather than a use of freed memory. */
     dmahal__adapter_release(a);
-    verify_bt_capture(v, &va->put_bt);
     va->dead = true;
     a->ops = &dead_ops;
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
+    va->put_bt = verify_bt_intern(v, &bt);
     va->grave_next = v->graveyard;
     v->graveyard = va;
     if (++v->ngrave > VERIFY_GRAVEYARD) {
@@ -695,7 +1043,7 @@ static void verify_put(struct dmahal_adapter *a)
         *pp = NULL;
         v->ngrave--;
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     if (old) {
         free(old->adapter);
         free(old);
@@ -757,9 +1105,8 @@ void dmahal__verify_platform_close(struct dmahal_platform *p)
         v->spare = rec->qnext;
         free(rec);
     }
-    free(v->by_va.v);
-    free(v->by_la.v);
-    pthread_mutex_destroy(&v->lock);
+    free(v->by_va.bucket);
+    verify_depot_fini(&v->depot);
     pthread_mutex_destroy(&v->rlock);
     free(v);
 }
@@ -841,22 +1188,17 @@ static uint64_t distance(const struct verify_rec *rec, dmahal_addr_t la, size_t 
     return 0;
 }
 
-void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
-                               dmahal_addr_t la, size_t len, bool write)
+/* The rest of dmahal__verify_dev_access, off its fast path: under v->lock, which it drops.
+ * @prev is the record holding @la, if any. */
+static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v,
+                                                      struct dmahal_device *d, dmahal_addr_t la,
+                                                      size_t len, bool write,
+                                                      struct verify_rec *prev)
 {
     struct verify_report r = {.la = la, .len = len};
-    struct verify_rec copy, *prev = NULL, *next = NULL, *freed = NULL, *near;
+    struct verify_rec copy, *next, *freed = NULL, *near;
     char where[320];
-    size_t i;
 
-    if (!atomic_load_explicit(&v->on, memory_order_relaxed))
-        return;
-    pthread_mutex_lock(&v->lock);
-    i = upper_la(&v->by_la, d, la);
-    if (i > 0 && v->by_la.v[i - 1]->dev == d)
-        prev = v->by_la.v[i - 1];
-    if (i < v->by_la.n && v->by_la.v[i]->dev == d)
-        next = v->by_la.v[i];
     if (prev && prev->state == VERIFY_LIVE && la + len <= prev->user.la + prev->user.len) {
         /* A cached buffer on a non-coherent device: what the CPU wrote since the last
          * flush is not what the device reads. */
@@ -874,7 +1216,7 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
         } else if (prev->track_flush && write) {
             prev->flushed = false; /* the device's data: unknown until the next sync */
         }
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         if (r.kind)
             verify_emit(v, &r);
         return;
@@ -882,13 +1224,28 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
     if (verify_stream_dev_access(v, d, la, len, write, &r)) {
         if (r.kind)
             verify_emit(v, &r); /* under the lock: the report names a live mapping */
-        pthread_mutex_unlock(&v->lock);
+        dmahal__lock_drop(&v->lock);
         return;
     }
+    la_neighbours(v, d, la, &prev, &next);
     if (prev && prev->state == VERIFY_FREED && la < prev->user.la + prev->user.len)
         freed = prev;
     else if (next && next->state == VERIFY_FREED && next->user.la < la + len)
         freed = next;
+    if (freed && write) {
+        /* Remembered for the quarantine's check: the middle of a large buffer holds no
+         * pattern to show it. */
+        dmahal_addr_t from = la > freed->user.la ? la : freed->user.la;
+        dmahal_addr_t end = freed->user.la + freed->user.len;
+        size_t first = (size_t)(from - freed->user.la);
+        size_t last = (size_t)((la + len < end ? la + len : end) - freed->user.la) - 1;
+
+        if (!freed->dev_wrote || first < freed->dev_first)
+            freed->dev_first = first;
+        if (!freed->dev_wrote || last > freed->dev_last)
+            freed->dev_last = last;
+        freed->dev_wrote = true;
+    }
     near = freed;
     if (!near)
         near = !next || (prev && distance(prev, la, len) <= distance(next, la, len)) ? prev : next;
@@ -898,7 +1255,7 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
         r.rec = &copy;
     } else
         snprintf(where, sizeof(where), "no verified buffer is live on this device");
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
 
     if (freed) {
         r.kind = DMAHAL_REPORT_DEV_USE_AFTER_FREE;
@@ -916,6 +1273,23 @@ void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device 
     verify_emit(v, &r);
 }
 
+void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
+                               dmahal_addr_t la, size_t len, bool write)
+{
+    struct verify_rec *rec;
+
+    if (!atomic_load_explicit(&v->on, memory_order_relaxed))
+        return;
+    dmahal__lock_take(&v->lock);
+    rec = la_find(v, d, la);
+    if (rec && rec->state == VERIFY_LIVE && la + len <= rec->user.la + rec->user.len &&
+        !rec->track_flush) {
+        dmahal__lock_drop(&v->lock); /* inside a live buffer: the common case */
+        return;
+    }
+    dev_access_slow(v, d, la, len, write, rec);
+}
+
 /* ---- on demand ----------------------------------------------------------------------------- */
 
 int dmahal_verify_check(struct dmahal_platform *p)
@@ -928,14 +1302,12 @@ int dmahal_verify_check(struct dmahal_platform *p)
     v = atomic_load(&p->verifier);
     if (!v || !atomic_load(&v->on))
         return -ENOTSUP;
-    pthread_mutex_lock(&v->lock);
-    for (size_t i = 0; i < v->by_va.n; i++) {
-        struct verify_rec *rec = v->by_va.v[i];
-
+    dmahal__lock_take(&v->lock);
+    for (struct verify_rec *rec = v->recs; rec; rec = rec->next) {
         n += rec->state == VERIFY_LIVE ? check_guards(v, rec, "on demand")
                                        : check_freed(v, rec, "on demand");
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     return n;
 }
 
@@ -967,9 +1339,8 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
     struct dmahal__verifier *v = a->verify->v;
     size_t n = 0, bytes = 0;
 
-    pthread_mutex_lock(&v->lock);
-    for (size_t i = 0; i < v->by_va.n; i++) {
-        const struct verify_rec *rec = v->by_va.v[i];
+    dmahal__lock_take(&v->lock);
+    for (const struct verify_rec *rec = v->recs; rec; rec = rec->next) {
         char state[160];
 
         if (rec->a != a || rec->state != VERIFY_LIVE)
@@ -985,9 +1356,9 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
                 (unsigned long long)rec->seq);
         fprintf(f, "        %s\n", state);
         fprintf(f, "        allocated by:\n");
-        verify_bt_print(f, "          ", &rec->alloc_bt);
+        verify_bt_print(f, "          ", rec->alloc_bt);
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     fprintf(f, "    common buffers: %zu, %zu bytes (verified)\n", n, bytes);
     if (flags & DMAHAL_DUMP_SGL)
         verify_stream_dump(v, a, f);
@@ -1006,7 +1377,7 @@ void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)
     memcpy(counts, v->count, sizeof(counts));
     total = v->total;
     pthread_mutex_unlock(&v->rlock);
-    pthread_mutex_lock(&v->lock);
+    dmahal__lock_take(&v->lock);
     fprintf(f,
             "verifier: %s, %llu allocations, %llu frees, %zu buffers in quarantine "
             "(%zu bytes), %zu put adapters kept\n",
@@ -1019,7 +1390,7 @@ void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)
         fprintf(f, "  quarantined: %s, freed %llu frees ago\n", name,
                 (unsigned long long)(v->frees - rec->free_seq));
     }
-    pthread_mutex_unlock(&v->lock);
+    dmahal__lock_drop(&v->lock);
     fprintf(f, "  reports: %llu\n", (unsigned long long)total);
     for (int k = 1; k < DMAHAL_REPORT_KINDS; k++)
         if (counts[k])

@@ -4,10 +4,12 @@
  * The verifier wraps an adapter's ops table, as Driver Verifier hooks DMA_OPERATIONS. Every
  * common buffer it hands out is a sub-range of a larger one from the wrapped allocator, with
  * guard zones on both sides filled with a pattern. It records each buffer (who allocated it,
- * where) in two sorted indexes: by CPU address, to check frees, and by (device, logical
- * address), to check device accesses and to name the nearest buffer as AddressSanitizer
- * does. A freed buffer stays in a quarantine (its memory neither reused nor unmapped) for
- * a number of frees, so a late DMA into it is caught.
+ * where, as a pointer into a depot of distinct backtraces) in a hash table by CPU address, to
+ * check frees, and by (device, logical address) (a hash table by page for buffers within one
+ * page, a treap for larger ones), to check device accesses in O(1) or O(log n); naming the
+ * nearest buffer, as AddressSanitizer does, walks them all, on the error path. A freed buffer
+ * stays in a quarantine (its memory neither reused nor unmapped) for a number of frees, so a
+ * late DMA into it is caught.
  *
  * Lock order: v->lock, then a device's lock, then an adapter's common lock; v->rlock (the
  * report log) is innermost.
@@ -27,10 +29,38 @@
 #define VERIFY_SPARE_RECS       64   /* records kept for reuse */
 #define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
 #define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
+#define VERIFY_FREED_FILL       512  /* ... at each end, at most */
 
-struct verify_bt {
+/* A backtrace as captured: return addresses, innermost first. */
+struct verify_bt_raw {
     void *pc[VERIFY_BT_DEPTH];
     int n;
+};
+
+/* A backtrace as kept: interned in the verifier's stack depot, so that the many buffers
+ * allocated from one place share one copy, and a record holds a pointer. Never NULL in a
+ * record: &verify_bt_none when none was recorded. */
+struct verify_bt {
+    struct verify_bt *next; /* in its depot bucket */
+    uint64_t hash;
+    int n;
+    void *pc[VERIFY_BT_DEPTH];
+};
+
+struct verify_chunk {
+    struct verify_chunk *next;
+};
+
+/* The stack depot: a hash table of distinct traces, carved from chunks freed at close. */
+struct verify_depot {
+    struct verify_bt **bucket;
+    size_t cap, n;
+    struct verify_chunk *chunks;
+    char *chunk_at;
+    size_t chunk_left;
+    /* The trace last interned from each caller (by its return address, hashed): a loop's
+     * allocations find theirs without hashing the whole trace. */
+    struct verify_bt *recent[64];
 };
 
 enum verify_state { VERIFY_LIVE, VERIFY_FREED };
@@ -49,14 +79,23 @@ struct verify_rec {
     uint64_t hash;
     uint64_t seq;      /* 1 for the platform's first allocation, then counting up */
     uint64_t free_seq; /* the verifier's free count when it was freed */
-    struct verify_bt alloc_bt, free_bt;
-    struct verify_rec *qnext; /* quarantine FIFO, oldest first */
+    bool dev_wrote;    /* freed: a device wrote offsets dev_first..dev_last since the check */
+    size_t dev_first, dev_last;
+    const struct verify_bt *alloc_bt, *free_bt; /* in the depot */
+    struct verify_rec *qnext;       /* quarantine FIFO (oldest first), or the spare list */
+    struct verify_rec *next, *prev; /* every record, live or quarantined, oldest first */
+    struct verify_rec *hnext, **hpprev; /* the by-CPU-address hash chain */
+    struct verify_rec *lnext, **lpprev; /* the by-page hash chain (one-page buffers) */
+    struct verify_rec *left, *right; /* the treap (buffers over more than a page) */
+    uint32_t prio;
+    bool big; /* spans more than one page: in the treap, not the page hash */
 };
 
-/* A sorted vector of records. */
-struct verify_index {
-    struct verify_rec **v;
-    size_t n, cap;
+/* Records in two chained hash tables of one size: by CPU address, for the exact lookups of
+ * free and sync; and, for the device side, a buffer within one page by (device, page). */
+struct verify_vahash {
+    struct verify_rec **bucket, **lbucket;
+    size_t cap, n; /* cap a power of two, n <= cap */
 };
 
 /* One streaming mapping the verifier handed out. The driver gets a copy of the core's list
@@ -78,8 +117,11 @@ struct verify_map {
     uint64_t hash; /* to-device: the memory's hash when it was last given to the device */
     uint64_t seq;  /* 1 for the platform's first mapping */
     uint64_t unmap_seq;
-    struct verify_bt map_bt, unmap_bt;
+    const struct verify_bt *map_bt, *unmap_bt; /* in the depot */
     struct verify_map *next; /* on the live list, or the unmapped quarantine (oldest first) */
+    struct verify_map *prev; /* on the live list */
+    struct verify_map *hnext; /* live: the by-list hash chain; spare: the spare list */
+    unsigned shadow_cap, iov_cap; /* segments and iovecs the buffers hold, for reuse */
 };
 
 /* The verifier's per-adapter state. */
@@ -90,21 +132,28 @@ struct dmahal__vadapter {
     char dev_name[64]; /* copied: a put adapter outlives its device */
     size_t live;       /* buffers allocated and not freed */
     bool dead;         /* put: every call through it is a bug */
-    struct verify_bt put_bt;
+    const struct verify_bt *put_bt;
     struct dmahal_adapter *adapter;
     struct dmahal__vadapter *grave_next;
 };
 
 struct dmahal__verifier {
     struct dmahal_platform *p;
-    pthread_mutex_t lock; /* everything below but the report log */
+    dmahal__lock_t lock;  /* everything below but the report log (inlined: on every call) */
     atomic_bool on;       /* false once out of memory: calls go straight through */
-    struct verify_index by_va, by_la;
-    size_t reserved; /* index slots promised to allocations in flight */
+    struct verify_rec *recs, *recs_tail; /* every record, oldest first */
+    struct verify_vahash by_va;
+    struct verify_rec *by_la; /* treap root of the big records, by (device, logical address) */
+    uint32_t prio_seed;
+    struct verify_depot depot;
     struct verify_rec *q_head, *q_tail;
     size_t q_n, q_bytes;
     uint64_t allocs, frees;
     struct verify_map *maps;                     /* live mappings, newest first */
+    struct verify_map **map_bucket; /* live mappings by the driver's list pointer */
+    size_t map_cap;
+    struct verify_map *map_spare;
+    size_t nmap_spare;
     struct verify_map *unmapped, *unmapped_tail; /* the unmapped quarantine, oldest first */
     size_t nmaps, nunmapped;
     uint64_t nmapped, nunmaps;
@@ -136,15 +185,22 @@ struct verify_report {
     const char *extra_what2;
 };
 
+/* Two 64-bit words, as a 128-bit vector (SSE2, NEON): for patterns and checksums. */
+typedef uint64_t verify_v2 __attribute__((vector_size(16)));
+
 /* report.c */
-/* Records the backtrace of the verifier operation's caller; from a helper @skip frames below
- * the operation, verify_bt_capture_skip (helpers that call it are noinline). */
-void verify_bt_capture_skip(const struct dmahal__verifier *v, struct verify_bt *bt, int skip);
-static inline __attribute__((always_inline)) void
-verify_bt_capture(const struct dmahal__verifier *v, struct verify_bt *bt)
-{
-    verify_bt_capture_skip(v, bt, 0);
-}
+/* Captures the backtrace of the verifier operation whose frame is @frame
+ * (__builtin_frame_address(0) in it): its caller first, @skip frames fewer. A frame-pointer
+ * walk unless DMAHAL_VERIFY_FULL_BACKTRACE; nothing with DMAHAL_VERIFY_NO_BACKTRACE. Takes no
+ * lock. */
+void verify_bt_capture_from(const struct dmahal__verifier *v, const void *frame, int skip,
+                            struct verify_bt_raw *bt);
+#define verify_bt_capture(v, bt) verify_bt_capture_from((v), __builtin_frame_address(0), 0, (bt))
+/* Stores a trace in the depot (once per distinct trace); under v->lock. Never NULL. */
+const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v,
+                                         const struct verify_bt_raw *raw);
+extern const struct verify_bt verify_bt_none;
+void verify_depot_fini(struct verify_depot *d);
 void verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
 /* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
 void verify_emit(struct dmahal__verifier *v, const struct verify_report *r);

@@ -108,9 +108,7 @@ def _common_buffers(a):
 
 
 def _verified_records(v, adapter=None, live=True):
-    ix = v["by_va"]
-    for i in range(int(ix["n"])):
-        rec = ix["v"][i]
+    for rec in _list(v["recs"], "next"):
         if adapter is not None and _ptr(rec["a"]) != _ptr(adapter):
             continue
         if live is not None and (int(rec["state"]) == 0) != live:
@@ -142,6 +140,12 @@ def _guard_state(rec):
 
 
 def _print_bt(bt, indent):
+    """A backtrace: the verifier keeps each in its stack depot, and points to it."""
+    if bt.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
+        if not _ptr(bt):
+            gdb.write("%s(no backtrace recorded)\n" % indent)
+            return
+        bt = bt.dereference()
     n = int(bt["n"])
     if not n:
         gdb.write("%s(no backtrace recorded)\n" % indent)
