@@ -89,6 +89,10 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     rc = dmahal__stream_init(a);
     if (rc)
         goto err_common;
+    /* Decided once: a device that snoops the caches needs no bookkeeping of cached buffers,
+     * so its common buffers go straight to the allocator. */
+    if (a->c.coherent)
+        a->ops = &dmahal__coherent_ops;
     if (atomic_load_explicit(&d->p->verifier, memory_order_acquire))
         dmahal__verify_adapter_new(a);
     pthread_mutex_lock(&d->lock);
@@ -252,9 +256,23 @@ int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, siz
     return a->ops->common_sync(a, b, off, len, dir);
 }
 
+/* A device that does not snoop: cached common buffers are tracked for dmahal_common_sync. */
 const struct dmahal_dma_ops dmahal__direct_ops = {
     .common_alloc = dmahal__common_alloc_synced,
     .common_free = dmahal__common_free_synced,
+    .put = dmahal__adapter_destroy,
+    .map = dmahal__map,
+    .map_async = dmahal__map_async,
+    .unmap = dmahal__unmap,
+    .sync_for_device = dmahal__sync_for_device,
+    .sync_for_cpu = dmahal__sync_for_cpu,
+    .common_sync = dmahal__common_sync,
+};
+
+/* A coherent device: the same, but common buffers need no tracking. */
+const struct dmahal_dma_ops dmahal__coherent_ops = {
+    .common_alloc = dmahal__common_alloc,
+    .common_free = dmahal__common_free,
     .put = dmahal__adapter_destroy,
     .map = dmahal__map,
     .map_async = dmahal__map_async,

@@ -251,7 +251,8 @@ int dmahal__parse_size(const char *s, uint64_t *out);
 int dmahal__next_kv(char **cursor, char **key, char **val);
 
 /* adapter.c */
-extern const struct dmahal_dma_ops dmahal__direct_ops;
+extern const struct dmahal_dma_ops dmahal__direct_ops;   /* non-coherent devices */
+extern const struct dmahal_dma_ops dmahal__coherent_ops; /* coherent devices */
 void dmahal__adapter_destroy(struct dmahal_adapter *a); /* release, then free */
 /* Unlinks the adapter and frees everything it holds but the struct itself (the verifier
  * keeps put adapters' structs a while, to catch their later use). */

@@ -61,7 +61,7 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
     fprintf(f, "  adapter %p  id %llu  %u-bit  map registers %u  %s%s\n", (void *)a,
             (unsigned long long)a->id, c->addr_bits, a->map_registers,
             c->coherent ? "coherent" : "non-coherent",
-            a->ops != &dmahal__direct_ops ? "  (verified)" : "");
+            a->ops != &dmahal__direct_ops && a->ops != &dmahal__coherent_ops ? "  (verified)" : "");
     if (flags & DMAHAL_DUMP_DESC) {
         fprintf(f, "    description: addr_bits %u, max_segments %u, max_transfer %zu,\n"
                    "                 max_segment %zu, boundary %#llx, alignment %zu, coherent %s\n",
