@@ -69,12 +69,11 @@ static struct slot *slot_find(struct dmahal__iova *d);
 static int class_of(const struct dmahal__iova *d, uint64_t len, uint64_t *size)
 {
     uint64_t g = (len + d->granule - 1) >> d->shift;
-    int cls = 0;
+    /* The smallest power of two >= g, by its log: one instruction, not a loop. */
+    int cls = g > 1 ? 64 - __builtin_clzll(g - 1) : 0;
 
     if (g == 0)
         g = 1;
-    while (((uint64_t)1 << cls) < g)
-        cls++;
     if (cls >= CLASSES) {
         *size = g << d->shift;
         return -1;
@@ -137,14 +136,14 @@ static struct slot *slot_find(struct dmahal__iova *d)
     return NULL;
 }
 
-/* The calling thread's slot for @d, claiming one if needed; NULL without memory. */
-static struct slot *slot_get(struct dmahal__iova *d)
+/* slot_get's search and claim, out of line: the hit in the first slot is the common case. */
+static struct slot *slot_get_slow(struct dmahal__iova *d)
 {
     struct tcache *t = tc;
     struct slot *s;
 
     if (t) {
-        for (int i = 0; i < SLOTS; i++)
+        for (int i = 1; i < SLOTS; i++)
             if (t->s[i].d == d && t->s[i].id == d->id)
                 return &t->s[i];
     } else {
@@ -169,6 +168,16 @@ static struct slot *slot_get(struct dmahal__iova *d)
     s->d = d;
     s->id = d->id;
     return s;
+}
+
+/* The calling thread's slot for @d, claiming one if needed; NULL without memory. */
+static inline struct slot *slot_get(struct dmahal__iova *d)
+{
+    struct tcache *t = tc;
+
+    if (__builtin_expect(t && t->s[0].d == d && t->s[0].id == d->id, 1))
+        return &t->s[0];
+    return slot_get_slow(d);
 }
 
 int dmahal__iova_create(uint64_t granule, struct dmahal__iova **out)
@@ -356,11 +365,11 @@ static void depot_put(struct dmahal__iova *d, int cls, struct mag *m)
     m->n = 0;
 }
 
-int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_addr, uint64_t *out)
+/* alloc_fast past its loaded magazine: the depot, then the range itself. Out of line, so
+ * that the common hit saves no registers. */
+static __attribute__((noinline)) int alloc_slow(struct dmahal__iova *d, struct slot *s, int cls,
+                                                uint64_t size, uint64_t max_addr, uint64_t *out)
 {
-    uint64_t size;
-    int cls = class_of(d, len, &size);
-    struct slot *s = cls >= 0 ? slot_get(d) : NULL;
     int rc;
 
     if (s) {
@@ -386,6 +395,23 @@ int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_a
     }
     pthread_mutex_unlock(&d->lock);
     return rc;
+}
+
+int dmahal__iova_alloc_fast(struct dmahal__iova *d, uint64_t len, uint64_t max_addr, uint64_t *out)
+{
+    uint64_t size;
+    int cls = class_of(d, len, &size);
+    struct slot *s = cls >= 0 ? slot_get(d) : NULL;
+
+    if (s) {
+        struct mag *m = &s->loaded[cls];
+
+        if (m->n && m->v[m->n - 1] + size - 1 <= max_addr) {
+            *out = m->v[--m->n];
+            return 0;
+        }
+    }
+    return alloc_slow(d, s, cls, size, max_addr, out);
 }
 
 void dmahal__iova_free_fast(struct dmahal__iova *d, uint64_t start, uint64_t len)

@@ -247,6 +247,13 @@ static int sg_add(const struct dmahal__constraints *c, struct mapping *m, dmahal
 
     if (la + len - 1 < la || la + len - 1 > c->max_addr)
         return -EAGAIN;
+    /* The first element of a list that needs no split (most maps): no merge to try. */
+    if (sgl->nseg == 0 && len <= maxseg && !(la & (c->alignment - 1)) && m->cap &&
+        (!c->boundary || c->boundary - (la & (c->boundary - 1)) >= len)) {
+        sgl->seg[0] = (struct dmahal_seg){la, len};
+        sgl->nseg = 1;
+        return 0;
+    }
     while (len) {
         struct dmahal_seg *last = sgl->nseg ? &sgl->seg[sgl->nseg - 1] : NULL;
         uint64_t room, take;
@@ -470,7 +477,7 @@ static int map_iommu(struct mapping *m)
     struct dmahal_adapter *a = m->a;
     struct dmahal_device *d = a->dev;
     size_t page = d->p->page_size, len = 0, at;
-    unsigned mapped;
+    unsigned mapped, perm = perm_of(m->dir);
     int rc;
 
     for (unsigned i = 0; i < m->niov; i++)
@@ -480,19 +487,26 @@ static int map_iommu(struct mapping *m)
         return rc;
     m->iova_len = len;
     at = 0;
-    for (unsigned i = 0; i < m->niov; i++) {
-        rc = sg_add(&a->c, m, m->iova + at + ((uintptr_t)m->iov[i].iov_base & (page - 1)),
-                    m->iov[i].iov_len);
-        if (rc)
-            goto err_iova;
-        at += span_of(&m->iov[i], page);
+    if (m->niov == 1) {
+        /* One piece (most maps): its span is the whole range, no walk needed. */
+        rc = sg_add(&a->c, m, m->iova + ((uintptr_t)m->iov[0].iov_base & (page - 1)),
+                    m->iov[0].iov_len);
+    } else {
+        for (unsigned i = 0; i < m->niov; i++) {
+            rc = sg_add(&a->c, m, m->iova + at + ((uintptr_t)m->iov[i].iov_base & (page - 1)),
+                        m->iov[i].iov_len);
+            if (rc)
+                break;
+            at += span_of(&m->iov[i], page);
+        }
     }
+    if (rc)
+        goto err_iova;
     at = 0;
     for (mapped = 0; mapped < m->niov; mapped++) {
-        size_t span = span_of(&m->iov[mapped], page);
+        size_t span = m->niov == 1 ? len : span_of(&m->iov[mapped], page);
 
-        rc = d->p->ops->iommu_map(d, m->iova + at, base_of(&m->iov[mapped], page), span,
-                                  perm_of(m->dir));
+        rc = d->p->ops->iommu_map(d, m->iova + at, base_of(&m->iov[mapped], page), span, perm);
         if (rc)
             goto err_map;
         at += span;
@@ -719,6 +733,16 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
 
         while (slot_names(v, sgl) && !(v & SLOT_DYING)) {
             if (!hold) {
+                /* No sync holds it (the usual case): one exchange takes it out. */
+                if (!(v & SLOT_BUSY) &&
+                    atomic_compare_exchange_strong_explicit(slot, &v, SLOT_TOMB,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire)) {
+                    *slotp = slot;
+                    return (struct mapping *)v;
+                }
+                if (!(v & SLOT_BUSY))
+                    continue; /* v changed under us: look at it again */
                 /* An unmap claims the slot first, so that syncs racing it cannot keep it
                  * busy forever, then waits out the one sync that may be running. */
                 if (!atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_DYING,
@@ -818,7 +842,9 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
             mapping_release(m);
             return rc;
         }
-        to_device(m);
+        /* A direct layout has nothing to copy: only a tracked one has caches to flush. */
+        if (m->tracked)
+            to_device(m);
         *out = m;
         return 0;
     }
@@ -891,7 +917,7 @@ int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     if (!m)
         return -ENOENT;
     /* After sync_for_cpu the CPU has the data already, and the device had no turn since. */
-    if (m->device_owns)
+    if (m->device_owns && (m->tracked || m->how == HOW_BOUNCE))
         to_cpu(m);
     mapping_release(m);
     return 0;
