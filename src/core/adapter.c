@@ -256,28 +256,22 @@ int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, siz
     return a->ops->common_sync(a, b, off, len, dir);
 }
 
+/* Streaming and teardown are the same for every device; only common buffers differ. */
+#define SHARED_OPS                                                                             \
+    .put = dmahal__adapter_destroy, .map = dmahal__map, .map_async = dmahal__map_async,       \
+    .unmap = dmahal__unmap, .sync_for_device = dmahal__sync_for_device,                        \
+    .sync_for_cpu = dmahal__sync_for_cpu, .common_sync = dmahal__common_sync
+
 /* A device that does not snoop: cached common buffers are tracked for dmahal_common_sync. */
 const struct dmahal_dma_ops dmahal__direct_ops = {
     .common_alloc = dmahal__common_alloc_synced,
     .common_free = dmahal__common_free_synced,
-    .put = dmahal__adapter_destroy,
-    .map = dmahal__map,
-    .map_async = dmahal__map_async,
-    .unmap = dmahal__unmap,
-    .sync_for_device = dmahal__sync_for_device,
-    .sync_for_cpu = dmahal__sync_for_cpu,
-    .common_sync = dmahal__common_sync,
+    SHARED_OPS,
 };
 
-/* A coherent device: the same, but common buffers need no tracking. */
+/* A coherent device: common buffers go straight to the allocator, with nothing to track. */
 const struct dmahal_dma_ops dmahal__coherent_ops = {
     .common_alloc = dmahal__common_alloc,
     .common_free = dmahal__common_free,
-    .put = dmahal__adapter_destroy,
-    .map = dmahal__map,
-    .map_async = dmahal__map_async,
-    .unmap = dmahal__unmap,
-    .sync_for_device = dmahal__sync_for_device,
-    .sync_for_cpu = dmahal__sync_for_cpu,
-    .common_sync = dmahal__common_sync,
+    SHARED_OPS,
 };

@@ -473,10 +473,6 @@ int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
         rc = small_alloc(a, len, shift, out);
     else
         rc = large_alloc(a, len, out);
-    if (rc == 0) {
-        a->common.live++;
-        a->common.live_bytes += len;
-    }
     dmahal__lock_drop(&a->common.lock);
     if (rc == 0 && (!(flags & DMAHAL__COMMON_NO_ZERO) ||
                     ((flags & DMAHAL_CACHED) && !a->c.coherent)))
@@ -500,10 +496,6 @@ int dmahal__common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
                        : ar->slabs[((char *)buf->va - (char *)ar->ch.va) >> a->dev->p->page_shift];
 
         rc = s ? small_free(a, s, buf) : large_free(a, ar, buf);
-    }
-    if (rc == 0) {
-        cm->live--;
-        cm->live_bytes -= buf->len;
     }
     dmahal__lock_drop(&cm->lock);
     return rc;

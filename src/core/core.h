@@ -209,8 +209,6 @@ struct dmahal__common {
     size_t narenas, arenas_cap;
     struct dmahal__arena *spare; /* one empty arena kept to absorb alloc/free churn */
     struct dmahal__slab *partial[DMAHAL__SLAB_CLASSES]; /* slabs with free objects */
-    size_t live;                                       /* buffers allocated */
-    size_t live_bytes;
 };
 
 struct dmahal_adapter {

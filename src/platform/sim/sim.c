@@ -180,7 +180,7 @@ static bool sim_phys(const struct sim *s, const void *va, uint64_t *pa)
 }
 
 int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
-                        uint64_t max_addr, uint64_t *pa)
+                     uint64_t max_addr, uint64_t *pa)
 {
     int rc;
 
