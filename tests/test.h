@@ -30,35 +30,35 @@ void test_register(const char *name, void (*fn)(void));
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 
-#define TEST(name)                                                                             \
-    static void test_##name(void);                                                             \
-    __attribute__((constructor)) static void test_register_##name(void)                        \
-    {                                                                                          \
-        test_register(#name, test_##name);                                                     \
-    }                                                                                          \
+#define TEST(name)                                                                                 \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void test_register_##name(void)                            \
+    {                                                                                              \
+        test_register(#name, test_##name);                                                         \
+    }                                                                                              \
     static void test_##name(void)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                          \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            test_fail(__FILE__, __LINE__, "CHECK(%s) failed", #cond);                              \
     } while (0)
 
 /* Integer comparisons print both sides; the operands are evaluated once. */
-#define CHECK_CMP_(a, op, b, ta, fmt)                                                          \
-    do {                                                                                       \
-        ta va_ = (ta)(a), vb_ = (ta)(b);                                                       \
-        if (!(va_ op vb_))                                                                     \
-            test_fail(__FILE__, __LINE__, "%s %s %s: got %" fmt " vs %" fmt, #a, #op, #b,     \
-                      va_, vb_);                                                               \
+#define CHECK_CMP_(a, op, b, ta, fmt)                                                              \
+    do {                                                                                           \
+        ta va_ = (ta)(a), vb_ = (ta)(b);                                                           \
+        if (!(va_ op vb_))                                                                         \
+            test_fail(__FILE__, __LINE__, "%s %s %s: got %" fmt " vs %" fmt, #a, #op, #b, va_,     \
+                      vb_);                                                                        \
     } while (0)
 
-#define CHECK_EQ(a, b) CHECK_CMP_(a, ==, b, int64_t, PRId64)
-#define CHECK_NE(a, b) CHECK_CMP_(a, !=, b, int64_t, PRId64)
-#define CHECK_LT(a, b) CHECK_CMP_(a, <, b, int64_t, PRId64)
-#define CHECK_LE(a, b) CHECK_CMP_(a, <=, b, int64_t, PRId64)
-#define CHECK_GT(a, b) CHECK_CMP_(a, >, b, int64_t, PRId64)
-#define CHECK_GE(a, b) CHECK_CMP_(a, >=, b, int64_t, PRId64)
+#define CHECK_EQ(a, b)   CHECK_CMP_(a, ==, b, int64_t, PRId64)
+#define CHECK_NE(a, b)   CHECK_CMP_(a, !=, b, int64_t, PRId64)
+#define CHECK_LT(a, b)   CHECK_CMP_(a, <, b, int64_t, PRId64)
+#define CHECK_LE(a, b)   CHECK_CMP_(a, <=, b, int64_t, PRId64)
+#define CHECK_GT(a, b)   CHECK_CMP_(a, >, b, int64_t, PRId64)
+#define CHECK_GE(a, b)   CHECK_CMP_(a, >=, b, int64_t, PRId64)
 #define CHECK_EQ_U(a, b) CHECK_CMP_(a, ==, b, uint64_t, "#" PRIx64)
 #define CHECK_NE_U(a, b) CHECK_CMP_(a, !=, b, uint64_t, "#" PRIx64)
 #define CHECK_LT_U(a, b) CHECK_CMP_(a, <, b, uint64_t, "#" PRIx64)
@@ -66,38 +66,38 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 #define CHECK_GE_U(a, b) CHECK_CMP_(a, >=, b, uint64_t, "#" PRIx64)
 
 /* A dmahal call that must succeed: prints the error's name when it does not. */
-#define CHECK_OK(expr)                                                                         \
-    do {                                                                                       \
-        int rc_ = (expr);                                                                      \
-        if (rc_ != 0)                                                                          \
-            test_fail(__FILE__, __LINE__, "%s: got %d (%s), expected 0", #expr, rc_,          \
-                      dmahal_strerror(rc_));                                                   \
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        int rc_ = (expr);                                                                          \
+        if (rc_ != 0)                                                                              \
+            test_fail(__FILE__, __LINE__, "%s: got %d (%s), expected 0", #expr, rc_,               \
+                      dmahal_strerror(rc_));                                                       \
     } while (0)
 
 /* A dmahal call that must fail with a given negative errno. */
-#define CHECK_ERR(expr, err)                                                                   \
-    do {                                                                                       \
-        int rc_ = (expr), want_ = (err);                                                       \
-        if (rc_ != want_)                                                                      \
-            test_fail(__FILE__, __LINE__, "%s: got %d (%s), expected %d (%s)", #expr, rc_,    \
-                      dmahal_strerror(rc_), want_, dmahal_strerror(want_));                    \
+#define CHECK_ERR(expr, err)                                                                       \
+    do {                                                                                           \
+        int rc_ = (expr), want_ = (err);                                                           \
+        if (rc_ != want_)                                                                          \
+            test_fail(__FILE__, __LINE__, "%s: got %d (%s), expected %d (%s)", #expr, rc_,         \
+                      dmahal_strerror(rc_), want_, dmahal_strerror(want_));                        \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                        \
-    do {                                                                                       \
-        const char *sa_ = (a), *sb_ = (b);                                                     \
-        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                                             \
-            test_fail(__FILE__, __LINE__, "%s == %s: got \"%s\" vs \"%s\"", #a, #b,           \
-                      sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                             \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *sa_ = (a), *sb_ = (b);                                                         \
+        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                                                 \
+            test_fail(__FILE__, __LINE__, "%s == %s: got \"%s\" vs \"%s\"", #a, #b,                \
+                      sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                                 \
     } while (0)
 
 /* Substring check, for messages and dumps. */
-#define CHECK_CONTAINS(hay, needle)                                                            \
-    do {                                                                                       \
-        const char *h_ = (hay), *n_ = (needle);                                                \
-        if (!h_ || !strstr(h_, n_))                                                            \
-            test_fail(__FILE__, __LINE__, "%s does not contain \"%s\": got \"%s\"", #hay, n_,  \
-                      h_ ? h_ : "(null)");                                                     \
+#define CHECK_CONTAINS(hay, needle)                                                                \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            test_fail(__FILE__, __LINE__, "%s does not contain \"%s\": got \"%s\"", #hay, n_,      \
+                      h_ ? h_ : "(null)");                                                         \
     } while (0)
 
 #endif /* DMAHAL_TEST_H */

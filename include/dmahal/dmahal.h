@@ -407,8 +407,8 @@ unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a);
  * @return 0; -EINVAL for NULL arguments, an unknown direction or a range outside the
  *         buffer; -ENOENT if @p b is not a live buffer of @p a.
  */
-int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
-                       size_t len, enum dmahal_dir dir);
+int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off, size_t len,
+                       enum dmahal_dir dir);
 
 /* ------------------------------------------------------------------------------------------
  * Device side: what the device does on the bus. For device models and tests.
@@ -438,12 +438,12 @@ enum dmahal_fault_reason {
 
 /** One recorded DMA fault, like an IOMMU's fault record. */
 struct dmahal_fault {
-    uint64_t seq;             /**< 1 for the platform's first fault, then counting up */
+    uint64_t seq;       /**< 1 for the platform's first fault, then counting up */
     const char *device; /**< the device that faulted; valid until the platform closes or
                              256 newer faults are recorded */
-    dmahal_addr_t la;         /**< the logical address of the first byte that failed */
-    size_t len;               /**< length of the access that failed */
-    bool write;               /**< true for a device write (DMA to memory) */
+    dmahal_addr_t la;   /**< the logical address of the first byte that failed */
+    size_t len;         /**< length of the access that failed */
+    bool write;         /**< true for a device write (DMA to memory) */
     enum dmahal_fault_reason reason;
 };
 
@@ -503,13 +503,13 @@ int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t 
  * ------------------------------------------------------------------------------------------ */
 
 /** Flags of dmahal_dump, numbered as the debugger's !dma numbers its own. 0: adapters only. */
-#define DMAHAL_DUMP_MAPREGS 0x01u  /**< map registers */
-#define DMAHAL_DUMP_COMMON 0x02u   /**< common buffers */
-#define DMAHAL_DUMP_SGL 0x04u      /**< scatter/gather lists */
-#define DMAHAL_DUMP_DESC 0x08u     /**< each adapter's device description */
+#define DMAHAL_DUMP_MAPREGS  0x01u  /**< map registers */
+#define DMAHAL_DUMP_COMMON   0x02u  /**< common buffers */
+#define DMAHAL_DUMP_SGL      0x04u  /**< scatter/gather lists */
+#define DMAHAL_DUMP_DESC     0x08u  /**< each adapter's device description */
 #define DMAHAL_DUMP_PLATFORM 0x100u /**< the platform's configuration and memory */
-#define DMAHAL_DUMP_FAULTS 0x200u  /**< recorded faults */
-#define DMAHAL_DUMP_ALL 0x30fu     /**< everything */
+#define DMAHAL_DUMP_FAULTS   0x200u /**< recorded faults */
+#define DMAHAL_DUMP_ALL      0x30fu /**< everything */
 
 /**
  * Writes a human-readable view of the platform's DMA state: devices, adapters and, by
@@ -524,42 +524,42 @@ int dmahal_dump(struct dmahal_platform *p, FILE *f, unsigned flags);
 
 /** What a verifier report is about. Numbers are stable; new kinds are appended. */
 enum dmahal_report_kind {
-    DMAHAL_REPORT_VERIFIER_OOM = 1,    /**< the verifier ran out of memory and turned off */
-    DMAHAL_REPORT_BAD_ADAPTER = 2,     /**< a NULL adapter, or one already put */
-    DMAHAL_REPORT_DOUBLE_FREE = 3,     /**< a common buffer freed twice */
-    DMAHAL_REPORT_FREE_UNKNOWN = 4,    /**< freeing an address no live buffer starts at */
-    DMAHAL_REPORT_FREE_WRONG_LEN = 5,  /**< freeing with a length other than allocated */
-    DMAHAL_REPORT_FREE_WRONG_LA = 6,   /**< freeing with a logical address other than given */
-    DMAHAL_REPORT_FREE_WRONG_ADAPTER = 7, /**< freeing through another adapter */
-    DMAHAL_REPORT_LEAK = 8,            /**< a buffer still allocated when its adapter goes */
-    DMAHAL_REPORT_OVERRUN = 9,         /**< the guard zone after a buffer was written */
-    DMAHAL_REPORT_UNDERRUN = 10,       /**< the guard zone before a buffer was written */
-    DMAHAL_REPORT_WRITE_AFTER_FREE = 11, /**< a freed (quarantined) buffer was written */
-    DMAHAL_REPORT_DEV_OUT_OF_BOUNDS = 12, /**< a device access outside every live buffer */
+    DMAHAL_REPORT_VERIFIER_OOM = 1,        /**< the verifier ran out of memory and turned off */
+    DMAHAL_REPORT_BAD_ADAPTER = 2,         /**< a NULL adapter, or one already put */
+    DMAHAL_REPORT_DOUBLE_FREE = 3,         /**< a common buffer freed twice */
+    DMAHAL_REPORT_FREE_UNKNOWN = 4,        /**< freeing an address no live buffer starts at */
+    DMAHAL_REPORT_FREE_WRONG_LEN = 5,      /**< freeing with a length other than allocated */
+    DMAHAL_REPORT_FREE_WRONG_LA = 6,       /**< freeing with a logical address other than given */
+    DMAHAL_REPORT_FREE_WRONG_ADAPTER = 7,  /**< freeing through another adapter */
+    DMAHAL_REPORT_LEAK = 8,                /**< a buffer still allocated when its adapter goes */
+    DMAHAL_REPORT_OVERRUN = 9,             /**< the guard zone after a buffer was written */
+    DMAHAL_REPORT_UNDERRUN = 10,           /**< the guard zone before a buffer was written */
+    DMAHAL_REPORT_WRITE_AFTER_FREE = 11,   /**< a freed (quarantined) buffer was written */
+    DMAHAL_REPORT_DEV_OUT_OF_BOUNDS = 12,  /**< a device access outside every live buffer */
     DMAHAL_REPORT_DEV_USE_AFTER_FREE = 13, /**< a device access to a freed buffer */
     /* Streaming DMA (dmahal_map and friends), after bug check 0xE6 and Linux's dma-debug. */
-    DMAHAL_REPORT_DEV_WRITE_TO_DEVICE = 14, /**< a device wrote into a to-device mapping */
-    DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS = 15, /**< the CPU wrote into a to-device mapping
-                                                   while the device owned it */
-    DMAHAL_REPORT_DOUBLE_UNMAP = 16,        /**< a list unmapped twice */
-    DMAHAL_REPORT_UNMAP_NOT_MAPPED = 17,    /**< unmapping a list never mapped */
-    DMAHAL_REPORT_SYNC_NOT_MAPPED = 18,     /**< syncing a list that is not mapped, or a
-                                                 common buffer that is not live */
-    DMAHAL_REPORT_WRONG_ADAPTER = 19,       /**< unmap or sync through another adapter */
-    DMAHAL_REPORT_SGL_MODIFIED = 20,        /**< the driver changed its (read-only) list:
-                                                 wrong size or entry count at unmap */
-    DMAHAL_REPORT_SYNC_OUT_OF_RANGE = 21,   /**< a sync outside the buffer */
+    DMAHAL_REPORT_DEV_WRITE_TO_DEVICE = 14,    /**< a device wrote into a to-device mapping */
+    DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS = 15,  /**< the CPU wrote into a to-device mapping
+                                                    while the device owned it */
+    DMAHAL_REPORT_DOUBLE_UNMAP = 16,           /**< a list unmapped twice */
+    DMAHAL_REPORT_UNMAP_NOT_MAPPED = 17,       /**< unmapping a list never mapped */
+    DMAHAL_REPORT_SYNC_NOT_MAPPED = 18,        /**< syncing a list that is not mapped, or a
+                                                    common buffer that is not live */
+    DMAHAL_REPORT_WRONG_ADAPTER = 19,          /**< unmap or sync through another adapter */
+    DMAHAL_REPORT_SGL_MODIFIED = 20,           /**< the driver changed its (read-only) list:
+                                                    wrong size or entry count at unmap */
+    DMAHAL_REPORT_SYNC_OUT_OF_RANGE = 21,      /**< a sync outside the buffer */
     DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS = 22, /**< a transfer needing more map registers
                                                     than the adapter was given */
-    DMAHAL_REPORT_FREED_WHILE_MAPPED = 23,  /**< a common buffer freed while mapped */
-    DMAHAL_REPORT_ZERO_LENGTH_MAP = 24,     /**< mapping nothing */
-    DMAHAL_REPORT_OVERLAPPING_MAPPINGS = 25, /**< memory in two live mappings, one of them
-                                                  device-writable */
-    DMAHAL_REPORT_NOT_FLUSHED = 26,         /**< a device read a cached buffer the CPU wrote
-                                                 since its last dmahal_common_sync */
-    DMAHAL_REPORT_MAP_LEAK = 27,            /**< a list still mapped when its adapter goes */
-    DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28, /**< a device access to an unmapped list */
-    DMAHAL_REPORT_KINDS                /**< one more than the highest kind */
+    DMAHAL_REPORT_FREED_WHILE_MAPPED = 23,     /**< a common buffer freed while mapped */
+    DMAHAL_REPORT_ZERO_LENGTH_MAP = 24,        /**< mapping nothing */
+    DMAHAL_REPORT_OVERLAPPING_MAPPINGS = 25,   /**< memory in two live mappings, one of them
+                                                    device-writable */
+    DMAHAL_REPORT_NOT_FLUSHED = 26,            /**< a device read a cached buffer the CPU wrote
+                                                    since its last dmahal_common_sync */
+    DMAHAL_REPORT_MAP_LEAK = 27,               /**< a list still mapped when its adapter goes */
+    DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28,    /**< a device access to an unmapped list */
+    DMAHAL_REPORT_KINDS                        /**< one more than the highest kind */
 };
 
 /**
@@ -580,9 +580,9 @@ struct dmahal_report {
 typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
 
 /** Flags of dmahal_verify_enable: what to do on a report. 0 means PRINT | COUNT. */
-#define DMAHAL_VERIFY_PRINT 0x1u /**< print it to stderr, with buffers and backtraces */
-#define DMAHAL_VERIFY_COUNT 0x2u /**< keep it: dmahal_verify_count(), dmahal_verify_report() */
-#define DMAHAL_VERIFY_ABORT 0x4u /**< print it and abort(), like a bug check */
+#define DMAHAL_VERIFY_PRINT        0x1u /**< print it to stderr, with buffers and backtraces */
+#define DMAHAL_VERIFY_COUNT        0x2u /**< keep it: dmahal_verify_count(), dmahal_verify_report() */
+#define DMAHAL_VERIFY_ABORT        0x4u /**< print it and abort(), like a bug check */
 #define DMAHAL_VERIFY_NO_BACKTRACE 0x8u /**< record no backtraces (faster; reports say less) */
 /**
  * Record backtraces with the unwinder that reads the binaries' unwind tables (backtrace()):
@@ -617,8 +617,7 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * @param ctx    passed to @p fn.
  * @return 0; -EINVAL for a NULL @p p or unknown flags; -ENOMEM.
  */
-int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn,
-                         void *ctx);
+int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn, void *ctx);
 
 /**
  * Tells whether the verifier is on: 1 if so, 0 if it is off (never enabled, or turned off
@@ -649,8 +648,7 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
  *               made, dmahal_verify_clear() or the platform closes. Cleared on failure.
  * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
  */
-int dmahal_verify_report(const struct dmahal_platform *p, size_t index,
-                         struct dmahal_report *out);
+int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
 
 /** Forgets every kept report and zeroes the counts. Passing NULL does nothing. */
 void dmahal_verify_clear(struct dmahal_platform *p);

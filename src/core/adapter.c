@@ -244,8 +244,8 @@ int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     return a->ops->sync_for_cpu(a, sgl);
 }
 
-int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
-                       size_t len, enum dmahal_dir dir)
+int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off, size_t len,
+                       enum dmahal_dir dir)
 {
     if (!a || !b || !b->va || !dir_ok(dir) || off > b->len)
         return -EINVAL;
@@ -257,9 +257,9 @@ int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, siz
 }
 
 /* Streaming and teardown are the same for every device; only common buffers differ. */
-#define SHARED_OPS                                                                             \
-    .put = dmahal__adapter_destroy, .map = dmahal__map, .map_async = dmahal__map_async,       \
-    .unmap = dmahal__unmap, .sync_for_device = dmahal__sync_for_device,                        \
+#define SHARED_OPS                                                                                 \
+    .put = dmahal__adapter_destroy, .map = dmahal__map, .map_async = dmahal__map_async,            \
+    .unmap = dmahal__unmap, .sync_for_device = dmahal__sync_for_device,                            \
     .sync_for_cpu = dmahal__sync_for_cpu, .common_sync = dmahal__common_sync
 
 /* A device that does not snoop: cached common buffers are tracked for dmahal_common_sync. */

@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_SIZE ((size_t)2 << 20)
-#define MIN_CLASS_SHIFT 4 /* 16-byte objects */
+#define ARENA_SIZE       ((size_t)2 << 20)
+#define MIN_CLASS_SHIFT  4 /* 16-byte objects */
 #define MAX_EMPTY_ARENAS 1
 
 struct dmahal__slab {
@@ -177,8 +177,8 @@ static void arena_used(struct dmahal__common *cm, struct dmahal__arena *ar)
 
 /* ---- page runs --------------------------------------------------------------------------- */
 
-static int run_try(struct dmahal_adapter *a, struct dmahal__arena *ar, size_t bytes,
-                   size_t align, uint64_t boundary, char **va, dmahal_addr_t *la)
+static int run_try(struct dmahal_adapter *a, struct dmahal__arena *ar, size_t bytes, size_t align,
+                   uint64_t boundary, char **va, dmahal_addr_t *la)
 {
     uint64_t at;
 
@@ -332,8 +332,7 @@ static void slab_destroy(struct dmahal_adapter *a, struct dmahal__slab *s)
     free(s);
 }
 
-static int small_alloc(struct dmahal_adapter *a, size_t len, unsigned shift,
-                       struct dmahal_buf *out)
+static int small_alloc(struct dmahal_adapter *a, size_t len, unsigned shift, struct dmahal_buf *out)
 {
     struct dmahal__common *cm = &a->common;
     struct dmahal__slab *s = cm->partial[shift - MIN_CLASS_SHIFT];
@@ -410,7 +409,8 @@ static int large_alloc(struct dmahal_adapter *a, size_t len, struct dmahal_buf *
     return 0;
 }
 
-static int large_free(struct dmahal_adapter *a, struct dmahal__arena *ar, const struct dmahal_buf *b)
+static int large_free(struct dmahal_adapter *a, struct dmahal__arena *ar,
+                      const struct dmahal_buf *b)
 {
     struct dmahal_platform *p = a->dev->p;
     size_t off = (size_t)((char *)b->va - (char *)ar->ch.va);
@@ -474,8 +474,8 @@ int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
     else
         rc = large_alloc(a, len, out);
     dmahal__lock_drop(&a->common.lock);
-    if (rc == 0 && (!(flags & DMAHAL__COMMON_NO_ZERO) ||
-                    ((flags & DMAHAL_CACHED) && !a->c.coherent)))
+    if (rc == 0 &&
+        (!(flags & DMAHAL__COMMON_NO_ZERO) || ((flags & DMAHAL_CACHED) && !a->c.coherent)))
         memset(out->va, 0, len);
     return rc;
 }
@@ -521,8 +521,7 @@ void dmahal__common_walk(struct dmahal_adapter *a,
             size_t off = pg * page_size;
 
             if (ar->head_len[pg])
-                fn(&(struct dmahal_buf){(char *)ar->ch.va + off, ar->ch.la + off,
-                                        ar->head_len[pg]},
+                fn(&(struct dmahal_buf){(char *)ar->ch.va + off, ar->ch.la + off, ar->head_len[pg]},
                    arg);
             for (unsigned o = 0; s && o < s->nobj; o++) {
                 if (s->lens[o])

@@ -14,13 +14,13 @@
 #include "lock.h"
 #include "range.h"
 
-#define DMAHAL__BARS DMAHAL_MODEL_BARS
+#define DMAHAL__BARS       DMAHAL_MODEL_BARS
 #define DMAHAL__FAULT_RING 256
-#define DMAHAL__MAX_LEN ((size_t)1 << 40) /* the largest single allocation or transfer */
+#define DMAHAL__MAX_LEN    ((size_t)1 << 40) /* the largest single allocation or transfer */
 
-#define DMAHAL__ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define DMAHAL__ALIGN_UP(x, a)   (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
 #define DMAHAL__ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
-#define DMAHAL__IS_POW2(x) ((x) != 0 && ((x) & ((x)-1)) == 0)
+#define DMAHAL__IS_POW2(x)       ((x) != 0 && ((x) & ((x)-1)) == 0)
 
 /*
  * An adapter's constraints, merged once (platform -> device -> adapter) in
@@ -74,14 +74,12 @@ struct dmahal__platform_ops {
      * @align (a power of two >= page), la inside a->c (max_addr, and no multiple of
      * a->c.boundary crossed when len <= boundary). Contents unspecified. Not NULL.
      * -ENOMEM when nothing fits. */
-    int (*mem_alloc)(struct dmahal_adapter *a, size_t len, size_t align,
-                     struct dmahal__chunk *out);
+    int (*mem_alloc)(struct dmahal_adapter *a, size_t len, size_t align, struct dmahal__chunk *out);
     /* Returns what mem_alloc gave, whole. Not NULL. */
     void (*mem_free)(struct dmahal_adapter *a, const struct dmahal__chunk *ch);
     /* A device access to logical memory; records a fault and returns -EFAULT when it
      * cannot be translated. NULL: the device is real, the core returns -ENOTSUP. */
-    int (*dev_access)(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len,
-                      bool write);
+    int (*dev_access)(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len, bool write);
     /* Writes the platform's configuration, one "key: value" per line. Not NULL. */
     void (*describe)(struct dmahal_platform *p, FILE *f);
 
@@ -116,7 +114,7 @@ struct dmahal__platform_ops {
     void (*cache_invalidate)(struct dmahal_platform *p, void *va, size_t len);
 };
 
-#define DMAHAL__PERM_READ 1u  /* the device may read */
+#define DMAHAL__PERM_READ  1u /* the device may read */
 #define DMAHAL__PERM_WRITE 2u /* the device may write */
 
 /*
@@ -139,8 +137,8 @@ struct dmahal_dma_ops {
     int (*unmap)(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
     int (*sync_for_device)(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
     int (*sync_for_cpu)(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
-    int (*common_sync)(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
-                       size_t len, enum dmahal_dir dir);
+    int (*common_sync)(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off, size_t len,
+                       enum dmahal_dir dir);
 };
 
 /* The verifier's state (src/verifier/); NULL while it is off. */
@@ -221,7 +219,7 @@ struct dmahal_adapter {
     void *pdata; /* the platform's per-adapter state */
 
     struct dmahal__common common;
-    struct dmahal__stream *stream; /* streaming maps, bounce pages, cached buffers (map.c) */
+    struct dmahal__stream *stream;      /* streaming maps, bounce pages, cached buffers (map.c) */
     struct dmahal_adapter *next, *prev; /* on dev->adapters, under dev->lock */
     struct dmahal__vadapter *verify;    /* the verifier's per-adapter state; NULL if unverified */
 };
@@ -251,7 +249,7 @@ int dmahal__next_kv(char **cursor, char **key, char **val);
 /* adapter.c */
 extern const struct dmahal_dma_ops dmahal__direct_ops;   /* non-coherent devices */
 extern const struct dmahal_dma_ops dmahal__coherent_ops; /* coherent devices */
-void dmahal__adapter_destroy(struct dmahal_adapter *a); /* release, then free */
+void dmahal__adapter_destroy(struct dmahal_adapter *a);  /* release, then free */
 /* Unlinks the adapter and frees everything it holds but the struct itself (the verifier
  * keeps put adapters' structs a while, to catch their later use). */
 void dmahal__adapter_release(struct dmahal_adapter *a);

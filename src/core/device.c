@@ -190,8 +190,7 @@ int dmahal_irq_pending(const struct dmahal_device *d)
     return atomic_load_explicit(&((struct dmahal_device *)d)->irq, memory_order_acquire);
 }
 
-static int dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len,
-                      bool write)
+static int dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len, bool write)
 {
     struct dmahal__verifier *v;
 

@@ -735,9 +735,8 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
             if (!hold) {
                 /* No sync holds it (the usual case): one exchange takes it out. */
                 if (!(v & SLOT_BUSY) &&
-                    atomic_compare_exchange_strong_explicit(slot, &v, SLOT_TOMB,
-                                                            memory_order_acq_rel,
-                                                            memory_order_acquire)) {
+                    atomic_compare_exchange_strong_explicit(
+                        slot, &v, SLOT_TOMB, memory_order_acq_rel, memory_order_acquire)) {
                     *slotp = slot;
                     return (struct mapping *)v;
                 }
@@ -745,9 +744,8 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
                     continue; /* v changed under us: look at it again */
                 /* An unmap claims the slot first, so that syncs racing it cannot keep it
                  * busy forever, then waits out the one sync that may be running. */
-                if (!atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_DYING,
-                                                             memory_order_acq_rel,
-                                                             memory_order_acquire))
+                if (!atomic_compare_exchange_strong_explicit(
+                        slot, &v, v | SLOT_DYING, memory_order_acq_rel, memory_order_acquire))
                     continue;
                 v = slot_wait(slot);
                 atomic_store_explicit(slot, SLOT_TOMB, memory_order_release);
@@ -758,9 +756,8 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
                 v = slot_wait(slot);
                 continue;
             }
-            if (atomic_compare_exchange_strong_explicit(slot, &v, v | SLOT_BUSY,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    slot, &v, v | SLOT_BUSY, memory_order_acq_rel, memory_order_acquire)) {
                 *slotp = slot;
                 return (struct mapping *)v;
             }

@@ -148,8 +148,8 @@ static bool fit(uint64_t lo, uint64_t hi, uint64_t len, uint64_t align, uint64_t
     return true;
 }
 
-int dmahal__range_alloc(struct dmahal__range *r, uint64_t len, uint64_t align,
-                        uint64_t boundary, uint64_t max_addr, uint64_t *out)
+int dmahal__range_alloc(struct dmahal__range *r, uint64_t len, uint64_t align, uint64_t boundary,
+                        uint64_t max_addr, uint64_t *out)
 {
     size_t i;
 

@@ -41,8 +41,8 @@ int dmahal__range_add(struct dmahal__range *r, uint64_t start, uint64_t len);
  * -EINVAL for len 0 or bad align/boundary; -E2BIG if len > boundary; -ENOMEM if nothing fits
  * (and nothing changed); also -ENOMEM if splitting an extent needs memory that is not there.
  */
-int dmahal__range_alloc(struct dmahal__range *r, uint64_t len, uint64_t align,
-                        uint64_t boundary, uint64_t max_addr, uint64_t *out);
+int dmahal__range_alloc(struct dmahal__range *r, uint64_t len, uint64_t align, uint64_t boundary,
+                        uint64_t max_addr, uint64_t *out);
 
 /*
  * Takes exactly [start, start + len), which must be free. -ENOENT if any part is not;

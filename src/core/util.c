@@ -20,11 +20,28 @@ int dmahal__parse_size(const char *s, uint64_t *out)
     if (errno)
         return -EINVAL;
     switch (*end) {
-    case 'T': case 't': shift = 40; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'K': case 'k': shift = 10; end++; break;
-    default: break;
+    case 'T':
+    case 't':
+        shift = 40;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end != '\0')
         return -EINVAL;

@@ -36,8 +36,7 @@ static const char *dir_name(enum dmahal_dir dir)
                                        : "bidirectional";
 }
 
-static void print_sgl(const struct dmahal_sgl *sgl, enum dmahal_dir dir, unsigned regs,
-                      void *arg)
+static void print_sgl(const struct dmahal_sgl *sgl, enum dmahal_dir dir, unsigned regs, void *arg)
 {
     struct sgl_walk *w = arg;
     size_t total = 0;
@@ -46,11 +45,10 @@ static void print_sgl(const struct dmahal_sgl *sgl, enum dmahal_dir dir, unsigne
     for (unsigned i = 0; i < sgl->nseg; i++)
         total += sgl->seg[i].len;
     fprintf(w->f, "      sgl %p  %s  %zu bytes  %u segments  map registers %u%s\n",
-            (const void *)sgl, dir_name(dir), total, sgl->nseg, regs,
-            regs ? " (bounced)" : "");
+            (const void *)sgl, dir_name(dir), total, sgl->nseg, regs, regs ? " (bounced)" : "");
     for (unsigned i = 0; i < sgl->nseg; i++)
-        fprintf(w->f, "        [%u] la 0x%012llx  len %zu\n", i,
-                (unsigned long long)sgl->seg[i].la, sgl->seg[i].len);
+        fprintf(w->f, "        [%u] la 0x%012llx  len %zu\n", i, (unsigned long long)sgl->seg[i].la,
+                sgl->seg[i].len);
 }
 
 static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
@@ -63,10 +61,11 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
             c->coherent ? "coherent" : "non-coherent",
             a->ops != &dmahal__direct_ops && a->ops != &dmahal__coherent_ops ? "  (verified)" : "");
     if (flags & DMAHAL_DUMP_DESC) {
-        fprintf(f, "    description: addr_bits %u, max_segments %u, max_transfer %zu,\n"
-                   "                 max_segment %zu, boundary %#llx, alignment %zu, coherent %s\n",
-                a->desc.addr_bits, a->desc.max_segments, a->desc.max_transfer,
-                a->desc.max_segment, (unsigned long long)a->desc.boundary, a->desc.alignment,
+        fprintf(f,
+                "    description: addr_bits %u, max_segments %u, max_transfer %zu,\n"
+                "                 max_segment %zu, boundary %#llx, alignment %zu, coherent %s\n",
+                a->desc.addr_bits, a->desc.max_segments, a->desc.max_transfer, a->desc.max_segment,
+                (unsigned long long)a->desc.boundary, a->desc.alignment,
                 a->desc.coherent ? "yes" : "no");
         fprintf(f, "    reach: logical addresses up to %#llx\n", (unsigned long long)c->max_addr);
     }

@@ -557,7 +557,7 @@ void verify_oom(struct dmahal__verifier *v, const char *what)
 
 /* ---- the public entry points --------------------------------------------------------------- */
 
-#define BT_FLAGS (DMAHAL_VERIFY_NO_BACKTRACE | DMAHAL_VERIFY_FULL_BACKTRACE)
+#define BT_FLAGS    (DMAHAL_VERIFY_NO_BACKTRACE | DMAHAL_VERIFY_FULL_BACKTRACE)
 #define KNOWN_FLAGS (DMAHAL_VERIFY_PRINT | DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_ABORT | BT_FLAGS)
 
 static struct dmahal__verifier *verifier_new(struct dmahal_platform *p)

@@ -328,8 +328,8 @@ static uint64_t iov_hash(const struct iovec *iov, unsigned iovcnt)
 
 /* Records a list the core made; returns what the driver gets (the core's own list when the
  * verifier has no memory left for the record). @bt is where it was mapped. */
-static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *iov,
-                                 unsigned iovcnt, enum dmahal_dir dir, struct dmahal_sgl *inner,
+static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                                 enum dmahal_dir dir, struct dmahal_sgl *inner,
                                  const struct verify_bt_raw *bt)
 {
     struct dmahal__vadapter *va = a->verify;

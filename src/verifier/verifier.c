@@ -31,8 +31,8 @@ static struct verify_rec *va_find(const struct dmahal__verifier *v, const void *
 static size_t page_slot(const struct verify_vahash *h, const struct dmahal_device *d,
                         dmahal_addr_t la)
 {
-    uint64_t k = ((uint64_t)(la >> d->p->page_shift) ^ (uint64_t)(uintptr_t)d) *
-                 0x9e3779b97f4a7c15ull;
+    uint64_t k =
+        ((uint64_t)(la >> d->p->page_shift) ^ (uint64_t)(uintptr_t)d) * 0x9e3779b97f4a7c15ull;
 
     return (size_t)(k >> 32) & (h->cap - 1);
 }
@@ -384,9 +384,8 @@ static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want)
 }
 
 /* The first and last bytes of [p, p + n) that are not @want, some being so. */
-static __attribute__((noinline)) bool locate_changed(const unsigned char *p, size_t n,
-                                                     unsigned char want, size_t *first,
-                                                     size_t *last)
+static __attribute__((noinline)) bool
+locate_changed(const unsigned char *p, size_t n, unsigned char want, size_t *first, size_t *last)
 {
     size_t i = 0, j = n;
 
@@ -400,8 +399,8 @@ static __attribute__((noinline)) bool locate_changed(const unsigned char *p, siz
 }
 
 /* Finds the changed bytes in [p, p + n): false if none, else the first and last. */
-static inline bool find_changed(const unsigned char *p, size_t n, unsigned char want,
-                                size_t *first, size_t *last)
+static inline bool find_changed(const unsigned char *p, size_t n, unsigned char want, size_t *first,
+                                size_t *last)
 {
     return !intact(p, n, want) && locate_changed(p, n, want, first, last);
 }
@@ -451,8 +450,7 @@ static __attribute__((noinline)) int report_guards(struct dmahal__verifier *v,
 
 /* Checks both guard zones of a live buffer: reports damage, repairs it, counts reports. The
  * check inline, the report (with its buffers) out of line. */
-static inline int check_guards(struct dmahal__verifier *v, struct verify_rec *rec,
-                               const char *when)
+static inline int check_guards(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
 {
     const unsigned char *start = rec->user.va;
 
@@ -542,8 +540,7 @@ static __attribute__((noinline)) int check_freed_slow(struct dmahal__verifier *v
 
 /* Checks that nothing wrote into a quarantined buffer since it was freed (as far as the
  * pattern shows, and by the device's writes seen). */
-static inline int check_freed(struct dmahal__verifier *v, struct verify_rec *rec,
-                              const char *when)
+static inline int check_freed(struct dmahal__verifier *v, struct verify_rec *rec, const char *when)
 {
     const unsigned char *p = rec->user.va;
     size_t n = rec->user.len;
@@ -790,8 +787,8 @@ static int verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf 
         verify_bt_capture(v, &bt);
     dmahal__lock_take(&v->lock);
     rec = va_find(v, buf->va);
-    if (rec && rec->state == VERIFY_LIVE && rec->a == a &&
-        rec->user.la == buf->la && rec->user.len == buf->len) {
+    if (rec && rec->state == VERIFY_LIVE && rec->a == a && rec->user.la == buf->la &&
+        rec->user.len == buf->len) {
         va->live--;
         v->frees++;
         if (!on) {

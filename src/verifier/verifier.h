@@ -82,11 +82,11 @@ struct verify_rec {
     bool dev_wrote;    /* freed: a device wrote offsets dev_first..dev_last since the check */
     size_t dev_first, dev_last;
     const struct verify_bt *alloc_bt, *free_bt; /* in the depot */
-    struct verify_rec *qnext;       /* quarantine FIFO (oldest first), or the spare list */
-    struct verify_rec *next, *prev; /* every record, live or quarantined, oldest first */
+    struct verify_rec *qnext;           /* quarantine FIFO (oldest first), or the spare list */
+    struct verify_rec *next, *prev;     /* every record, live or quarantined, oldest first */
     struct verify_rec *hnext, **hpprev; /* the by-CPU-address hash chain */
     struct verify_rec *lnext, **lpprev; /* the by-page hash chain (one-page buffers) */
-    struct verify_rec *left, *right; /* the treap (buffers over more than a page) */
+    struct verify_rec *left, *right;    /* the treap (buffers over more than a page) */
     uint32_t prio;
     bool big; /* spans more than one page: in the treap, not the page hash */
 };
@@ -118,9 +118,9 @@ struct verify_map {
     uint64_t seq;  /* 1 for the platform's first mapping */
     uint64_t unmap_seq;
     const struct verify_bt *map_bt, *unmap_bt; /* in the depot */
-    struct verify_map *next; /* on the live list, or the unmapped quarantine (oldest first) */
-    struct verify_map *prev; /* on the live list */
-    struct verify_map *hnext; /* live: the by-list hash chain; spare: the spare list */
+    struct verify_map *next;      /* on the live list, or the unmapped quarantine (oldest first) */
+    struct verify_map *prev;      /* on the live list */
+    struct verify_map *hnext;     /* live: the by-list hash chain; spare: the spare list */
     unsigned shadow_cap, iov_cap; /* segments and iovecs the buffers hold, for reuse */
 };
 
@@ -139,8 +139,8 @@ struct dmahal__vadapter {
 
 struct dmahal__verifier {
     struct dmahal_platform *p;
-    dmahal__lock_t lock;  /* everything below but the report log (inlined: on every call) */
-    atomic_bool on;       /* false once out of memory: calls go straight through */
+    dmahal__lock_t lock; /* everything below but the report log (inlined: on every call) */
+    atomic_bool on;      /* false once out of memory: calls go straight through */
     struct verify_rec *recs, *recs_tail; /* every record, oldest first */
     struct verify_vahash by_va;
     struct verify_rec *by_la; /* treap root of the big records, by (device, logical address) */
@@ -149,7 +149,7 @@ struct dmahal__verifier {
     struct verify_rec *q_head, *q_tail;
     size_t q_n, q_bytes;
     uint64_t allocs, frees;
-    struct verify_map *maps;                     /* live mappings, newest first */
+    struct verify_map *maps;        /* live mappings, newest first */
     struct verify_map **map_bucket; /* live mappings by the driver's list pointer */
     size_t map_cap;
     struct verify_map *map_spare;

@@ -1,6 +1,6 @@
 /* A program outside the tree, built against the installed library through pkg-config. */
-#include <dmahal/dmahal.h>
 #include <dmahal/device.h>
+#include <dmahal/dmahal.h>
 
 int main(void)
 {

@@ -6,8 +6,8 @@
 #include "test.h"
 
 #define THREADS 4
-#define ROUNDS 3000
-#define LIVE 32
+#define ROUNDS  3000
+#define LIVE    32
 
 struct worker {
     struct dmahal_adapter *a;

@@ -83,8 +83,7 @@ static __attribute__((noinline)) sim_pte *leaf_walk(const struct sim_iopt *t, ui
             if (!fresh)
                 return NULL;
             /* Another thread may have installed the node meanwhile: use its. */
-            if (atomic_compare_exchange_strong_explicit(slot, &expected,
-                                                        (uint64_t)(uintptr_t)fresh,
+            if (atomic_compare_exchange_strong_explicit(slot, &expected, (uint64_t)(uintptr_t)fresh,
                                                         memory_order_acq_rel,
                                                         memory_order_acquire)) {
                 next = (uint64_t)(uintptr_t)fresh;

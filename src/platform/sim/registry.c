@@ -39,8 +39,7 @@ int dmahal_model_register(const struct dmahal_model *m)
 {
     int rc = 0;
 
-    if (!m || !m->name || !*m->name || !m->mmio_read || !m->mmio_write ||
-        strpbrk(m->name, ":,"))
+    if (!m || !m->name || !*m->name || !m->mmio_read || !m->mmio_write || strpbrk(m->name, ":,"))
         return -EINVAL;
     sim_models_init();
     pthread_mutex_lock(&models_lock);

@@ -134,8 +134,8 @@ static int ram_map(struct sim_ram *r)
     size_t map_len = len + HOST_ALIGN;
     char *base, *host;
 
-    base = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                -1, 0);
     if (base == MAP_FAILED)
         return -ENOMEM;
     /* Congruent with the physical start modulo 1 GiB: va alignment follows pa alignment. */
@@ -179,8 +179,8 @@ static bool sim_phys(const struct sim *s, const void *va, uint64_t *pa)
     return false;
 }
 
-int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
-                     uint64_t max_addr, uint64_t *pa)
+int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary, uint64_t max_addr,
+                     uint64_t *pa)
 {
     int rc;
 

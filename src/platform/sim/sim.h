@@ -6,8 +6,8 @@
 
 #include "core/core.h"
 
-#define SIM_MAX_RAM 16
-#define SIM_IOVA_BITS 48 /* the IO page table's reach, as a 4-level VT-d table */
+#define SIM_MAX_RAM        16
+#define SIM_IOVA_BITS      48 /* the IO page table's reach, as a 4-level VT-d table */
 #define SIM_SHADOW_BUCKETS 256
 
 struct sim_ram {
@@ -50,8 +50,8 @@ struct sim {
 /* An IO page table: a radix tree of 512-entry nodes. A leaf entry is a page-aligned address
  * | flags: a physical address of simulated RAM, or (IOPTE_HOST) a host address, for user
  * memory mapped by a streaming map, as VFIO maps a process's pages. */
-#define IOPTE_R 1u
-#define IOPTE_W 2u
+#define IOPTE_R    1u
+#define IOPTE_W    2u
 #define IOPTE_HOST 4u
 
 typedef _Atomic uint64_t sim_pte;
@@ -85,7 +85,7 @@ struct sim_shadow {
 struct sim_dev {
     const struct dmahal_model *model;
     void *state;
-    struct sim_iopt iopt;  /* iommu=on; the IOVA space is d->iova */
+    struct sim_iopt iopt;              /* iommu=on; the IOVA space is d->iova */
     atomic_uint_fast64_t mapped_pages; /* by common-buffer arenas */
 };
 
@@ -112,8 +112,7 @@ char *sim_host(const struct sim *s, uint64_t pa, size_t len);
 /* stream.c: streaming DMA and the cache model (members of dmahal__sim_ops). */
 int sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
 void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
-int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
-                  unsigned perm);
+int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len, unsigned perm);
 void sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
 int sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
                      struct dmahal__chunk *out);
@@ -131,8 +130,8 @@ void sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool write);
 void sim_stream_init(struct sim *s);
 void sim_stream_fini(struct sim *s);
 /* frames, for stream.c */
-int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
-                     uint64_t max_addr, uint64_t *pa);
+int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary, uint64_t max_addr,
+                     uint64_t *pa);
 void sim_frames_free(struct sim *s, uint64_t pa, size_t len);
 
 #endif /* DMAHAL_SIM_H */

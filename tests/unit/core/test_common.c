@@ -227,7 +227,7 @@ TEST(common_misuse_of_free_is_refused)
         CHECK_ERR(dmahal_common_free(r.a, &bad), -EINVAL); /* wrong logical address */
         bad = *all[i];
         bad.va = (char *)bad.va + 16;
-        CHECK_ERR(dmahal_common_free(r.a, &bad), -EINVAL); /* inside, not the start */
+        CHECK_ERR(dmahal_common_free(r.a, &bad), -EINVAL);       /* inside, not the start */
         CHECK_ERR(dmahal_common_free(other.a, all[i]), -EINVAL); /* another adapter */
     }
     bad = (struct dmahal_buf){stack, 0x1000, sizeof(stack)};

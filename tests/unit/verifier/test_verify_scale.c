@@ -100,8 +100,8 @@ TEST(verify_backtraces_by_frame_pointers_match_the_unwinder)
     alloc_one(a, &b[0]); /* #1, #2: frame pointers */
     alloc_one(a, &b[1]);
     alloc_there(a, &b[2]);
-    CHECK_OK(dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_FULL_BACKTRACE, NULL,
-                                  NULL));
+    CHECK_OK(
+        dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_FULL_BACKTRACE, NULL, NULL));
     alloc_one(a, &b[3]); /* #4: the unwinder */
     dump_frames(p, 1, t1, sizeof(t1));
     dump_frames(p, 2, t2, sizeof(t2));

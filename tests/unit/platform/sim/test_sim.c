@@ -23,9 +23,17 @@ static char *dump_of(struct dmahal_platform *p, unsigned flags)
 TEST(sim_specs_accepted)
 {
     static const char *const good[] = {
-        NULL, "", "sim", "sim:", "sim:iommu=on", "sim:iommu=off,coherent=no",
-        "sim:ram=0-1G,4G-64G", "sim:ram=0-16M", "sim:ram=1M-2M,2M-3M,iommu=on",
-        "sim:page=64K", "sim:ram=0x100000-0x200000",
+        NULL,
+        "",
+        "sim",
+        "sim:",
+        "sim:iommu=on",
+        "sim:iommu=off,coherent=no",
+        "sim:ram=0-1G,4G-64G",
+        "sim:ram=0-16M",
+        "sim:ram=1M-2M,2M-3M,iommu=on",
+        "sim:page=64K",
+        "sim:ram=0x100000-0x200000",
     };
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -40,9 +48,20 @@ TEST(sim_specs_accepted)
 TEST(sim_specs_refused)
 {
     static const char *const bad[] = {
-        "bogus", "sim:iommu=maybe", "sim:coherent=on", "sim:ram=2G-1G", "sim:ram=0-1G,512M-2G",
-        "sim:ram=100-5000", "sim:ram=", "sim:ram=1G", "sim:nonsense=1", "sim:iommu",
-        "sim:page=3000", "sim:page=1M", "sim:ram=0-1X", "sim:ram=0-99999999999999999999G",
+        "bogus",
+        "sim:iommu=maybe",
+        "sim:coherent=on",
+        "sim:ram=2G-1G",
+        "sim:ram=0-1G,512M-2G",
+        "sim:ram=100-5000",
+        "sim:ram=",
+        "sim:ram=1G",
+        "sim:nonsense=1",
+        "sim:iommu",
+        "sim:page=3000",
+        "sim:page=1M",
+        "sim:ram=0-1X",
+        "sim:ram=0-99999999999999999999G",
         "sim:ram=0-4K,8K-12K,16K-20K,24K-28K,32K-36K,40K-44K,48K-52K,56K-60K,64K-68K,72K-76K,"
         "80K-84K,88K-92K,96K-100K,104K-108K,112K-116K,120K-124K,128K-132K",
     };
