@@ -26,7 +26,6 @@ void dmahal__wdm_adapter_free(struct wdm_adapter *w)
         w->regs_all = r->all;
         free(r);
     }
-    free(w->reg_used);
     pthread_mutex_destroy(&w->lock);
     free(w->bufs);
     free(w);
@@ -48,9 +47,10 @@ static VOID put_dma_adapter(PDMA_ADAPTER DmaAdapter)
     if (w->next)
         w->next->prev = w->prev;
     pthread_mutex_unlock(&dev->lock);
-    /* The register pages are ours, not a leak of the driver's. */
-    if (w->stage.va)
-        dmahal_common_free(w->a, &w->stage);
+    /* The registers' staging pages are ours, not a leak of the driver's. */
+    for (struct wdm_regs *r = w->regs_all; r; r = r->all)
+        if (r->stage.va)
+            dmahal_common_free(w->a, &r->stage);
     /* dmahal frees the buffers still allocated, and its verifier reports them as leaks;
      * requests still waiting for map registers are dropped (sg_mapped sees them cancelled). */
     dmahal_adapter_put(w->a);
@@ -137,12 +137,11 @@ static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dm
     *desc = (struct dmahal_desc){
         .addr_bits = desc_addr_bits(dd),
         .max_segments = dd->ScatterGather ? nregs : 1,
-        /* What nregs map registers span, so that dmahal counts as many. */
-        .max_transfer = max_len ? (nregs - 1) * page : page,
+        /* The most that nregs map registers map (page-aligned): Windows refuses a transfer
+         * only when its registers are short, whatever MaximumLength says. */
+        .max_transfer = (size_t)nregs * page,
         .coherent = false, /* the platform decides */
     };
-    if (max_len && max_len < desc->max_transfer)
-        desc->max_transfer = max_len;
     return nregs;
 }
 
@@ -176,7 +175,8 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
         return NULL;
     if (dmahal_adapter_get(dev->obj.DmahalDevice, &desc, &w->a))
         goto err_alloc;
-    w->hdr.Version = dd->Version <= DEVICE_DESCRIPTION_VERSION1 ? 1 : (USHORT)dd->Version;
+    /* Windows sets 1 whatever the description's version; the table's Size tells more. */
+    w->hdr.Version = 1;
     w->hdr.Size = sizeof(w->hdr);
     /* Windows' member is not const; the table is, and stays read-only. */
     w->hdr.DmaOperations = (PDMA_OPERATIONS)&wdm_ops;
