@@ -145,6 +145,24 @@ static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dm
     return nregs;
 }
 
+/*
+ * Reserves the adapter's map registers now, while memory its device reaches is there: one
+ * mapping that bounces (user memory always does, where there is no IOMMU) makes dmahal join
+ * the adapter to its bounce pool, which grows by the adapter's share and keeps it. Without
+ * it the pool would grow at the first transfer, after common buffers may have taken the low
+ * memory a 24- or 28-bit device needs. Where nothing bounces, nothing is reserved; a failure
+ * leaves the pool to grow later, as it would have.
+ */
+static void reserve_map_registers(struct wdm_adapter *w)
+{
+    static const char byte;
+    struct iovec iov = {(void *)&byte, 1};
+    struct dmahal_sgl *sgl;
+
+    if (dmahal_map(w->a, &iov, 1, DMAHAL_TO_DEVICE, DMAHAL_MAP_NOWAIT, &sgl) == 0)
+        dmahal_unmap(w->a, sgl);
+}
+
 PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
                              PDEVICE_DESCRIPTION DeviceDescription, PULONG NumberOfMapRegisters)
 {
@@ -189,6 +207,7 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
     /* Elements shorter than a page come only from a max_segment or boundary below it. */
     w->elems_by_pages = (merged.max_segment == 0 || merged.max_segment >= page) &&
                         (merged.boundary == 0 || merged.boundary >= page);
+    reserve_map_registers(w);
     w->magic = WDM_ADAPTER_MAGIC;
     w->dev = dev;
     pthread_mutex_init(&w->lock, NULL);

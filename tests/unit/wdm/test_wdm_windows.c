@@ -257,7 +257,7 @@ TEST(common_buffers_start_page_aligned)
     struct rig r;
     PHYSICAL_ADDRESS la[4];
     PVOID va[4];
-    static const ULONG len[4] = {64, 100, 2048, 5000};
+    static const ULONG len[4] = {64, 64, 100, 5000};
 
     rig_open3(&r, "sim", 32, 64 * KIB, FALSE);
     for (int i = 0; i < 4; i++) {
@@ -298,7 +298,7 @@ TEST(dma_adapter_version_is_1_whatever_the_description)
 
 /* ---- low memory ---------------------------------------------------------------------------- */
 
-/* 3 MiB below 2^28: a small common buffer and then a full transfer of the adapter's map
+/* 2 MiB below 2^28: a small common buffer and then a full transfer of the adapter's map
  * registers, which must come from bounce pages there. */
 TEST(full_map_fits_when_low_memory_is_scarce)
 {
@@ -309,7 +309,7 @@ TEST(full_map_fits_when_low_memory_is_scarce)
     PHYSICAL_ADDRESS la;
     PVOID va;
 
-    rig_open3(&r, "sim:ram=0-3M,4G-8G", 28, 1 * MIB, TRUE);
+    rig_open3(&r, "sim:ram=0-2M,4G-8G", 28, 1 * MIB, TRUE);
     CHECK_EQ(r.nregs, 257);
     va = r.ops->AllocateCommonBuffer(r.a, 20 * KIB, &la, FALSE);
     CHECK(va != NULL);
