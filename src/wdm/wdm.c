@@ -9,6 +9,8 @@
  * called with an adapter's lock held: both may run deferred requests' callbacks, which
  * take it.
  */
+#include "core/framed.h"
+
 #include <dmahal/wdm.h>
 
 #include <errno.h>
