@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * adapter.c - IoGetDmaAdapter (a DEVICE_DESCRIPTION translated into a dmahal_desc), the
+ * DMA_ADAPTER behind it with its DMA_OPERATIONS, and PutDmaAdapter.
+ */
+#include "core/framed.h"
+
+#include "wdm_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Frees the wrapper only; the dmahal adapter is put (or was put) by the caller. */
+void dmahal__wdm_adapter_free(struct wdm_adapter *w)
+{
+    w->magic = 0;
+    while (w->sg_all) {
+        struct wdm_sg *sg = w->sg_all;
+
+        w->sg_all = sg->all;
+        free(sg);
+    }
+    while (w->regs_all) {
+        struct wdm_regs *r = w->regs_all;
+
+        w->regs_all = r->all;
+        free(r);
+    }
+    free(w->reg_used);
+    pthread_mutex_destroy(&w->lock);
+    free(w->bufs);
+    free(w);
+}
+
+static VOID put_dma_adapter(PDMA_ADAPTER DmaAdapter)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    struct wdm_device *dev;
+
+    if (!w)
+        return;
+    dev = w->dev;
+    pthread_mutex_lock(&dev->lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        dev->adapters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&dev->lock);
+    /* The register pages are ours, not a leak of the driver's. */
+    if (w->stage.va)
+        dmahal_common_free(w->a, &w->stage);
+    /* dmahal frees the buffers still allocated, and its verifier reports them as leaks;
+     * requests still waiting for map registers are dropped (sg_mapped sees them cancelled). */
+    dmahal_adapter_put(w->a);
+    dmahal__wdm_adapter_free(w);
+}
+
+static ULONG get_dma_alignment(PDMA_ADAPTER DmaAdapter)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+
+    return w ? (ULONG)dmahal_adapter_alignment(w->a) : 0;
+}
+
+NTSTATUS dmahal__wdm_status(int rc)
+{
+    switch (rc) {
+    case 0:
+        return STATUS_SUCCESS;
+    case -EINVAL:
+        return STATUS_INVALID_PARAMETER;
+    case -E2BIG:
+    case -ENOMEM:
+    case -ENOSPC:
+        return STATUS_INSUFFICIENT_RESOURCES;
+    case -ENOTSUP:
+        return STATUS_NOT_SUPPORTED;
+    default:
+        return STATUS_UNSUCCESSFUL;
+    }
+}
+
+/* Members not listed are NULL: dmahal does not implement them yet (ReadDmaCounter is for
+ * system DMA controllers, which dmahal does not have). */
+static const DMA_OPERATIONS wdm_ops = {
+    .Size = offsetof(DMA_OPERATIONS, BuildMdlFromScatterGatherList),
+    .PutDmaAdapter = put_dma_adapter,
+    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
+    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
+    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
+    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
+    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
+    .FreeMapRegisters = dmahal__wdm_free_map_registers,
+    .MapTransfer = dmahal__wdm_map_transfer,
+    .GetDmaAlignment = get_dma_alignment,
+    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
+    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
+    .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
+};
+
+/* ---- IoGetDmaAdapter ------------------------------------------------------------------------- */
+
+/* Every dmahal device sits on PCI; an undefined interface type resolves to it, as Windows
+ * resolves it from the PDO. */
+static bool desc_on_pci(const DEVICE_DESCRIPTION *dd)
+{
+    return dd->InterfaceType == PCIBus || dd->InterfaceType == InterfaceTypeUndefined;
+}
+
+static unsigned desc_addr_bits(const DEVICE_DESCRIPTION *dd)
+{
+    if (dd->Version == DEVICE_DESCRIPTION_VERSION3)
+        return dd->DmaAddressWidth;
+    if (dd->Dma64BitAddresses)
+        return 64;
+    if (dd->Dma32BitAddresses)
+        return 32;
+    /* Windows takes a PCI scatter/gather master to drive 32 bits even if the flag is unset. */
+    if (dd->ScatterGather && desc_on_pci(dd))
+        return 32;
+    return 24;
+}
+
+/* Fills @desc from @dd and returns the map register count Windows would give. */
+static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dmahal_desc *desc)
+{
+    size_t max_len = dd->MaximumLength & WDM_MAX_LENGTH_MASK;
+    ULONG nregs = (ULONG)((max_len + page - 1) / page + 1);
+
+    /* Only a scatter/gather master on PCI or EISA escapes the HAL's 64 KiB limit. */
+    if (!(dd->ScatterGather && (desc_on_pci(dd) || dd->InterfaceType == Eisa)) &&
+        nregs > WDM_MAX_MAP_REGISTERS_NO_SG)
+        nregs = WDM_MAX_MAP_REGISTERS_NO_SG;
+    *desc = (struct dmahal_desc){
+        .addr_bits = desc_addr_bits(dd),
+        .max_segments = dd->ScatterGather ? nregs : 1,
+        /* What nregs map registers span, so that dmahal counts as many. */
+        .max_transfer = max_len ? (nregs - 1) * page : page,
+        .coherent = false, /* the platform decides */
+    };
+    if (max_len && max_len < desc->max_transfer)
+        desc->max_transfer = max_len;
+    return nregs;
+}
+
+PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
+                             PDEVICE_DESCRIPTION DeviceDescription, PULONG NumberOfMapRegisters)
+{
+    struct wdm_device *dev = dmahal__wdm_device_of(PhysicalDeviceObject);
+    const DEVICE_DESCRIPTION *dd = DeviceDescription;
+    struct dmahal_desc desc, merged;
+    struct wdm_adapter *w;
+    size_t page;
+    ULONG nregs;
+
+    if (!NumberOfMapRegisters)
+        return NULL;
+    *NumberOfMapRegisters = 0;
+    if (!dev || !dd)
+        return NULL;
+    if (dd->Version > DEVICE_DESCRIPTION_VERSION3 || !dd->Master || dd->Reserved1)
+        return NULL;
+    if (dd->Version == DEVICE_DESCRIPTION_VERSION3 &&
+        (dd->DmaAddressWidth == 0 || dd->DmaAddressWidth > 64))
+        return NULL;
+    page = dmahal_platform_page_size(dmahal_device_platform(dev->obj.DmahalDevice));
+    if (!page)
+        return NULL;
+    nregs = desc_translate(dd, page, &desc);
+
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    if (dmahal_adapter_get(dev->obj.DmahalDevice, &desc, &w->a))
+        goto err_alloc;
+    w->hdr.Version = dd->Version <= DEVICE_DESCRIPTION_VERSION1 ? 1 : (USHORT)dd->Version;
+    w->hdr.Size = sizeof(w->hdr);
+    /* Windows' member is not const; the table is, and stays read-only. */
+    w->hdr.DmaOperations = (PDMA_OPERATIONS)&wdm_ops;
+    if (dmahal_adapter_desc(w->a, &merged))
+        goto err_adapter;
+    w->nregs = nregs;
+    w->max_transfer = merged.max_transfer;
+    w->page = page;
+    w->max_elems = merged.max_segments ? merged.max_segments : 1;
+    /* Elements shorter than a page come only from a max_segment or boundary below it. */
+    w->elems_by_pages = (merged.max_segment == 0 || merged.max_segment >= page) &&
+                        (merged.boundary == 0 || merged.boundary >= page);
+    w->magic = WDM_ADAPTER_MAGIC;
+    w->dev = dev;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_lock(&dev->lock);
+    w->next = dev->adapters;
+    if (dev->adapters)
+        dev->adapters->prev = w;
+    dev->adapters = w;
+    pthread_mutex_unlock(&dev->lock);
+    *NumberOfMapRegisters = nregs;
+    return &w->hdr;
+
+err_adapter:
+    dmahal_adapter_put(w->a);
+err_alloc:
+    free(w);
+    return NULL;
+}
+
+struct dmahal_adapter *dmahal_wdm_adapter(PDMA_ADAPTER DmaAdapter)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+
+    return w ? w->a : NULL;
+}

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * channel.c - packet DMA through an adapter channel and map registers:
+ * AllocateAdapterChannel, MapTransfer, FlushAdapterBuffers, FreeMapRegisters and
+ * FreeAdapterChannel.
+ */
+#include "core/framed.h"
+
+#include "wdm_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Finds @n free registers in a row (first fit). Caller holds w->lock. */
+static bool regs_find(const struct wdm_adapter *w, ULONG n, ULONG *first)
+{
+    ULONG run = 0;
+
+    *first = 0;
+    if (n == 0)
+        return true;
+    for (ULONG i = 0; i < w->nregs; i++) {
+        run = w->reg_used[i] ? 0 : run + 1;
+        if (run == n) {
+            *first = i + 1 - n;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Ends one piece: the device's writes reach the buffer for a read. No lock held. */
+static void piece_end(struct wdm_adapter *w, struct wdm_piece *pc)
+{
+    if (pc->sgl) {
+        if (!pc->write)
+            dmahal_sync_for_cpu(w->a, pc->sgl);
+        dmahal_unmap(w->a, pc->sgl);
+    } else if (!pc->write) {
+        memcpy(pc->va, (char *)w->stage.va + pc->stage, pc->len);
+    }
+}
+
+/* Ends every piece still mapped through @r, which the caller owns. No lock held. */
+static void regs_flush(struct wdm_regs *r)
+{
+    for (unsigned i = 0; i < r->npieces; i++)
+        piece_end(r->w, &r->pieces[i]);
+    r->npieces = 0;
+    r->used = 0;
+}
+
+/* Gives @r's registers back and caches the record. Caller holds w->lock. */
+static void regs_free_locked(struct wdm_adapter *w, struct wdm_regs *r)
+{
+    memset(&w->reg_used[r->first], 0, r->nregs);
+    r->magic = REGS_IDLE;
+    r->next = w->regs_free;
+    w->regs_free = r;
+}
+
+/*
+ * Grants queued requests, in order, while the channel and the head's registers are free,
+ * calling their routines without the lock. One thread at a time does it: others that free
+ * resources meanwhile leave the granting to it. Caller holds w->lock.
+ */
+static void channel_run(struct wdm_adapter *w)
+{
+    struct wdm_regs *r;
+    ULONG first;
+
+    if (w->granting)
+        return;
+    w->granting = true;
+    while ((r = w->q_head) && !w->chan && regs_find(w, r->nregs, &first)) {
+        IO_ALLOCATION_ACTION act;
+        unsigned gen = ++r->gen;
+
+        w->q_head = r->next;
+        if (!w->q_head)
+            w->q_tail = NULL;
+        r->next = NULL;
+        if (r->nregs)
+            memset(&w->reg_used[first], 1, r->nregs);
+        r->first = first;
+        r->used = 0;
+        r->npieces = 0;
+        r->magic = REGS_LIVE;
+        w->chan = r;
+        pthread_mutex_unlock(&w->lock);
+        act = r->fn(r->dev, NULL, r, r->ctx);
+        pthread_mutex_lock(&w->lock);
+        /* The routine may have freed the channel itself, and the record been granted anew. */
+        if (w->chan != r || r->gen != gen || act == KeepObject)
+            continue;
+        w->chan = NULL;
+        if (act == DeallocateObjectKeepRegisters)
+            continue;
+        r->magic = REGS_CLOSING;
+        pthread_mutex_unlock(&w->lock);
+        regs_flush(r);
+        pthread_mutex_lock(&w->lock);
+        regs_free_locked(w, r);
+    }
+    w->granting = false;
+}
+
+/* The register pages, allocated once per adapter. Caller holds w->lock. */
+static int stage_alloc(struct wdm_adapter *w)
+{
+    int rc;
+
+    if (w->stage.va)
+        return 0;
+    w->reg_used = calloc(w->nregs, 1);
+    if (!w->reg_used)
+        return -ENOMEM;
+    /* Uncached: the device sees the CPU's copies without a flush on any platform. */
+    rc = dmahal_common_alloc(w->a, (size_t)w->nregs * w->page, 0, &w->stage);
+    if (rc) {
+        free(w->reg_used);
+        w->reg_used = NULL;
+    }
+    return rc;
+}
+
+/* A cached record with room for @nregs pieces, or a new one. Caller holds w->lock. */
+static struct wdm_regs *regs_get(struct wdm_adapter *w, ULONG nregs)
+{
+    unsigned slots = nregs ? nregs : 1;
+    struct wdm_regs **pp, *r;
+
+    for (pp = &w->regs_free; *pp; pp = &(*pp)->next) {
+        if ((*pp)->slots >= slots) {
+            r = *pp;
+            *pp = r->next;
+            return r;
+        }
+    }
+    r = calloc(1, sizeof(*r) + slots * sizeof(r->pieces[0]));
+    if (!r)
+        return NULL;
+    r->slots = slots;
+    r->w = w;
+    r->all = w->regs_all;
+    w->regs_all = r;
+    return r;
+}
+
+NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                              ULONG NumberOfMapRegisters,
+                                              PDRIVER_CONTROL ExecutionRoutine, PVOID Context)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    struct wdm_regs *r;
+
+    if (!w || !ExecutionRoutine)
+        return STATUS_INVALID_PARAMETER;
+    if (NumberOfMapRegisters > w->nregs)
+        return STATUS_INSUFFICIENT_RESOURCES;
+    pthread_mutex_lock(&w->lock);
+    if (stage_alloc(w) || !(r = regs_get(w, NumberOfMapRegisters))) {
+        pthread_mutex_unlock(&w->lock);
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    r->magic = REGS_WAIT;
+    r->dev = DeviceObject;
+    r->fn = ExecutionRoutine;
+    r->ctx = Context;
+    r->nregs = NumberOfMapRegisters;
+    r->next = NULL;
+    if (w->q_tail)
+        w->q_tail->next = r;
+    else
+        w->q_head = r;
+    w->q_tail = r;
+    channel_run(w);
+    pthread_mutex_unlock(&w->lock);
+    return STATUS_SUCCESS;
+}
+
+/* The granted record behind a MapRegisterBase of @w, or NULL. */
+static struct wdm_regs *regs_live(struct wdm_adapter *w, PVOID MapRegisterBase)
+{
+    struct wdm_regs *r = MapRegisterBase;
+    bool ok;
+
+    if (!r)
+        return NULL;
+    pthread_mutex_lock(&w->lock);
+    ok = r->magic == REGS_LIVE && r->w == w;
+    pthread_mutex_unlock(&w->lock);
+    return ok ? r : NULL;
+}
+
+/* The piece of @r that maps @va, or NULL. */
+static struct wdm_piece *piece_find(struct wdm_regs *r, const char *va)
+{
+    for (unsigned i = 0; i < r->npieces; i++)
+        if (va >= r->pieces[i].va && va < r->pieces[i].va + r->pieces[i].len)
+            return &r->pieces[i];
+    return NULL;
+}
+
+/* Maps [va, va + len) as a new piece, in place if dmahal can at once, else staged. */
+static struct wdm_piece *piece_new(struct wdm_adapter *w, struct wdm_regs *r, char *va, size_t len,
+                                   BOOLEAN write)
+{
+    size_t off = (uintptr_t)va & (w->page - 1);
+    ULONG left = r->nregs - r->used;
+    struct wdm_piece *pc;
+    struct iovec iov;
+
+    if (!left || r->npieces == r->slots)
+        return NULL;
+    if (len > (size_t)left * w->page - off)
+        len = (size_t)left * w->page - off;
+    pc = &r->pieces[r->npieces];
+    iov = (struct iovec){va, len};
+    /* Never waits: the registers are this transfer's guarantee, bounce pages are not. */
+    if (dmahal_map(w->a, &iov, 1, write ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, DMAHAL_MAP_NOWAIT,
+                   &pc->sgl)) {
+        pc->sgl = NULL;
+        pc->stage = (size_t)(r->first + r->used) * w->page + off;
+        if (write)
+            memcpy((char *)w->stage.va + pc->stage, va, len);
+    }
+    pc->va = va;
+    pc->len = len;
+    pc->write = write;
+    r->used += (ULONG)dmahal__wdm_span_pages(va, len, w->page);
+    r->npieces++;
+    return pc;
+}
+
+PHYSICAL_ADDRESS dmahal__wdm_map_transfer(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                          PVOID CurrentVa, PULONG Length, BOOLEAN WriteToDevice)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    PHYSICAL_ADDRESS la;
+    struct wdm_regs *r;
+    struct wdm_piece *pc;
+    char *va = CurrentVa, *end;
+    size_t len, off;
+
+    la.QuadPart = 0;
+    if (!Length)
+        return la;
+    if (!w || !Mdl || !va || !*Length || !dmahal__wdm_inside_mdl(Mdl, va) ||
+        !(r = regs_live(w, MapRegisterBase)))
+        goto fail;
+    end = (char *)MmGetMdlVirtualAddress(Mdl) + Mdl->ByteCount;
+    len = (size_t)(end - va) < *Length ? (size_t)(end - va) : *Length;
+    pc = piece_find(r, va);
+    if (!pc)
+        pc = piece_new(w, r, va, len, WriteToDevice);
+    if (!pc)
+        goto fail;
+    off = (size_t)(va - pc->va);
+    if (len > pc->len - off)
+        len = pc->len - off;
+    if (!pc->sgl) {
+        la.QuadPart = (LONGLONG)(w->stage.la + pc->stage + off);
+    } else {
+        const struct dmahal_seg *seg = pc->sgl->seg;
+
+        /* The element that holds @off; the piece goes on in the next ones. */
+        while (off >= seg->len) {
+            off -= seg->len;
+            seg++;
+        }
+        la.QuadPart = (LONGLONG)(seg->la + off);
+        if (len > seg->len - off)
+            len = seg->len - off;
+    }
+    *Length = (ULONG)len;
+    return la;
+
+fail:
+    *Length = 0;
+    return la;
+}
+
+BOOLEAN dmahal__wdm_flush_adapter_buffers(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                          PVOID CurrentVa, ULONG Length, BOOLEAN WriteToDevice)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    const char *lo = CurrentVa, *hi = lo + Length;
+    struct wdm_regs *r;
+
+    (void)WriteToDevice; /* each piece is ended by the direction it was mapped with */
+    if (!w || !Mdl || !dmahal__wdm_inside_mdl(Mdl, CurrentVa) ||
+        !(r = regs_live(w, MapRegisterBase)))
+        return FALSE;
+    for (unsigned i = 0; i < r->npieces;) {
+        struct wdm_piece *pc = &r->pieces[i];
+
+        if (pc->va < hi && lo < pc->va + pc->len) {
+            piece_end(w, pc);
+            r->pieces[i] = r->pieces[--r->npieces];
+        } else {
+            i++;
+        }
+    }
+    if (!r->npieces)
+        r->used = 0;
+    return TRUE;
+}
+
+VOID dmahal__wdm_free_map_registers(PDMA_ADAPTER DmaAdapter, PVOID MapRegisterBase,
+                                    ULONG NumberOfMapRegisters)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    struct wdm_regs *r = MapRegisterBase;
+
+    if (!w || !r)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (r->magic != REGS_LIVE || r->w != w || w->chan == r || r->nregs != NumberOfMapRegisters) {
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    r->magic = REGS_CLOSING;
+    pthread_mutex_unlock(&w->lock);
+    regs_flush(r);
+    pthread_mutex_lock(&w->lock);
+    regs_free_locked(w, r);
+    channel_run(w);
+    pthread_mutex_unlock(&w->lock);
+}
+
+VOID dmahal__wdm_free_adapter_channel(PDMA_ADAPTER DmaAdapter)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    struct wdm_regs *r;
+
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    r = w->chan;
+    if (!r) {
+        pthread_mutex_unlock(&w->lock);
+        return;
+    }
+    w->chan = NULL;
+    r->magic = REGS_CLOSING;
+    pthread_mutex_unlock(&w->lock);
+    regs_flush(r);
+    pthread_mutex_lock(&w->lock);
+    regs_free_locked(w, r);
+    channel_run(w);
+    pthread_mutex_unlock(&w->lock);
+}
