@@ -3,6 +3,8 @@
  * adapter.c - IoGetDmaAdapter (a DEVICE_DESCRIPTION translated into a dmahal_desc), the
  * DMA_ADAPTER behind it with its DMA_OPERATIONS, and PutDmaAdapter.
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <errno.h>

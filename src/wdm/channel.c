@@ -4,6 +4,8 @@
  * AllocateAdapterChannel, MapTransfer, FlushAdapterBuffers, FreeMapRegisters and
  * FreeAdapterChannel.
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <errno.h>

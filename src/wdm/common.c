@@ -3,6 +3,8 @@
  * common.c - AllocateCommonBuffer and FreeCommonBuffer, and the map from a buffer's virtual
  * address to the buffer that FreeCommonBuffer checks what the driver passes against.
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <errno.h>

@@ -4,6 +4,8 @@
  * PutScatterGatherList, CalculateScatterGatherList and BuildScatterGatherList, over
  * dmahal_map_async().
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <errno.h>
