@@ -615,7 +615,9 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
  * @param fn     called for each report; NULL: reports are printed to stderr.
  * @param ctx    passed to @p fn.
- * @return 0; -EINVAL for a NULL @p p or unknown flags; -ENOMEM.
+ * @return 0; -EINVAL for a NULL @p p or unknown flags; -ENOMEM; -ENOTSUP, whatever the
+ *         arguments, when the library was built without the verifier (the CMake option
+ *         DMAHAL_VERIFIER=OFF; DMAHAL_VERIFY is then ignored).
  */
 int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn, void *ctx);
 

@@ -48,15 +48,23 @@
  *  - an MDL describes memory of this process, already resident: there are no page frame
  *    numbers after it, and MmBuildMdlForNonPagedPool only marks it mapped.
  *
- * Calling conventions (NTAPI) and SAL annotations do not exist on this target and are
- * left out.
+ * The basic types and macros of ntdef.h a DMA driver uses (NTAPI, IN, OUT, OPTIONAL,
+ * FIELD_OFFSET, CONTAINING_RECORD, C_ASSERT, the Rtl memory routines, ...) are here; NTAPI
+ * and the SAL annotations are empty macros, as there is one calling convention on this
+ * target and no analyser reads them.
+ *
+ * Out of scope: the I/O manager (IRPs, IoCreateDevice, dispatch routines, IoCallDriver),
+ * the Plug and Play and power managers, spin locks, DPCs and interrupts: a driver's DMA
+ * code compiles unchanged, the code around it is the driver's own on this target.
  */
 #ifndef DMAHAL_WDM_H
 #define DMAHAL_WDM_H
 
 #include <dmahal/dmahal.h>
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -86,6 +94,31 @@ typedef PVOID HANDLE;
 typedef LONG NTSTATUS;
 typedef ULONG NODE_REQUIREMENT;
 
+typedef char CHAR;
+typedef CHAR *PCHAR;
+typedef const CHAR *PCSTR;
+typedef int16_t SHORT;
+typedef USHORT *PUSHORT;
+typedef LONG *PLONG;
+typedef unsigned int UINT;
+typedef int BOOL;
+typedef uint8_t UINT8;
+typedef uint16_t UINT16;
+typedef uint32_t UINT32;
+typedef uint64_t UINT64;
+typedef int64_t LONG64;
+typedef uint64_t ULONG64;
+typedef ULONGLONG *PULONGLONG;
+typedef intptr_t LONG_PTR;
+typedef ULONG_PTR SIZE_T, *PSIZE_T;
+typedef ULONG_PTR *PULONG_PTR;
+typedef const void *PCVOID;
+typedef void *const *PCPVOID;
+typedef UCHAR KIRQL;
+typedef ULONG_PTR PFN_NUMBER, *PPFN_NUMBER;
+typedef enum _MODE { KernelMode, UserMode, MaximumMode } MODE;
+typedef CHAR KPROCESSOR_MODE;
+
 #ifndef FALSE
 #define FALSE 0
 #endif
@@ -93,17 +126,166 @@ typedef ULONG NODE_REQUIREMENT;
 #define TRUE 1
 #endif
 
+#define MAXUCHAR  0xff
+#define MAXUSHORT 0xffff
+#define MAXULONG  0xffffffffu
+#define MAXLONG   0x7fffffff
+
+/* Windows' calling conventions and parameter markers: one convention on this target, and
+ * the markers are documentation only. */
+#ifndef NTAPI
+#define NTAPI
+#endif
+#ifndef IN
+#define IN
+#endif
+#ifndef OUT
+#define OUT
+#endif
+#ifndef OPTIONAL
+#define OPTIONAL
+#endif
+#ifndef UNALIGNED
+#define UNALIGNED
+#endif
+#ifndef FORCEINLINE
+#define FORCEINLINE static inline
+#endif
+
+/** The offset of a member in a structure (offsetof with Windows' name). */
+#define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
+/** The structure of @p type whose member @p field is at @p address. */
+#define CONTAINING_RECORD(address, type, field) ((type *)((char *)(address)-offsetof(type, field)))
+/** Silences an unused parameter, as WDK code does. */
+#define UNREFERENCED_PARAMETER(P) ((void)(P))
+/** A compile-time assertion at file or block scope. */
+#ifdef __cplusplus
+#define C_ASSERT(e) static_assert(e, #e)
+#else
+#define C_ASSERT(e) _Static_assert(e, #e)
+#endif
+
+/* The Rtl memory routines, over the C library's. RtlEqualMemory is nonzero when equal. */
+#define RtlZeroMemory(Destination, Length)          memset((Destination), 0, (Length))
+#define RtlFillMemory(Destination, Length, Fill)    memset((Destination), (Fill), (Length))
+#define RtlCopyMemory(Destination, Source, Length)  memcpy((Destination), (Source), (Length))
+#define RtlMoveMemory(Destination, Source, Length)  memmove((Destination), (Source), (Length))
+#define RtlEqualMemory(Destination, Source, Length) (!memcmp((Destination), (Source), (Length)))
+#define RtlCompareMemory(Source1, Source2, Length)                                                 \
+    dmahal_wdm_compare_memory(Source1, Source2, Length)
+
+/**
+ * RtlCompareMemory: the number of bytes, from the start, that two blocks have in common (at
+ * most @p Length).
+ */
+static inline SIZE_T dmahal_wdm_compare_memory(const void *Source1, const void *Source2,
+                                               SIZE_T Length)
+{
+    const UCHAR *a = (const UCHAR *)Source1, *b = (const UCHAR *)Source2;
+    SIZE_T i = 0;
+
+    while (i < Length && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* SAL annotations (sal.h, driverspecs.h): checked by Microsoft's analyser, empty here. */
+#ifndef _In_
+#define _In_
+#define _In_opt_
+#define _Out_
+#define _Out_opt_
+#define _Inout_
+#define _Inout_opt_
+#define _In_reads_(s)
+#define _In_reads_opt_(s)
+#define _In_reads_bytes_(s)
+#define _In_reads_bytes_opt_(s)
+#define _Out_writes_(s)
+#define _Out_writes_opt_(s)
+#define _Out_writes_bytes_(s)
+#define _Out_writes_bytes_opt_(s)
+#define _Out_writes_bytes_to_(s, c)
+#define _Outptr_
+#define _Outptr_opt_
+#define _Outptr_result_maybenull_
+#define _Outptr_result_buffer_(s)
+#define _Ret_maybenull_
+#define _Ret_notnull_
+#define _Must_inspect_result_
+#define _Success_(e)
+#define _When_(e, a)
+#define _Check_return_
+#define _Post_invalid_
+#define _Post_writable_byte_size_(s)
+#define _Pre_notnull_
+#define _Field_size_(s)
+#define _Field_size_bytes_(s)
+#define _Reserved_
+#define _Analysis_assume_(e)
+#define _Use_decl_annotations_
+#define _Function_class_(n)
+#define _IRQL_requires_(l)
+#define _IRQL_requires_max_(l)
+#define _IRQL_requires_min_(l)
+#define _IRQL_requires_same_
+#define _IRQL_raises_(l)
+#define _IRQL_saves_
+#define _IRQL_restores_
+#define _IRQL_always_function_max_(l)
+#define _Kernel_clear_do_init_(y)
+#define _Requires_lock_held_(l)
+#define _Requires_lock_not_held_(l)
+#define _Acquires_lock_(l)
+#define _Releases_lock_(l)
+#define _Dispatch_type_(t)
+#endif
+#ifndef PASSIVE_LEVEL
+#define PASSIVE_LEVEL  0
+#define APC_LEVEL      1
+#define DISPATCH_LEVEL 2
+#endif
+
 /** Tells whether an NTSTATUS is a success (or informational) code. */
 #define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
 
-#define STATUS_SUCCESS                ((NTSTATUS)0x00000000L)
-#define STATUS_UNSUCCESSFUL           ((NTSTATUS)0xC0000001L)
-#define STATUS_NOT_IMPLEMENTED        ((NTSTATUS)0xC0000002L)
-#define STATUS_INVALID_PARAMETER      ((NTSTATUS)0xC000000DL)
-#define STATUS_NO_MEMORY              ((NTSTATUS)0xC0000017L)
-#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
-#define STATUS_NOT_SUPPORTED          ((NTSTATUS)0xC00000BBL)
-#define STATUS_BUFFER_TOO_SMALL       ((NTSTATUS)0xC0000023L)
+/** Tells whether an NTSTATUS is informational (0x40000000..0x7fffffff). */
+#define NT_INFORMATION(Status) ((((ULONG)(Status)) >> 30) == 1)
+/** Tells whether an NTSTATUS is a warning (0x80000000..0xbfffffff). */
+#define NT_WARNING(Status) ((((ULONG)(Status)) >> 30) == 2)
+/** Tells whether an NTSTATUS is an error (0xc0000000..). */
+#define NT_ERROR(Status) ((((ULONG)(Status)) >> 30) == 3)
+
+/* The codes the DMA paths (and drivers around them) return, with Windows' values. */
+#define STATUS_SUCCESS                  ((NTSTATUS)0x00000000L)
+#define STATUS_TIMEOUT                  ((NTSTATUS)0x00000102L)
+#define STATUS_PENDING                  ((NTSTATUS)0x00000103L)
+#define STATUS_BUFFER_OVERFLOW          ((NTSTATUS)0x80000005L)
+#define STATUS_DEVICE_BUSY              ((NTSTATUS)0x80000011L)
+#define STATUS_NO_MORE_ENTRIES          ((NTSTATUS)0x8000001AL)
+#define STATUS_UNSUCCESSFUL             ((NTSTATUS)0xC0000001L)
+#define STATUS_NOT_IMPLEMENTED          ((NTSTATUS)0xC0000002L)
+#define STATUS_ACCESS_VIOLATION         ((NTSTATUS)0xC0000005L)
+#define STATUS_INVALID_HANDLE           ((NTSTATUS)0xC0000008L)
+#define STATUS_INVALID_PARAMETER        ((NTSTATUS)0xC000000DL)
+#define STATUS_INVALID_DEVICE_REQUEST   ((NTSTATUS)0xC0000010L)
+#define STATUS_MORE_PROCESSING_REQUIRED ((NTSTATUS)0xC0000016L)
+#define STATUS_NO_MEMORY                ((NTSTATUS)0xC0000017L)
+#define STATUS_BUFFER_TOO_SMALL         ((NTSTATUS)0xC0000023L)
+#define STATUS_INTEGER_OVERFLOW         ((NTSTATUS)0xC0000095L)
+#define STATUS_INSUFFICIENT_RESOURCES   ((NTSTATUS)0xC000009AL)
+#define STATUS_DEVICE_DATA_ERROR        ((NTSTATUS)0xC000009CL)
+#define STATUS_DEVICE_NOT_READY         ((NTSTATUS)0xC00000A3L)
+#define STATUS_NOT_SUPPORTED            ((NTSTATUS)0xC00000BBL)
+#define STATUS_INVALID_PARAMETER_1      ((NTSTATUS)0xC00000EFL)
+#define STATUS_INVALID_PARAMETER_2      ((NTSTATUS)0xC00000F0L)
+#define STATUS_INVALID_PARAMETER_3      ((NTSTATUS)0xC00000F1L)
+#define STATUS_CANCELLED                ((NTSTATUS)0xC0000120L)
+#define STATUS_INVALID_ADDRESS          ((NTSTATUS)0xC0000141L)
+#define STATUS_INVALID_DEVICE_STATE     ((NTSTATUS)0xC0000184L)
+#define STATUS_IO_DEVICE_ERROR          ((NTSTATUS)0xC0000185L)
+#define STATUS_INVALID_BUFFER_SIZE      ((NTSTATUS)0xC0000206L)
+#define STATUS_NOT_FOUND                ((NTSTATUS)0xC0000225L)
 
 /* C11 has anonymous structs; C++ has them only as an extension, which GCC and Clang
  * accept quietly when told. */
@@ -163,6 +345,8 @@ typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTEN
     ((ULONG)((((ULONG_PTR)(Size)) >> PAGE_SHIFT) +                                                 \
              ((BYTE_OFFSET(Va) + ((ULONG)(Size) & (PAGE_SIZE - 1)) + (PAGE_SIZE - 1)) >>           \
               PAGE_SHIFT)))
+/** Size rounded up to a whole number of pages. */
+#define ROUND_TO_PAGES(Size) (((ULONG_PTR)(Size) + PAGE_SIZE - 1) & ~(ULONG_PTR)(PAGE_SIZE - 1))
 /** Pages that Size bytes fill, rounded up. */
 #define BYTES_TO_PAGES(Size)                                                                       \
     ((ULONG)(((ULONG_PTR)(Size) >> PAGE_SHIFT) + (((Size) & (PAGE_SIZE - 1)) != 0)))

@@ -1,8 +1,9 @@
 /*
- * adapter.c - adapters: a device's constraints merged once, and the public entry points
- * that check their arguments and dispatch through the adapter's ops table.
+ * adapter.c - adapters: a device's constraints merged once, their lifetime, and the two ops
+ * tables an adapter starts with. The public entry points that dispatch through a table are
+ * in entry.c.
  */
-#include "core/core.h"
+#include "core/verify_hooks.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -73,8 +74,9 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     rc = desc_normalise(desc, &a->desc);
     if (rc)
         goto err_alloc;
-    a->ops = &dmahal__direct_ops;
+    a->ops = &dmahal__noncoherent_ops;
     a->dev = d;
+    dmahal__lock_init(&a->cbufs.lock);
     a->id = atomic_fetch_add(&next_adapter_id, 1);
     constraints_from_desc(&a->c, &a->desc, d->p);
     a->map_registers = map_registers(a->desc.max_transfer, d->p->page_size);
@@ -93,8 +95,7 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
      * so its common buffers go straight to the allocator. */
     if (a->c.coherent)
         a->ops = &dmahal__coherent_ops;
-    if (atomic_load_explicit(&d->p->verifier, memory_order_acquire))
-        dmahal__verify_adapter_new(a);
+    dmahal__vhook_adapter_new(a);
     pthread_mutex_lock(&d->lock);
     a->next = d->adapters;
     if (d->adapters)
@@ -127,6 +128,7 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
         a->next->prev = a->prev;
     pthread_mutex_unlock(&d->lock);
     dmahal__stream_fini(a);
+    dmahal__cbufs_fini(a);
     dmahal__common_fini(a);
     if (d->p->ops->adapter_fini)
         d->p->ops->adapter_fini(a);
@@ -169,93 +171,6 @@ int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out)
     return 0;
 }
 
-/* ---- common buffers: check, then dispatch once ------------------------------------------ */
-
-int dmahal_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
-                        struct dmahal_buf *out)
-{
-    if (!out)
-        return -EINVAL;
-    *out = (struct dmahal_buf){0};
-    if (!a) {
-        dmahal__verify_null_adapter("dmahal_common_alloc");
-        return -EINVAL;
-    }
-    if (len == 0 || (flags & ~DMAHAL_CACHED))
-        return -EINVAL;
-    if (len > DMAHAL__MAX_LEN)
-        return -E2BIG;
-    return a->ops->common_alloc(a, len, flags, out);
-}
-
-int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
-{
-    if (!a)
-        dmahal__verify_null_adapter("dmahal_common_free");
-    if (!a || !buf)
-        return -EINVAL;
-    return a->ops->common_free(a, buf);
-}
-
-/* ---- streaming DMA: check, then dispatch once ---------------------------------------------- */
-
-static bool dir_ok(enum dmahal_dir dir)
-{
-    return dir == DMAHAL_TO_DEVICE || dir == DMAHAL_FROM_DEVICE || dir == DMAHAL_BIDIRECTIONAL;
-}
-
-int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
-{
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (!a || !iov || !dir_ok(dir) || (flags & ~DMAHAL_MAP_NOWAIT))
-        return -EINVAL;
-    return a->ops->map(a, iov, iovcnt, dir, flags, out);
-}
-
-int dmahal_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx)
-{
-    if (!a || !iov || !fn || !dir_ok(dir) || (flags & ~DMAHAL_MAP_NOWAIT))
-        return -EINVAL;
-    return a->ops->map_async(a, iov, iovcnt, dir, flags, fn, ctx);
-}
-
-int dmahal_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
-{
-    if (!a || !sgl)
-        return -EINVAL;
-    return a->ops->unmap(a, sgl);
-}
-
-int dmahal_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
-{
-    if (!a || !sgl)
-        return -EINVAL;
-    return a->ops->sync_for_device(a, sgl);
-}
-
-int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
-{
-    if (!a || !sgl)
-        return -EINVAL;
-    return a->ops->sync_for_cpu(a, sgl);
-}
-
-int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off, size_t len,
-                       enum dmahal_dir dir)
-{
-    if (!a || !b || !b->va || !dir_ok(dir) || off > b->len)
-        return -EINVAL;
-    if (len == 0)
-        len = b->len - off;
-    if (len > b->len - off)
-        return -EINVAL;
-    return a->ops->common_sync(a, b, off, len, dir);
-}
-
 /* Streaming and teardown are the same for every device; only common buffers differ. */
 #define SHARED_OPS                                                                                 \
     .put = dmahal__adapter_destroy, .map = dmahal__map, .map_async = dmahal__map_async,            \
@@ -263,7 +178,7 @@ int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, siz
     .sync_for_cpu = dmahal__sync_for_cpu, .common_sync = dmahal__common_sync
 
 /* A device that does not snoop: cached common buffers are tracked for dmahal_common_sync. */
-const struct dmahal_dma_ops dmahal__direct_ops = {
+const struct dmahal_dma_ops dmahal__noncoherent_ops = {
     .common_alloc = dmahal__common_alloc_synced,
     .common_free = dmahal__common_free_synced,
     SHARED_OPS,

@@ -12,7 +12,7 @@
 #ifndef DMAHAL_BOUNCE_H
 #define DMAHAL_BOUNCE_H
 
-#include "core/core.h"
+#include "core/internal.h"
 
 struct dmahal__pool;
 

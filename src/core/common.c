@@ -15,7 +15,7 @@
  * free is checked against it: the va must start a live buffer of this adapter, and the la
  * and the length must be what the allocation returned.
  */
-#include "core/core.h"
+#include "core/internal.h"
 #include "core/lock.h"
 
 #include <errno.h>

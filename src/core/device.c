@@ -1,5 +1,5 @@
 /* device.c - device objects, register access, contexts, interrupts, device-side DMA. */
-#include "core/core.h"
+#include "core/internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -188,30 +188,4 @@ int dmahal_irq_pending(const struct dmahal_device *d)
     if (!d)
         return -EINVAL;
     return atomic_load_explicit(&((struct dmahal_device *)d)->irq, memory_order_acquire);
-}
-
-static int dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len, bool write)
-{
-    struct dmahal__verifier *v;
-
-    if (!d || (!buf && len) || la + len < la)
-        return -EINVAL;
-    if (!d->p->ops->dev_access)
-        return -ENOTSUP;
-    if (len == 0)
-        return 0;
-    v = atomic_load_explicit(&d->p->verifier, memory_order_acquire);
-    if (__builtin_expect(v != NULL, 0))
-        dmahal__verify_dev_access(v, d, la, len, write);
-    return d->p->ops->dev_access(d, la, buf, len, write);
-}
-
-int dmahal_dev_read(struct dmahal_device *d, dmahal_addr_t la, void *dst, size_t len)
-{
-    return dev_access(d, la, dst, len, false);
-}
-
-int dmahal_dev_write(struct dmahal_device *d, dmahal_addr_t la, const void *src, size_t len)
-{
-    return dev_access(d, la, (void *)src, len, true);
 }

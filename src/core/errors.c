@@ -1,5 +1,5 @@
 /* errors.c - one table names every code the library returns. */
-#include "core/core.h"
+#include "core/internal.h"
 
 #include <errno.h>
 
@@ -56,4 +56,44 @@ const char *dmahal__errname(int err)
 const char *dmahal_version(void)
 {
     return DMAHAL_VERSION_STRING;
+}
+
+/* ---- the verifier's report kinds (named whether or not this build has the verifier) ---- */
+
+static const char *const kind_names[DMAHAL_REPORT_KINDS] = {
+    [DMAHAL_REPORT_VERIFIER_OOM] = "verifier-out-of-memory",
+    [DMAHAL_REPORT_BAD_ADAPTER] = "bad-adapter",
+    [DMAHAL_REPORT_DOUBLE_FREE] = "double-free",
+    [DMAHAL_REPORT_FREE_UNKNOWN] = "free-unknown",
+    [DMAHAL_REPORT_FREE_WRONG_LEN] = "free-wrong-length",
+    [DMAHAL_REPORT_FREE_WRONG_LA] = "free-wrong-address",
+    [DMAHAL_REPORT_FREE_WRONG_ADAPTER] = "free-wrong-adapter",
+    [DMAHAL_REPORT_LEAK] = "leak",
+    [DMAHAL_REPORT_OVERRUN] = "overrun",
+    [DMAHAL_REPORT_UNDERRUN] = "underrun",
+    [DMAHAL_REPORT_WRITE_AFTER_FREE] = "write-after-free",
+    [DMAHAL_REPORT_DEV_OUT_OF_BOUNDS] = "device-out-of-bounds",
+    [DMAHAL_REPORT_DEV_USE_AFTER_FREE] = "device-use-after-free",
+    [DMAHAL_REPORT_DEV_WRITE_TO_DEVICE] = "device-write-to-device-mapping",
+    [DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS] = "cpu-write-while-device-owns",
+    [DMAHAL_REPORT_DOUBLE_UNMAP] = "double-unmap",
+    [DMAHAL_REPORT_UNMAP_NOT_MAPPED] = "unmap-not-mapped",
+    [DMAHAL_REPORT_SYNC_NOT_MAPPED] = "sync-not-mapped",
+    [DMAHAL_REPORT_WRONG_ADAPTER] = "wrong-adapter",
+    [DMAHAL_REPORT_SGL_MODIFIED] = "sgl-modified",
+    [DMAHAL_REPORT_SYNC_OUT_OF_RANGE] = "sync-out-of-range",
+    [DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS] = "too-many-map-registers",
+    [DMAHAL_REPORT_FREED_WHILE_MAPPED] = "freed-while-mapped",
+    [DMAHAL_REPORT_ZERO_LENGTH_MAP] = "zero-length-map",
+    [DMAHAL_REPORT_OVERLAPPING_MAPPINGS] = "overlapping-mappings",
+    [DMAHAL_REPORT_NOT_FLUSHED] = "not-flushed",
+    [DMAHAL_REPORT_MAP_LEAK] = "map-leak",
+    [DMAHAL_REPORT_DEV_USE_AFTER_UNMAP] = "device-use-after-unmap",
+};
+
+const char *dmahal_report_kind_name(int kind)
+{
+    if (kind <= 0 || kind >= DMAHAL_REPORT_KINDS || !kind_names[kind])
+        return "unknown";
+    return kind_names[kind];
 }

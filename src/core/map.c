@@ -2,7 +2,7 @@
  * map.c - streaming DMA: scatter/gather lists that honour an adapter's constraints, through
  * the IOMMU when there is one, directly when the device can take the memory as it is, and
  * through bounce pages (map registers) when it cannot; plus the cache maintenance a
- * non-coherent device needs, for maps and for cached common buffers.
+ * non-coherent device needs for them. (Cached common buffers: common_sync.c.)
  *
  * Every live list is in a per-adapter registry keyed by the list's address, so that unmap
  * and sync can refuse a list they never gave out without touching it. The registry's lock
@@ -42,12 +42,6 @@ struct mapping {
     void *ctx;
 };
 
-struct cbuf {
-    void *va;
-    size_t len;
-    bool cached;
-};
-
 /*
  * The registry of live lists: a small lock-free table first (most adapters have a few dozen
  * transfers in flight), chains under the adapter's lock for what does not fit. A slot holds
@@ -75,14 +69,12 @@ enum path {
 struct dmahal__stream {
     enum path path;
     _Atomic uintptr_t fast[FAST_SLOTS]; /* the registry's lock-free part */
-    dmahal__lock_t lock; /* the registry's overflow, the cached-buffer list, the pool */
+    dmahal__lock_t lock;                /* the registry's overflow, the pool */
     struct mapping **buckets;
     size_t nbuckets, live;
     atomic_uint regs; /* bounce pages held by live lists */
     struct dmahal__pool *pool;
     unsigned joined;
-    struct cbuf *cbufs; /* common buffers of a non-coherent adapter, sorted by va */
-    size_t ncbuf, cbuf_cap;
 };
 
 /* ---- mapping memory ------------------------------------------------------------------------ */
@@ -979,129 +971,11 @@ unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a)
     return a && a->stream ? atomic_load(&a->stream->regs) : 0;
 }
 
-/* ---- common buffers on non-coherent adapters ------------------------------------------------ */
-
-static size_t cbuf_index(const struct dmahal__stream *st, const void *va)
-{
-    size_t lo = 0, hi = st->ncbuf;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if ((const char *)st->cbufs[mid].va < (const char *)va)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-int dmahal__common_alloc_synced(struct dmahal_adapter *a, size_t len, unsigned flags,
-                                struct dmahal_buf *out)
-{
-    struct dmahal__stream *st = a->stream;
-    struct dmahal_platform *p = a->dev->p;
-    bool cached = flags & DMAHAL_CACHED;
-    int rc = dmahal__common_alloc(a, len, flags, out);
-    size_t i;
-
-    if (rc || a->c.coherent)
-        return rc;
-    dmahal__lock_take(&st->lock);
-    if (st->ncbuf == st->cbuf_cap) {
-        size_t cap = st->cbuf_cap ? st->cbuf_cap * 2 : 16;
-        struct cbuf *v = realloc(st->cbufs, cap * sizeof(*v));
-
-        if (!v) {
-            rc = -ENOMEM;
-            goto err_unlock;
-        }
-        st->cbufs = v;
-        st->cbuf_cap = cap;
-    }
-    /* The zeroes the allocator wrote are what memory holds when the device first looks. */
-    if (cached && p->ops->cache_track && p->ops->cache_track(p, out->va, len)) {
-        rc = -ENOMEM;
-        goto err_unlock;
-    }
-    i = cbuf_index(st, out->va);
-    memmove(&st->cbufs[i + 1], &st->cbufs[i], (st->ncbuf - i) * sizeof(st->cbufs[0]));
-    st->cbufs[i] = (struct cbuf){out->va, len, cached};
-    st->ncbuf++;
-    dmahal__lock_drop(&st->lock);
-    return 0;
-
-err_unlock:
-    dmahal__lock_drop(&st->lock);
-    dmahal__common_free(a, out);
-    *out = (struct dmahal_buf){0};
-    return rc;
-}
-
-/* The entry for a live buffer with this va and length, or NULL; the caller holds the lock. */
-static struct cbuf *cbuf_find(struct dmahal__stream *st, const struct dmahal_buf *b)
-{
-    size_t i = cbuf_index(st, b->va);
-
-    if (i < st->ncbuf && st->cbufs[i].va == b->va && st->cbufs[i].len == b->len)
-        return &st->cbufs[i];
-    return NULL;
-}
-
-int dmahal__common_free_synced(struct dmahal_adapter *a, const struct dmahal_buf *buf)
-{
-    struct dmahal__stream *st = a->stream;
-    struct dmahal_platform *p = a->dev->p;
-    struct cbuf *e;
-    int rc;
-
-    if (a->c.coherent)
-        return dmahal__common_free(a, buf);
-    dmahal__lock_take(&st->lock);
-    e = cbuf_find(st, buf);
-    rc = dmahal__common_free(a, buf);
-    if (rc == 0 && e) {
-        if (e->cached && p->ops->cache_untrack)
-            p->ops->cache_untrack(p, e->va, e->len);
-        memmove(e, e + 1, (size_t)(&st->cbufs[st->ncbuf] - (e + 1)) * sizeof(*e));
-        st->ncbuf--;
-    }
-    dmahal__lock_drop(&st->lock);
-    return rc;
-}
-
-int dmahal__common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
-                        size_t len, enum dmahal_dir dir)
-{
-    struct dmahal__stream *st = a->stream;
-    const struct dmahal__platform_ops *ops = a->dev->p->ops;
-    struct dmahal_platform *p = a->dev->p;
-    struct cbuf *e;
-    int rc = 0;
-
-    /* Coherent: nothing to do, and nothing to look up (the hot path of most machines). */
-    if (a->c.coherent)
-        return 0;
-    dmahal__lock_take(&st->lock);
-    e = cbuf_find(st, b);
-    if (!e)
-        rc = -ENOENT;
-    else if (e->cached) {
-        if ((dir & DMAHAL_TO_DEVICE) && ops->cache_flush)
-            ops->cache_flush(p, (char *)b->va + off, len);
-        if ((dir & DMAHAL_FROM_DEVICE) && ops->cache_invalidate)
-            ops->cache_invalidate(p, (char *)b->va + off, len);
-    }
-    dmahal__lock_drop(&st->lock);
-    return rc;
-}
-
 /* ---- teardown -------------------------------------------------------------------------------- */
 
 void dmahal__stream_fini(struct dmahal_adapter *a)
 {
     struct dmahal__stream *st = a->stream;
-    struct dmahal_platform *p = a->dev->p;
 
     if (!st)
         return;
@@ -1130,12 +1004,8 @@ void dmahal__stream_fini(struct dmahal_adapter *a)
             mapping_release(m);
         }
     }
-    for (size_t i = 0; i < st->ncbuf; i++)
-        if (st->cbufs[i].cached && p->ops->cache_untrack)
-            p->ops->cache_untrack(p, st->cbufs[i].va, st->cbufs[i].len);
     if (st->pool)
         dmahal__bounce_leave(st->pool, st->joined);
-    free(st->cbufs);
     free(st->buckets);
     free(st);
     a->stream = NULL;

@@ -1,27 +1,12 @@
-/* platform.c - the platform registry, platform objects and the fault log. */
-#include "core/core.h"
+/* platform.c - platform objects, the list of open platforms, and the fault log. */
+#include "core/verify_hooks.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct dmahal__platform_ops *const platforms[] = {
-    &dmahal__sim_ops,
-#ifdef DMAHAL_HAVE_VFIO
-    &dmahal__vfio_ops,
-#endif
-};
-
 struct dmahal_platform *dmahal__platforms;
 pthread_mutex_t dmahal__platforms_lock = PTHREAD_MUTEX_INITIALIZER;
-
-const struct dmahal__platform_ops *dmahal__platform_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(platforms) / sizeof(platforms[0]); i++)
-        if (strcmp(platforms[i]->name, name) == 0)
-            return platforms[i];
-    return NULL;
-}
 
 int dmahal_platform_open(const char *spec, struct dmahal_platform **out)
 {
@@ -74,7 +59,7 @@ int dmahal_platform_open(const char *spec, struct dmahal_platform **out)
         dmahal__platforms->prev_platform = p;
     dmahal__platforms = p;
     pthread_mutex_unlock(&dmahal__platforms_lock);
-    dmahal__verify_platform_open(p);
+    dmahal__vhook_platform_open(p);
     *out = p;
     return 0;
 
@@ -94,7 +79,7 @@ void dmahal_platform_close(struct dmahal_platform *p)
         return;
     while (p->devices)
         dmahal_device_close(p->devices);
-    dmahal__verify_platform_close(p);
+    dmahal__vhook_platform_close(p);
     pthread_mutex_lock(&dmahal__platforms_lock);
     if (p->prev_platform)
         p->prev_platform->next_platform = p->next_platform;

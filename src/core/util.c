@@ -1,5 +1,5 @@
 /* util.c - parsing shared by the platforms' spec strings. */
-#include "core/core.h"
+#include "core/internal.h"
 
 #include <ctype.h>
 #include <errno.h>

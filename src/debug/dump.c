@@ -1,8 +1,7 @@
 /*
  * dump.c - the !dma analog: a human-readable view of a platform's DMA state.
  */
-#include "core/core.h"
-#include "verifier/verifier.h"
+#include "core/verify_hooks.h"
 
 #include <errno.h>
 
@@ -58,8 +57,7 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
 
     fprintf(f, "  adapter %p  id %llu  %u-bit  map registers %u  %s%s\n", (void *)a,
             (unsigned long long)a->id, c->addr_bits, a->map_registers,
-            c->coherent ? "coherent" : "non-coherent",
-            a->ops != &dmahal__direct_ops && a->ops != &dmahal__coherent_ops ? "  (verified)" : "");
+            c->coherent ? "coherent" : "non-coherent", a->verify ? "  (verified)" : "");
     if (flags & DMAHAL_DUMP_DESC) {
         fprintf(f,
                 "    description: addr_bits %u, max_segments %u, max_transfer %zu,\n"
@@ -80,10 +78,8 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
     }
     /* A verified adapter's allocator holds buffers with guard zones around them: the
      * verifier knows what the driver got, and how the guards are. */
-    if (a->verify) {
-        dmahal__verify_dump_adapter(a, f, flags);
+    if (dmahal__vhook_dump_adapter(a, f, flags))
         return;
-    }
     dmahal__common_walk(a, print_buf, &w);
     fprintf(f, "    common buffers: %zu, %zu bytes\n", w.n, w.bytes);
 }
@@ -124,8 +120,7 @@ int dmahal_dump(struct dmahal_platform *p, FILE *f, unsigned flags)
     if (flags & DMAHAL_DUMP_FAULTS)
         dump_faults(p, f);
     /* As !dma does when Driver Verifier's DMA checks are on. */
-    if (atomic_load(&p->verifier))
-        dmahal__verify_dump_platform(p, f);
+    dmahal__vhook_dump_platform(p, f);
     fflush(f);
     return ferror(f) ? -EIO : 0;
 }

@@ -7,6 +7,8 @@
  * as it got it. The driver gets a copy of the core's list (the shadow); the verifier keeps
  * another (the segments, for device-side checks after unmap too), and compares.
  */
+#include "core/framed.h"
+
 #include "verifier/verifier.h"
 
 #include <errno.h>

@@ -2,6 +2,8 @@
  * verifier.c - the DMA verifier's checks: wrapped adapter operations, guard zones,
  * quarantine, put adapters, and the device side of the simulated bus. See verifier.h.
  */
+#include "core/framed.h"
+
 #include "verifier/verifier.h"
 
 #include <errno.h>

@@ -17,7 +17,7 @@
 #ifndef DMAHAL_VERIFIER_H
 #define DMAHAL_VERIFIER_H
 
-#include "core/core.h"
+#include "core/verify_hooks.h"
 
 #define VERIFY_BT_DEPTH         16
 #define VERIFY_RING             64  /* reports kept for dmahal_verify_report */

@@ -3,6 +3,8 @@
  * adapter.c - IoGetDmaAdapter (a DEVICE_DESCRIPTION translated into a dmahal_desc), the
  * DMA_ADAPTER behind it with its DMA_OPERATIONS, and PutDmaAdapter.
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <errno.h>
@@ -26,7 +28,6 @@ void dmahal__wdm_adapter_free(struct wdm_adapter *w)
         w->regs_all = r->all;
         free(r);
     }
-    free(w->reg_used);
     pthread_mutex_destroy(&w->lock);
     free(w->bufs);
     free(w);
@@ -48,9 +49,10 @@ static VOID put_dma_adapter(PDMA_ADAPTER DmaAdapter)
     if (w->next)
         w->next->prev = w->prev;
     pthread_mutex_unlock(&dev->lock);
-    /* The register pages are ours, not a leak of the driver's. */
-    if (w->stage.va)
-        dmahal_common_free(w->a, &w->stage);
+    /* The registers' staging pages are ours, not a leak of the driver's. */
+    for (struct wdm_regs *r = w->regs_all; r; r = r->all)
+        if (r->stage.va)
+            dmahal_common_free(w->a, &r->stage);
     /* dmahal frees the buffers still allocated, and its verifier reports them as leaks;
      * requests still waiting for map registers are dropped (sg_mapped sees them cancelled). */
     dmahal_adapter_put(w->a);
@@ -137,13 +139,30 @@ static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dm
     *desc = (struct dmahal_desc){
         .addr_bits = desc_addr_bits(dd),
         .max_segments = dd->ScatterGather ? nregs : 1,
-        /* What nregs map registers span, so that dmahal counts as many. */
-        .max_transfer = max_len ? (nregs - 1) * page : page,
+        /* The most that nregs map registers map (page-aligned): Windows refuses a transfer
+         * only when its registers are short, whatever MaximumLength says. */
+        .max_transfer = (size_t)nregs * page,
         .coherent = false, /* the platform decides */
     };
-    if (max_len && max_len < desc->max_transfer)
-        desc->max_transfer = max_len;
     return nregs;
+}
+
+/*
+ * Reserves the adapter's map registers now, while memory its device reaches is there: one
+ * mapping that bounces (user memory always does, where there is no IOMMU) makes dmahal join
+ * the adapter to its bounce pool, which grows by the adapter's share and keeps it. Without
+ * it the pool would grow at the first transfer, after common buffers may have taken the low
+ * memory a 24- or 28-bit device needs. Where nothing bounces, nothing is reserved; a failure
+ * leaves the pool to grow later, as it would have.
+ */
+static void reserve_map_registers(struct wdm_adapter *w)
+{
+    static const char byte;
+    struct iovec iov = {(void *)&byte, 1};
+    struct dmahal_sgl *sgl;
+
+    if (dmahal_map(w->a, &iov, 1, DMAHAL_TO_DEVICE, DMAHAL_MAP_NOWAIT, &sgl) == 0)
+        dmahal_unmap(w->a, sgl);
 }
 
 PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
@@ -176,7 +195,8 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
         return NULL;
     if (dmahal_adapter_get(dev->obj.DmahalDevice, &desc, &w->a))
         goto err_alloc;
-    w->hdr.Version = dd->Version <= DEVICE_DESCRIPTION_VERSION1 ? 1 : (USHORT)dd->Version;
+    /* Windows sets 1 whatever the description's version; the table's Size tells more. */
+    w->hdr.Version = 1;
     w->hdr.Size = sizeof(w->hdr);
     /* Windows' member is not const; the table is, and stays read-only. */
     w->hdr.DmaOperations = (PDMA_OPERATIONS)&wdm_ops;
@@ -189,6 +209,7 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
     /* Elements shorter than a page come only from a max_segment or boundary below it. */
     w->elems_by_pages = (merged.max_segment == 0 || merged.max_segment >= page) &&
                         (merged.boundary == 0 || merged.boundary >= page);
+    reserve_map_registers(w);
     w->magic = WDM_ADAPTER_MAGIC;
     w->dev = dev;
     pthread_mutex_init(&w->lock, NULL);

@@ -3,6 +3,8 @@
  * device.c - the DEVICE_OBJECT of a dmahal device (dmahal_wdm_device), attached to the device
  * as a context so that it lives as long as the device does.
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <pthread.h>

@@ -3,6 +3,8 @@
  * mdl.c - MDLs (IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool) and the walk over an
  * MDL chain that measures a transfer for the packet-DMA routines.
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <stdint.h>

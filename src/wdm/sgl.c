@@ -4,6 +4,8 @@
  * PutScatterGatherList, CalculateScatterGatherList and BuildScatterGatherList, over
  * dmahal_map_async().
  */
+#include "core/framed.h"
+
 #include "wdm_internal.h"
 
 #include <errno.h>
@@ -139,7 +141,8 @@ static NTSTATUS sg_check(struct wdm_adapter *w, PMDL Mdl, PVOID CurrentVa, ULONG
     st = dmahal__wdm_xfer_walk(w, Mdl, CurrentVa, Length, NULL, x);
     if (st)
         return st;
-    if (x->regs > w->nregs || Length > w->max_transfer)
+    /* As on Windows, only the map registers limit a transfer, not MaximumLength. */
+    if (x->regs > w->nregs)
         return STATUS_INSUFFICIENT_RESOURCES;
     return STATUS_SUCCESS;
 }
@@ -219,12 +222,13 @@ NTSTATUS dmahal__wdm_calculate_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PMDL
     if (!ScatterGatherListSize)
         return STATUS_INVALID_PARAMETER;
     *ScatterGatherListSize = 0;
-    if (!w || !CurrentVa || !Length)
+    /* Without an MDL, CurrentVa is only an address (0 included): its page offset counts. */
+    if (!w || (Mdl && !CurrentVa) || !Length)
         return STATUS_INVALID_PARAMETER;
     st = dmahal__wdm_xfer_walk(w, Mdl, CurrentVa, Length, NULL, &x);
     if (st)
         return st;
-    if (x.regs > w->nregs || Length > w->max_transfer)
+    if (x.regs > w->nregs)
         return STATUS_INSUFFICIENT_RESOURCES;
     bytes = sg_build_bytes(dmahal__wdm_xfer_elems(w, &x), x.npieces);
     if (bytes > UINT32_MAX)

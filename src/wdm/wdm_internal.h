@@ -45,7 +45,8 @@
 
 /* One common buffer handed out through AllocateCommonBuffer. */
 struct wdm_buf {
-    struct dmahal_buf b;
+    struct dmahal_buf b; /* as dmahal has it: whole pages */
+    size_t length;       /* as the driver asked */
     bool cached;
 };
 
@@ -73,11 +74,11 @@ struct wdm_piece {
     char *va;
     size_t len;
     struct dmahal_sgl *sgl; /* NULL: staged */
-    size_t stage;           /* offset of va's copy in the adapter's register pages */
+    size_t stage;           /* offset of va's copy in its record's stage pages */
     bool write;
 };
 
-/* A MapRegisterBase: registers [first, first + nregs) of the adapter's. */
+/* A MapRegisterBase: nregs of the adapter's map registers, and pages to stage through. */
 struct wdm_regs {
     uint32_t magic; /* REGS_*; changed under the adapter's lock */
     unsigned gen;   /* counts grants, so that a recycled record is told apart */
@@ -87,10 +88,11 @@ struct wdm_regs {
     PDEVICE_OBJECT dev;
     PDRIVER_CONTROL fn;
     PVOID ctx;
-    ULONG nregs, first;
-    ULONG used;       /* registers the pieces took */
-    unsigned npieces; /* live pieces */
-    unsigned slots;   /* room in pieces: a piece takes a register at least */
+    ULONG nregs;
+    ULONG used;              /* registers the pieces took */
+    unsigned npieces;        /* live pieces */
+    unsigned slots;          /* room in pieces: a piece takes a register at least */
+    struct dmahal_buf stage; /* pages to stage pieces through; va NULL until needed */
     struct wdm_piece pieces[];
 };
 
@@ -111,9 +113,8 @@ struct wdm_adapter {
     bool elems_by_pages; /* no element is shorter than a page: a list has at most as many
                             elements as its transfer spans pages */
     struct wdm_sg *sg_free, *sg_all;
-    struct dmahal_buf stage; /* the registers' pages; va NULL until first needed */
-    unsigned char *reg_used; /* one byte per register */
-    struct wdm_regs *chan;   /* holds the adapter channel */
+    ULONG regs_used;       /* map registers granted */
+    struct wdm_regs *chan; /* holds the adapter channel */
     struct wdm_regs *q_head, *q_tail;
     struct wdm_regs *regs_free, *regs_all;
     bool granting; /* a thread is running channel requests */
@@ -141,6 +142,15 @@ void dmahal__wdm_adapter_free(struct wdm_adapter *w);
 NTSTATUS dmahal__wdm_status(int rc);
 
 /* ---- common.c: AllocateCommonBuffer, FreeCommonBuffer --------------------------------------- */
+
+/* A common buffer of @len bytes (whole pages, page-aligned, coherent for the device whatever
+ * @cached says), recorded for dmahal__wdm_common_free. 0, or dmahal_common_alloc's errors. */
+int dmahal__wdm_common_alloc(struct wdm_adapter *w, size_t len, bool cached,
+                             struct dmahal_buf *out);
+/* Frees a buffer of dmahal__wdm_common_alloc: 0; -ENOENT, -EINVAL or -EPERM (as bufs_take)
+ * when the four values do not match one, and then nothing is freed. */
+int dmahal__wdm_common_free(struct wdm_adapter *w, void *va, dmahal_addr_t la, size_t len,
+                            bool cached);
 
 PVOID dmahal__wdm_allocate_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
                                          PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled);

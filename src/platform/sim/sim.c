@@ -11,8 +11,6 @@
  */
 #include "platform/sim/sim.h"
 
-#include "core/iova.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,10 +234,10 @@ static int sim_open(struct dmahal_platform *p, const char *args)
             goto err_ram;
         s->ram_total += r->end - r->start;
     }
-    p->priv = s;
-    p->page_size = s->page;
-    p->has_iommu = s->iommu;
-    p->coherent = s->coherent;
+    dmahal__plat(p)->priv = s;
+    dmahal__plat(p)->page_size = s->page;
+    dmahal__plat(p)->has_iommu = s->iommu;
+    dmahal__plat(p)->coherent = s->coherent;
     free(copy);
     return 0;
 
@@ -256,7 +254,7 @@ err_alloc:
 
 static void sim_close(struct dmahal_platform *p)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
 
     while (s->contig) {
         struct sim_contig *c = s->contig;
@@ -275,7 +273,7 @@ static void sim_close(struct dmahal_platform *p)
 
 static int sim_device_open(struct dmahal_device *d, const char *name)
 {
-    struct sim *s = d->p->priv;
+    struct sim *s = dmahal__dev_plat(d)->priv;
     const char *colon = strchr(name, ':');
     size_t nlen = colon ? (size_t)(colon - name) : strlen(name);
     struct sim_dev *sd;
@@ -292,10 +290,11 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
     if (s->iommu) {
         rc = sim_iopt_init(&sd->iopt, s->page_shift);
         if (rc == 0)
-            rc = dmahal__iova_create(s->page, &d->iova);
+            rc = dmahal__iova_create(s->page, &dmahal__dev(d)->iova);
         /* IOVA page 0 stays unmapped, so a zero logical address always faults. */
         if (rc == 0)
-            rc = dmahal__iova_add(d->iova, s->page, ((uint64_t)1 << SIM_IOVA_BITS) - s->page);
+            rc = dmahal__iova_add(dmahal__dev(d)->iova, s->page,
+                                  ((uint64_t)1 << SIM_IOVA_BITS) - s->page);
         if (rc)
             goto err_iommu;
     }
@@ -304,8 +303,8 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
         rc = -ENOMEM;
         goto err_iommu;
     }
-    memcpy(d->bar_size, sd->model->bar_size, sizeof(d->bar_size));
-    d->priv = sd;
+    memcpy(dmahal__dev(d)->bar_size, sd->model->bar_size, sizeof(dmahal__dev(d)->bar_size));
+    dmahal__dev(d)->priv = sd;
     if (sd->model->init) {
         rc = sd->model->init(d, sd->state, colon ? colon + 1 : "");
         if (rc)
@@ -315,11 +314,11 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
 
 err_state:
     free(sd->state);
-    d->priv = NULL;
+    dmahal__dev(d)->priv = NULL;
 err_iommu:
     sim_iopt_fini(&sd->iopt);
-    dmahal__iova_destroy(d->iova);
-    d->iova = NULL;
+    dmahal__iova_destroy(dmahal__dev(d)->iova);
+    dmahal__dev(d)->iova = NULL;
 err_alloc:
     free(sd);
     return rc;
@@ -327,20 +326,20 @@ err_alloc:
 
 static void sim_device_close(struct dmahal_device *d)
 {
-    struct sim_dev *sd = d->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
 
     if (sd->model->fini)
         sd->model->fini(d, sd->state);
     free(sd->state);
     sim_iopt_fini(&sd->iopt);
-    dmahal__iova_destroy(d->iova);
-    d->iova = NULL;
+    dmahal__iova_destroy(dmahal__dev(d)->iova);
+    dmahal__dev(d)->iova = NULL;
     free(sd);
 }
 
 static uint64_t sim_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size)
 {
-    struct sim_dev *sd = d->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
 
     return sd->model->mmio_read(d, sd->state, bar, off, size);
 }
@@ -348,7 +347,7 @@ static uint64_t sim_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t of
 static void sim_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
                            unsigned size)
 {
-    struct sim_dev *sd = d->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
 
     sd->model->mmio_write(d, sd->state, bar, off, val, size);
 }
@@ -358,23 +357,26 @@ static void sim_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, 
 static int sim_adapter_init(struct dmahal_adapter *a)
 {
     /* With an IOMMU the device reaches no further than its page table does. */
-    if (a->dev->p->has_iommu && a->c.max_addr > ((uint64_t)1 << SIM_IOVA_BITS) - 1)
-        a->c.max_addr = ((uint64_t)1 << SIM_IOVA_BITS) - 1;
+    if (dmahal__adp_plat(a)->has_iommu &&
+        dmahal__adp(a)->c.max_addr > ((uint64_t)1 << SIM_IOVA_BITS) - 1)
+        dmahal__adp(a)->c.max_addr = ((uint64_t)1 << SIM_IOVA_BITS) - 1;
     return 0;
 }
 
 static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
                          struct dmahal__chunk *out)
 {
-    struct sim *s = a->dev->p->priv;
-    struct sim_dev *sd = a->dev->priv;
-    uint64_t boundary = a->c.boundary && len <= a->c.boundary ? a->c.boundary : 0;
+    struct sim *s = dmahal__adp_plat(a)->priv;
+    struct sim_dev *sd = dmahal__adp_dev(a)->priv;
+    uint64_t boundary = dmahal__adp(a)->c.boundary && len <= dmahal__adp(a)->c.boundary
+                            ? dmahal__adp(a)->c.boundary
+                            : 0;
     uint64_t pa, iova;
     int rc;
 
     if (!s->iommu) {
         /* logical = physical: the frames themselves must be within the device's reach. */
-        rc = sim_frames_alloc(s, len, align, boundary, a->c.max_addr, &pa);
+        rc = sim_frames_alloc(s, len, align, boundary, dmahal__adp(a)->c.max_addr, &pa);
         if (rc)
             return rc;
         *out = (struct dmahal__chunk){sim_host(s, pa, len), pa, len, pa};
@@ -383,11 +385,12 @@ static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
     rc = sim_frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
     if (rc)
         return rc;
-    rc = dmahal__iova_alloc(a->dev->iova, len, align, boundary, a->c.max_addr, &iova);
+    rc = dmahal__iova_alloc(dmahal__adp_dev(a)->iova, len, align, boundary,
+                            dmahal__adp(a)->c.max_addr, &iova);
     if (rc == 0) {
         rc = sim_iopt_map(&sd->iopt, iova, pa, len, IOPTE_R | IOPTE_W);
         if (rc)
-            dmahal__iova_free(a->dev->iova, iova, len);
+            dmahal__iova_free(dmahal__adp_dev(a)->iova, iova, len);
         else
             atomic_fetch_add(&sd->mapped_pages, len >> s->page_shift);
     }
@@ -401,12 +404,12 @@ static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
 
 static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
 {
-    struct sim *s = a->dev->p->priv;
-    struct sim_dev *sd = a->dev->priv;
+    struct sim *s = dmahal__adp_plat(a)->priv;
+    struct sim_dev *sd = dmahal__adp_dev(a)->priv;
 
     if (s->iommu) {
         sim_iopt_unmap(&sd->iopt, ch->la, ch->len);
-        dmahal__iova_free(a->dev->iova, ch->la, ch->len);
+        dmahal__iova_free(dmahal__adp_dev(a)->iova, ch->la, ch->len);
         atomic_fetch_sub(&sd->mapped_pages, ch->len >> s->page_shift);
     }
     sim_frames_free(s, ch->cookie, ch->len);
@@ -419,7 +422,7 @@ static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *c
 static int translate(struct dmahal_device *d, struct sim *s, dmahal_addr_t at, bool write,
                      char **host)
 {
-    struct sim_dev *sd = d->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
     uint64_t addr;
     bool is_host = false;
     int reason;
@@ -479,7 +482,7 @@ static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, 
 static int sim_dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len,
                           bool write)
 {
-    struct sim *s = d->p->priv;
+    struct sim *s = dmahal__dev_plat(d)->priv;
 
     return sim_access(d, s, la, buf, len, write);
 }
@@ -488,7 +491,7 @@ static int sim_dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, 
 
 static struct sim *sim_of(struct dmahal_platform *p)
 {
-    return p && p->ops == &dmahal__sim_ops ? p->priv : NULL;
+    return p && dmahal__plat(p)->ops == &dmahal__sim_ops ? dmahal__plat(p)->priv : NULL;
 }
 
 int dmahal_sim_contig_alloc(struct dmahal_platform *p, size_t len, void **va)
@@ -568,7 +571,7 @@ int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t 
 
 static void sim_describe(struct dmahal_platform *p, FILE *f)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
     uint64_t used;
 
     pthread_mutex_lock(&s->lock);

@@ -4,7 +4,10 @@
 #ifndef DMAHAL_SIM_H
 #define DMAHAL_SIM_H
 
-#include "core/core.h"
+#include "core/platform_ops.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #define SIM_MAX_RAM        16
 #define SIM_IOVA_BITS      48 /* the IO page table's reach, as a 4-level VT-d table */
@@ -85,7 +88,7 @@ struct sim_shadow {
 struct sim_dev {
     const struct dmahal_model *model;
     void *state;
-    struct sim_iopt iopt;              /* iommu=on; the IOVA space is d->iova */
+    struct sim_iopt iopt;              /* iommu=on; the IOVA space is dmahal__dev(d)->iova */
     atomic_uint_fast64_t mapped_pages; /* by common-buffer arenas */
 };
 

@@ -86,7 +86,7 @@ char *sim_phys_host(struct sim *s, uint64_t pa, size_t len)
 
 int sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus)
 {
-    struct sim *s = a->dev->p->priv;
+    struct sim *s = dmahal__adp_plat(a)->priv;
     uint64_t pa;
     size_t i;
     int rc;
@@ -121,7 +121,7 @@ int sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus)
 
 void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus)
 {
-    struct sim *s = a->dev->p->priv;
+    struct sim *s = dmahal__adp_plat(a)->priv;
     size_t i;
     bool found = false;
 
@@ -143,7 +143,7 @@ void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus
 
 int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len, unsigned perm)
 {
-    struct sim_dev *sd = d->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
     unsigned pte = IOPTE_HOST | (perm & DMAHAL__PERM_READ ? IOPTE_R : 0) |
                    (perm & DMAHAL__PERM_WRITE ? IOPTE_W : 0);
 
@@ -154,7 +154,7 @@ int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t 
 
 void sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
 {
-    struct sim_dev *sd = d->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
 
     sim_iopt_unmap(&sd->iopt, iova, len);
 }
@@ -162,7 +162,7 @@ void sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
 int sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
                      struct dmahal__chunk *out)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
     uint64_t pa;
     int rc = sim_frames_alloc(s, len, s->page, 0, max_addr, &pa);
 
@@ -174,7 +174,7 @@ int sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
 
 void sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch)
 {
-    sim_frames_free(p->priv, ch->cookie, ch->len);
+    sim_frames_free(dmahal__plat(p)->priv, ch->cookie, ch->len);
 }
 
 /* ---- the cache model --------------------------------------------------------------------- */
@@ -298,7 +298,7 @@ static void shadow_collect(struct sim *s)
 
 int sim_cache_track(struct dmahal_platform *p, void *va, size_t len)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
     int rc;
 
     pthread_mutex_lock(&s->shadow_lock);
@@ -314,7 +314,7 @@ int sim_cache_track(struct dmahal_platform *p, void *va, size_t len)
 
 void sim_cache_untrack(struct dmahal_platform *p, void *va, size_t len)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
 
     pthread_mutex_lock(&s->shadow_lock);
     shadow_each(s, va, len, false, untrack_piece);
@@ -324,7 +324,7 @@ void sim_cache_untrack(struct dmahal_platform *p, void *va, size_t len)
 
 void sim_cache_flush(struct dmahal_platform *p, void *va, size_t len)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
 
     pthread_mutex_lock(&s->shadow_lock);
     shadow_each(s, va, len, false, flush_piece);
@@ -333,7 +333,7 @@ void sim_cache_flush(struct dmahal_platform *p, void *va, size_t len)
 
 void sim_cache_invalidate(struct dmahal_platform *p, void *va, size_t len)
 {
-    struct sim *s = p->priv;
+    struct sim *s = dmahal__plat(p)->priv;
 
     pthread_mutex_lock(&s->shadow_lock);
     shadow_each(s, va, len, false, invalidate_piece);

@@ -3,8 +3,8 @@
  *
  * One platform is one VFIO container: one IOMMU address space shared by every device opened
  * on it (the kernel replays each mapping into every group's domain). So there is one core
- * IOVA space (iova.h) per container, which every device's d->iova points at: common buffers
- * and streaming maps of all the container's devices come from it and never overlap. It is
+ * IOVA space (iova.h) per container, which every device's dmahal__dev(d)->iova points at: common
+ * buffers and streaming maps of all the container's devices come from it and never overlap. It is
  * seeded with the windows the kernel reports (VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE), so an
  * adapter's addr_bits and the IOMMU's reserved regions (the MSI window, RMRRs) are honoured by
  * the same allocation, and its granule is the larger of the CPU's page and the IOMMU's
@@ -32,8 +32,7 @@
  * locked-memory limit (RLIMIT_MEMLOCK, unless CAP_IPC_LOCK), each named once on stderr, and
  * -EFAULT when the kernel cannot pin the memory (not mapped; read-only and the device writes).
  */
-#include "core/core.h"
-#include "core/iova.h"
+#include "core/platform_ops.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,7 +41,9 @@
 #include <limits.h>
 #include <linux/pci_regs.h>
 #include <linux/vfio.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,11 +165,11 @@ static int vfio_open(struct dmahal_platform *p, const char *args)
     }
     pthread_mutex_init(&vp->lock, NULL);
     vp->dma_avail = -1;
-    p->priv = vp;
-    p->page_size = page > 0 ? (size_t)page : 4096;
-    p->has_iommu = true;
+    dmahal__plat(p)->priv = vp;
+    dmahal__plat(p)->page_size = page > 0 ? (size_t)page : 4096;
+    dmahal__plat(p)->has_iommu = true;
     /* Type1 maps with IOMMU_CACHE where the IOMMU enforces snooping, and x86 PCI snoops. */
-    p->coherent = true;
+    dmahal__plat(p)->coherent = true;
     return 0;
 
 err_container:
@@ -180,7 +181,7 @@ err_alloc:
 
 static void vfio_close(struct dmahal_platform *p)
 {
-    struct vfio_plat *vp = p->priv;
+    struct vfio_plat *vp = dmahal__plat(p)->priv;
 
     /* Every device is closed, so every group is detached and closed too. */
     close(vp->container);
@@ -318,7 +319,7 @@ static int iova_restrict(struct vfio_plat *vp, const struct dmahal__extent *win,
 static int iova_refresh(struct dmahal_platform *p, struct vfio_plat *vp)
 {
     struct dmahal__extent win[MAX_WINDOWS];
-    uint64_t iommu_page, granule = p->page_size;
+    uint64_t iommu_page, granule = dmahal__plat(p)->page_size;
     size_t nwin;
     int rc;
 
@@ -329,7 +330,7 @@ static int iova_refresh(struct dmahal_platform *p, struct vfio_plat *vp)
     if (iommu_page > granule && vp->dom) {
         say("the IOMMU's smallest page is now %" PRIu64 " bytes, larger than the %zu bytes in "
             "use: open this device on another platform",
-            iommu_page, p->page_size);
+            iommu_page, dmahal__plat(p)->page_size);
         return -ENOTSUP;
     }
     if (iommu_page > granule) {
@@ -337,8 +338,8 @@ static int iova_refresh(struct dmahal_platform *p, struct vfio_plat *vp)
         rc = iova_windows(vp, granule, win, &nwin);
         if (rc)
             return rc;
-        p->page_size = (size_t)granule;
-        p->page_shift = (unsigned)__builtin_ctzll(granule);
+        dmahal__plat(p)->page_size = (size_t)granule;
+        dmahal__plat(p)->page_shift = (unsigned)__builtin_ctzll(granule);
     }
     if (!vp->dom) {
         rc = dmahal__iova_create(granule, &vp->dom);
@@ -407,7 +408,7 @@ static void say_not_viable(int id)
  * Called under vp->lock. */
 static int group_get(struct dmahal_platform *p, int id, struct vfio_group **out)
 {
-    struct vfio_plat *vp = p->priv;
+    struct vfio_plat *vp = dmahal__plat(p)->priv;
     struct vfio_group_status st = {.argsz = sizeof(st)};
     struct vfio_group *g;
     char path[64];
@@ -628,11 +629,11 @@ static int regions_setup(struct dmahal_device *d, struct vfio_dev *vd)
     struct vfio_region_info ri = {.argsz = sizeof(ri)};
 
     if (ioctl(vd->fd, VFIO_DEVICE_GET_INFO, &info)) {
-        say("VFIO_DEVICE_GET_INFO on %s failed: %s", d->name, strerror(errno));
+        say("VFIO_DEVICE_GET_INFO on %s failed: %s", dmahal__dev(d)->name, strerror(errno));
         return -errno;
     }
     if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) || info.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX) {
-        say("%s is not a PCI device", d->name);
+        say("%s is not a PCI device", dmahal__dev(d)->name);
         return -ENOTSUP;
     }
     for (unsigned i = VFIO_PCI_BAR0_REGION_INDEX; i < DMAHAL__BARS; i++) {
@@ -645,7 +646,7 @@ static int regions_setup(struct dmahal_device *d, struct vfio_dev *vd)
             continue;
         b->offset = ri.offset;
         b->size = ri.size;
-        d->bar_size[i] = ri.size;
+        dmahal__dev(d)->bar_size[i] = ri.size;
         if (!(ri.flags & VFIO_REGION_INFO_FLAG_MMAP))
             continue;
         /* A BAR holding an MSI-X table may refuse a whole mapping: pread/pwrite then. */
@@ -655,7 +656,7 @@ static int regions_setup(struct dmahal_device *d, struct vfio_dev *vd)
     }
     ri = (struct vfio_region_info){.argsz = sizeof(ri), .index = VFIO_PCI_CONFIG_REGION_INDEX};
     if (ioctl(vd->fd, VFIO_DEVICE_GET_REGION_INFO, &ri)) {
-        say("cannot find the config space of %s: %s", d->name, strerror(errno));
+        say("cannot find the config space of %s: %s", dmahal__dev(d)->name, strerror(errno));
         return -errno;
     }
     vd->cfg_offset = ri.offset;
@@ -671,7 +672,7 @@ static void regions_unmap(struct vfio_dev *vd)
 
 static int vfio_device_open(struct dmahal_device *d, const char *name)
 {
-    struct vfio_plat *vp = d->p->priv;
+    struct vfio_plat *vp = dmahal__dev_plat(d)->priv;
     struct vfio_dev *vd;
     char addr[32];
     int group, rc;
@@ -687,9 +688,9 @@ static int vfio_device_open(struct dmahal_device *d, const char *name)
     if (!vd)
         return -ENOMEM;
     pthread_mutex_lock(&vp->lock);
-    rc = group_get(d->p, group, &vd->group);
+    rc = group_get(dmahal__dev(d)->p, group, &vd->group);
     /* Every device of the container shares its IOVA space. */
-    d->iova = rc ? NULL : vp->dom;
+    dmahal__dev(d)->iova = rc ? NULL : vp->dom;
     pthread_mutex_unlock(&vp->lock);
     if (rc)
         goto err_alloc;
@@ -708,7 +709,7 @@ static int vfio_device_open(struct dmahal_device *d, const char *name)
         say("cannot enable bus mastering on %s: %s", addr, strerror(-rc));
         goto err_map;
     }
-    d->priv = vd;
+    dmahal__dev(d)->priv = vd;
     return 0;
 
 err_map:
@@ -716,7 +717,7 @@ err_map:
 err_fd:
     close(vd->fd);
 err_group:
-    d->iova = NULL;
+    dmahal__dev(d)->iova = NULL;
     pthread_mutex_lock(&vp->lock);
     group_put(vp, vd->group);
     pthread_mutex_unlock(&vp->lock);
@@ -727,14 +728,14 @@ err_alloc:
 
 static void vfio_device_close(struct dmahal_device *d)
 {
-    struct vfio_plat *vp = d->p->priv;
-    struct vfio_dev *vd = d->priv;
+    struct vfio_plat *vp = dmahal__dev_plat(d)->priv;
+    struct vfio_dev *vd = dmahal__dev(d)->priv;
 
     /* Its buffers are freed already: a device still mastering now would fault. */
     bus_master(vd, false);
     regions_unmap(vd);
     close(vd->fd);
-    d->iova = NULL;
+    dmahal__dev(d)->iova = NULL;
     pthread_mutex_lock(&vp->lock);
     group_put(vp, vd->group);
     pthread_mutex_unlock(&vp->lock);
@@ -743,13 +744,14 @@ static void vfio_device_close(struct dmahal_device *d)
 
 static uint64_t vfio_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size)
 {
-    struct vfio_bar *b = &((struct vfio_dev *)d->priv)->bar[bar];
+    struct vfio_bar *b = &((struct vfio_dev *)dmahal__dev(d)->priv)->bar[bar];
     uint64_t v = 0;
 
     if (b->map)
         return size == 8 ? *(volatile uint64_t *)(b->map + off)
                          : *(volatile uint32_t *)(b->map + off);
-    if (pread(((struct vfio_dev *)d->priv)->fd, &v, size, (off_t)(b->offset + off)) != size)
+    if (pread(((struct vfio_dev *)dmahal__dev(d)->priv)->fd, &v, size, (off_t)(b->offset + off)) !=
+        size)
         return size == 8 ? UINT64_MAX : UINT32_MAX; /* what a failed PCI read returns */
     return v;
 }
@@ -757,7 +759,7 @@ static uint64_t vfio_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t o
 static void vfio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
                             unsigned size)
 {
-    struct vfio_bar *b = &((struct vfio_dev *)d->priv)->bar[bar];
+    struct vfio_bar *b = &((struct vfio_dev *)dmahal__dev(d)->priv)->bar[bar];
     uint32_t v32 = (uint32_t)val;
 
     if (b->map) {
@@ -768,8 +770,8 @@ static void vfio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off,
         return;
     }
     /* A write the device drops is what a failed posted write does too: nothing to report. */
-    if (pwrite(((struct vfio_dev *)d->priv)->fd, size == 8 ? (void *)&val : (void *)&v32, size,
-               (off_t)(b->offset + off)) != size)
+    if (pwrite(((struct vfio_dev *)dmahal__dev(d)->priv)->fd,
+               size == 8 ? (void *)&val : (void *)&v32, size, (off_t)(b->offset + off)) != size)
         return;
 }
 
@@ -779,7 +781,7 @@ static void vfio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off,
  * below what its addr_bits allow. */
 static int vfio_adapter_init(struct dmahal_adapter *a)
 {
-    struct vfio_plat *vp = a->dev->p->priv;
+    struct vfio_plat *vp = dmahal__adp_plat(a)->priv;
     uint64_t top = 0;
     bool any = false;
 
@@ -787,19 +789,19 @@ static int vfio_adapter_init(struct dmahal_adapter *a)
     for (size_t i = 0; i < vp->nwin; i++) {
         uint64_t last = vp->win[i].end - 1;
 
-        if (vp->win[i].start > a->c.max_addr)
+        if (vp->win[i].start > dmahal__adp(a)->c.max_addr)
             continue;
-        last = last < a->c.max_addr ? last : a->c.max_addr;
+        last = last < dmahal__adp(a)->c.max_addr ? last : dmahal__adp(a)->c.max_addr;
         top = last > top ? last : top;
         any = true;
     }
     pthread_mutex_unlock(&vp->lock);
     if (!any) {
-        say("no IOVA window of the IOMMU lies below 2^%u, the width %s drives", a->c.addr_bits,
-            a->dev->name);
+        say("no IOVA window of the IOMMU lies below 2^%u, the width %s drives",
+            dmahal__adp(a)->c.addr_bits, dmahal__adp_dev(a)->name);
         return -ENOSPC;
     }
-    a->c.max_addr = top;
+    dmahal__adp(a)->c.max_addr = top;
     return 0;
 }
 
@@ -888,8 +890,10 @@ static bool dma_unmap(struct vfio_plat *vp, uint64_t iova, size_t len)
 static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
                           struct dmahal__chunk *out)
 {
-    struct vfio_plat *vp = a->dev->p->priv;
-    uint64_t boundary = a->c.boundary && len <= a->c.boundary ? a->c.boundary : 0;
+    struct vfio_plat *vp = dmahal__adp_plat(a)->priv;
+    uint64_t boundary = dmahal__adp(a)->c.boundary && len <= dmahal__adp(a)->c.boundary
+                            ? dmahal__adp(a)->c.boundary
+                            : 0;
     uint64_t iova;
     void *va;
     int rc;
@@ -904,7 +908,8 @@ static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
         goto err_mem;
     }
     /* From the container's space, which streaming maps and the other devices share. */
-    rc = dmahal__iova_alloc(a->dev->iova, len, align, boundary, a->c.max_addr, &iova);
+    rc = dmahal__iova_alloc(dmahal__adp_dev(a)->iova, len, align, boundary,
+                            dmahal__adp(a)->c.max_addr, &iova);
     if (rc) {
         rc = -ENOMEM;
         goto err_mem;
@@ -916,7 +921,7 @@ static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
     return 0;
 
 err_iova:
-    dmahal__iova_free(a->dev->iova, iova, len);
+    dmahal__iova_free(dmahal__adp_dev(a)->iova, iova, len);
 err_mem:
     munmap(va, len);
     return rc;
@@ -924,8 +929,8 @@ err_mem:
 
 static void vfio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
 {
-    if (dma_unmap(a->dev->p->priv, ch->la, ch->len))
-        dmahal__iova_free(a->dev->iova, ch->la, ch->len);
+    if (dma_unmap(dmahal__adp_plat(a)->priv, ch->la, ch->len))
+        dmahal__iova_free(dmahal__adp_dev(a)->iova, ch->la, ch->len);
     munmap(ch->va, ch->len);
 }
 
@@ -944,14 +949,14 @@ static int vfio_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va,
      * harmlessly. A pin for writing does as much itself. */
     if (!(perm & DMAHAL__PERM_WRITE))
         madvise(va, len, MADV_POPULATE_WRITE);
-    return dma_map(d->p->priv, iova, va, len, perm);
+    return dma_map(dmahal__dev_plat(d)->priv, iova, va, len, perm);
 }
 
 static void vfio_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
 {
     /* The core frees the IOVA whatever happens; a range the kernel kept mapped makes a later
      * map there fail (EEXIST, said), never reach the wrong memory. */
-    dma_unmap(d->p->priv, iova, len);
+    dma_unmap(dmahal__dev_plat(d)->priv, iova, len);
 }
 
 /* Bounce pages, for layouts the device cannot take where the memory lies (alignment, segment
@@ -959,7 +964,7 @@ static void vfio_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t
 static int vfio_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
                              struct dmahal__chunk *out)
 {
-    void *va = map_aligned(len, p->page_size);
+    void *va = map_aligned(len, dmahal__plat(p)->page_size);
 
     (void)max_addr; /* behind the IOMMU every page is reachable */
     if (!va)
@@ -983,7 +988,7 @@ static void vfio_bounce_free(struct dmahal_platform *p, const struct dmahal__chu
 
 static void vfio_describe(struct dmahal_platform *p, FILE *f)
 {
-    struct vfio_plat *vp = p->priv;
+    struct vfio_plat *vp = dmahal__plat(p)->priv;
     struct vfio_iommu_type1_info *info = NULL;
 
     pthread_mutex_lock(&vp->lock);

@@ -1,0 +1,221 @@
+/*
+ * platform_ops.h - private: the provider contract. What a platform (sim, vfio, ...)
+ * implements, and all of the core's objects it may touch.
+ *
+ * A platform includes this header (and the core services it names: the IOVA and range
+ * allocators, the spec-string parsers), never core/internal.h: it sees the part of each
+ * object the contract gives it, through dmahal__plat(), dmahal__dev() and dmahal__adp(),
+ * and nothing of the allocators, the lists or the verifier. Drivers and the verifier do not
+ * include it either. Linux draws the same line between dma-mapping.h and dma-map-ops.h.
+ */
+#ifndef DMAHAL_PLATFORM_OPS_H
+#define DMAHAL_PLATFORM_OPS_H
+
+#include <dmahal/device.h>
+#include <dmahal/dmahal.h>
+
+#include <stdio.h>
+
+#include "core/iova.h"
+#include "core/range.h"
+
+#define DMAHAL__BARS    DMAHAL_MODEL_BARS
+#define DMAHAL__MAX_LEN ((size_t)1 << 40) /* the largest single allocation or transfer */
+
+#define DMAHAL__ALIGN_UP(x, a)   (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define DMAHAL__ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define DMAHAL__IS_POW2(x)       ((x) != 0 && ((x) & ((x)-1)) == 0)
+
+struct dmahal__platform_ops;
+struct dmahal_dma_ops;
+
+/*
+ * An adapter's constraints, merged once (platform -> device -> adapter) in
+ * dmahal_adapter_get() and handed to every allocator. All limits are filled in: no zeros
+ * meaning "none".
+ */
+struct dmahal__constraints {
+    uint64_t max_addr;     /* highest logical address the device drives (inclusive) */
+    uint64_t boundary;     /* no element crosses a multiple of this; 0 = none */
+    uint64_t alignment;    /* element address alignment, >= 1, power of two */
+    size_t max_segment;    /* largest element; SIZE_MAX = none */
+    size_t max_transfer;   /* largest transfer */
+    unsigned max_segments; /* >= 1 */
+    unsigned addr_bits;
+    bool coherent; /* device snoops caches (the platform's and the device's word merged) */
+};
+
+/*
+ * The provider's view of each object: its first members, in this order. internal.h lays
+ * each object out as a union of this view and the same members by name, so the core reads
+ * them directly and a platform through the accessors below, at no cost.
+ */
+#define DMAHAL__PLATFORM_VIEW                                                                      \
+    const struct dmahal__platform_ops *ops;                                                        \
+    void *priv;          /* the platform's; set by open */                                         \
+    size_t page_size;    /* set by open (default 4096) */                                          \
+    unsigned page_shift; /* set by the core after open */                                          \
+    bool has_iommu;      /* set by open */                                                         \
+    bool coherent        /* set by open: the machine's devices snoop the caches */
+
+#define DMAHAL__DEVICE_VIEW                                                                        \
+    struct dmahal_platform *p;                                                                     \
+    char *name;                      /* as opened */                                               \
+    void *priv;                      /* the platform's; set by device_open */                      \
+    uint64_t bar_size[DMAHAL__BARS]; /* set by device_open; 0: absent */                           \
+    struct dmahal__iova *iova        /* the IOVA space, set by device_open with an IOMMU */
+
+#define DMAHAL__ADAPTER_VIEW                                                                       \
+    const struct dmahal_dma_ops *ops; /* the core's: first, the hot path's one indirection */      \
+    struct dmahal_device *dev;                                                                     \
+    struct dmahal__constraints c; /* adapter_init may narrow them */                               \
+    void *pdata                   /* the platform's per-adapter state */
+
+struct dmahal__platform_view {
+    DMAHAL__PLATFORM_VIEW;
+};
+struct dmahal__device_view {
+    DMAHAL__DEVICE_VIEW;
+};
+struct dmahal__adapter_view {
+    DMAHAL__ADAPTER_VIEW;
+};
+
+/* The provider's view of an object: each object begins with its view (internal.h). */
+static inline struct dmahal__platform_view *dmahal__plat(struct dmahal_platform *p)
+{
+    return (struct dmahal__platform_view *)(void *)p;
+}
+
+static inline struct dmahal__device_view *dmahal__dev(struct dmahal_device *d)
+{
+    return (struct dmahal__device_view *)(void *)d;
+}
+
+static inline struct dmahal__adapter_view *dmahal__adp(struct dmahal_adapter *a)
+{
+    return (struct dmahal__adapter_view *)(void *)a;
+}
+
+/* The views a platform most often wants: an adapter's device, and the platform of a device
+ * or an adapter. */
+static inline struct dmahal__device_view *dmahal__adp_dev(struct dmahal_adapter *a)
+{
+    return dmahal__dev(dmahal__adp(a)->dev);
+}
+
+static inline struct dmahal__platform_view *dmahal__dev_plat(struct dmahal_device *d)
+{
+    return dmahal__plat(dmahal__dev(d)->p);
+}
+
+static inline struct dmahal__platform_view *dmahal__adp_plat(struct dmahal_adapter *a)
+{
+    return dmahal__plat(dmahal__adp_dev(a)->p);
+}
+
+/* A run of DMA memory from a platform: contiguous for the CPU (va) and the device (la). */
+struct dmahal__chunk {
+    void *va;
+    dmahal_addr_t la;
+    size_t len;
+    uint64_t cookie; /* the platform's own (a physical address, a mapping id, ...) */
+};
+
+/*
+ * What a platform implements. Tables are const, built with designated initialisers. The
+ * core checks every argument before it calls a member, so members may trust theirs.
+ */
+struct dmahal__platform_ops {
+    const char *name; /* "sim", "vfio"; not NULL */
+    /* Parses @args (what followed "name:"), sets priv, page_size, has_iommu, coherent.
+     * Not NULL. On failure it leaves nothing allocated. */
+    int (*open)(struct dmahal_platform *p, const char *args);
+    /* Releases priv; every device is closed already. May be NULL. */
+    void (*close)(struct dmahal_platform *p);
+    /* Opens device @name: sets priv and bar_size[]. Not NULL. */
+    int (*device_open)(struct dmahal_device *d, const char *name);
+    /* Every adapter of @d is put already. May be NULL. */
+    void (*device_close)(struct dmahal_device *d);
+    /* Register access; the core has checked that [off, off+size) lies in the BAR and is
+     * naturally aligned, size 4 or 8. Not NULL. */
+    uint64_t (*mmio_read)(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size);
+    void (*mmio_write)(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
+                       unsigned size);
+    /* Narrows an adapter's constraints to what the platform can give it (an IOVA window),
+     * and sets up per-adapter state in pdata. May be NULL (nothing to narrow). */
+    int (*adapter_init)(struct dmahal_adapter *a);
+    void (*adapter_fini)(struct dmahal_adapter *a); /* May be NULL. */
+    /* DMA memory for @a: @len bytes (a multiple of the page), va and la both aligned to
+     * @align (a power of two >= page), la inside c (max_addr, and no multiple of
+     * c.boundary crossed when len <= boundary). Contents unspecified. Not NULL.
+     * -ENOMEM when nothing fits. */
+    int (*mem_alloc)(struct dmahal_adapter *a, size_t len, size_t align, struct dmahal__chunk *out);
+    /* Returns what mem_alloc gave, whole. Not NULL. */
+    void (*mem_free)(struct dmahal_adapter *a, const struct dmahal__chunk *ch);
+    /* A device access to logical memory; records a fault and returns -EFAULT when it
+     * cannot be translated. NULL: the device is real, the core returns -ENOTSUP. */
+    int (*dev_access)(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len, bool write);
+    /* Writes the platform's configuration, one "key: value" per line. Not NULL. */
+    void (*describe)(struct dmahal_platform *p, FILE *f);
+
+    /* ---- streaming DMA (see core/map.c) ---- */
+    /* Without an IOMMU: gives the bus address of host memory [va, va + len) (both
+     * page-aligned), contiguous over the range, and keeps it there until unpin. The address
+     * may be out of the adapter's reach: the core checks and bounces. May be NULL: the
+     * platform reaches host memory only through its IOMMU. */
+    int (*pin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
+    void (*unpin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
+    /* With an IOMMU: maps host memory [va, va + len) at @iova in @d's domain (page-aligned;
+     * the core took @iova from the device's iova), @perm of DMAHAL__PERM_*. Called
+     * concurrently for disjoint ranges, so it takes no lock the device's other mappings need.
+     * Not NULL when has_iommu. -ENOMEM: nothing is left mapped. */
+    int (*iommu_map)(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
+                     unsigned perm);
+    void (*iommu_unmap)(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
+    /* Memory for the bounce pools: @len bytes (a page multiple) with a page-aligned bus
+     * address at most @max_addr (without an IOMMU; with one, any). NULL: no bouncing, a
+     * transfer the device cannot take directly fails with -ENOTSUP. */
+    int (*bounce_alloc)(struct dmahal_platform *p, size_t len, uint64_t max_addr,
+                        struct dmahal__chunk *out);
+    void (*bounce_free)(struct dmahal_platform *p, const struct dmahal__chunk *ch);
+    /* Caches a non-coherent device does not snoop; called only for non-coherent adapters.
+     * cache_track: host memory [va, va + len) is about to be seen by such a device (until
+     * cache_untrack; ranges may overlap, the platform counts); cache_flush: the CPU's
+     * writes to it become visible to the device; cache_invalidate: the device's writes
+     * become visible to the CPU. Each may be NULL (nothing to do). */
+    int (*cache_track)(struct dmahal_platform *p, void *va, size_t len);
+    void (*cache_untrack)(struct dmahal_platform *p, void *va, size_t len);
+    void (*cache_flush)(struct dmahal_platform *p, void *va, size_t len);
+    void (*cache_invalidate)(struct dmahal_platform *p, void *va, size_t len);
+};
+
+#define DMAHAL__PERM_READ  1u /* the device may read */
+#define DMAHAL__PERM_WRITE 2u /* the device may write */
+
+/* ---- what the core offers a platform ---------------------------------------------------- */
+
+/* The platforms this build has (src/platform/registry.c lists them). */
+extern const struct dmahal__platform_ops dmahal__sim_ops;
+#ifdef DMAHAL_HAVE_VFIO
+extern const struct dmahal__platform_ops dmahal__vfio_ops;
+#endif
+
+/* Records a device access that could not be translated in the platform's fault log
+ * (dmahal_fault_get). Takes the platform's lock. */
+void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len, bool write,
+                          enum dmahal_fault_reason reason);
+
+/* Parses "4096", "4K", "1M", "2G", "1T", "0x1000" into @out; -EINVAL if malformed or
+ * overflowing. */
+int dmahal__parse_size(const char *s, uint64_t *out);
+/* Splits "key=val,key=val" one pair at a time: returns 1 with @key/@val set (pointing into
+ * the string at *@cursor, which is modified), 0 at the end. */
+int dmahal__next_kv(char **cursor, char **key, char **val);
+
+/* ---- the registry (src/platform/registry.c) ------------------------------------------- */
+
+/* The platform called @name ("sim", "vfio"), or NULL if this build has none. */
+const struct dmahal__platform_ops *dmahal__platform_find(const char *name);
+
+#endif /* DMAHAL_PLATFORM_OPS_H */

@@ -1,0 +1,46 @@
+/*
+ * verify_absent.c - the verifier's public functions in a library built without it
+ * (DMAHAL_VERIFIER=OFF): it cannot be turned on, and there is nothing to report.
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+
+#ifndef DMAHAL_VERIFIER
+
+int dmahal_verify_enable(struct dmahal_platform *p, unsigned flags, dmahal_report_fn fn, void *ctx)
+{
+    (void)p, (void)flags, (void)fn, (void)ctx;
+    return -ENOTSUP;
+}
+
+int dmahal_verify_enabled(const struct dmahal_platform *p)
+{
+    return p ? 0 : -EINVAL;
+}
+
+int dmahal_verify_check(struct dmahal_platform *p)
+{
+    return p ? -ENOTSUP : -EINVAL;
+}
+
+uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind)
+{
+    (void)p, (void)kind;
+    return 0;
+}
+
+int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out)
+{
+    (void)index;
+    if (out)
+        *out = (struct dmahal_report){0};
+    return p && out ? -ENOENT : -EINVAL;
+}
+
+void dmahal_verify_clear(struct dmahal_platform *p)
+{
+    (void)p;
+}
+
+#endif /* !DMAHAL_VERIFIER */
