@@ -69,7 +69,7 @@ const struct dmahal_model *sim_model_find(const char *name, size_t len)
 void dmahal__model_set_bar_size(struct dmahal_device *d, unsigned bar, uint64_t size)
 {
     if (bar < DMAHAL_MODEL_BARS)
-        d->bar_size[bar] = size;
+        dmahal__dev(d)->bar_size[bar] = size;
 }
 
 const struct dmahal_model *dmahal_model_find(const char *name)
