@@ -84,10 +84,11 @@ NTSTATUS dmahal__wdm_status(int rc)
     }
 }
 
-/* Members not listed are NULL: dmahal does not implement them yet (ReadDmaCounter is for
- * system DMA controllers, which dmahal does not have). */
-static const DMA_OPERATIONS wdm_ops = {
-    .Size = offsetof(DMA_OPERATIONS, BuildMdlFromScatterGatherList),
+/* Versions 0 to 2: the members Windows has for them, up to BuildMdlFromScatterGatherList.
+ * ReadDmaCounter and BuildMdlFromScatterGatherList answer as for an adapter without a system
+ * DMA controller and without CPU pages behind its logical addresses. */
+static const DMA_OPERATIONS wdm_ops_v2 = {
+    .Size = offsetof(DMA_OPERATIONS, GetDmaAdapterInfo),
     .PutDmaAdapter = put_dma_adapter,
     .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
     .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
@@ -101,6 +102,52 @@ static const DMA_OPERATIONS wdm_ops = {
     .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
     .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
     .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
+    .ReadDmaCounter = dmahal__wdm_read_dma_counter,
+    .BuildMdlFromScatterGatherList = dmahal__wdm_build_mdl_from_scatter_gather_list,
+};
+
+/* Version 3: every member, through CreateCommonBufferFromMdl. */
+static const DMA_OPERATIONS wdm_ops_v3 = {
+    .Size = sizeof(DMA_OPERATIONS),
+    .PutDmaAdapter = put_dma_adapter,
+    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
+    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
+    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
+    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
+    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
+    .FreeMapRegisters = dmahal__wdm_free_map_registers,
+    .MapTransfer = dmahal__wdm_map_transfer,
+    .GetDmaAlignment = get_dma_alignment,
+    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
+    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
+    .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
+    .ReadDmaCounter = dmahal__wdm_read_dma_counter,
+    .BuildMdlFromScatterGatherList = dmahal__wdm_build_mdl_from_scatter_gather_list,
+    .GetDmaAdapterInfo = dmahal__wdm_get_dma_adapter_info,
+    .GetDmaTransferInfo = dmahal__wdm_get_dma_transfer_info,
+    .InitializeDmaTransferContext = dmahal__wdm_initialize_dma_transfer_context,
+    .AllocateCommonBufferEx = dmahal__wdm_allocate_common_buffer_ex,
+    .AllocateAdapterChannelEx = dmahal__wdm_allocate_adapter_channel_ex,
+    .ConfigureAdapterChannel = dmahal__wdm_configure_adapter_channel,
+    .CancelAdapterChannel = dmahal__wdm_cancel_adapter_channel,
+    .MapTransferEx = dmahal__wdm_map_transfer_ex,
+    .GetScatterGatherListEx = dmahal__wdm_get_scatter_gather_list_ex,
+    .BuildScatterGatherListEx = dmahal__wdm_build_scatter_gather_list_ex,
+    .FlushAdapterBuffersEx = dmahal__wdm_flush_adapter_buffers_ex,
+    .FreeAdapterObject = dmahal__wdm_free_adapter_object,
+    .CancelMappedTransfer = dmahal__wdm_cancel_mapped_transfer,
+    .AllocateDomainCommonBuffer = dmahal__wdm_allocate_domain_common_buffer,
+    .FlushDmaBuffer = dmahal__wdm_flush_dma_buffer,
+    .JoinDmaDomain = dmahal__wdm_join_dma_domain,
+    .LeaveDmaDomain = dmahal__wdm_leave_dma_domain,
+    .GetDmaDomain = dmahal__wdm_get_dma_domain,
+    .AllocateCommonBufferWithBounds = dmahal__wdm_allocate_common_buffer_with_bounds,
+    .AllocateCommonBufferVector = dmahal__wdm_allocate_common_buffer_vector,
+    .GetCommonBufferFromVectorByIndex = dmahal__wdm_get_common_buffer_from_vector_by_index,
+    .FreeCommonBufferFromVector = dmahal__wdm_free_common_buffer_from_vector,
+    .FreeCommonBufferVector = dmahal__wdm_free_common_buffer_vector,
+    .CreateCommonBufferFromMdl = dmahal__wdm_create_common_buffer_from_mdl,
 };
 
 /* ---- IoGetDmaAdapter ------------------------------------------------------------------------- */
@@ -199,7 +246,8 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
     w->hdr.Version = 1;
     w->hdr.Size = sizeof(w->hdr);
     /* Windows' member is not const; the table is, and stays read-only. */
-    w->hdr.DmaOperations = (PDMA_OPERATIONS)&wdm_ops;
+    w->hdr.DmaOperations =
+        (PDMA_OPERATIONS)(dd->Version == DEVICE_DESCRIPTION_VERSION3 ? &wdm_ops_v3 : &wdm_ops_v2);
     if (dmahal_adapter_desc(w->a, &merged))
         goto err_adapter;
     w->nregs = nregs;

@@ -135,34 +135,46 @@ static struct wdm_regs *regs_get(struct wdm_adapter *w, ULONG nregs)
     return r;
 }
 
-NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
-                                              ULONG NumberOfMapRegisters,
-                                              PDRIVER_CONTROL ExecutionRoutine, PVOID Context)
+NTSTATUS dmahal__wdm_channel_request(struct wdm_adapter *w, PDEVICE_OBJECT dev, ULONG nregs,
+                                     PDRIVER_CONTROL fn, PVOID ctx, PVOID xctx, bool now,
+                                     PVOID *base)
 {
-    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
     struct wdm_regs *r;
 
-    if (!w || !ExecutionRoutine)
-        return STATUS_INVALID_PARAMETER;
-    if (NumberOfMapRegisters > w->nregs)
+    if (base)
+        *base = NULL;
+    if (nregs > w->nregs)
         return STATUS_INSUFFICIENT_RESOURCES;
     pthread_mutex_lock(&w->lock);
-    r = regs_get(w, NumberOfMapRegisters);
-    if (r && stage_alloc(w, r, NumberOfMapRegisters)) {
+    /* Now or never: nobody waits before it, and what it needs is free. */
+    if (now && (w->q_head || w->granting || (fn && w->chan) || !regs_fit(w, nregs)))
+        goto err_unlock;
+    r = regs_get(w, nregs);
+    if (r && stage_alloc(w, r, nregs)) {
         r->next = w->regs_free;
         w->regs_free = r;
         r = NULL;
     }
-    if (!r) {
+    if (!r)
+        goto err_unlock;
+    r->dev = dev;
+    r->fn = fn;
+    r->ctx = ctx;
+    r->xctx = xctx;
+    r->nregs = nregs;
+    r->next = NULL;
+    if (!fn) {
+        /* The registers alone, granted at once: FreeMapRegisters gives them back. */
+        r->gen++;
+        w->regs_used += nregs;
+        r->used = 0;
+        r->npieces = 0;
+        r->magic = REGS_LIVE;
+        *base = r;
         pthread_mutex_unlock(&w->lock);
-        return STATUS_INSUFFICIENT_RESOURCES;
+        return STATUS_SUCCESS;
     }
     r->magic = REGS_WAIT;
-    r->dev = DeviceObject;
-    r->fn = ExecutionRoutine;
-    r->ctx = Context;
-    r->nregs = NumberOfMapRegisters;
-    r->next = NULL;
     if (w->q_tail)
         w->q_tail->next = r;
     else
@@ -171,6 +183,64 @@ NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_O
     channel_run(w);
     pthread_mutex_unlock(&w->lock);
     return STATUS_SUCCESS;
+
+err_unlock:
+    pthread_mutex_unlock(&w->lock);
+    return STATUS_INSUFFICIENT_RESOURCES;
+}
+
+NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                              ULONG NumberOfMapRegisters,
+                                              PDRIVER_CONTROL ExecutionRoutine, PVOID Context)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+
+    if (!w || !ExecutionRoutine)
+        return STATUS_INVALID_PARAMETER;
+    return dmahal__wdm_channel_request(w, DeviceObject, NumberOfMapRegisters, ExecutionRoutine,
+                                       Context, NULL, false, NULL);
+}
+
+bool dmahal__wdm_channel_cancel(struct wdm_adapter *w, PVOID xctx)
+{
+    struct wdm_regs **pp, *prev = NULL;
+    bool found = false;
+
+    if (!xctx)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    for (pp = &w->q_head; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct wdm_regs *r = *pp;
+
+        if (r->xctx != xctx)
+            continue;
+        *pp = r->next;
+        if (w->q_tail == r)
+            w->q_tail = prev;
+        r->magic = REGS_IDLE;
+        r->next = w->regs_free;
+        w->regs_free = r;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return found;
+}
+
+void dmahal__wdm_channel_release(struct wdm_adapter *w, IO_ALLOCATION_ACTION act)
+{
+    if (act == DeallocateObject) {
+        dmahal__wdm_free_adapter_channel(&w->hdr);
+        return;
+    }
+    if (act != DeallocateObjectKeepRegisters)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (w->chan) {
+        w->chan = NULL;
+        channel_run(w);
+    }
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* The granted record behind a MapRegisterBase of @w, or NULL. */
