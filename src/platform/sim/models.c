@@ -1,4 +1,4 @@
-/* registry.c - the device models the simulated platform can instantiate. */
+/* models.c - the device models the simulated platform can instantiate, by name. */
 #include "platform/sim/models.h"
 #include "platform/sim/sim.h"
 
@@ -22,7 +22,7 @@ static void register_builtin(void)
         models[nmodels++] = builtin[i];
 }
 
-void sim_models_init(void)
+static void models_init(void)
 {
     pthread_once(&models_once, register_builtin);
 }
@@ -41,7 +41,7 @@ int dmahal_model_register(const struct dmahal_model *m)
 
     if (!m || !m->name || !*m->name || !m->mmio_read || !m->mmio_write || strpbrk(m->name, ":,"))
         return -EINVAL;
-    sim_models_init();
+    models_init();
     pthread_mutex_lock(&models_lock);
     if (find_locked(m->name, strlen(m->name)))
         rc = -EEXIST;
@@ -54,11 +54,11 @@ int dmahal_model_register(const struct dmahal_model *m)
 }
 
 /* Finds the model named by the first @len bytes of @name. */
-const struct dmahal_model *sim_model_find(const char *name, size_t len)
+const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len)
 {
     const struct dmahal_model *m;
 
-    sim_models_init();
+    models_init();
     pthread_mutex_lock(&models_lock);
     m = find_locked(name, len);
     pthread_mutex_unlock(&models_lock);
@@ -67,14 +67,14 @@ const struct dmahal_model *sim_model_find(const char *name, size_t len)
 
 const struct dmahal_model *dmahal_model_find(const char *name)
 {
-    return name ? sim_model_find(name, strlen(name)) : NULL;
+    return name ? dmahal__sim_model_find(name, strlen(name)) : NULL;
 }
 
 const struct dmahal_model *dmahal_model_at(size_t index)
 {
     const struct dmahal_model *m = NULL;
 
-    sim_models_init();
+    models_init();
     pthread_mutex_lock(&models_lock);
     if (index < nmodels)
         m = models[index];
