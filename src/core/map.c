@@ -182,7 +182,7 @@ static void live_insert(struct dmahal__stream *st, struct mapping *m)
 
 /* Finds a live list (the caller holds the lock), unlinking it when @remove. */
 static struct mapping *live_find(struct dmahal__stream *st, const struct dmahal_sgl *sgl,
-                                     bool remove)
+                                 bool remove)
 {
     struct mapping **pp = &st->buckets[bucket_of(st, sgl)];
 
@@ -713,8 +713,8 @@ static uintptr_t slot_wait(_Atomic uintptr_t *slot)
  * sync (@hold true; *slotp tells where to unmark it, NULL when the list lives in the chains:
  * the caller then holds the adapter's lock). NULL when the list is not live.
  */
-static struct mapping *live_get(struct dmahal__stream *st, const struct dmahal_sgl *sgl,
-                                    bool hold, _Atomic uintptr_t **slotp)
+static struct mapping *live_get(struct dmahal__stream *st, const struct dmahal_sgl *sgl, bool hold,
+                                _Atomic uintptr_t **slotp)
 {
     size_t h = fast_home(sgl);
     struct mapping *m;

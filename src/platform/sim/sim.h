@@ -100,12 +100,13 @@ int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift);
 void dmahal__sim_iopt_fini(struct sim_iopt *t);
 /* Maps [iova, iova + len) to [addr, addr + len), both page-aligned; @perm may hold
  * IOPTE_HOST. -ENOMEM (nothing mapped). Lock-free. */
-int dmahal__sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len, unsigned perm);
+int dmahal__sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len,
+                         unsigned perm);
 void dmahal__sim_iopt_unmap(struct sim_iopt *t, uint64_t iova, size_t len);
 /* Translates one address to *addr (host when *host): 0, or the enum dmahal_fault_reason that
  * stops it. */
 int dmahal__sim_iopt_lookup(const struct sim_iopt *t, uint64_t iova, unsigned perm, uint64_t *addr,
-                    bool *host);
+                            bool *host);
 
 /* sim.c: physical address to host memory, NULL if [pa, pa + len) is not within one range. */
 char *dmahal__sim_host(const struct sim *s, uint64_t pa, size_t len);
@@ -113,10 +114,11 @@ char *dmahal__sim_host(const struct sim *s, uint64_t pa, size_t len);
 /* pin.c and cache.c: streaming DMA and the cache model (members of dmahal__sim_ops). */
 int dmahal__sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
 void dmahal__sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
-int dmahal__sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len, unsigned perm);
+int dmahal__sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
+                          unsigned perm);
 void dmahal__sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
 int dmahal__sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
-                     struct dmahal__chunk *out);
+                             struct dmahal__chunk *out);
 void dmahal__sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch);
 int dmahal__sim_cache_track(struct dmahal_platform *p, void *va, size_t len);
 void dmahal__sim_cache_untrack(struct dmahal_platform *p, void *va, size_t len);
@@ -134,8 +136,8 @@ void dmahal__sim_pin_fini(struct sim *s);
 void dmahal__sim_cache_init(struct sim *s);
 void dmahal__sim_cache_fini(struct sim *s);
 /* sim.c: frames, for pin.c */
-int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary, uint64_t max_addr,
-                     uint64_t *pa);
+int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
+                             uint64_t max_addr, uint64_t *pa);
 void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len);
 
 #endif /* DMAHAL_SIM_H */
