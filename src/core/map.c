@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.c - streaming DMA: scatter/gather lists that honour an adapter's constraints, through
  * the IOMMU when there is one, directly when the device can take the memory as it is, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * platform_ops.h - private: the provider contract. What a platform (sim, vfio, ...)
  * implements, and all of the core's objects it may touch.

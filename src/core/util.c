@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util.c - parsing shared by the platforms' spec strings. */
 #include "core/internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api.c - the verifier's public entry points (dmahal_verify_*) and its settings, from the call or
  * from DMAHAL_VERIFY.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backtrace.c - the verifier's backtraces: a frame-pointer walk (exact through framed code, see
  * core/framed.h) with glibc's unwinder as the fallback, and the stack depot that keeps each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c - the verifier on demand (dmahal_verify_check) and its part of dmahal_dump.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * graveyard.c - put adapters: leaks reported at put, and the adapter's struct kept a while so that
  * a later use of it is caught; the ops table that wraps an adapter.

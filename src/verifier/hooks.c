@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hooks.c - the verifier's side of the core's hooks (core/verify_hooks.h): new adapters, platform
  * close, NULL adapters, and every device access on the simulated bus.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * index.c - the verifier's indexes of live buffers: by CPU address, and by device and logical
  * address (see verifier.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stream.c - the verifier's streaming checks: what bug check 0xE6 and Linux's dma-debug
  * check of map/unmap/sync, on dmahal's streaming API.

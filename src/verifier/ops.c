@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ops.c - the verifier's wrapped adapter operations for common buffers, with the guard zones around
  * every buffer and the quarantine of freed ones, kept in one file so that the checks on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * report.c - the verifier's reports: the log tests read back, the printed form with buffers and
  * backtraces, and the verifier's own allocations (which tests can make fail).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verifier.h - private: the DMA verifier's state, shared by its files and by the dump.
  *

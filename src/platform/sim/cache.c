@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.c - the cache model: with coherent=no, host memory is the CPU's view (its caches), and each
  * page that a non-coherent mapping or cached buffer covers gets a device-side copy (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iopt.c - the simulated IOMMU's page tables: one radix tree per device (per domain), walked
  * on every device access as the hardware walks its tables.

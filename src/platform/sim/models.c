@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* models.c - the device models the simulated platform can instantiate, by name. */
 #include "platform/sim/models.h"
 #include "platform/sim/sim.h"

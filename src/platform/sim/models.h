@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * models.h - private: the device models built into the simulated platform.
  *

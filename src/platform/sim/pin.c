@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pin.c - the simulated machine's side of streaming DMA: user memory given physical
  * addresses, user memory in the IOMMU's page tables, and bounce memory. (The cache model

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.c - the simulated machine: physical RAM in ranges, frames handed out high-first,
  * logical = physical without an IOMMU, a per-device IO page table with one, and device

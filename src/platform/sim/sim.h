@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.h - private: the simulated machine's state, shared by its files.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * container.c - the vfio platform itself: one VFIO container, its type1 IOMMU, and the IOVA windows
  * the kernel reports for it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device.c - PCI devices through VFIO: the device fd, its BARs mapped or reached by pread/pwrite,
  * bus mastering.

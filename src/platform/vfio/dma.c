@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dma.c - DMA memory on vfio: adapters' IOVA windows, common-buffer arenas mapped with
  * VFIO_IOMMU_MAP_DMA, streaming maps of the caller's own pages, bounce memory; and the platform's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * group.c - IOMMU groups: found from sysfs, opened, checked viable and attached to the container,
  * shared by the devices in them.

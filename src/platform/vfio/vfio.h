@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * vfio.h - private: the "vfio" platform: real PCI devices through Linux VFIO and the type1 IOMMU.
  *
