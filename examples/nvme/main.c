@@ -6,6 +6,7 @@
  *
  *   nvme_example [PLATFORM [DEVICE]]
  *   nvme_example vfio 0000:00:05.0        QEMU's nvme bound to vfio-pci
+ *   nvme_example sim nvme                 the simulated platform's NVMe controller model
  *
  * Without arguments PLATFORM comes from $DMAHAL_PLATFORM (else "vfio") and DEVICE from
  * $DMAHAL_NVME_DEVICE, else $DMAHAL_VM_NVME (set by the test guest). The program overwrites

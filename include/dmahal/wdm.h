@@ -23,14 +23,14 @@
  * declared. It is a thin layer over the public API of dmahal.h; the native handles stay
  * reachable (dmahal_wdm_adapter) for what has no Windows name.
  *
- * DMA_OPERATIONS lists every member Windows has, in Windows' order. Members dmahal does not
- * implement yet are NULL, never stubs: a driver that calls one faults at once, rather than
- * running on a pretence. Size tells how far the table is filled: it is the offset of the
- * first member after the last implemented one, so a member at an offset below Size may be
- * implemented (check it for NULL) and every member at or beyond Size is NULL. Today that
- * is offsetof(DMA_OPERATIONS, BuildMdlFromScatterGatherList): every member before it is
- * implemented except ReadDmaCounter (system DMA controllers only), which is NULL. The table
- * is read-only.
+ * DMA_OPERATIONS lists every member Windows has, in Windows' order. Size covers exactly the
+ * members filled, as on Windows: for a description of version 0 to 2 it is
+ * offsetof(DMA_OPERATIONS, GetDmaAdapterInfo) and the version-3 members are NULL; for
+ * version 3 it is sizeof(DMA_OPERATIONS) and every member is set. Members that exist for
+ * system DMA controllers or DMA domains, which dmahal does not have, are set too and
+ * answer what Windows documents for an adapter without them (STATUS_NOT_SUPPORTED, or 0
+ * and NULL where the member returns no status): never NULL inside Size. The table is
+ * read-only.
  *
  * Packet DMA (streaming) comes in Windows' two shapes, both over dmahal_map():
  *  - GetScatterGatherList / BuildScatterGatherList hand the driver's AdapterListControl
@@ -49,15 +49,23 @@
  *  - an MDL describes memory of this process, already resident: there are no page frame
  *    numbers after it, and MmBuildMdlForNonPagedPool only marks it mapped.
  *
- * Calling conventions (NTAPI) and SAL annotations do not exist on this target and are
- * left out.
+ * The basic types and macros of ntdef.h a DMA driver uses (NTAPI, IN, OUT, OPTIONAL,
+ * FIELD_OFFSET, CONTAINING_RECORD, C_ASSERT, the Rtl memory routines, ...) are here; NTAPI
+ * and the SAL annotations are empty macros, as there is one calling convention on this
+ * target and no analyser reads them.
+ *
+ * Out of scope: the I/O manager (IRPs, IoCreateDevice, dispatch routines, IoCallDriver),
+ * the Plug and Play and power managers, spin locks, DPCs and interrupts: a driver's DMA
+ * code compiles unchanged, the code around it is the driver's own on this target.
  */
 #ifndef DMAHAL_WDM_H
 #define DMAHAL_WDM_H
 
 #include <dmahal/dmahal.h>
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -87,6 +95,31 @@ typedef PVOID HANDLE;
 typedef LONG NTSTATUS;
 typedef ULONG NODE_REQUIREMENT;
 
+typedef char CHAR;
+typedef CHAR *PCHAR;
+typedef const CHAR *PCSTR;
+typedef int16_t SHORT;
+typedef USHORT *PUSHORT;
+typedef LONG *PLONG;
+typedef unsigned int UINT;
+typedef int BOOL;
+typedef uint8_t UINT8;
+typedef uint16_t UINT16;
+typedef uint32_t UINT32;
+typedef uint64_t UINT64;
+typedef int64_t LONG64;
+typedef uint64_t ULONG64;
+typedef ULONGLONG *PULONGLONG;
+typedef intptr_t LONG_PTR;
+typedef ULONG_PTR SIZE_T, *PSIZE_T;
+typedef ULONG_PTR *PULONG_PTR;
+typedef const void *PCVOID;
+typedef void *const *PCPVOID;
+typedef UCHAR KIRQL;
+typedef ULONG_PTR PFN_NUMBER, *PPFN_NUMBER;
+typedef enum _MODE { KernelMode, UserMode, MaximumMode } MODE;
+typedef CHAR KPROCESSOR_MODE;
+
 #ifndef FALSE
 #define FALSE 0
 #endif
@@ -94,17 +127,166 @@ typedef ULONG NODE_REQUIREMENT;
 #define TRUE 1
 #endif
 
+#define MAXUCHAR  0xff
+#define MAXUSHORT 0xffff
+#define MAXULONG  0xffffffffu
+#define MAXLONG   0x7fffffff
+
+/* Windows' calling conventions and parameter markers: one convention on this target, and
+ * the markers are documentation only. */
+#ifndef NTAPI
+#define NTAPI
+#endif
+#ifndef IN
+#define IN
+#endif
+#ifndef OUT
+#define OUT
+#endif
+#ifndef OPTIONAL
+#define OPTIONAL
+#endif
+#ifndef UNALIGNED
+#define UNALIGNED
+#endif
+#ifndef FORCEINLINE
+#define FORCEINLINE static inline
+#endif
+
+/** The offset of a member in a structure (offsetof with Windows' name). */
+#define FIELD_OFFSET(type, field) ((LONG)offsetof(type, field))
+/** The structure of @p type whose member @p field is at @p address. */
+#define CONTAINING_RECORD(address, type, field) ((type *)((char *)(address)-offsetof(type, field)))
+/** Silences an unused parameter, as WDK code does. */
+#define UNREFERENCED_PARAMETER(P) ((void)(P))
+/** A compile-time assertion at file or block scope. */
+#ifdef __cplusplus
+#define C_ASSERT(e) static_assert(e, #e)
+#else
+#define C_ASSERT(e) _Static_assert(e, #e)
+#endif
+
+/* The Rtl memory routines, over the C library's. RtlEqualMemory is nonzero when equal. */
+#define RtlZeroMemory(Destination, Length)          memset((Destination), 0, (Length))
+#define RtlFillMemory(Destination, Length, Fill)    memset((Destination), (Fill), (Length))
+#define RtlCopyMemory(Destination, Source, Length)  memcpy((Destination), (Source), (Length))
+#define RtlMoveMemory(Destination, Source, Length)  memmove((Destination), (Source), (Length))
+#define RtlEqualMemory(Destination, Source, Length) (!memcmp((Destination), (Source), (Length)))
+#define RtlCompareMemory(Source1, Source2, Length)                                                 \
+    dmahal_wdm_compare_memory(Source1, Source2, Length)
+
+/**
+ * RtlCompareMemory: the number of bytes, from the start, that two blocks have in common (at
+ * most @p Length).
+ */
+static inline SIZE_T dmahal_wdm_compare_memory(const void *Source1, const void *Source2,
+                                               SIZE_T Length)
+{
+    const UCHAR *a = (const UCHAR *)Source1, *b = (const UCHAR *)Source2;
+    SIZE_T i = 0;
+
+    while (i < Length && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* SAL annotations (sal.h, driverspecs.h): checked by Microsoft's analyser, empty here. */
+#ifndef _In_
+#define _In_
+#define _In_opt_
+#define _Out_
+#define _Out_opt_
+#define _Inout_
+#define _Inout_opt_
+#define _In_reads_(s)
+#define _In_reads_opt_(s)
+#define _In_reads_bytes_(s)
+#define _In_reads_bytes_opt_(s)
+#define _Out_writes_(s)
+#define _Out_writes_opt_(s)
+#define _Out_writes_bytes_(s)
+#define _Out_writes_bytes_opt_(s)
+#define _Out_writes_bytes_to_(s, c)
+#define _Outptr_
+#define _Outptr_opt_
+#define _Outptr_result_maybenull_
+#define _Outptr_result_buffer_(s)
+#define _Ret_maybenull_
+#define _Ret_notnull_
+#define _Must_inspect_result_
+#define _Success_(e)
+#define _When_(e, a)
+#define _Check_return_
+#define _Post_invalid_
+#define _Post_writable_byte_size_(s)
+#define _Pre_notnull_
+#define _Field_size_(s)
+#define _Field_size_bytes_(s)
+#define _Reserved_
+#define _Analysis_assume_(e)
+#define _Use_decl_annotations_
+#define _Function_class_(n)
+#define _IRQL_requires_(l)
+#define _IRQL_requires_max_(l)
+#define _IRQL_requires_min_(l)
+#define _IRQL_requires_same_
+#define _IRQL_raises_(l)
+#define _IRQL_saves_
+#define _IRQL_restores_
+#define _IRQL_always_function_max_(l)
+#define _Kernel_clear_do_init_(y)
+#define _Requires_lock_held_(l)
+#define _Requires_lock_not_held_(l)
+#define _Acquires_lock_(l)
+#define _Releases_lock_(l)
+#define _Dispatch_type_(t)
+#endif
+#ifndef PASSIVE_LEVEL
+#define PASSIVE_LEVEL  0
+#define APC_LEVEL      1
+#define DISPATCH_LEVEL 2
+#endif
+
 /** Tells whether an NTSTATUS is a success (or informational) code. */
 #define NT_SUCCESS(Status) (((NTSTATUS)(Status)) >= 0)
 
-#define STATUS_SUCCESS                ((NTSTATUS)0x00000000L)
-#define STATUS_UNSUCCESSFUL           ((NTSTATUS)0xC0000001L)
-#define STATUS_NOT_IMPLEMENTED        ((NTSTATUS)0xC0000002L)
-#define STATUS_INVALID_PARAMETER      ((NTSTATUS)0xC000000DL)
-#define STATUS_NO_MEMORY              ((NTSTATUS)0xC0000017L)
-#define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
-#define STATUS_NOT_SUPPORTED          ((NTSTATUS)0xC00000BBL)
-#define STATUS_BUFFER_TOO_SMALL       ((NTSTATUS)0xC0000023L)
+/** Tells whether an NTSTATUS is informational (0x40000000..0x7fffffff). */
+#define NT_INFORMATION(Status) ((((ULONG)(Status)) >> 30) == 1)
+/** Tells whether an NTSTATUS is a warning (0x80000000..0xbfffffff). */
+#define NT_WARNING(Status) ((((ULONG)(Status)) >> 30) == 2)
+/** Tells whether an NTSTATUS is an error (0xc0000000..). */
+#define NT_ERROR(Status) ((((ULONG)(Status)) >> 30) == 3)
+
+/* The codes the DMA paths (and drivers around them) return, with Windows' values. */
+#define STATUS_SUCCESS                  ((NTSTATUS)0x00000000L)
+#define STATUS_TIMEOUT                  ((NTSTATUS)0x00000102L)
+#define STATUS_PENDING                  ((NTSTATUS)0x00000103L)
+#define STATUS_BUFFER_OVERFLOW          ((NTSTATUS)0x80000005L)
+#define STATUS_DEVICE_BUSY              ((NTSTATUS)0x80000011L)
+#define STATUS_NO_MORE_ENTRIES          ((NTSTATUS)0x8000001AL)
+#define STATUS_UNSUCCESSFUL             ((NTSTATUS)0xC0000001L)
+#define STATUS_NOT_IMPLEMENTED          ((NTSTATUS)0xC0000002L)
+#define STATUS_ACCESS_VIOLATION         ((NTSTATUS)0xC0000005L)
+#define STATUS_INVALID_HANDLE           ((NTSTATUS)0xC0000008L)
+#define STATUS_INVALID_PARAMETER        ((NTSTATUS)0xC000000DL)
+#define STATUS_INVALID_DEVICE_REQUEST   ((NTSTATUS)0xC0000010L)
+#define STATUS_MORE_PROCESSING_REQUIRED ((NTSTATUS)0xC0000016L)
+#define STATUS_NO_MEMORY                ((NTSTATUS)0xC0000017L)
+#define STATUS_BUFFER_TOO_SMALL         ((NTSTATUS)0xC0000023L)
+#define STATUS_INTEGER_OVERFLOW         ((NTSTATUS)0xC0000095L)
+#define STATUS_INSUFFICIENT_RESOURCES   ((NTSTATUS)0xC000009AL)
+#define STATUS_DEVICE_DATA_ERROR        ((NTSTATUS)0xC000009CL)
+#define STATUS_DEVICE_NOT_READY         ((NTSTATUS)0xC00000A3L)
+#define STATUS_NOT_SUPPORTED            ((NTSTATUS)0xC00000BBL)
+#define STATUS_INVALID_PARAMETER_1      ((NTSTATUS)0xC00000EFL)
+#define STATUS_INVALID_PARAMETER_2      ((NTSTATUS)0xC00000F0L)
+#define STATUS_INVALID_PARAMETER_3      ((NTSTATUS)0xC00000F1L)
+#define STATUS_CANCELLED                ((NTSTATUS)0xC0000120L)
+#define STATUS_INVALID_ADDRESS          ((NTSTATUS)0xC0000141L)
+#define STATUS_INVALID_DEVICE_STATE     ((NTSTATUS)0xC0000184L)
+#define STATUS_IO_DEVICE_ERROR          ((NTSTATUS)0xC0000185L)
+#define STATUS_INVALID_BUFFER_SIZE      ((NTSTATUS)0xC0000206L)
+#define STATUS_NOT_FOUND                ((NTSTATUS)0xC0000225L)
 
 /* C11 has anonymous structs; C++ has them only as an extension, which GCC and Clang
  * accept quietly when told. */
@@ -137,9 +319,63 @@ typedef LARGE_INTEGER PHYSICAL_ADDRESS, *PPHYSICAL_ADDRESS;
 
 typedef struct _IRP IRP, *PIRP;
 typedef struct _EPROCESS EPROCESS, *PEPROCESS;
-typedef struct _DMA_ADAPTER_INFO DMA_ADAPTER_INFO, *PDMA_ADAPTER_INFO;
-typedef struct _DMA_TRANSFER_INFO DMA_TRANSFER_INFO, *PDMA_TRANSFER_INFO;
 typedef struct _DMA_COMMON_BUFFER_VECTOR DMA_COMMON_BUFFER_VECTOR, *PDMA_COMMON_BUFFER_VECTOR;
+
+/* ------------------------------------------------------------------------------------------
+ * DMA version 3: what GetDmaAdapterInfo and GetDmaTransferInfo fill in, and the transfer
+ * context of the *Ex routines
+ * ------------------------------------------------------------------------------------------ */
+
+#define DMA_ADAPTER_INFO_VERSION1  1
+#define DMA_TRANSFER_INFO_VERSION1 1
+#define DMA_TRANSFER_INFO_VERSION2 2
+/** Bytes of the DMA transfer context a driver passes to the *Ex routines. */
+#define DMA_TRANSFER_CONTEXT_VERSION1 1
+#define DMA_TRANSFER_CONTEXT_SIZE_V1  128
+/** Flag of AllocateAdapterChannelEx, GetScatterGatherListEx and BuildScatterGatherListEx:
+ *  grant now or fail, and return the result rather than (or besides) calling the routine. */
+#define DMA_SYNCHRONOUS_CALLBACK 0x01
+
+/** What the adapter can do (GetDmaAdapterInfo, version 1). 20 bytes. */
+typedef struct _DMA_ADAPTER_INFO_V1 {
+    ULONG ReadDmaCounterAvailable; /**< FALSE: dmahal has no system DMA controller */
+    ULONG ScatterGatherLimit;      /**< the most elements of one list */
+    ULONG DmaAddressWidth;         /**< address bits the device drives */
+    ULONG Flags;                   /**< 0 */
+    ULONG MinimumTransferUnit;     /**< element lengths are multiples of this; 1: any */
+} DMA_ADAPTER_INFO_V1, *PDMA_ADAPTER_INFO_V1;
+
+/** Set Version to DMA_ADAPTER_INFO_VERSION1 before the call. */
+typedef struct _DMA_ADAPTER_INFO {
+    ULONG Version;
+    DMAHAL_WDM_ANONYMOUS union {
+        DMA_ADAPTER_INFO_V1 V1;
+    };
+} DMA_ADAPTER_INFO, *PDMA_ADAPTER_INFO;
+
+/** What one transfer needs (GetDmaTransferInfo, version 1). */
+typedef struct _DMA_TRANSFER_INFO_V1 {
+    ULONG MapRegisterCount;
+    ULONG ScatterGatherElementCount;
+    ULONG ScatterGatherListSize; /**< bytes BuildScatterGatherListEx needs */
+} DMA_TRANSFER_INFO_V1, *PDMA_TRANSFER_INFO_V1;
+
+/** Version 2 adds the logical pages the transfer spans. */
+typedef struct _DMA_TRANSFER_INFO_V2 {
+    ULONG MapRegisterCount;
+    ULONG ScatterGatherElementCount;
+    ULONG ScatterGatherListSize;
+    ULONG LogicalPageCount;
+} DMA_TRANSFER_INFO_V2, *PDMA_TRANSFER_INFO_V2;
+
+/** Set Version to DMA_TRANSFER_INFO_VERSION1 or 2 before the call. */
+typedef struct _DMA_TRANSFER_INFO {
+    ULONG Version;
+    DMAHAL_WDM_ANONYMOUS union {
+        DMA_TRANSFER_INFO_V1 V1;
+        DMA_TRANSFER_INFO_V2 V2;
+    };
+} DMA_TRANSFER_INFO, *PDMA_TRANSFER_INFO;
 typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION,
     *PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION;
 
@@ -164,6 +400,8 @@ typedef struct _DMA_COMMON_BUFFER_EXTENDED_CONFIGURATION DMA_COMMON_BUFFER_EXTEN
     ((ULONG)((((ULONG_PTR)(Size)) >> PAGE_SHIFT) +                                                 \
              ((BYTE_OFFSET(Va) + ((ULONG)(Size) & (PAGE_SIZE - 1)) + (PAGE_SIZE - 1)) >>           \
               PAGE_SHIFT)))
+/** Size rounded up to a whole number of pages. */
+#define ROUND_TO_PAGES(Size) (((ULONG_PTR)(Size) + PAGE_SIZE - 1) & ~(ULONG_PTR)(PAGE_SIZE - 1))
 /** Pages that Size bytes fill, rounded up. */
 #define BYTES_TO_PAGES(Size)                                                                       \
     ((ULONG)(((ULONG_PTR)(Size) >> PAGE_SHIFT) + (((Size) & (PAGE_SIZE - 1)) != 0)))
@@ -428,7 +666,7 @@ struct _DMA_OPERATIONS;
 
 /** The adapter object IoGetDmaAdapter returns; its operations are reached through it. */
 typedef struct _DMA_ADAPTER {
-    USHORT Version; /**< 1 for description versions 0 and 1, else the description's version */
+    USHORT Version; /**< 1, whatever the description's version (as Windows sets it) */
     USHORT Size;    /**< sizeof(DMA_ADAPTER) */
     struct _DMA_OPERATIONS *DmaOperations;
 } DMA_ADAPTER, *PDMA_ADAPTER;
@@ -456,8 +694,7 @@ typedef FREE_COMMON_BUFFER *PFREE_COMMON_BUFFER;
 typedef ULONG GET_DMA_ALIGNMENT(PDMA_ADAPTER DmaAdapter);
 typedef GET_DMA_ALIGNMENT *PGET_DMA_ALIGNMENT;
 
-/* Windows' other operations: those dmahal implements are documented below the table (from
- * AllocateAdapterChannel to BuildScatterGatherList, but ReadDmaCounter); the rest are NULL. */
+/* Windows' other operations, each documented below the table. */
 typedef NTSTATUS ALLOCATE_ADAPTER_CHANNEL(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
                                           ULONG NumberOfMapRegisters,
                                           PDRIVER_CONTROL ExecutionRoutine, PVOID Context);
@@ -652,12 +889,14 @@ typedef struct _DMA_OPERATIONS {
  * AllocateCommonBuffer(DmaAdapter, Length, LogicalAddress, CacheEnabled)
  *   Allocates Length bytes of zeroed memory that both the CPU and the device reach. Returns
  *   the virtual address and stores the logical address, which fits the adapter's
- *   description (below 2^width), in *LogicalAddress. CacheEnabled FALSE maps the buffer
- *   uncached, so it needs no flushing even on a platform whose devices do not snoop caches;
- *   TRUE maps it cached, and the driver must then synchronise (dmahal_common_sync through
- *   dmahal_wdm_adapter) on such platforms. Returns NULL, with *LogicalAddress zeroed, for a
- *   NULL adapter or LogicalAddress, a zero Length, or when memory the device can reach runs
- *   out. Thread-safe.
+ *   description (below 2^width), in *LogicalAddress. Both start a page, as Windows'
+ *   contiguous allocations do (the buffer takes whole pages; dmahal_common_alloc, the
+ *   native call, packs small buffers instead). Whatever CacheEnabled says, the buffer is
+ *   coherent for the device: where the device does not snoop caches, Windows makes a
+ *   cached common buffer coherent (a driver of these routines has no call to sync one), and
+ *   so does dmahal, by mapping it uncached; where it snoops, both are the same. Returns NULL, with
+ * *LogicalAddress zeroed, for a NULL adapter or LogicalAddress, a zero Length, or when memory the
+ * device can reach runs out. Thread-safe.
  *
  * FreeCommonBuffer(DmaAdapter, Length, LogicalAddress, VirtualAddress, CacheEnabled)
  *   Frees a buffer from AllocateCommonBuffer on the same adapter; all four values must be
@@ -672,8 +911,9 @@ typedef struct _DMA_OPERATIONS {
  * Packet DMA through scatter/gather lists. A transfer is Length bytes of an MDL chain,
  * starting at CurrentVa inside the first MDL's buffer and running on through Next. It needs
  * as many map registers as its buffers span pages of the platform (Windows' count); more
- * than IoGetDmaAdapter gave is STATUS_INSUFFICIENT_RESOURCES, as on Windows, and so is a
- * Length above the description's MaximumLength. DeviceObject is
+ * than IoGetDmaAdapter gave is STATUS_INSUFFICIENT_RESOURCES, as on Windows. That is the
+ * only limit: a Length above the description's MaximumLength that fits the map registers
+ * (a page-aligned MaximumLength + one page) is mapped, as Windows maps it. DeviceObject is
  * passed through to ExecutionRoutine, with Irp NULL. dmahal_map() does the mapping: in
  * place where the device reaches the memory (through the IOMMU, or at its bus address),
  * through bounce pages otherwise, with the cache maintenance a non-coherent platform needs.
@@ -705,9 +945,10 @@ typedef struct _DMA_OPERATIONS {
  * CalculateScatterGatherList(DmaAdapter, Mdl, CurrentVa, Length, ScatterGatherListSize,
  *                            pNumberOfMapRegisters)
  *   The size of the buffer BuildScatterGatherList needs for the transfer, and its map
- *   registers (optional out). With Mdl NULL, for the one buffer [CurrentVa, +Length): the
- *   most any such buffer needs. The size counts dmahal's own record of the transfer, kept in
- *   the buffer too, so it exceeds sizeof(SCATTER_GATHER_LIST) + elements * 24. Returns
+ *   registers (optional out). With Mdl NULL, CurrentVa is only an address, which may be 0
+ *   (pcidrv sizes its lists so at start-up): the result is for one buffer of Length bytes
+ *   starting at CurrentVa's page offset. The size counts dmahal's own record of the transfer, kept
+ * in the buffer too, so it exceeds sizeof(SCATTER_GATHER_LIST) + elements * 24. Returns
  *   STATUS_SUCCESS; STATUS_INVALID_PARAMETER as GetScatterGatherList (Mdl may be NULL) or
  *   for a NULL ScatterGatherListSize; STATUS_BUFFER_TOO_SMALL when the chain is shorter than
  *   Length; STATUS_INSUFFICIENT_RESOURCES as GetScatterGatherList. The
@@ -725,8 +966,10 @@ typedef struct _DMA_OPERATIONS {
  *   buffer.
  *
  * Packet DMA through an adapter channel and map registers. The adapter has as many map
- * registers as IoGetDmaAdapter said; each is a page of a common buffer of the adapter's,
- * allocated with the first AllocateAdapterChannel and kept until the adapter is put.
+ * registers as IoGetDmaAdapter said, granted as requests need them: a request for N takes
+ * N of the count, and N pages of a common buffer to stage through, allocated with the
+ * request (not for every register the adapter has: a MaximumLength of MAXULONG gives
+ * 524,289) and kept with its record for the next request, until the adapter is put.
  * MapTransfer maps in place when dmahal_map() can do so at once, and copies through the
  * registers' pages when it cannot (the device cannot reach the memory and the bounce pages
  * are taken, or the layout does not fit): it never waits and never fails for lack of
@@ -775,6 +1018,81 @@ typedef struct _DMA_OPERATIONS {
  * FreeAdapterChannel(DmaAdapter)
  *   Releases the channel kept with KeepObject, and its registers. Ignored when no routine
  *   keeps the channel.
+ *
+ * ReadDmaCounter(DmaAdapter) -> 0; BuildMdlFromScatterGatherList -> STATUS_NOT_SUPPORTED
+ *   (a system DMA controller's counter; logical addresses do not name CPU pages behind an
+ *   IOMMU), with *TargetMdl NULL.
+ *
+ * Version 3 (a DEVICE_DESCRIPTION_VERSION3 adapter). A transfer is named by an MDL chain
+ * and a byte Offset into it (not a CurrentVa); the *Ex routines take a DMA transfer
+ * context of DMA_TRANSFER_CONTEXT_SIZE_V1 bytes that InitializeDmaTransferContext zeroed.
+ * DmaCompletionRoutine (system DMA) must be NULL: STATUS_INVALID_PARAMETER otherwise.
+ *
+ * GetDmaAdapterInfo(DmaAdapter, AdapterInfo)
+ *   With AdapterInfo->Version DMA_ADAPTER_INFO_VERSION1, fills V1: no DMA counter, the
+ *   scatter/gather limit, DmaAddressWidth as the adapter drives it, no flags, a minimum
+ *   transfer unit of 1. STATUS_NOT_SUPPORTED for another Version; STATUS_INVALID_PARAMETER
+ *   for NULL arguments.
+ * GetDmaTransferInfo(DmaAdapter, Mdl, Offset, Length, WriteOnly, TransferInfo)
+ *   With Version 1 or 2: map registers, elements and the bytes BuildScatterGatherListEx
+ *   needs for [Offset, +Length) of the chain (version 2: and the logical pages, the same as
+ *   the registers). STATUS_INVALID_PARAMETER for an Offset past the chain or NULL
+ *   arguments; STATUS_BUFFER_TOO_SMALL when the chain ends first; STATUS_NOT_SUPPORTED for
+ *   another Version.
+ * InitializeDmaTransferContext(DmaAdapter, DmaTransferContext): zeroes it; STATUS_SUCCESS.
+ * AllocateCommonBufferEx(DmaAdapter, MaximumAddress, Length, LogicalAddress, CacheEnabled,
+ *                        PreferredNode)
+ *   AllocateCommonBuffer whose buffer also ends at or below *MaximumAddress (optional);
+ *   NULL when dmahal's buffer does not (none is kept). PreferredNode is ignored.
+ * AllocateAdapterChannelEx(DmaAdapter, DeviceObject, DmaTransferContext,
+ *                          NumberOfMapRegisters, Flags, ExecutionRoutine, ExecutionContext,
+ *                          MapRegisterBase)
+ *   AllocateAdapterChannel, tagged with the context. With DMA_SYNCHRONOUS_CALLBACK it
+ *   grants now or fails with STATUS_INSUFFICIENT_RESOURCES (the channel or the registers
+ *   taken, or requests waiting); then ExecutionRoutine may be NULL, and the registers alone
+ *   (no channel) come back in *MapRegisterBase, for FreeMapRegisters.
+ *   STATUS_INVALID_PARAMETER for a NULL context, unknown flags, or no routine otherwise.
+ * CancelAdapterChannel(DmaAdapter, DeviceObject, DmaTransferContext)
+ *   Takes a queued AllocateAdapterChannelEx request of that context off the queue (its
+ *   routine never runs): TRUE; FALSE when none waits (granted already, or never made).
+ * MapTransferEx(DmaAdapter, Mdl, MapRegisterBase, Offset, DeviceOffset, Length,
+ *               WriteToDevice, ScatterGatherBuffer, ScatterGatherBufferLength, ...)
+ *   MapTransfer over the chain from Offset, element after element into the driver's list
+ *   buffer, until *Length bytes, the registers or the buffer's room run out; *Length
+ *   becomes the bytes mapped. STATUS_SUCCESS; STATUS_BUFFER_TOO_SMALL for a buffer without
+ *   room for one element; STATUS_INVALID_PARAMETER for bad arguments;
+ *   STATUS_INSUFFICIENT_RESOURCES when nothing could be mapped.
+ * GetScatterGatherListEx / BuildScatterGatherListEx(..., DmaTransferContext, Mdl, Offset,
+ *                                                   Length, Flags, ExecutionRoutine, ...)
+ *   GetScatterGatherList / BuildScatterGatherList from Offset into the chain. With
+ *   DMA_SYNCHRONOUS_CALLBACK the list is mapped now or the call fails with
+ *   STATUS_INSUFFICIENT_RESOURCES, and with ExecutionRoutine NULL the list comes back in
+ *   *ScatterGatherList instead. PutScatterGatherList ends it.
+ * FlushAdapterBuffersEx(DmaAdapter, Mdl, MapRegisterBase, Offset, Length, WriteToDevice)
+ *   FlushAdapterBuffers over [Offset, +Length) of the chain: STATUS_SUCCESS, or
+ *   STATUS_INVALID_PARAMETER where FlushAdapterBuffers would return FALSE.
+ * FreeAdapterObject(DmaAdapter, AllocationAction)
+ *   What the holder of the channel's routine would have returned: DeallocateObject releases
+ *   the channel and its registers, DeallocateObjectKeepRegisters the channel only,
+ *   KeepObject nothing.
+ * FlushDmaBuffer(DmaAdapter, Mdl, ReadOperation)
+ *   STATUS_SUCCESS: what this layer hands a device is coherent for it already (common
+ *   buffers are mapped so; mapped transfers are synced by the calls that end them).
+ * AllocateCommonBufferWithBounds(DmaAdapter, MinimumAddress, MaximumAddress, Length, Flags,
+ *                                CacheType, PreferredNode, LogicalAddress)
+ *   A common buffer inside [*MinimumAddress, *MaximumAddress] (each optional), or NULL;
+ *   Flags must be 0.
+ * AllocateCommonBufferVector(DmaAdapter, LowAddress, HighAddress, CacheType, IdealNode,
+ *                            Flags, NumberOfElements, SizeOfElements, VectorOut)
+ *   NumberOfElements common buffers inside [LowAddress, HighAddress], all or none:
+ *   STATUS_SUCCESS; STATUS_INSUFFICIENT_RESOURCES; STATUS_INVALID_PARAMETER for a count or
+ *   size of 0, a size above 4 GiB or Flags. GetCommonBufferFromVectorByIndex reads one
+ *   (NULL and 0 for an index out of range or freed); FreeCommonBufferFromVector frees one;
+ *   FreeCommonBufferVector frees the rest and the vector.
+ * ConfigureAdapterChannel, CancelMappedTransfer (system DMA), AllocateDomainCommonBuffer,
+ * JoinDmaDomain, LeaveDmaDomain (DMA domains): STATUS_NOT_SUPPORTED; GetDmaDomain: NULL.
+ * CreateCommonBufferFromMdl: STATUS_NOT_SUPPORTED, *LogicalAddress 0: dmahal makes common
+ *   buffers of memory it allocates for the device, not of memory the driver got elsewhere.
  */
 
 /* ------------------------------------------------------------------------------------------
@@ -795,15 +1113,17 @@ typedef struct _DMA_OPERATIONS {
  *    limited to 2 GiB (its top bit dropped), then BYTES_TO_PAGES(MaximumLength) + 1 with the
  *    platform's page size, capped at 16 (a 64 KiB transfer) unless the device does
  *    scatter/gather on PCI (or InterfaceTypeUndefined) or EISA;
- *  - the adapter's largest transfer is what those map registers span, so
- *    dmahal_adapter_map_registers() reports the same number. The one exception is a
- *    MaximumLength of 0, for which Windows gives 1 map register: the adapter then takes
- *    transfers of one page, and dmahal_adapter_map_registers() says 2;
+ *  - the dmahal adapter's largest transfer is what those N map registers map when
+ *    page-aligned, N pages (so dmahal_adapter_map_registers(), which allows for an
+ *    unaligned start, says N + 1); the routines refuse only transfers needing more than N;
  *  - ScatterGather lets a transfer use as many elements as it has map registers; without
  *    it, one;
  *  - cache coherence is the platform's: a description has no word for it.
- * Versions 0 and 1 get a version-1 DMA_ADAPTER, versions 2 and 3 their own; the operations
- * table is the same (see Size above).
+ *  - the adapter's map registers are reserved in its bounce pool now (where transfers
+ *    bounce), so that common buffers allocated later cannot take the low memory a full
+ *    transfer of a 24- or 28-bit device needs.
+ * DMA_ADAPTER.Version is 1 for every version; versions 0-2 get the version-2 operations,
+ * version 3 all of them (see Size above).
  *
  * @param PhysicalDeviceObject  from dmahal_wdm_device().
  * @param DeviceDescription     the device's capabilities; not modified.

@@ -28,7 +28,6 @@ void dmahal__wdm_adapter_free(struct wdm_adapter *w)
         w->regs_all = r->all;
         free(r);
     }
-    free(w->reg_used);
     pthread_mutex_destroy(&w->lock);
     free(w->bufs);
     free(w);
@@ -50,9 +49,10 @@ static VOID put_dma_adapter(PDMA_ADAPTER DmaAdapter)
     if (w->next)
         w->next->prev = w->prev;
     pthread_mutex_unlock(&dev->lock);
-    /* The register pages are ours, not a leak of the driver's. */
-    if (w->stage.va)
-        dmahal_common_free(w->a, &w->stage);
+    /* The registers' staging pages are ours, not a leak of the driver's. */
+    for (struct wdm_regs *r = w->regs_all; r; r = r->all)
+        if (r->stage.va)
+            dmahal_common_free(w->a, &r->stage);
     /* dmahal frees the buffers still allocated, and its verifier reports them as leaks;
      * requests still waiting for map registers are dropped (sg_mapped sees them cancelled). */
     dmahal_adapter_put(w->a);
@@ -84,10 +84,11 @@ NTSTATUS dmahal__wdm_status(int rc)
     }
 }
 
-/* Members not listed are NULL: dmahal does not implement them yet (ReadDmaCounter is for
- * system DMA controllers, which dmahal does not have). */
-static const DMA_OPERATIONS wdm_ops = {
-    .Size = offsetof(DMA_OPERATIONS, BuildMdlFromScatterGatherList),
+/* Versions 0 to 2: the members Windows has for them, up to BuildMdlFromScatterGatherList.
+ * ReadDmaCounter and BuildMdlFromScatterGatherList answer as for an adapter without a system
+ * DMA controller and without CPU pages behind its logical addresses. */
+static const DMA_OPERATIONS wdm_ops_v2 = {
+    .Size = offsetof(DMA_OPERATIONS, GetDmaAdapterInfo),
     .PutDmaAdapter = put_dma_adapter,
     .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
     .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
@@ -101,6 +102,52 @@ static const DMA_OPERATIONS wdm_ops = {
     .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
     .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
     .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
+    .ReadDmaCounter = dmahal__wdm_read_dma_counter,
+    .BuildMdlFromScatterGatherList = dmahal__wdm_build_mdl_from_scatter_gather_list,
+};
+
+/* Version 3: every member, through CreateCommonBufferFromMdl. */
+static const DMA_OPERATIONS wdm_ops_v3 = {
+    .Size = sizeof(DMA_OPERATIONS),
+    .PutDmaAdapter = put_dma_adapter,
+    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
+    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
+    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
+    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
+    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
+    .FreeMapRegisters = dmahal__wdm_free_map_registers,
+    .MapTransfer = dmahal__wdm_map_transfer,
+    .GetDmaAlignment = get_dma_alignment,
+    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
+    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
+    .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
+    .ReadDmaCounter = dmahal__wdm_read_dma_counter,
+    .BuildMdlFromScatterGatherList = dmahal__wdm_build_mdl_from_scatter_gather_list,
+    .GetDmaAdapterInfo = dmahal__wdm_get_dma_adapter_info,
+    .GetDmaTransferInfo = dmahal__wdm_get_dma_transfer_info,
+    .InitializeDmaTransferContext = dmahal__wdm_initialize_dma_transfer_context,
+    .AllocateCommonBufferEx = dmahal__wdm_allocate_common_buffer_ex,
+    .AllocateAdapterChannelEx = dmahal__wdm_allocate_adapter_channel_ex,
+    .ConfigureAdapterChannel = dmahal__wdm_configure_adapter_channel,
+    .CancelAdapterChannel = dmahal__wdm_cancel_adapter_channel,
+    .MapTransferEx = dmahal__wdm_map_transfer_ex,
+    .GetScatterGatherListEx = dmahal__wdm_get_scatter_gather_list_ex,
+    .BuildScatterGatherListEx = dmahal__wdm_build_scatter_gather_list_ex,
+    .FlushAdapterBuffersEx = dmahal__wdm_flush_adapter_buffers_ex,
+    .FreeAdapterObject = dmahal__wdm_free_adapter_object,
+    .CancelMappedTransfer = dmahal__wdm_cancel_mapped_transfer,
+    .AllocateDomainCommonBuffer = dmahal__wdm_allocate_domain_common_buffer,
+    .FlushDmaBuffer = dmahal__wdm_flush_dma_buffer,
+    .JoinDmaDomain = dmahal__wdm_join_dma_domain,
+    .LeaveDmaDomain = dmahal__wdm_leave_dma_domain,
+    .GetDmaDomain = dmahal__wdm_get_dma_domain,
+    .AllocateCommonBufferWithBounds = dmahal__wdm_allocate_common_buffer_with_bounds,
+    .AllocateCommonBufferVector = dmahal__wdm_allocate_common_buffer_vector,
+    .GetCommonBufferFromVectorByIndex = dmahal__wdm_get_common_buffer_from_vector_by_index,
+    .FreeCommonBufferFromVector = dmahal__wdm_free_common_buffer_from_vector,
+    .FreeCommonBufferVector = dmahal__wdm_free_common_buffer_vector,
+    .CreateCommonBufferFromMdl = dmahal__wdm_create_common_buffer_from_mdl,
 };
 
 /* ---- IoGetDmaAdapter ------------------------------------------------------------------------- */
@@ -139,13 +186,30 @@ static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dm
     *desc = (struct dmahal_desc){
         .addr_bits = desc_addr_bits(dd),
         .max_segments = dd->ScatterGather ? nregs : 1,
-        /* What nregs map registers span, so that dmahal counts as many. */
-        .max_transfer = max_len ? (nregs - 1) * page : page,
+        /* The most that nregs map registers map (page-aligned): Windows refuses a transfer
+         * only when its registers are short, whatever MaximumLength says. */
+        .max_transfer = (size_t)nregs * page,
         .coherent = false, /* the platform decides */
     };
-    if (max_len && max_len < desc->max_transfer)
-        desc->max_transfer = max_len;
     return nregs;
+}
+
+/*
+ * Reserves the adapter's map registers now, while memory its device reaches is there: one
+ * mapping that bounces (user memory always does, where there is no IOMMU) makes dmahal join
+ * the adapter to its bounce pool, which grows by the adapter's share and keeps it. Without
+ * it the pool would grow at the first transfer, after common buffers may have taken the low
+ * memory a 24- or 28-bit device needs. Where nothing bounces, nothing is reserved; a failure
+ * leaves the pool to grow later, as it would have.
+ */
+static void reserve_map_registers(struct wdm_adapter *w)
+{
+    static const char byte;
+    struct iovec iov = {(void *)&byte, 1};
+    struct dmahal_sgl *sgl;
+
+    if (dmahal_map(w->a, &iov, 1, DMAHAL_TO_DEVICE, DMAHAL_MAP_NOWAIT, &sgl) == 0)
+        dmahal_unmap(w->a, sgl);
 }
 
 PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
@@ -178,10 +242,12 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
         return NULL;
     if (dmahal_adapter_get(dev->obj.DmahalDevice, &desc, &w->a))
         goto err_alloc;
-    w->hdr.Version = dd->Version <= DEVICE_DESCRIPTION_VERSION1 ? 1 : (USHORT)dd->Version;
+    /* Windows sets 1 whatever the description's version; the table's Size tells more. */
+    w->hdr.Version = 1;
     w->hdr.Size = sizeof(w->hdr);
     /* Windows' member is not const; the table is, and stays read-only. */
-    w->hdr.DmaOperations = (PDMA_OPERATIONS)&wdm_ops;
+    w->hdr.DmaOperations =
+        (PDMA_OPERATIONS)(dd->Version == DEVICE_DESCRIPTION_VERSION3 ? &wdm_ops_v3 : &wdm_ops_v2);
     if (dmahal_adapter_desc(w->a, &merged))
         goto err_adapter;
     w->nregs = nregs;
@@ -191,6 +257,7 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
     /* Elements shorter than a page come only from a max_segment or boundary below it. */
     w->elems_by_pages = (merged.max_segment == 0 || merged.max_segment >= page) &&
                         (merged.boundary == 0 || merged.boundary >= page);
+    reserve_map_registers(w);
     w->magic = WDM_ADAPTER_MAGIC;
     w->dev = dev;
     pthread_mutex_init(&w->lock, NULL);

@@ -13,33 +13,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Finds @n free registers in a row (first fit). Caller holds w->lock. */
-static bool regs_find(const struct wdm_adapter *w, ULONG n, ULONG *first)
+/* Tells whether @n more registers are free. Caller holds w->lock. */
+static bool regs_fit(const struct wdm_adapter *w, ULONG n)
 {
-    ULONG run = 0;
-
-    *first = 0;
-    if (n == 0)
-        return true;
-    for (ULONG i = 0; i < w->nregs; i++) {
-        run = w->reg_used[i] ? 0 : run + 1;
-        if (run == n) {
-            *first = i + 1 - n;
-            return true;
-        }
-    }
-    return false;
+    return n <= w->nregs - w->regs_used;
 }
 
-/* Ends one piece: the device's writes reach the buffer for a read. No lock held. */
-static void piece_end(struct wdm_adapter *w, struct wdm_piece *pc)
+/* Ends one piece of @r: the device's writes reach the buffer for a read. No lock held. */
+static void piece_end(struct wdm_regs *r, struct wdm_piece *pc)
 {
+    struct wdm_adapter *w = r->w;
+
     if (pc->sgl) {
         if (!pc->write)
             dmahal_sync_for_cpu(w->a, pc->sgl);
         dmahal_unmap(w->a, pc->sgl);
     } else if (!pc->write) {
-        memcpy(pc->va, (char *)w->stage.va + pc->stage, pc->len);
+        memcpy(pc->va, (char *)r->stage.va + pc->stage, pc->len);
     }
 }
 
@@ -47,7 +37,7 @@ static void piece_end(struct wdm_adapter *w, struct wdm_piece *pc)
 static void regs_flush(struct wdm_regs *r)
 {
     for (unsigned i = 0; i < r->npieces; i++)
-        piece_end(r->w, &r->pieces[i]);
+        piece_end(r, &r->pieces[i]);
     r->npieces = 0;
     r->used = 0;
 }
@@ -55,7 +45,7 @@ static void regs_flush(struct wdm_regs *r)
 /* Gives @r's registers back and caches the record. Caller holds w->lock. */
 static void regs_free_locked(struct wdm_adapter *w, struct wdm_regs *r)
 {
-    memset(&w->reg_used[r->first], 0, r->nregs);
+    w->regs_used -= r->nregs;
     r->magic = REGS_IDLE;
     r->next = w->regs_free;
     w->regs_free = r;
@@ -69,12 +59,11 @@ static void regs_free_locked(struct wdm_adapter *w, struct wdm_regs *r)
 static void channel_run(struct wdm_adapter *w)
 {
     struct wdm_regs *r;
-    ULONG first;
 
     if (w->granting)
         return;
     w->granting = true;
-    while ((r = w->q_head) && !w->chan && regs_find(w, r->nregs, &first)) {
+    while ((r = w->q_head) && !w->chan && regs_fit(w, r->nregs)) {
         IO_ALLOCATION_ACTION act;
         unsigned gen = ++r->gen;
 
@@ -82,9 +71,7 @@ static void channel_run(struct wdm_adapter *w)
         if (!w->q_head)
             w->q_tail = NULL;
         r->next = NULL;
-        if (r->nregs)
-            memset(&w->reg_used[first], 1, r->nregs);
-        r->first = first;
+        w->regs_used += r->nregs;
         r->used = 0;
         r->npieces = 0;
         r->magic = REGS_LIVE;
@@ -107,23 +94,22 @@ static void channel_run(struct wdm_adapter *w)
     w->granting = false;
 }
 
-/* The register pages, allocated once per adapter. Caller holds w->lock. */
-static int stage_alloc(struct wdm_adapter *w)
+/*
+ * Gives @r pages for @nregs registers, to stage what dmahal cannot map at once: sized to the
+ * request, not to the adapter (whose MaximumLength may ask for 2 GiB), and kept with the
+ * record for the next request it serves. Caller holds w->lock.
+ */
+static int stage_alloc(struct wdm_adapter *w, struct wdm_regs *r, ULONG nregs)
 {
-    int rc;
+    size_t bytes = (size_t)nregs * w->page;
 
-    if (w->stage.va)
+    if (r->stage.len >= bytes)
         return 0;
-    w->reg_used = calloc(w->nregs, 1);
-    if (!w->reg_used)
-        return -ENOMEM;
+    if (r->stage.va)
+        dmahal_common_free(w->a, &r->stage);
+    memset(&r->stage, 0, sizeof(r->stage));
     /* Uncached: the device sees the CPU's copies without a flush on any platform. */
-    rc = dmahal_common_alloc(w->a, (size_t)w->nregs * w->page, 0, &w->stage);
-    if (rc) {
-        free(w->reg_used);
-        w->reg_used = NULL;
-    }
-    return rc;
+    return dmahal_common_alloc(w->a, bytes, 0, &r->stage);
 }
 
 /* A cached record with room for @nregs pieces, or a new one. Caller holds w->lock. */
@@ -149,28 +135,46 @@ static struct wdm_regs *regs_get(struct wdm_adapter *w, ULONG nregs)
     return r;
 }
 
-NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
-                                              ULONG NumberOfMapRegisters,
-                                              PDRIVER_CONTROL ExecutionRoutine, PVOID Context)
+NTSTATUS dmahal__wdm_channel_request(struct wdm_adapter *w, PDEVICE_OBJECT dev, ULONG nregs,
+                                     PDRIVER_CONTROL fn, PVOID ctx, PVOID xctx, bool now,
+                                     PVOID *base)
 {
-    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
     struct wdm_regs *r;
 
-    if (!w || !ExecutionRoutine)
-        return STATUS_INVALID_PARAMETER;
-    if (NumberOfMapRegisters > w->nregs)
+    if (base)
+        *base = NULL;
+    if (nregs > w->nregs)
         return STATUS_INSUFFICIENT_RESOURCES;
     pthread_mutex_lock(&w->lock);
-    if (stage_alloc(w) || !(r = regs_get(w, NumberOfMapRegisters))) {
+    /* Now or never: nobody waits before it, and what it needs is free. */
+    if (now && (w->q_head || w->granting || (fn && w->chan) || !regs_fit(w, nregs)))
+        goto err_unlock;
+    r = regs_get(w, nregs);
+    if (r && stage_alloc(w, r, nregs)) {
+        r->next = w->regs_free;
+        w->regs_free = r;
+        r = NULL;
+    }
+    if (!r)
+        goto err_unlock;
+    r->dev = dev;
+    r->fn = fn;
+    r->ctx = ctx;
+    r->xctx = xctx;
+    r->nregs = nregs;
+    r->next = NULL;
+    if (!fn) {
+        /* The registers alone, granted at once: FreeMapRegisters gives them back. */
+        r->gen++;
+        w->regs_used += nregs;
+        r->used = 0;
+        r->npieces = 0;
+        r->magic = REGS_LIVE;
+        *base = r;
         pthread_mutex_unlock(&w->lock);
-        return STATUS_INSUFFICIENT_RESOURCES;
+        return STATUS_SUCCESS;
     }
     r->magic = REGS_WAIT;
-    r->dev = DeviceObject;
-    r->fn = ExecutionRoutine;
-    r->ctx = Context;
-    r->nregs = NumberOfMapRegisters;
-    r->next = NULL;
     if (w->q_tail)
         w->q_tail->next = r;
     else
@@ -179,6 +183,64 @@ NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_O
     channel_run(w);
     pthread_mutex_unlock(&w->lock);
     return STATUS_SUCCESS;
+
+err_unlock:
+    pthread_mutex_unlock(&w->lock);
+    return STATUS_INSUFFICIENT_RESOURCES;
+}
+
+NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                              ULONG NumberOfMapRegisters,
+                                              PDRIVER_CONTROL ExecutionRoutine, PVOID Context)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+
+    if (!w || !ExecutionRoutine)
+        return STATUS_INVALID_PARAMETER;
+    return dmahal__wdm_channel_request(w, DeviceObject, NumberOfMapRegisters, ExecutionRoutine,
+                                       Context, NULL, false, NULL);
+}
+
+bool dmahal__wdm_channel_cancel(struct wdm_adapter *w, PVOID xctx)
+{
+    struct wdm_regs **pp, *prev = NULL;
+    bool found = false;
+
+    if (!xctx)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    for (pp = &w->q_head; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct wdm_regs *r = *pp;
+
+        if (r->xctx != xctx)
+            continue;
+        *pp = r->next;
+        if (w->q_tail == r)
+            w->q_tail = prev;
+        r->magic = REGS_IDLE;
+        r->next = w->regs_free;
+        w->regs_free = r;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return found;
+}
+
+void dmahal__wdm_channel_release(struct wdm_adapter *w, IO_ALLOCATION_ACTION act)
+{
+    if (act == DeallocateObject) {
+        dmahal__wdm_free_adapter_channel(&w->hdr);
+        return;
+    }
+    if (act != DeallocateObjectKeepRegisters)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (w->chan) {
+        w->chan = NULL;
+        channel_run(w);
+    }
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* The granted record behind a MapRegisterBase of @w, or NULL. */
@@ -223,9 +285,9 @@ static struct wdm_piece *piece_new(struct wdm_adapter *w, struct wdm_regs *r, ch
     if (dmahal_map(w->a, &iov, 1, write ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, DMAHAL_MAP_NOWAIT,
                    &pc->sgl)) {
         pc->sgl = NULL;
-        pc->stage = (size_t)(r->first + r->used) * w->page + off;
+        pc->stage = (size_t)r->used * w->page + off;
         if (write)
-            memcpy((char *)w->stage.va + pc->stage, va, len);
+            memcpy((char *)r->stage.va + pc->stage, va, len);
     }
     pc->va = va;
     pc->len = len;
@@ -262,7 +324,7 @@ PHYSICAL_ADDRESS dmahal__wdm_map_transfer(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVO
     if (len > pc->len - off)
         len = pc->len - off;
     if (!pc->sgl) {
-        la.QuadPart = (LONGLONG)(w->stage.la + pc->stage + off);
+        la.QuadPart = (LONGLONG)(r->stage.la + pc->stage + off);
     } else {
         const struct dmahal_seg *seg = pc->sgl->seg;
 
@@ -298,7 +360,7 @@ BOOLEAN dmahal__wdm_flush_adapter_buffers(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVO
         struct wdm_piece *pc = &r->pieces[i];
 
         if (pc->va < hi && lo < pc->va + pc->len) {
-            piece_end(w, pc);
+            piece_end(r, pc);
             r->pieces[i] = r->pieces[--r->npieces];
         } else {
             i++;

@@ -50,50 +50,92 @@ static int bufs_insert(struct wdm_adapter *w, const struct wdm_buf *wb)
 }
 
 /*
- * Takes the entry that matches @wb exactly out of the map. Returns 0; -ENOENT when no entry
- * has that va; -EINVAL when one has but its la or len differs; -EPERM when only its
- * CacheEnabled differs. A mismatched entry stays. Caller holds w->lock.
+ * Takes the entry that matches @wb (va, la, the driver's length, CacheEnabled) out of the
+ * map, into @taken. Returns 0; -ENOENT when no entry has that va; -EINVAL when one has but
+ * its la or length differs; -EPERM when only its CacheEnabled differs. A mismatched entry
+ * stays. Caller holds w->lock.
  */
-static int bufs_take(struct wdm_adapter *w, const struct wdm_buf *wb)
+static int bufs_take(struct wdm_adapter *w, const struct wdm_buf *wb, struct wdm_buf *taken)
 {
     size_t i = bufs_lower_bound(w, wb->b.va);
 
     if (i == w->nbufs || w->bufs[i].b.va != wb->b.va)
         return -ENOENT;
-    if (w->bufs[i].b.la != wb->b.la || w->bufs[i].b.len != wb->b.len)
+    if (w->bufs[i].b.la != wb->b.la || w->bufs[i].length != wb->length)
         return -EINVAL;
     if (w->bufs[i].cached != wb->cached)
         return -EPERM;
+    *taken = w->bufs[i];
     w->nbufs--;
     memmove(&w->bufs[i], &w->bufs[i + 1], (w->nbufs - i) * sizeof(*w->bufs));
     return 0;
 }
 
-PVOID dmahal__wdm_allocate_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
-                                         PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled)
+int dmahal__wdm_common_alloc(struct wdm_adapter *w, size_t len, bool cached, struct dmahal_buf *out)
 {
-    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
-    struct wdm_buf wb = {.cached = CacheEnabled != FALSE};
+    /* Whole pages: Windows' common buffers start a page, and drivers count on it. */
+    size_t bytes = (len + w->page - 1) & ~(w->page - 1);
+    struct wdm_buf wb = {.length = len, .cached = cached};
     int rc;
 
-    if (!LogicalAddress)
-        return NULL;
-    LogicalAddress->QuadPart = 0;
-    if (!w || Length == 0)
-        return NULL;
-    /* dmahal and the map change together, so that no free sees one without the other. */
+    memset(out, 0, sizeof(*out));
+    if (len == 0 || bytes < len)
+        return -EINVAL;
+    /*
+     * Never DMAHAL_CACHED: a driver of the Windows names has no call to sync a common buffer
+     * (before FlushDmaBuffer of version 3, which is for MDLs), so Windows makes a cached one
+     * coherent for a device that does not snoop; where the device snoops, both are the same.
+     * dmahal and the map change together, so that no free sees one without the other.
+     */
     pthread_mutex_lock(&w->lock);
-    rc = dmahal_common_alloc(w->a, Length, wb.cached ? DMAHAL_CACHED : 0, &wb.b);
+    rc = dmahal_common_alloc(w->a, bytes, 0, &wb.b);
     if (rc == 0) {
         rc = bufs_insert(w, &wb);
         if (rc)
             dmahal_common_free(w->a, &wb.b);
     }
     pthread_mutex_unlock(&w->lock);
-    if (rc)
+    if (rc == 0)
+        *out = (struct dmahal_buf){wb.b.va, wb.b.la, len};
+    return rc;
+}
+
+int dmahal__wdm_common_free(struct wdm_adapter *w, void *va, dmahal_addr_t la, size_t len,
+                            bool cached)
+{
+    struct wdm_buf wb = {.b = {.va = va, .la = la, .len = len}, .length = len, .cached = cached};
+    struct wdm_buf taken;
+    int rc;
+
+    pthread_mutex_lock(&w->lock);
+    rc = bufs_take(w, &wb, &taken);
+    /*
+     * A buffer not ours as described goes to dmahal all the same: it refuses to free what
+     * does not match a live buffer exactly, so nothing is freed, and its verifier reports
+     * the bad free with both sides. A CacheEnabled mismatch alone would match, so it is not
+     * handed on.
+     */
+    if (rc == 0)
+        dmahal_common_free(w->a, &taken.b);
+    else if (rc != -EPERM)
+        dmahal_common_free(w->a, &wb.b);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
+PVOID dmahal__wdm_allocate_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
+                                         PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled)
+{
+    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
+    struct dmahal_buf b;
+
+    if (!LogicalAddress)
         return NULL;
-    LogicalAddress->QuadPart = (LONGLONG)wb.b.la;
-    return wb.b.va;
+    LogicalAddress->QuadPart = 0;
+    if (!w || dmahal__wdm_common_alloc(w, Length, CacheEnabled != FALSE, &b))
+        return NULL;
+    LogicalAddress->QuadPart = (LONGLONG)b.la;
+    return b.va;
 }
 
 VOID dmahal__wdm_free_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
@@ -101,23 +143,8 @@ VOID dmahal__wdm_free_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
                                     BOOLEAN CacheEnabled)
 {
     struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
-    struct wdm_buf wb = {
-        .b = {.va = VirtualAddress, .la = (dmahal_addr_t)LogicalAddress.QuadPart, .len = Length},
-        .cached = CacheEnabled != FALSE,
-    };
-    int rc;
 
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    rc = bufs_take(w, &wb);
-    /*
-     * A buffer not ours as described goes to dmahal all the same: it refuses to free what
-     * does not match a live buffer exactly, so nothing is freed, and its verifier reports
-     * the bad free with both sides. A CacheEnabled mismatch alone would match, so it is not
-     * handed on.
-     */
-    if (rc != -EPERM)
-        dmahal_common_free(w->a, &wb.b);
-    pthread_mutex_unlock(&w->lock);
+    if (w)
+        dmahal__wdm_common_free(w, VirtualAddress, (dmahal_addr_t)LogicalAddress.QuadPart, Length,
+                                CacheEnabled != FALSE);
 }

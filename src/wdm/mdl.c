@@ -100,3 +100,18 @@ unsigned dmahal__wdm_xfer_elems(const struct wdm_adapter *w, const struct xfer *
         return (unsigned)x->regs;
     return w->max_elems;
 }
+
+bool dmahal__wdm_mdl_at(PMDL mdl, ULONGLONG offset, PMDL *at, char **va)
+{
+    *at = NULL;
+    *va = NULL;
+    for (PMDL m = mdl; m; m = m->Next) {
+        if (offset < m->ByteCount) {
+            *at = m;
+            *va = (char *)MmGetMdlVirtualAddress(m) + offset;
+            return true;
+        }
+        offset -= m->ByteCount;
+    }
+    return false;
+}

@@ -114,13 +114,13 @@ static void sg_mapped(struct dmahal_adapter *a, int status, struct dmahal_sgl *d
 
 /* Starts the mapping of a filled-in record. On failure the record is released. */
 static NTSTATUS sg_start(struct wdm_adapter *w, struct wdm_sg *sg, const struct iovec *iov,
-                         unsigned npieces, BOOLEAN WriteToDevice)
+                         unsigned npieces, BOOLEAN WriteToDevice, unsigned flags)
 {
     enum dmahal_dir dir = WriteToDevice ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE;
     int rc;
 
     sg->magic = SG_WAIT;
-    rc = dmahal_map_async(w->a, iov, npieces, dir, 0, sg_mapped, sg);
+    rc = dmahal_map_async(w->a, iov, npieces, dir, flags, sg_mapped, sg);
     /* Mapped (the routine has run, and may have put the list already) or queued: the
      * record is not ours to touch any more. */
     if (rc == 0 || rc == -EINPROGRESS)
@@ -141,17 +141,16 @@ static NTSTATUS sg_check(struct wdm_adapter *w, PMDL Mdl, PVOID CurrentVa, ULONG
     st = dmahal__wdm_xfer_walk(w, Mdl, CurrentVa, Length, NULL, x);
     if (st)
         return st;
-    if (x->regs > w->nregs || Length > w->max_transfer)
+    /* As on Windows, only the map registers limit a transfer, not MaximumLength. */
+    if (x->regs > w->nregs)
         return STATUS_INSUFFICIENT_RESOURCES;
     return STATUS_SUCCESS;
 }
 
-NTSTATUS dmahal__wdm_get_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
-                                             PMDL Mdl, PVOID CurrentVa, ULONG Length,
-                                             PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
-                                             BOOLEAN WriteToDevice)
+NTSTATUS dmahal__wdm_sg_get(struct wdm_adapter *w, PDEVICE_OBJECT DeviceObject, PMDL Mdl,
+                            PVOID CurrentVa, ULONG Length, PDRIVER_LIST_CONTROL ExecutionRoutine,
+                            PVOID Context, BOOLEAN WriteToDevice, unsigned flags)
 {
-    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
     struct iovec stack_iov[SG_STACK_IOV], *iov = stack_iov;
     struct wdm_sg *sg;
     struct xfer x;
@@ -174,11 +173,20 @@ NTSTATUS dmahal__wdm_get_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_OB
     sg->dev = DeviceObject;
     sg->fn = ExecutionRoutine;
     sg->ctx = Context;
-    st = sg_start(w, sg, iov, x.npieces, WriteToDevice);
+    st = sg_start(w, sg, iov, x.npieces, WriteToDevice, flags);
 out:
     if (iov != stack_iov)
         free(iov);
     return st;
+}
+
+NTSTATUS dmahal__wdm_get_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                             PMDL Mdl, PVOID CurrentVa, ULONG Length,
+                                             PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                                             BOOLEAN WriteToDevice)
+{
+    return dmahal__wdm_sg_get(wdm_adapter_of(DmaAdapter), DeviceObject, Mdl, CurrentVa, Length,
+                              ExecutionRoutine, Context, WriteToDevice, 0);
 }
 
 VOID dmahal__wdm_put_scatter_gather_list(PDMA_ADAPTER DmaAdapter,
@@ -221,12 +229,13 @@ NTSTATUS dmahal__wdm_calculate_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PMDL
     if (!ScatterGatherListSize)
         return STATUS_INVALID_PARAMETER;
     *ScatterGatherListSize = 0;
-    if (!w || !CurrentVa || !Length)
+    /* Without an MDL, CurrentVa is only an address (0 included): its page offset counts. */
+    if (!w || (Mdl && !CurrentVa) || !Length)
         return STATUS_INVALID_PARAMETER;
     st = dmahal__wdm_xfer_walk(w, Mdl, CurrentVa, Length, NULL, &x);
     if (st)
         return st;
-    if (x.regs > w->nregs || Length > w->max_transfer)
+    if (x.regs > w->nregs)
         return STATUS_INSUFFICIENT_RESOURCES;
     bytes = sg_build_bytes(dmahal__wdm_xfer_elems(w, &x), x.npieces);
     if (bytes > UINT32_MAX)
@@ -237,13 +246,11 @@ NTSTATUS dmahal__wdm_calculate_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PMDL
     return STATUS_SUCCESS;
 }
 
-NTSTATUS dmahal__wdm_build_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
-                                               PMDL Mdl, PVOID CurrentVa, ULONG Length,
-                                               PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
-                                               BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
-                                               ULONG ScatterGatherLength)
+NTSTATUS dmahal__wdm_sg_build(struct wdm_adapter *w, PDEVICE_OBJECT DeviceObject, PMDL Mdl,
+                              PVOID CurrentVa, ULONG Length, PDRIVER_LIST_CONTROL ExecutionRoutine,
+                              PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
+                              ULONG ScatterGatherLength, unsigned flags)
 {
-    struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
     const uintptr_t align = _Alignof(max_align_t);
     struct wdm_sg *sg;
     struct iovec *iov;
@@ -270,5 +277,21 @@ NTSTATUS dmahal__wdm_build_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_
         .fn = ExecutionRoutine,
         .ctx = Context,
     };
-    return sg_start(w, sg, iov, x.npieces, WriteToDevice);
+    return sg_start(w, sg, iov, x.npieces, WriteToDevice, flags);
+}
+
+NTSTATUS dmahal__wdm_build_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                               PMDL Mdl, PVOID CurrentVa, ULONG Length,
+                                               PDRIVER_LIST_CONTROL ExecutionRoutine, PVOID Context,
+                                               BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
+                                               ULONG ScatterGatherLength)
+{
+    return dmahal__wdm_sg_build(wdm_adapter_of(DmaAdapter), DeviceObject, Mdl, CurrentVa, Length,
+                                ExecutionRoutine, Context, WriteToDevice, ScatterGatherBuffer,
+                                ScatterGatherLength, 0);
+}
+
+size_t dmahal__wdm_sg_build_bytes(unsigned elems, unsigned npieces)
+{
+    return sg_build_bytes(elems, npieces);
 }

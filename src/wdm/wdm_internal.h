@@ -45,7 +45,8 @@
 
 /* One common buffer handed out through AllocateCommonBuffer. */
 struct wdm_buf {
-    struct dmahal_buf b;
+    struct dmahal_buf b; /* as dmahal has it: whole pages */
+    size_t length;       /* as the driver asked */
     bool cached;
 };
 
@@ -73,11 +74,11 @@ struct wdm_piece {
     char *va;
     size_t len;
     struct dmahal_sgl *sgl; /* NULL: staged */
-    size_t stage;           /* offset of va's copy in the adapter's register pages */
+    size_t stage;           /* offset of va's copy in its record's stage pages */
     bool write;
 };
 
-/* A MapRegisterBase: registers [first, first + nregs) of the adapter's. */
+/* A MapRegisterBase: nregs of the adapter's map registers, and pages to stage through. */
 struct wdm_regs {
     uint32_t magic; /* REGS_*; changed under the adapter's lock */
     unsigned gen;   /* counts grants, so that a recycled record is told apart */
@@ -85,12 +86,14 @@ struct wdm_regs {
     struct wdm_regs *next; /* on the queue or the free list */
     struct wdm_regs *all;
     PDEVICE_OBJECT dev;
-    PDRIVER_CONTROL fn;
+    PDRIVER_CONTROL fn; /* NULL: registers granted without the channel */
     PVOID ctx;
-    ULONG nregs, first;
-    ULONG used;       /* registers the pieces took */
-    unsigned npieces; /* live pieces */
-    unsigned slots;   /* room in pieces: a piece takes a register at least */
+    PVOID xctx; /* the DMA transfer context of AllocateAdapterChannelEx, or NULL */
+    ULONG nregs;
+    ULONG used;              /* registers the pieces took */
+    unsigned npieces;        /* live pieces */
+    unsigned slots;          /* room in pieces: a piece takes a register at least */
+    struct dmahal_buf stage; /* pages to stage pieces through; va NULL until needed */
     struct wdm_piece pieces[];
 };
 
@@ -111,9 +114,8 @@ struct wdm_adapter {
     bool elems_by_pages; /* no element is shorter than a page: a list has at most as many
                             elements as its transfer spans pages */
     struct wdm_sg *sg_free, *sg_all;
-    struct dmahal_buf stage; /* the registers' pages; va NULL until first needed */
-    unsigned char *reg_used; /* one byte per register */
-    struct wdm_regs *chan;   /* holds the adapter channel */
+    ULONG regs_used;       /* map registers granted */
+    struct wdm_regs *chan; /* holds the adapter channel */
     struct wdm_regs *q_head, *q_tail;
     struct wdm_regs *regs_free, *regs_all;
     bool granting; /* a thread is running channel requests */
@@ -142,6 +144,15 @@ NTSTATUS dmahal__wdm_status(int rc);
 
 /* ---- common.c: AllocateCommonBuffer, FreeCommonBuffer --------------------------------------- */
 
+/* A common buffer of @len bytes (whole pages, page-aligned, coherent for the device whatever
+ * @cached says), recorded for dmahal__wdm_common_free. 0, or dmahal_common_alloc's errors. */
+int dmahal__wdm_common_alloc(struct wdm_adapter *w, size_t len, bool cached,
+                             struct dmahal_buf *out);
+/* Frees a buffer of dmahal__wdm_common_alloc: 0; -ENOENT, -EINVAL or -EPERM (as bufs_take)
+ * when the four values do not match one, and then nothing is freed. */
+int dmahal__wdm_common_free(struct wdm_adapter *w, void *va, dmahal_addr_t la, size_t len,
+                            bool cached);
+
 PVOID dmahal__wdm_allocate_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
                                          PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled);
 VOID dmahal__wdm_free_common_buffer(PDMA_ADAPTER DmaAdapter, ULONG Length,
@@ -167,6 +178,8 @@ bool dmahal__wdm_inside_mdl(PMDL mdl, const void *va);
  */
 NTSTATUS dmahal__wdm_xfer_walk(const struct wdm_adapter *w, PMDL mdl, void *va, ULONG len,
                                struct iovec *iov, struct xfer *x);
+/* Finds the byte @offset bytes into @mdl's chain: its MDL and address. False past the end. */
+bool dmahal__wdm_mdl_at(PMDL mdl, ULONGLONG offset, PMDL *at, char **va);
 /* The most elements the transfer's list can have. */
 unsigned dmahal__wdm_xfer_elems(const struct wdm_adapter *w, const struct xfer *x);
 
@@ -188,7 +201,32 @@ NTSTATUS dmahal__wdm_build_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_
                                                BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
                                                ULONG ScatterGatherLength);
 
+/* Get and Build on @w, with dmahal_map_async's @flags (DMAHAL_MAP_NOWAIT: now or never). */
+NTSTATUS dmahal__wdm_sg_get(struct wdm_adapter *w, PDEVICE_OBJECT DeviceObject, PMDL Mdl,
+                            PVOID CurrentVa, ULONG Length, PDRIVER_LIST_CONTROL ExecutionRoutine,
+                            PVOID Context, BOOLEAN WriteToDevice, unsigned flags);
+NTSTATUS dmahal__wdm_sg_build(struct wdm_adapter *w, PDEVICE_OBJECT DeviceObject, PMDL Mdl,
+                              PVOID CurrentVa, ULONG Length, PDRIVER_LIST_CONTROL ExecutionRoutine,
+                              PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
+                              ULONG ScatterGatherLength, unsigned flags);
+/* The bytes BuildScatterGatherList needs for a list of @elems over @npieces buffers. */
+size_t dmahal__wdm_sg_build_bytes(unsigned elems, unsigned npieces);
+
 /* ---- channel.c: adapter channels and map registers ------------------------------------------ */
+
+/*
+ * AllocateAdapterChannel(Ex): queues a request for @nregs registers and the channel, tagged
+ * with @xctx (a DMA transfer context, or NULL) for CancelAdapterChannel. With @now, grants
+ * at once or fails with STATUS_INSUFFICIENT_RESOURCES; @fn NULL (only with @now) grants the
+ * registers without the channel, into *@base.
+ */
+NTSTATUS dmahal__wdm_channel_request(struct wdm_adapter *w, PDEVICE_OBJECT dev, ULONG nregs,
+                                     PDRIVER_CONTROL fn, PVOID ctx, PVOID xctx, bool now,
+                                     PVOID *base);
+/* Takes the queued request tagged @xctx off the queue; tells whether there was one. */
+bool dmahal__wdm_channel_cancel(struct wdm_adapter *w, PVOID xctx);
+/* FreeAdapterObject: what an AdapterControl routine's return would have done. */
+void dmahal__wdm_channel_release(struct wdm_adapter *w, IO_ALLOCATION_ACTION act);
 
 NTSTATUS dmahal__wdm_allocate_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
                                               ULONG NumberOfMapRegisters,
@@ -206,5 +244,86 @@ VOID dmahal__wdm_free_adapter_channel(PDMA_ADAPTER DmaAdapter);
 /* The record behind a DEVICE_OBJECT that dmahal_wdm_device() made, or NULL for anything
  * else. */
 struct wdm_device *dmahal__wdm_device_of(PDEVICE_OBJECT obj);
+
+/* ---- v3.c: the operations of DMA version 3 and later ----------------------------------------- */
+
+NTSTATUS dmahal__wdm_get_dma_adapter_info(PDMA_ADAPTER DmaAdapter, PDMA_ADAPTER_INFO AdapterInfo);
+NTSTATUS dmahal__wdm_get_dma_transfer_info(PDMA_ADAPTER DmaAdapter, PMDL Mdl, ULONGLONG Offset,
+                                           ULONG Length, BOOLEAN WriteOnly,
+                                           PDMA_TRANSFER_INFO TransferInfo);
+NTSTATUS dmahal__wdm_initialize_dma_transfer_context(PDMA_ADAPTER DmaAdapter,
+                                                     PVOID DmaTransferContext);
+PVOID dmahal__wdm_allocate_common_buffer_ex(PDMA_ADAPTER DmaAdapter,
+                                            PPHYSICAL_ADDRESS MaximumAddress, ULONG Length,
+                                            PPHYSICAL_ADDRESS LogicalAddress, BOOLEAN CacheEnabled,
+                                            NODE_REQUIREMENT PreferredNode);
+NTSTATUS dmahal__wdm_allocate_adapter_channel_ex(PDMA_ADAPTER DmaAdapter,
+                                                 PDEVICE_OBJECT DeviceObject,
+                                                 PVOID DmaTransferContext,
+                                                 ULONG NumberOfMapRegisters, ULONG Flags,
+                                                 PDRIVER_CONTROL ExecutionRoutine,
+                                                 PVOID ExecutionContext, PVOID *MapRegisterBase);
+NTSTATUS dmahal__wdm_configure_adapter_channel(PDMA_ADAPTER DmaAdapter, ULONG FunctionNumber,
+                                               PVOID Context);
+BOOLEAN dmahal__wdm_cancel_adapter_channel(PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject,
+                                           PVOID DmaTransferContext);
+NTSTATUS dmahal__wdm_map_transfer_ex(PDMA_ADAPTER DmaAdapter, PMDL Mdl, PVOID MapRegisterBase,
+                                     ULONGLONG Offset, ULONG DeviceOffset, PULONG Length,
+                                     BOOLEAN WriteToDevice,
+                                     PSCATTER_GATHER_LIST ScatterGatherBuffer,
+                                     ULONG ScatterGatherBufferLength,
+                                     PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
+                                     PVOID CompletionContext);
+NTSTATUS dmahal__wdm_get_scatter_gather_list_ex(
+    PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject, PVOID DmaTransferContext, PMDL Mdl,
+    ULONGLONG Offset, ULONG Length, ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine,
+    PVOID Context, BOOLEAN WriteToDevice, PDMA_COMPLETION_ROUTINE DmaCompletionRoutine,
+    PVOID CompletionContext, PSCATTER_GATHER_LIST *ScatterGatherList);
+NTSTATUS dmahal__wdm_build_scatter_gather_list_ex(
+    PDMA_ADAPTER DmaAdapter, PDEVICE_OBJECT DeviceObject, PVOID DmaTransferContext, PMDL Mdl,
+    ULONGLONG Offset, ULONG Length, ULONG Flags, PDRIVER_LIST_CONTROL ExecutionRoutine,
+    PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer, ULONG ScatterGatherLength,
+    PDMA_COMPLETION_ROUTINE DmaCompletionRoutine, PVOID CompletionContext, PVOID ScatterGatherList);
+NTSTATUS dmahal__wdm_flush_adapter_buffers_ex(PDMA_ADAPTER DmaAdapter, PMDL Mdl,
+                                              PVOID MapRegisterBase, ULONGLONG Offset, ULONG Length,
+                                              BOOLEAN WriteToDevice);
+VOID dmahal__wdm_free_adapter_object(PDMA_ADAPTER DmaAdapter,
+                                     IO_ALLOCATION_ACTION AllocationAction);
+NTSTATUS dmahal__wdm_cancel_mapped_transfer(PDMA_ADAPTER DmaAdapter, PVOID DmaTransferContext);
+NTSTATUS dmahal__wdm_allocate_domain_common_buffer(PDMA_ADAPTER DmaAdapter, HANDLE DomainHandle,
+                                                   PPHYSICAL_ADDRESS MaximumAddress, ULONG Length,
+                                                   ULONG Flags, MEMORY_CACHING_TYPE *CacheType,
+                                                   NODE_REQUIREMENT PreferredNode,
+                                                   PPHYSICAL_ADDRESS LogicalAddress,
+                                                   PVOID *VirtualAddress);
+NTSTATUS dmahal__wdm_flush_dma_buffer(PDMA_ADAPTER DmaAdapter, PMDL Mdl, BOOLEAN ReadOperation);
+NTSTATUS dmahal__wdm_join_dma_domain(PDMA_ADAPTER DmaAdapter, HANDLE DomainHandle);
+NTSTATUS dmahal__wdm_leave_dma_domain(PDMA_ADAPTER DmaAdapter);
+HANDLE dmahal__wdm_get_dma_domain(PDMA_ADAPTER DmaAdapter);
+PVOID dmahal__wdm_allocate_common_buffer_with_bounds(PDMA_ADAPTER DmaAdapter,
+                                                     PPHYSICAL_ADDRESS MinimumAddress,
+                                                     PPHYSICAL_ADDRESS MaximumAddress, ULONG Length,
+                                                     ULONG Flags, MEMORY_CACHING_TYPE *CacheType,
+                                                     NODE_REQUIREMENT PreferredNode,
+                                                     PPHYSICAL_ADDRESS LogicalAddress);
+NTSTATUS dmahal__wdm_allocate_common_buffer_vector(
+    PDMA_ADAPTER DmaAdapter, PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighAddress,
+    MEMORY_CACHING_TYPE CacheType, NODE_REQUIREMENT IdealNode, ULONG Flags, ULONG NumberOfElements,
+    ULONGLONG SizeOfElements, PDMA_COMMON_BUFFER_VECTOR *VectorOut);
+VOID dmahal__wdm_get_common_buffer_from_vector_by_index(PDMA_ADAPTER DmaAdapter,
+                                                        PDMA_COMMON_BUFFER_VECTOR Vector,
+                                                        ULONG Index, PVOID *VirtualAddressOut,
+                                                        PPHYSICAL_ADDRESS LogicalAddressOut);
+VOID dmahal__wdm_free_common_buffer_from_vector(PDMA_ADAPTER DmaAdapter,
+                                                PDMA_COMMON_BUFFER_VECTOR Vector, ULONG Index);
+VOID dmahal__wdm_free_common_buffer_vector(PDMA_ADAPTER DmaAdapter,
+                                           PDMA_COMMON_BUFFER_VECTOR Vector);
+NTSTATUS dmahal__wdm_create_common_buffer_from_mdl(
+    PDMA_ADAPTER DmaAdapter, PMDL Mdl, PDMA_COMMON_BUFFER_EXTENDED_CONFIGURATION ExtendedConfigs,
+    ULONG ExtendedConfigsCount, PPHYSICAL_ADDRESS LogicalAddress);
+ULONG dmahal__wdm_read_dma_counter(PDMA_ADAPTER DmaAdapter);
+NTSTATUS dmahal__wdm_build_mdl_from_scatter_gather_list(PDMA_ADAPTER DmaAdapter,
+                                                        PSCATTER_GATHER_LIST ScatterGather,
+                                                        PMDL OriginalMdl, PMDL *TargetMdl);
 
 #endif /* DMAHAL_WDM_INTERNAL_H */

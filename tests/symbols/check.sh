@@ -26,7 +26,8 @@ if ! cmp -s "$tmp/map" "$tmp/so"; then
     diff "$tmp/map" "$tmp/so" | grep '^[<>]' || true
     status=1
 fi
-grep -ohE '^[A-Za-z_][A-Za-z0-9_ *]*\bdmahal_[a-z0-9_]+\(' "$src"/include/dmahal/*.h |
+grep -hE '^[A-Za-z_][A-Za-z0-9_ *]*\bdmahal_[a-z0-9_]+\(' "$src"/include/dmahal/*.h | grep -v '^static' |
+    grep -oE '^[A-Za-z_][A-Za-z0-9_ *]*\bdmahal_[a-z0-9_]+\(' |
     grep -oE 'dmahal_[a-z0-9_]+\($' | tr -d '(' | sort -u >"$tmp/hdr"
 missing=$(comm -23 "$tmp/hdr" "$tmp/map")
 if [ -n "$missing" ]; then

@@ -15,6 +15,7 @@ static pthread_once_t models_once = PTHREAD_ONCE_INIT;
 
 static const struct dmahal_model *const builtin[] = {
     &dmahal__model_edu,
+    &dmahal__model_nvme,
 };
 
 static void register_builtin(void)
@@ -64,6 +65,12 @@ const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len)
     m = find_locked(name, len);
     pthread_mutex_unlock(&models_lock);
     return m;
+}
+
+void dmahal__model_set_bar_size(struct dmahal_device *d, unsigned bar, uint64_t size)
+{
+    if (bar < DMAHAL_MODEL_BARS)
+        dmahal__dev(d)->bar_size[bar] = size;
 }
 
 const struct dmahal_model *dmahal_model_find(const char *name)

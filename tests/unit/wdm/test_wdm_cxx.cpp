@@ -64,7 +64,7 @@ TEST(wdm_cxx_driver_allocates_and_frees)
     drv.allocate = drv.adapter->DmaOperations->AllocateCommonBuffer;
     drv.free_buffer = drv.adapter->DmaOperations->FreeCommonBuffer;
     CHECK(drv.adapter->DmaOperations->MapTransfer != nullptr);
-    CHECK(drv.adapter->DmaOperations->ReadDmaCounter == nullptr);
+    CHECK(drv.adapter->DmaOperations->CreateCommonBufferFromMdl != nullptr);
 
     auto *va = static_cast<unsigned char *>(drv.allocate(drv.adapter, 4096, &la, FALSE));
     CHECK(va != nullptr);

@@ -405,9 +405,9 @@ TEST(get_list_errors_never_call_the_routine)
              STATUS_INVALID_PARAMETER);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b + 8, 19 * PAGE + 1, on_list, &q, TRUE),
              STATUS_BUFFER_TOO_SMALL);
-    /* 17 map registers for 64 KiB: 16 pages from byte 8 span 17 registers and fit; one byte
-     * more is longer than the adapter's transfers. */
-    CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b + 8, 16 * PAGE + 1, on_list, &q, TRUE),
+    /* 17 map registers for 64 KiB: 17 pages less 7 bytes from byte 8 span 18 registers, one
+     * more than there are. */
+    CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b + 8, 17 * PAGE - 7, on_list, &q, TRUE),
              STATUS_INSUFFICIENT_RESOURCES);
     CHECK_EQ(c.n, 0);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b + 8, 16 * PAGE, on_list, &q, TRUE),
@@ -550,7 +550,7 @@ TEST(calculate_sizes_and_errors)
              STATUS_SUCCESS);
     CHECK_EQ(regs, 4);
 
-    CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, mdl, b + 8, 16 * PAGE + 1, &size, &regs),
+    CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, mdl, b + 8, 17 * PAGE - 7, &size, &regs),
              STATUS_INSUFFICIENT_RESOURCES);
     CHECK_EQ(size, 0);
     CHECK_EQ(regs, 0);
@@ -953,23 +953,24 @@ TEST(channel_map_transfer_stages_when_bounce_pages_are_taken)
 
     rig_open(&r, "sim", "edu", 28, 16 * 1024, TRUE);
     fill(b, 8 * PAGE, 40);
-    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 5 * PAGE, on_list, &lq, TRUE),
+    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 1, 5 * PAGE, on_list, &lq, TRUE),
              STATUS_INSUFFICIENT_RESOURCES);
-    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 4 * PAGE, on_list, &lq, TRUE),
+    /* The bounce pool holds what the adapter's longest transfer needs: 6 pages, 5 taken. */
+    CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 5 * PAGE, on_list, &lq, TRUE),
              STATUS_SUCCESS);
-    CHECK_EQ(in_use(&r), 4);
+    CHECK_EQ(in_use(&r), 5);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 3, on_channel, &q), STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
     /* Two pages from an unaligned start: three registers; the one free bounce page is not
      * enough, so the registers' own pages carry it, below 2^28. */
-    CHECK_EQ(map_all(&r, mdl, c.base[0], b + 4 * PAGE + 300, 2 * PAGE, TRUE, dev), 1);
-    CHECK(memcmp(dev, b + 4 * PAGE + 300, 2 * PAGE) == 0);
-    CHECK_EQ(in_use(&r), 4);
-    CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 4 * PAGE + 300, 2 * PAGE, TRUE));
+    CHECK_EQ(map_all(&r, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, TRUE, dev), 1);
+    CHECK(memcmp(dev, b + 5 * PAGE + 300, 2 * PAGE) == 0);
+    CHECK_EQ(in_use(&r), 5);
+    CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, TRUE));
     fill(in, 2 * PAGE, 9);
-    CHECK_EQ(map_all(&r, mdl, c.base[0], b + 4 * PAGE + 300, 2 * PAGE, FALSE, in), 1);
-    CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 4 * PAGE + 300, 2 * PAGE, FALSE));
-    CHECK(memcmp(b + 4 * PAGE + 300, in, 2 * PAGE) == 0);
+    CHECK_EQ(map_all(&r, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, FALSE, in), 1);
+    CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, FALSE));
+    CHECK(memcmp(b + 5 * PAGE + 300, in, 2 * PAGE) == 0);
     r.ops->FreeMapRegisters(r.a, c.base[0], 3);
     r.ops->PutScatterGatherList(r.a, lc.list[0], TRUE);
     CHECK_EQ(in_use(&r), 0);
