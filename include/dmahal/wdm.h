@@ -45,8 +45,9 @@
  *    caller of PutScatterGatherList, FreeMapRegisters or FreeAdapterChannel may hold);
  *  - an IRP is opaque: where Windows passes DeviceObject->CurrentIrp to an execution
  *    routine, dmahal passes NULL; IoAllocateMdl takes no IRP to chain to;
- *  - an MDL describes memory of this process, already resident: there are no page frame
- *    numbers after it, and MmBuildMdlForNonPagedPool only marks it mapped.
+ *  - an MDL describes memory of this process, already resident: IoAllocateMdl's have no
+ *    page frame numbers after them, and MmBuildMdlForNonPagedPool only marks one mapped;
+ *    MmAllocatePagesForMdl's carry the simulated machine's frames.
  *
  * The basic types and macros of ntdef.h a DMA driver uses (NTAPI, IN, OUT, OPTIONAL,
  * FIELD_OFFSET, CONTAINING_RECORD, C_ASSERT, the Rtl memory routines, ...) are here; NTAPI
@@ -575,6 +576,81 @@ typedef enum _DMA_COMPLETION_STATUS {
 } DMA_COMPLETION_STATUS;
 
 /* ------------------------------------------------------------------------------------------
+ * Pages for MDLs: MmAllocatePagesForMdl(Ex), MmFreePagesFromMdl, and mapping them
+ * ------------------------------------------------------------------------------------------ */
+
+/* Flags of MmAllocatePagesForMdlEx: accepted; every allocation is zeroed, whole and at once. */
+#define MM_DONT_ZERO_ALLOCATION               0x00000001
+#define MM_ALLOCATE_FROM_LOCAL_NODE_ONLY      0x00000002
+#define MM_ALLOCATE_FULLY_REQUIRED            0x00000004
+#define MM_ALLOCATE_NO_WAIT                   0x00000008
+#define MM_ALLOCATE_PREFER_CONTIGUOUS         0x00000010
+#define MM_ALLOCATE_REQUIRE_CONTIGUOUS_CHUNKS 0x00000020
+
+/**
+ * Allocates TotalBytes (rounded up to pages) of zeroed memory and an MDL describing it,
+ * followed by its page frame numbers, as Windows' MDLs are (MmGetMdlPfnArray). The pages
+ * come from the simulated machine of the first device given a DEVICE_OBJECT
+ * (dmahal_wdm_device) while any of its devices is open: there the frame numbers are the
+ * sim's physical frames, and every frame must lie in [LowAddress, HighAddress] (the sim
+ * hands frames out high-first, so a low range may not be met: NULL then). Elsewhere (no
+ * such device, or another platform) the memory is the process's own and its frame numbers
+ * are 0: a page of a process has no fixed frame, and no device may be given one.
+ * SkipBytes, CacheType and Flags are accepted and ignored. The pages stay until
+ * MmFreePagesFromMdl, or until the last device of that machine closes; ExFreePool frees the
+ * MDL itself.
+ *
+ * @return the MDL (ByteCount the rounded length, StartVa page-aligned, MDL_PAGES_LOCKED), or
+ *         NULL for a TotalBytes of 0 or of more than 4,089 pages (what an MDL's 16-bit Size
+ *         counts), or when memory in range runs out. Unlike Windows, it never returns fewer
+ *         bytes than asked for.
+ */
+PMDL MmAllocatePagesForMdlEx(PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighAddress,
+                             PHYSICAL_ADDRESS SkipBytes, SIZE_T TotalBytes,
+                             MEMORY_CACHING_TYPE CacheType, ULONG Flags);
+
+/** MmAllocatePagesForMdlEx with MmCached and no flags. */
+PMDL MmAllocatePagesForMdl(PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighAddress,
+                           PHYSICAL_ADDRESS SkipBytes, SIZE_T TotalBytes);
+
+/**
+ * Frees the pages of an MDL from MmAllocatePagesForMdl(Ex) (not the MDL: ExFreePool does);
+ * its ByteCount becomes 0. Anything else, NULL included, is ignored.
+ */
+VOID MmFreePagesFromMdl(PMDL MemoryDescriptorList);
+
+/**
+ * Frees an MDL from MmAllocatePagesForMdl(Ex), and its pages if MmFreePagesFromMdl has not.
+ * It is the only pool block this layer hands out: any other pointer is ignored.
+ */
+VOID ExFreePool(PVOID P);
+/** ExFreePool; the tag is not checked. */
+VOID ExFreePoolWithTag(PVOID P, ULONG Tag);
+
+/**
+ * The page frame numbers that follow an MDL (one per page of its buffer), as Windows'
+ * macro of the name gives them: for MDLs of MmAllocatePagesForMdl(Ex) only (the sim's
+ * frames, or 0 elsewhere: see there); NULL for MDLs of IoAllocateMdl, which describe
+ * process memory and have no frames after them, and for NULL.
+ */
+PPFN_NUMBER MmGetMdlPfnArray(PMDL Mdl);
+
+/**
+ * Maps an MDL's pages for the CPU: the process reaches them already, so this returns the
+ * MDL's own address and records it (MappedSystemVa, MDL_MAPPED_TO_SYSTEM_VA). AccessMode,
+ * CacheType, BugCheckOnFailure and Priority are accepted and ignored.
+ *
+ * @return the address; NULL for a NULL or empty MDL, or a RequestedAddress (dmahal cannot
+ *         place a mapping).
+ */
+PVOID MmMapLockedPagesSpecifyCache(PMDL MemoryDescriptorList, KPROCESSOR_MODE AccessMode,
+                                   MEMORY_CACHING_TYPE CacheType, PVOID RequestedAddress,
+                                   ULONG BugCheckOnFailure, ULONG Priority);
+
+/** Undoes MmMapLockedPagesSpecifyCache for BaseAddress, what it returned; else ignored. */
+VOID MmUnmapLockedPages(PVOID BaseAddress, PMDL MemoryDescriptorList);
+
+/* ------------------------------------------------------------------------------------------
  * DEVICE_DESCRIPTION: what the driver tells IoGetDmaAdapter about its device
  * ------------------------------------------------------------------------------------------ */
 
@@ -938,7 +1014,9 @@ typedef struct _DMA_OPERATIONS {
  *   Ends a transfer: with WriteToDevice FALSE, first makes the device's writes visible to
  *   the CPU (as Windows flushes the adapter buffers), then unmaps, which may start waiting
  *   requests (see above). ScatterGather must be a live list of this adapter, as handed to
- *   the routine; anything else, a list put already included, is ignored. Pass the same
+ *   the routine; anything else, a list put already included, is ignored without being read
+ *   (lists are looked up among the adapter's live ones, so a foreign list, or a built one
+ *   whose buffer the driver freed after its put, is never dereferenced). Pass the same
  *   WriteToDevice as for the mapping (dmahal syncs by the mapping's own direction).
  *
  * CalculateScatterGatherList(DmaAdapter, Mdl, CurrentVa, Length, ScatterGatherListSize,

@@ -12,14 +12,39 @@
 
 /* The key under which a device's struct wdm_device is attached; its address is what counts. */
 static const char device_key = 0;
-/* Serialises the creation of device objects, so that two racing callers get the same one. */
+/* Serialises the creation of device objects, so that two racing callers get the same one;
+ * guards the system platform below. */
 static pthread_mutex_t device_create_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The platform the Mm routines take pages from (Windows has one machine; a process here may
+ * open several): that of the first device given an object, while any of its devices has
+ * one. */
+static struct dmahal_platform *system_platform;
+static unsigned system_devices;
+
+struct dmahal_platform *dmahal__wdm_system_platform(void)
+{
+    struct dmahal_platform *p;
+
+    pthread_mutex_lock(&device_create_lock);
+    p = system_platform;
+    pthread_mutex_unlock(&device_create_lock);
+    return p;
+}
 
 /* Runs when the dmahal device closes: its adapters are (or are about to be) put by dmahal. */
 static void wdm_device_release(void *ctx)
 {
     struct wdm_device *dev = ctx;
+    struct dmahal_platform *gone = NULL;
 
+    pthread_mutex_lock(&device_create_lock);
+    if (dev->counted && --system_devices == 0) {
+        gone = system_platform;
+        system_platform = NULL;
+    }
+    pthread_mutex_unlock(&device_create_lock);
+    if (gone)
+        dmahal__wdm_pages_release(gone);
     while (dev->adapters) {
         struct wdm_adapter *w = dev->adapters;
 
@@ -54,6 +79,13 @@ PDEVICE_OBJECT dmahal_wdm_device(struct dmahal_device *d)
         pthread_mutex_destroy(&dev->lock);
         free(dev);
         dev = NULL;
+        goto out;
+    }
+    if (!system_platform)
+        system_platform = dmahal_device_platform(d);
+    if (system_platform == dmahal_device_platform(d)) {
+        dev->counted = true;
+        system_devices++;
     }
 out:
     pthread_mutex_unlock(&device_create_lock);

@@ -7,8 +7,11 @@
 
 #include "wdm_internal.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer, BOOLEAN ChargeQuota,
                    PIRP Irp)
@@ -114,4 +117,202 @@ bool dmahal__wdm_mdl_at(PMDL mdl, ULONGLONG offset, PMDL *at, char **va)
         offset -= m->ByteCount;
     }
     return false;
+}
+
+/* ---- pages for MDLs: MmAllocatePagesForMdl(Ex) and what goes with it --------------------- */
+
+/* One MDL of MmAllocatePagesForMdl(Ex), from its allocation to ExFreePool. */
+struct pages {
+    struct pages *next;
+    PMDL mdl;
+    struct dmahal_platform *p; /* the sim's memory came from it; NULL: from the C library */
+    void *va;                  /* NULL once MmFreePagesFromMdl freed it */
+};
+
+static pthread_mutex_t pages_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pages *pages_all;
+
+/* The record of @mdl, or NULL. Caller holds pages_lock. */
+static struct pages **pages_find(PMDL mdl)
+{
+    struct pages **pp;
+
+    for (pp = &pages_all; *pp; pp = &(*pp)->next)
+        if ((*pp)->mdl == mdl)
+            return pp;
+    return NULL;
+}
+
+static void pages_free_memory(struct pages *pg)
+{
+    if (!pg->va)
+        return;
+    if (pg->p)
+        dmahal_sim_contig_free(pg->p, pg->va);
+    else
+        free(pg->va);
+    pg->va = NULL;
+}
+
+void dmahal__wdm_pages_release(struct dmahal_platform *p)
+{
+    pthread_mutex_lock(&pages_lock);
+    for (struct pages *pg = pages_all; pg; pg = pg->next) {
+        if (pg->p == p) {
+            pages_free_memory(pg);
+            pg->mdl->ByteCount = 0;
+        }
+    }
+    pthread_mutex_unlock(&pages_lock);
+}
+
+/* Memory for @bytes and its page frame numbers: the sim's frames, inside [lo, hi], or the C
+ * library's memory (frames 0) where there is no simulated machine. */
+static int pages_memory(struct pages *pg, size_t bytes, uint64_t lo, uint64_t hi, PPFN_NUMBER pfn)
+{
+    struct dmahal_platform *p = dmahal__wdm_system_platform();
+    size_t n = bytes / PAGE_SIZE;
+
+    if (p && dmahal_sim_contig_alloc(p, bytes, &pg->va) == 0) {
+        pg->p = p;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t pa;
+
+            if (dmahal_sim_virt_to_phys(p, (char *)pg->va + i * PAGE_SIZE, &pa) || pa < lo ||
+                pa + PAGE_SIZE - 1 > hi) {
+                pages_free_memory(pg);
+                return -ENOMEM;
+            }
+            pfn[i] = (PFN_NUMBER)(pa >> PAGE_SHIFT);
+        }
+        return 0;
+    }
+    if (p && strcmp(dmahal_platform_name(p), "sim") == 0)
+        return -ENOMEM; /* the simulated machine is out of memory */
+    if (posix_memalign(&pg->va, PAGE_SIZE, bytes)) {
+        pg->va = NULL;
+        return -ENOMEM;
+    }
+    memset(pfn, 0, n * sizeof(*pfn));
+    return 0;
+}
+
+PMDL MmAllocatePagesForMdlEx(PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighAddress,
+                             PHYSICAL_ADDRESS SkipBytes, SIZE_T TotalBytes,
+                             MEMORY_CACHING_TYPE CacheType, ULONG Flags)
+{
+    size_t bytes = ROUND_TO_PAGES(TotalBytes);
+    size_t n = bytes / PAGE_SIZE;
+    struct pages *pg;
+    PMDL mdl;
+
+    (void)SkipBytes;
+    (void)CacheType;
+    (void)Flags; /* every allocation is zeroed, whole, and waits for nothing */
+    /* An MDL's Size (a CSHORT) counts its frame numbers: 4,089 pages at most. */
+    if (!TotalBytes || bytes < TotalBytes || sizeof(*mdl) + n * sizeof(PFN_NUMBER) > INT16_MAX)
+        return NULL;
+    pg = calloc(1, sizeof(*pg));
+    mdl = calloc(1, sizeof(*mdl) + n * sizeof(PFN_NUMBER));
+    if (!pg || !mdl)
+        goto err;
+    if (pages_memory(pg, bytes, (uint64_t)LowAddress.QuadPart, (uint64_t)HighAddress.QuadPart,
+                     (PPFN_NUMBER)(mdl + 1)))
+        goto err;
+    memset(pg->va, 0, bytes);
+    mdl->Size = (CSHORT)(sizeof(*mdl) + n * sizeof(PFN_NUMBER));
+    mdl->MdlFlags = MDL_PAGES_LOCKED;
+    mdl->StartVa = pg->va;
+    mdl->ByteOffset = 0;
+    mdl->ByteCount = (ULONG)bytes;
+    pg->mdl = mdl;
+    pthread_mutex_lock(&pages_lock);
+    pg->next = pages_all;
+    pages_all = pg;
+    pthread_mutex_unlock(&pages_lock);
+    return mdl;
+
+err:
+    free(pg);
+    free(mdl);
+    return NULL;
+}
+
+PMDL MmAllocatePagesForMdl(PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighAddress,
+                           PHYSICAL_ADDRESS SkipBytes, SIZE_T TotalBytes)
+{
+    return MmAllocatePagesForMdlEx(LowAddress, HighAddress, SkipBytes, TotalBytes, MmCached, 0);
+}
+
+VOID MmFreePagesFromMdl(PMDL MemoryDescriptorList)
+{
+    struct pages **pp;
+
+    pthread_mutex_lock(&pages_lock);
+    pp = MemoryDescriptorList ? pages_find(MemoryDescriptorList) : NULL;
+    if (pp) {
+        pages_free_memory(*pp);
+        MemoryDescriptorList->ByteCount = 0;
+        MemoryDescriptorList->MdlFlags &= (CSHORT)~MDL_MAPPED_TO_SYSTEM_VA;
+    }
+    pthread_mutex_unlock(&pages_lock);
+}
+
+VOID ExFreePoolWithTag(PVOID P, ULONG Tag)
+{
+    struct pages **pp, *pg = NULL;
+
+    (void)Tag;
+    pthread_mutex_lock(&pages_lock);
+    pp = P ? pages_find(P) : NULL;
+    if (pp) {
+        pg = *pp;
+        *pp = pg->next;
+    }
+    pthread_mutex_unlock(&pages_lock);
+    if (!pg)
+        return;
+    pages_free_memory(pg);
+    free(pg->mdl);
+    free(pg);
+}
+
+VOID ExFreePool(PVOID P)
+{
+    ExFreePoolWithTag(P, 0);
+}
+
+PPFN_NUMBER MmGetMdlPfnArray(PMDL Mdl)
+{
+    if (!Mdl || (size_t)Mdl->Size <= sizeof(*Mdl))
+        return NULL;
+    return (PPFN_NUMBER)(Mdl + 1);
+}
+
+PVOID MmMapLockedPagesSpecifyCache(PMDL MemoryDescriptorList, KPROCESSOR_MODE AccessMode,
+                                   MEMORY_CACHING_TYPE CacheType, PVOID RequestedAddress,
+                                   ULONG BugCheckOnFailure, ULONG Priority)
+{
+    PMDL mdl = MemoryDescriptorList;
+
+    (void)AccessMode;
+    (void)CacheType;
+    (void)BugCheckOnFailure;
+    (void)Priority;
+    if (!mdl || RequestedAddress || !mdl->ByteCount)
+        return NULL;
+    /* The process reaches the pages already, at the MDL's own address. */
+    mdl->MappedSystemVa = MmGetMdlVirtualAddress(mdl);
+    mdl->MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
+    return mdl->MappedSystemVa;
+}
+
+VOID MmUnmapLockedPages(PVOID BaseAddress, PMDL MemoryDescriptorList)
+{
+    PMDL mdl = MemoryDescriptorList;
+
+    if (!mdl || !(mdl->MdlFlags & MDL_MAPPED_TO_SYSTEM_VA) || mdl->MappedSystemVa != BaseAddress)
+        return;
+    mdl->MdlFlags &= (CSHORT)~MDL_MAPPED_TO_SYSTEM_VA;
+    mdl->MappedSystemVa = NULL;
 }

@@ -18,11 +18,6 @@ static PSCATTER_GATHER_LIST sg_list(struct wdm_sg *sg)
     return (PSCATTER_GATHER_LIST)(sg + 1);
 }
 
-static struct wdm_sg *sg_of(PSCATTER_GATHER_LIST list)
-{
-    return (struct wdm_sg *)list - 1;
-}
-
 static size_t sg_bytes(unsigned elems)
 {
     return sizeof(struct wdm_sg) + sizeof(SCATTER_GATHER_LIST) +
@@ -108,6 +103,11 @@ static void sg_mapped(struct dmahal_adapter *a, int status, struct dmahal_sgl *d
     pthread_mutex_lock(&sg->w->lock);
     sg->dsgl = dsgl;
     sg->magic = SG_LIVE;
+    sg->live_prev = NULL;
+    sg->live_next = sg->w->sg_live;
+    if (sg->w->sg_live)
+        sg->w->sg_live->live_prev = sg;
+    sg->w->sg_live = sg;
     pthread_mutex_unlock(&sg->w->lock);
     fn(sg->dev, NULL, list, sg->ctx);
 }
@@ -198,13 +198,22 @@ VOID dmahal__wdm_put_scatter_gather_list(PDMA_ADAPTER DmaAdapter,
 
     if (!w || !ScatterGather)
         return;
-    sg = sg_of(ScatterGather);
     pthread_mutex_lock(&w->lock);
-    if (sg->magic != SG_LIVE || sg->w != w) {
+    /* Looked up, not read through: a list this adapter did not hand out (another's, one the
+     * driver built, one put already whose buffer it freed) has no record in front of it. */
+    for (sg = w->sg_live; sg && sg_list(sg) != ScatterGather; sg = sg->live_next)
+        ;
+    if (!sg) {
         pthread_mutex_unlock(&w->lock);
         return;
     }
     /* Taken now, so that a second put of the same list, even a racing one, finds nothing. */
+    if (sg->live_prev)
+        sg->live_prev->live_next = sg->live_next;
+    else
+        w->sg_live = sg->live_next;
+    if (sg->live_next)
+        sg->live_next->live_prev = sg->live_prev;
     sg->magic = SG_WAIT;
     dsgl = sg->dsgl;
     pthread_mutex_unlock(&w->lock);

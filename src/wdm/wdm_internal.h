@@ -61,8 +61,9 @@ struct wdm_sg {
     bool cached;    /* from the adapter's cache; else in the driver's buffer */
     unsigned cap;   /* elements there is room for */
     struct wdm_adapter *w;
-    struct wdm_sg *next; /* on the free list */
-    struct wdm_sg *all;  /* every cached record, for the adapter's end */
+    struct wdm_sg *next;                  /* on the free list */
+    struct wdm_sg *all;                   /* every cached record, for the adapter's end */
+    struct wdm_sg *live_prev, *live_next; /* on the adapter's live lists, while SG_LIVE */
     struct dmahal_sgl *dsgl;
     PDEVICE_OBJECT dev;
     PDRIVER_LIST_CONTROL fn;
@@ -114,8 +115,9 @@ struct wdm_adapter {
     bool elems_by_pages; /* no element is shorter than a page: a list has at most as many
                             elements as its transfer spans pages */
     struct wdm_sg *sg_free, *sg_all;
-    ULONG regs_used;       /* map registers granted */
-    struct wdm_regs *chan; /* holds the adapter channel */
+    struct wdm_sg *sg_live; /* lists handed to the driver: a put is checked against them */
+    ULONG regs_used;        /* map registers granted */
+    struct wdm_regs *chan;  /* holds the adapter channel */
     struct wdm_regs *q_head, *q_tail;
     struct wdm_regs *regs_free, *regs_all;
     bool granting; /* a thread is running channel requests */
@@ -126,6 +128,7 @@ struct wdm_device {
     DEVICE_OBJECT obj;    /* first, so that a PDEVICE_OBJECT is a struct wdm_device * */
     pthread_mutex_t lock; /* guards adapters */
     struct wdm_adapter *adapters;
+    bool counted; /* one of the system platform's devices */
 };
 
 static inline struct wdm_adapter *wdm_adapter_of(PDMA_ADAPTER DmaAdapter)
@@ -244,6 +247,11 @@ VOID dmahal__wdm_free_adapter_channel(PDMA_ADAPTER DmaAdapter);
 /* The record behind a DEVICE_OBJECT that dmahal_wdm_device() made, or NULL for anything
  * else. */
 struct wdm_device *dmahal__wdm_device_of(PDEVICE_OBJECT obj);
+/* The platform MmAllocatePagesForMdl takes pages from, or NULL while no device has an
+ * object. */
+struct dmahal_platform *dmahal__wdm_system_platform(void);
+/* mdl.c: frees the pages still allocated from @p, which is losing its last device object. */
+void dmahal__wdm_pages_release(struct dmahal_platform *p);
 
 /* ---- v3.c: the operations of DMA version 3 and later ----------------------------------------- */
 

@@ -11,6 +11,7 @@
 #include <dmahal/dmahal.h>
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "test.h"
 
@@ -325,4 +326,158 @@ TEST(full_map_fits_when_low_memory_is_scarce)
     rig_close(&r);
     free(b);
     free(seen);
+}
+
+/* ---- PutScatterGatherList of a list this adapter did not hand out -------------------------- */
+
+/* A list at the very start of a page whose predecessor is not mapped: looking in front of it
+ * for a record would fault. Another adapter's list is ignored too, and stays live. */
+TEST(put_of_a_foreign_list_reads_nothing_around_it)
+{
+    struct rig r, r2;
+    unsigned char *b = pages(2);
+    PMDL mdl = IoAllocateMdl(b, PAGE, FALSE, FALSE, NULL);
+    struct calls c = {0};
+    unsigned char *area =
+        mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    PSCATTER_GATHER_LIST foreign;
+    unsigned held;
+
+    CHECK(area != MAP_FAILED);
+    CHECK_EQ(mprotect(area, PAGE, PROT_NONE), 0);
+    foreign = (PSCATTER_GATHER_LIST)(area + PAGE);
+    foreign->NumberOfElements = 1;
+    rig_open3(&r, "sim", 32, 64 * KIB, TRUE);
+    rig_open3(&r2, "sim", 32, 64 * KIB, TRUE);
+    r.ops->PutScatterGatherList(r.a, foreign, TRUE);
+    CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b, PAGE, on_list, &c, TRUE),
+             STATUS_SUCCESS);
+    held = dmahal_adapter_map_registers_in_use(dmahal_wdm_adapter(r.a));
+    CHECK_GT(held, 0); /* user memory bounces for a device below 64 bits without an IOMMU */
+    r2.ops->PutScatterGatherList(r2.a, c.list, TRUE); /* another adapter's: ignored */
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(dmahal_wdm_adapter(r.a)), held);
+    r.ops->PutScatterGatherList(r.a, c.list, TRUE);
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(dmahal_wdm_adapter(r.a)), 0);
+    r.ops->PutScatterGatherList(r.a, c.list, TRUE); /* put already: ignored */
+    rig_close(&r2);
+    rig_close(&r);
+    munmap(area, 2 * PAGE);
+    IoFreeMdl(mdl);
+    free(b);
+}
+
+/* ---- ntdef.h names and the Mm routines ----------------------------------------------------- */
+
+typedef struct _RECORD {
+    ULONG Tag;
+    UCHAR Bytes[12];
+    LARGE_INTEGER Last;
+} RECORD, *PRECORD;
+
+C_ASSERT(FIELD_OFFSET(RECORD, Last) == 16);
+C_ASSERT(MAXULONG == 0xffffffffu);
+C_ASSERT(ROUND_TO_PAGES(1) == PAGE_SIZE && ROUND_TO_PAGES(PAGE_SIZE + 1) == 2 * PAGE_SIZE);
+C_ASSERT(BYTES_TO_PAGES(2 * PAGE_SIZE) == 2);
+C_ASSERT(sizeof(SIZE_T) == sizeof(void *) && sizeof(UINT) == 4 && sizeof(CHAR) == 1);
+
+/* A WDK-style routine: SAL, NTAPI and the parameter markers are empty. */
+_IRQL_requires_max_(DISPATCH_LEVEL) static NTSTATUS NTAPI
+    fill_record(_Out_ PRECORD IN OUT Record, _In_opt_ PVOID OPTIONAL Unused)
+{
+    UNREFERENCED_PARAMETER(Unused);
+    RtlZeroMemory(Record, sizeof(*Record));
+    RtlFillMemory(Record->Bytes, sizeof(Record->Bytes), 0x5a);
+    Record->Tag = 0x57444d41u;
+    return STATUS_SUCCESS;
+}
+
+TEST(ntdef_names_and_rtl_memory_routines)
+{
+    RECORD a, b;
+    PRECORD back;
+
+    CHECK_EQ(fill_record(&a, NULL), STATUS_SUCCESS);
+    RtlCopyMemory(&b, &a, sizeof(a));
+    CHECK(RtlEqualMemory(&a, &b, sizeof(a)));
+    b.Bytes[3] = 0;
+    CHECK(!RtlEqualMemory(&a, &b, sizeof(a)));
+    CHECK_EQ(RtlCompareMemory(&a, &b, sizeof(a)), FIELD_OFFSET(RECORD, Bytes) + 3);
+    RtlMoveMemory(a.Bytes + 1, a.Bytes, 4);
+    CHECK_EQ(a.Bytes[1], 0x5a);
+    back = CONTAINING_RECORD(&a.Last, RECORD, Last);
+    CHECK(back == &a);
+    CHECK(NT_ERROR(STATUS_INSUFFICIENT_RESOURCES) && NT_WARNING(STATUS_BUFFER_OVERFLOW));
+    CHECK(NT_SUCCESS(STATUS_PENDING) && !NT_ERROR(STATUS_PENDING));
+}
+
+/* On the sim, MmAllocatePagesForMdl's frames are the machine's: the device finds the data
+ * there when the adapter reaches physical memory as it is (no IOMMU, 64 bits). */
+TEST(pages_for_mdl_carry_the_sims_frames)
+{
+    struct rig r;
+    PHYSICAL_ADDRESS lo, hi, skip;
+    PMDL mdl;
+    PPFN_NUMBER pfn;
+    unsigned char *va, seen[64];
+    PMDL plain;
+
+    rig_open3(&r, "sim", 64, 64 * KIB, TRUE);
+    lo.QuadPart = 0;
+    hi.QuadPart = -1;
+    skip.QuadPart = 0;
+    mdl = MmAllocatePagesForMdl(lo, hi, skip, 3 * PAGE - 100);
+    CHECK(mdl != NULL);
+    CHECK_EQ(MmGetMdlByteCount(mdl), 3 * PAGE);
+    CHECK_EQ(mdl->Size, sizeof(MDL) + 3 * sizeof(PFN_NUMBER));
+    pfn = MmGetMdlPfnArray(mdl);
+    CHECK(pfn != NULL);
+    va = MmMapLockedPagesSpecifyCache(mdl, KernelMode, MmCached, NULL, FALSE, NormalPagePriority);
+    CHECK(va == MmGetMdlVirtualAddress(mdl));
+    CHECK(mdl->MdlFlags & MDL_MAPPED_TO_SYSTEM_VA);
+    for (int i = 0; i < 3; i++) {
+        uint64_t pa;
+
+        CHECK_OK(dmahal_sim_virt_to_phys(r.p, va + i * PAGE, &pa));
+        CHECK_EQ_U(pfn[i], pa >> PAGE_SHIFT);
+        CHECK_EQ(va[i * PAGE], 0);
+    }
+    fill(va + PAGE, sizeof(seen), 3);
+    CHECK_OK(dmahal_dev_read(r.d, (dmahal_addr_t)pfn[1] << PAGE_SHIFT, seen, sizeof(seen)));
+    CHECK(memcmp(seen, va + PAGE, sizeof(seen)) == 0);
+    MmUnmapLockedPages(va, mdl);
+    CHECK(!(mdl->MdlFlags & MDL_MAPPED_TO_SYSTEM_VA));
+    MmFreePagesFromMdl(mdl);
+    CHECK_EQ(MmGetMdlByteCount(mdl), 0);
+    ExFreePool(mdl);
+    /* A range the sim's frames are not in; too many pages for an MDL; IoAllocateMdl's MDLs
+     * have no frames. */
+    hi.QuadPart = 0xfffff;
+    CHECK(MmAllocatePagesForMdlEx(lo, hi, skip, PAGE, MmCached, MM_ALLOCATE_FULLY_REQUIRED) ==
+          NULL);
+    hi.QuadPart = -1;
+    CHECK(MmAllocatePagesForMdl(lo, hi, skip, 8192 * PAGE) == NULL);
+    CHECK(MmAllocatePagesForMdl(lo, hi, skip, 0) == NULL);
+    plain = IoAllocateMdl(seen, sizeof(seen), FALSE, FALSE, NULL);
+    CHECK(MmGetMdlPfnArray(plain) == NULL);
+    CHECK(MmMapLockedPagesSpecifyCache(plain, KernelMode, MmCached, seen, FALSE, 0) == NULL);
+    MmFreePagesFromMdl(plain); /* not pages of ours: ignored */
+    ExFreePool(plain);         /* ignored too */
+    IoFreeMdl(plain);
+    rig_close(&r);
+}
+
+/* With no device object open, the pages are the process's own, with no frames. */
+TEST(pages_for_mdl_without_a_machine_have_no_frames)
+{
+    PHYSICAL_ADDRESS lo, hi, skip;
+    PMDL mdl;
+
+    lo.QuadPart = 0;
+    hi.QuadPart = -1;
+    skip.QuadPart = 0;
+    mdl = MmAllocatePagesForMdl(lo, hi, skip, PAGE);
+    CHECK(mdl != NULL);
+    CHECK_EQ(MmGetMdlPfnArray(mdl)[0], 0);
+    CHECK_EQ(((unsigned char *)MmGetMdlVirtualAddress(mdl))[PAGE - 1], 0);
+    ExFreePoolWithTag(mdl, 0x54657374u); /* the pages with it */
 }
