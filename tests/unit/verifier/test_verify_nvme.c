@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_verify_nvme.c - the verifier catching classic NVMe-driver bugs on the sim's NVMe model:
+ * a PRP entry outside every buffer, a PRP list that runs across a page instead of chaining,
+ * a data buffer unmapped while its command is still queued, a submission queue entry the
+ * device reads before the CPU flushed it, and a completion read without the sync it needs.
+ */
+#include <dmahal/dmahal.h>
+
+#include <sys/uio.h>
+
+#include "test.h"
+
+#include "unit/platform/sim/nvme_rig.h"
+
+struct seen {
+    int calls;
+    int kind;
+    dmahal_addr_t la;
+};
+
+static void on_report(const struct dmahal_report *r, void *ctx)
+{
+    struct seen *s = ctx;
+
+    if (!s->calls++) {
+        s->kind = r->kind;
+        s->la = r->la;
+    }
+}
+
+static void open_verified(struct rig *r, struct seen *s, const char *spec)
+{
+    memset(s, 0, sizeof(*s));
+    rig_dev_verified(r, spec, "nvme:size=16M", on_report, s);
+    enable(r);
+    io_create(r, 8);
+}
+
+TEST(prp_entry_outside_every_buffer)
+{
+    struct rig r;
+    struct seen s;
+    struct sqe cmd;
+
+    /* Without an IOMMU the access lands in RAM nobody gave the device: the command succeeds,
+     * and the verifier names the address. */
+    open_verified(&r, &s, "sim");
+    cmd = rw_cmd(0x02, 1, 0, 8, 0x100000, 0);
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK_GE(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind),
+              dmahal_report_kind_name(DMAHAL_REPORT_DEV_OUT_OF_BOUNDS));
+    CHECK_EQ_U(s.la, 0x100000);
+    dmahal_verify_clear(r.p);
+    rig_close(&r);
+
+    /* Behind an IOMMU it faults: Data Transfer Error, and the same report. */
+    open_verified(&r, &s, "sim:iommu=on");
+    cmd = rw_cmd(0x02, 1, 0, 8, 0x7f0000000000ull, 0);
+    CHECK_EQ_U(io(&r, &cmd), ST_XFER);
+    CHECK_GE(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind),
+              dmahal_report_kind_name(DMAHAL_REPORT_DEV_OUT_OF_BOUNDS));
+    CHECK_EQ_U(s.la, 0x7f0000000000ull);
+    dmahal_verify_clear(r.p);
+    rig_close(&r);
+}
+
+TEST(prp_list_across_a_page)
+{
+    struct rig r;
+    struct seen s;
+    struct sqe cmd;
+    uint64_t *list;
+
+    open_verified(&r, &s, "sim");
+    list = r.list.va;
+    /* A driver writes four entries from two before the end of a list page on, as if the list
+     * went on in the next page. The controller takes the page's last entry for a pointer to
+     * the next list, and reads the entries from that data page: zeroes, so it writes data to
+     * address 0. */
+    memset(r.data.va, 0, 8 * PAGE);
+    list[510] = r.data.la + PAGE;
+    list[511] = r.data.la + 2 * PAGE;
+    list[512] = r.data.la + 3 * PAGE;
+    list[513] = r.data.la + 4 * PAGE;
+    cmd = rw_cmd(0x02, 1, 0, 40, r.data.la, r.list.la + 510 * 8);
+    io(&r, &cmd);
+    CHECK_GE(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind),
+              dmahal_report_kind_name(DMAHAL_REPORT_DEV_OUT_OF_BOUNDS));
+    CHECK_EQ_U(s.la, 0);
+    dmahal_verify_clear(r.p);
+    /* Chained properly, the same transfer is silent. */
+    list[511] = r.list.la + PAGE;
+    list[512] = r.data.la + 2 * PAGE;
+    list[513] = r.data.la + 3 * PAGE;
+    list[514] = r.data.la + 4 * PAGE;
+    s.calls = 0;
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK_EQ(s.calls, 0);
+    rig_close(&r);
+}
+
+/* A command queued behind a full completion queue is still outstanding: the driver must not
+ * unmap its data until it completes. */
+static void unmapped_while_queued(const char *spec, unsigned want_status)
+{
+    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 1u << 16 | 2, .cdw11 = 1}; /* CQ 2: holds 1 */
+    static unsigned char mem[PAGE] __attribute__((aligned(4096)));
+    struct dmahal_buf sq2, cq2;
+    struct dmahal_sgl *sgl;
+    struct q q;
+    struct cqe e;
+    struct rig r;
+    struct seen s;
+
+    open_verified(&r, &s, spec);
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &sq2));
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &cq2));
+    cmd.prp1 = cq2.la;
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+
+    /* A fills the completion queue; B waits behind it, mapped for the device. */
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
+    queue_cmd(&q, &cmd);
+    CHECK_OK(dmahal_map(r.a, &(struct iovec){mem, PAGE}, 1, DMAHAL_FROM_DEVICE, 0, &sgl));
+    cmd = rw_cmd(0x02, 1, 8, 8, sgl->seg[0].la, 0);
+    queue_cmd(&q, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    /* The bug: B's data is unmapped before B completed. */
+    CHECK_OK(dmahal_unmap(r.a, sgl));
+    CHECK_EQ(s.calls, 0);
+    q.depth = 2;
+    CHECK(reap(&r, &q, &e)); /* frees the entry: the controller now runs B */
+    CHECK(reap(&r, &q, &e));
+    CHECK_EQ_U(e.dw3 >> 17, want_status);
+    CHECK_GE(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind),
+              dmahal_report_kind_name(DMAHAL_REPORT_DEV_USE_AFTER_UNMAP));
+    dmahal_verify_clear(r.p);
+    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    CHECK_OK(dmahal_common_free(r.a, &sq2));
+    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    rig_close(&r);
+}
+
+TEST(data_unmapped_while_its_command_is_queued)
+{
+    /* Behind an IOMMU the late access faults (Data Transfer Error); without one it lands in
+     * frames that are no longer the driver's, and completes: the verifier reports both. */
+    unmapped_while_queued("sim:iommu=on", ST_XFER);
+    unmapped_while_queued("sim", ST_OK);
+}
+
+TEST(submission_entry_not_flushed)
+{
+    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 7u << 16 | 2, .cdw11 = 1};
+    struct dmahal_buf sq2, cq2;
+    struct rig r;
+    struct seen s;
+    struct q q;
+
+    /* The driver keeps its submission queue in cached memory on a machine whose device does
+     * not snoop, writes an entry and rings the doorbell without flushing it. */
+    open_verified(&r, &s, "sim:coherent=no");
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, DMAHAL_CACHED, &sq2));
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &cq2));
+    cmd.prp1 = cq2.la;
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
+    queue_cmd(&q, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    CHECK_GE(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind), dmahal_report_kind_name(DMAHAL_REPORT_NOT_FLUSHED));
+    CHECK_EQ_U(s.la, sq2.la);
+    dmahal_verify_clear(r.p);
+    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    CHECK_OK(dmahal_common_free(r.a, &sq2));
+    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    rig_close(&r);
+}
+
+TEST(completion_read_without_sync_is_stale)
+{
+    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 7u << 16 | 2, .cdw11 = 1};
+    struct dmahal_buf sq2, cq2;
+    struct rig r;
+    struct seen s;
+    struct q q;
+    struct cqe e;
+
+    /* The completion queue in cached memory: the CPU reading it without invalidating sees
+     * what its cache held (no new entry); after dmahal_common_sync it sees the completion. */
+    open_verified(&r, &s, "sim:coherent=no");
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &sq2));
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, DMAHAL_CACHED, &cq2));
+    cmd.prp1 = cq2.la;
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
+    queue_cmd(&q, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    CHECK(!reap(&r, &q, &e));
+    CHECK_OK(dmahal_common_sync(r.a, &cq2, 0, 16, DMAHAL_FROM_DEVICE));
+    CHECK(reap(&r, &q, &e));
+    CHECK_EQ_U(e.dw3 >> 17, ST_OK);
+    CHECK_EQ(s.calls, 0);
+    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    CHECK_OK(dmahal_common_free(r.a, &sq2));
+    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    rig_close(&r);
+}
