@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_common.c - zeroed common-buffer allocation: dmahal against glibc and DPDK.
  *

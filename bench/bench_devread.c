@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_devread.c - a device's DMA read of a 1 MiB common buffer (dmahal_dev_read on the
  * simulated platform, without and with its IOMMU) against memcpy of 1 MiB between two host

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_dpdk.c - DPDK's allocators as benchmark contestants.
  *

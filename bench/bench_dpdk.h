@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_dpdk.h - the DPDK contestants, behind a plain C interface so that only
  * bench_dpdk.c sees DPDK's headers (and its compiler flags).

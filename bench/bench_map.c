@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_map.c - streaming DMA:
  *  1. dmahal_map + dmahal_unmap of one 4 KiB page behind the IOMMU, against malloc + free of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_verify.c - what the verifier costs: the same work with it off, on, and on without
  * backtraces, in one run, interleaved, as medians and ratios to "off".

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_vm.c - dmahal on real VFIO against the simulated platform, in the test guest
  * (tests/vm/run.sh runs it like a test): the cost of a common buffer (alloc + free of 64 B,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.c - the clock, medians, the command line and the benchmark's device model.
  */

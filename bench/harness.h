@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h - what every benchmark program shares: the clock, the median, the command line
  * and the model of a device for the simulated platform.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds dmahal and runs the main job: the seed's story on the simulated machine.
 #   scripts/demo.sh [dmahal demo options, e.g. --platform sim:iommu=on]
 set -euo pipefail

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds dmahal and runs its whole test suite.
 #   scripts/test.sh                        every test (unit, sim, tool, install, QEMU guest)
 #   scripts/test.sh --sanitize address,undefined   the suite under ASan+UBSan (no guest)
 #   scripts/test.sh --sanitize thread      the concurrency tests under TSan
 #   scripts/test.sh --no-vm                skip the QEMU guest tests
+#   scripts/test.sh --no-verifier          the library built without the verifier (no guest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 sanitize=""
 vm=1
+verifier=ON
 while [ $# -gt 0 ]; do
     case "$1" in
     --sanitize) sanitize="$2"; shift 2 ;;
     --no-vm) vm=0; shift ;;
+    --no-verifier) verifier=OFF; vm=0; shift ;;
     *) echo "test.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -22,7 +26,8 @@ if [ "$vm" = 1 ]; then scripts/deps.sh --vm --bench; else scripts/deps.sh --benc
 
 build=build
 ctest_args=(--output-on-failure -j2)
-cmake_args=(-DDMAHAL_BUILD_BENCH=ON)
+cmake_args=(-DDMAHAL_BUILD_BENCH=ON -DDMAHAL_VERIFIER=$verifier)
+[ "$verifier" = OFF ] && build=build-noverifier
 if [ -n "$sanitize" ]; then
     build="build-${sanitize//,/-}"
     cmake_args+=(-DDMAHAL_SANITIZE="$sanitize" -DCMAKE_BUILD_TYPE=Debug)

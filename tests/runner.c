@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner.c - runs the cases of one test program, each in its own process. */
 #include "test.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* edu_driver.c - see edu_driver.h. Uses the public dmahal API only. */
 #include "edu_driver.h"
 

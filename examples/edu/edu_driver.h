@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * edu_driver.h - a driver for QEMU's educational PCI device "edu", written against the public
  * dmahal API only, so that it runs unchanged on the simulated platform ("sim", device "edu")

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * edu_main.c - drives an edu device: liveness, factorial, and DMA both ways through common
  * buffers, with the data checked. The same program runs on the simulated platform and on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - drives an NVMe controller through the example driver: identifies it, then writes
  * patterns and reads them back with transfers of one block, two pages (PRP2 as a data

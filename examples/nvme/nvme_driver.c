@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* nvme_driver.c - see nvme_driver.h. Uses the public dmahal API only. */
 #include "nvme_driver.h"
 

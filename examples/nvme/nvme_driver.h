@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * nvme_driver.h - a small user-space NVMe driver written against the public dmahal API only:
  * dmahal_mmio_* on BAR0 for the registers and doorbells, and common buffers from one DMA

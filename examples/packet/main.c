@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c - runs the packet-DMA example: `packet [PLATFORM [DEVICE BITS [MODE]]]`, e.g.
  * `packet sim:iommu=on edu 28 channel`. Without a mode, every mode runs. */
 #include <dmahal/dmahal.h>

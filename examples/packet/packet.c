@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * packet.c - a packet-DMA driver for QEMU's edu device (docs/devices/edu.md), written as a
  * Windows driver writes one: the buffers of a request are described by an MDL chain, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * packet.h - a packet-DMA driver written the Windows way (wdm.h), for QEMU's edu device.
  */

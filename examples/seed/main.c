@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c - runs the seed walkthrough: `seed [PLATFORM]`, e.g. `seed sim:iommu=on`. */
 #include <dmahal/dmahal.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * seed.c - the seed's walkthrough ("Common-buffer DMA? No translation required!") as a
  * driver written for Windows has it, running on dmahal through wdm.h.

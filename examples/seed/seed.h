@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * seed.h - the seed's common-buffer walkthrough as a function, so that tests can run it.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dmahal.h - the DMA hardware-abstraction layer for user-space drivers.
  *

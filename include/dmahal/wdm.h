@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wdm.h - Windows names for dmahal: IoGetDmaAdapter, DEVICE_DESCRIPTION, DMA_ADAPTER,
  * DMA_OPERATIONS, common buffers, MDLs and packet DMA (scatter/gather lists, adapter

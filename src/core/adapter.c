@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * adapter.c - adapters: a device's constraints merged once, their lifetime, and the two ops
  * tables an adapter starts with. The public entry points that dispatch through a table are

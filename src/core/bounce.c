@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bounce.c - bounce pools: per platform, one per constraint class (see bounce.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bounce.h - private: bounce pages (the map registers of a machine without an IOMMU, or of
  * a layout the device cannot take), pooled per platform and constraint class.

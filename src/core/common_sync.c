@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common_sync.c - common buffers on non-coherent adapters (dmahal__noncoherent_ops'
  * members): a cached buffer is tracked by the platform's cache model from allocation to free,

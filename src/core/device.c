@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* device.c - device objects, register access, contexts, interrupts, device-side DMA. */
 #include "core/internal.h"
 

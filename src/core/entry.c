@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * entry.c - the public entry points whose frames lie between a driver and the verifier:
  * each checks its arguments, then dispatches once through the adapter's ops table (or the

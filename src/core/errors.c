@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errors.c - one table names every code the library returns. */
 #include "core/internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * framed.h - included first by every file whose functions run between a driver's call and
  * the verifier: the public entry points (core/entry.c), the verifier (src/verifier/) and the

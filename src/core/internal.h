@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h - private: the objects behind the public handles, the adapter ops table, and
  * the core's functions shared across its files. For the core (src/core), the verifier and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iova.c - I/O virtual address spaces: the core range allocator under a lock, fronted by
  * per-thread magazines for the common sizes (see iova.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iova.h - private: an IOMMU domain's I/O virtual address space, shared by every platform
  * with an IOMMU.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock.h - private: the core's lock for short critical sections on hot paths.
  *

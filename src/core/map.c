@@ -1,11 +1,12 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * map.c - streaming DMA: scatter/gather lists that honour an adapter's constraints, through
  * the IOMMU when there is one, directly when the device can take the memory as it is, and
  * through bounce pages (map registers) when it cannot; plus the cache maintenance a
  * non-coherent device needs for them. (Cached common buffers: common_sync.c.)
  *
- * Every live list is in a per-adapter registry keyed by the list's address, so that unmap
- * and sync can refuse a list they never gave out without touching it. The registry's lock
+ * Every live list is in a per-adapter table keyed by the list's address, so that unmap
+ * and sync can refuse a list they never gave out without touching it. The table's lock
  * is the adapter's own: two adapters never share a lock on the map/unmap path, and the
  * IOVA allocator's per-thread caches keep the IOMMU domain's lock off it too.
  */
@@ -20,7 +21,7 @@
 enum how { HOW_PIN, HOW_IOMMU, HOW_BOUNCE };
 
 struct mapping {
-    struct mapping *hnext; /* registry chain */
+    struct mapping *hnext; /* live table chain */
     struct dmahal_sgl *sgl;
     struct dmahal_adapter *a;
     enum dmahal_dir dir;
@@ -43,7 +44,7 @@ struct mapping {
 };
 
 /*
- * The registry of live lists: a small lock-free table first (most adapters have a few dozen
+ * The table of live lists: a small lock-free table first (most adapters have a few dozen
  * transfers in flight), chains under the adapter's lock for what does not fit. A slot holds
  * a mapping's address, EMPTY, or TOMB once freed; BUSY is or'ed in while a sync uses the
  * mapping, so that an unmap waits for it. A list's address is the mapping's plus one
@@ -68,8 +69,8 @@ enum path {
 
 struct dmahal__stream {
     enum path path;
-    _Atomic uintptr_t fast[FAST_SLOTS]; /* the registry's lock-free part */
-    dmahal__lock_t lock;                /* the registry's overflow, the pool */
+    _Atomic uintptr_t fast[FAST_SLOTS]; /* the live table's lock-free part */
+    dmahal__lock_t lock;                /* the live table's overflow, the pool */
     struct mapping **buckets;
     size_t nbuckets, live;
     atomic_uint regs; /* bounce pages held by live lists */
@@ -137,7 +138,7 @@ static void mapping_free(struct mapping *m)
     free(m);
 }
 
-/* ---- registry --------------------------------------------------------------------------- */
+/* ---- the live-list table ------------------------------------------------------------- */
 
 static size_t bucket_of(const struct dmahal__stream *st, const void *sgl)
 {
@@ -147,7 +148,7 @@ static size_t bucket_of(const struct dmahal__stream *st, const void *sgl)
 }
 
 /* The caller holds the lock. Growing may fail: the table then just gets longer chains. */
-static void registry_insert(struct dmahal__stream *st, struct mapping *m)
+static void live_insert(struct dmahal__stream *st, struct mapping *m)
 {
     size_t b;
 
@@ -181,8 +182,8 @@ static void registry_insert(struct dmahal__stream *st, struct mapping *m)
 }
 
 /* Finds a live list (the caller holds the lock), unlinking it when @remove. */
-static struct mapping *registry_find(struct dmahal__stream *st, const struct dmahal_sgl *sgl,
-                                     bool remove)
+static struct mapping *live_find(struct dmahal__stream *st, const struct dmahal_sgl *sgl,
+                                 bool remove)
 {
     struct mapping **pp = &st->buckets[bucket_of(st, sgl)];
 
@@ -699,7 +700,7 @@ static void mapping_register(struct mapping *m)
             return;
     }
     dmahal__lock_take(&st->lock);
-    registry_insert(st, m);
+    live_insert(st, m);
     dmahal__lock_drop(&st->lock);
 }
 
@@ -714,12 +715,12 @@ static uintptr_t slot_wait(_Atomic uintptr_t *slot)
 }
 
 /*
- * Finds a live list and takes it out of the registry (@hold false), or marks it busy for a
+ * Finds a live list and takes it out of the live table (@hold false), or marks it busy for a
  * sync (@hold true; *slotp tells where to unmark it, NULL when the list lives in the chains:
  * the caller then holds the adapter's lock). NULL when the list is not live.
  */
-static struct mapping *registry_get(struct dmahal__stream *st, const struct dmahal_sgl *sgl,
-                                    bool hold, _Atomic uintptr_t **slotp)
+static struct mapping *live_get(struct dmahal__stream *st, const struct dmahal_sgl *sgl, bool hold,
+                                _Atomic uintptr_t **slotp)
 {
     size_t h = fast_home(sgl);
     struct mapping *m;
@@ -762,14 +763,14 @@ static struct mapping *registry_get(struct dmahal__stream *st, const struct dmah
     }
     *slotp = NULL;
     dmahal__lock_take(&st->lock);
-    m = registry_find(st, sgl, !hold);
+    m = live_find(st, sgl, !hold);
     if (!hold || !m)
         dmahal__lock_drop(&st->lock);
     return m;
 }
 
-/* Ends a hold of registry_get. */
-static void registry_put(struct dmahal__stream *st, struct mapping *m, _Atomic uintptr_t *slot)
+/* Ends a hold of live_get. */
+static void live_put(struct dmahal__stream *st, struct mapping *m, _Atomic uintptr_t *slot)
 {
     (void)m;
     if (slot)
@@ -906,7 +907,7 @@ int dmahal__map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigne
 int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     _Atomic uintptr_t *slot;
-    struct mapping *m = registry_get(a->stream, sgl, false, &slot);
+    struct mapping *m = live_get(a->stream, sgl, false, &slot);
 
     if (!m)
         return -ENOENT;
@@ -921,26 +922,26 @@ int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     _Atomic uintptr_t *slot;
     /* Held, so that a racing unmap of the same list cannot free it meanwhile. */
-    struct mapping *m = registry_get(a->stream, sgl, true, &slot);
+    struct mapping *m = live_get(a->stream, sgl, true, &slot);
 
     if (!m)
         return -ENOENT;
     to_device(m);
     m->device_owns = true;
-    registry_put(a->stream, m, slot);
+    live_put(a->stream, m, slot);
     return 0;
 }
 
 int dmahal__sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     _Atomic uintptr_t *slot;
-    struct mapping *m = registry_get(a->stream, sgl, true, &slot);
+    struct mapping *m = live_get(a->stream, sgl, true, &slot);
 
     if (!m)
         return -ENOENT;
     to_cpu(m);
     m->device_owns = false;
-    registry_put(a->stream, m, slot);
+    live_put(a->stream, m, slot);
     return 0;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* platform.c - platform objects, the list of open platforms, and the fault log. */
 #include "core/verify_hooks.h"
 

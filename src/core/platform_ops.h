@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * platform_ops.h - private: the provider contract. What a platform (sim, vfio, ...)
  * implements, and all of the core's objects it may touch.
@@ -18,6 +19,7 @@
 
 #include "core/iova.h"
 #include "core/range.h"
+#include "core/util.h"
 
 #define DMAHAL__BARS    DMAHAL_MODEL_BARS
 #define DMAHAL__MAX_LEN ((size_t)1 << 40) /* the largest single allocation or transfer */
@@ -206,13 +208,6 @@ extern const struct dmahal__platform_ops dmahal__vfio_ops;
  * (dmahal_fault_get). Takes the platform's lock. */
 void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len, bool write,
                           enum dmahal_fault_reason reason);
-
-/* Parses "4096", "4K", "1M", "2G", "1T", "0x1000" into @out; -EINVAL if malformed or
- * overflowing. */
-int dmahal__parse_size(const char *s, uint64_t *out);
-/* Splits "key=val,key=val" one pair at a time: returns 1 with @key/@val set (pointing into
- * the string at *@cursor, which is modified), 0 at the end. */
-int dmahal__next_kv(char **cursor, char **key, char **val);
 
 /* ---- the registry (src/platform/registry.c) ------------------------------------------- */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * range.c - free address ranges as a sorted array of extents.
  *

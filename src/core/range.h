@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * range.h - private: an allocator of address ranges, shared by every platform: the IOVA
  * space of an IOMMU domain, the frames of simulated RAM, the pages of an arena.

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* util.c - parsing shared by the platforms' spec strings. */
-#include "core/internal.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <errno.h>

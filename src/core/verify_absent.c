@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verify_absent.c - the verifier's public functions in a library built without it
  * (DMAHAL_VERIFIER=OFF): it cannot be turned on, and there is nothing to report.

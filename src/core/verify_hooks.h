@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verify_hooks.h - private: the only way the core reaches the verifier (src/verifier/).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dump.c - the !dma analog: a human-readable view of a platform's DMA state.
  */

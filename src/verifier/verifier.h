@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * verifier.h - private: the DMA verifier's state, shared by its files and by the dump.
  *
@@ -39,7 +40,7 @@ struct verify_bt_raw {
 
 /* A backtrace as kept: interned in the verifier's stack depot, so that the many buffers
  * allocated from one place share one copy, and a record holds a pointer. Never NULL in a
- * record: &verify_bt_none when none was recorded. */
+ * record: &dmahal__verify_bt_none when none was recorded. */
 struct verify_bt {
     struct verify_bt *next; /* in its depot bucket */
     uint64_t hash;
@@ -102,7 +103,7 @@ struct verify_vahash {
  * (the shadow, the verifier's own memory), so that a list it changed is noticed, and a
  * stale pointer (unmapped already) never reaches the core: the shadow stays in a quarantine
  * after unmap. */
-struct verify_map {
+struct dmahal__verify_map {
     struct dmahal_adapter *a;
     struct dmahal_device *dev;
     struct dmahal__vadapter *owner;
@@ -118,10 +119,11 @@ struct verify_map {
     uint64_t seq;  /* 1 for the platform's first mapping */
     uint64_t unmap_seq;
     const struct verify_bt *map_bt, *unmap_bt; /* in the depot */
-    struct verify_map *next;      /* on the live list, or the unmapped quarantine (oldest first) */
-    struct verify_map *prev;      /* on the live list */
-    struct verify_map *hnext;     /* live: the by-list hash chain; spare: the spare list */
-    unsigned shadow_cap, iov_cap; /* segments and iovecs the buffers hold, for reuse */
+    struct dmahal__verify_map
+        *next; /* on the live list, or the unmapped quarantine (oldest first) */
+    struct dmahal__verify_map *prev;  /* on the live list */
+    struct dmahal__verify_map *hnext; /* live: the by-list hash chain; spare: the spare list */
+    unsigned shadow_cap, iov_cap;     /* segments and iovecs the buffers hold, for reuse */
 };
 
 /* The verifier's per-adapter state. */
@@ -149,12 +151,12 @@ struct dmahal__verifier {
     struct verify_rec *q_head, *q_tail;
     size_t q_n, q_bytes;
     uint64_t allocs, frees;
-    struct verify_map *maps;        /* live mappings, newest first */
-    struct verify_map **map_bucket; /* live mappings by the driver's list pointer */
+    struct dmahal__verify_map *maps;        /* live mappings, newest first */
+    struct dmahal__verify_map **map_bucket; /* live mappings by the driver's list pointer */
     size_t map_cap;
-    struct verify_map *map_spare;
+    struct dmahal__verify_map *map_spare;
     size_t nmap_spare;
-    struct verify_map *unmapped, *unmapped_tail; /* the unmapped quarantine, oldest first */
+    struct dmahal__verify_map *unmapped, *unmapped_tail; /* the unmapped quarantine, oldest first */
     size_t nmaps, nunmapped;
     uint64_t nmapped, nunmaps;
     struct verify_rec *spare; /* records to reuse, linked by qnext */
@@ -193,51 +195,87 @@ typedef uint64_t verify_v2 __attribute__((vector_size(16)));
  * (__builtin_frame_address(0) in it): its caller first, @skip frames fewer. A frame-pointer
  * walk unless DMAHAL_VERIFY_FULL_BACKTRACE; nothing with DMAHAL_VERIFY_NO_BACKTRACE. Takes no
  * lock. */
-void verify_bt_capture_from(const struct dmahal__verifier *v, const void *frame, int skip,
-                            struct verify_bt_raw *bt);
-#define verify_bt_capture(v, bt) verify_bt_capture_from((v), __builtin_frame_address(0), 0, (bt))
+void dmahal__verify_bt_capture_from(const struct dmahal__verifier *v, const void *frame, int skip,
+                                    struct verify_bt_raw *bt);
+#define verify_bt_capture(v, bt)                                                                   \
+    dmahal__verify_bt_capture_from((v), __builtin_frame_address(0), 0, (bt))
 /* Stores a trace in the depot (once per distinct trace); under v->lock. Never NULL. */
-const struct verify_bt *verify_bt_intern(struct dmahal__verifier *v,
-                                         const struct verify_bt_raw *raw);
-extern const struct verify_bt verify_bt_none;
-void verify_depot_fini(struct verify_depot *d);
-void verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
+const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
+                                                 const struct verify_bt_raw *raw);
+extern const struct verify_bt dmahal__verify_bt_none;
+void dmahal__verify_depot_fini(struct verify_depot *d);
+void dmahal__verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
 /* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
-void verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
+void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
 /* Describes a buffer in a few words: "64-byte common buffer la 0x...-0x... (adapter #3,
  * device edu)". */
-void verify_rec_name(const struct verify_rec *rec, char *buf, size_t size);
+void dmahal__verify_rec_name(const struct verify_rec *rec, char *buf, size_t size);
 /* Allocates verifier memory; fails on demand for tests (dmahal__verify_fail_countdown). */
-void *verify_malloc(size_t size);
-void *verify_realloc(void *p, size_t size);
+void *dmahal__verify_malloc(size_t size);
+void *dmahal__verify_realloc(void *p, size_t size);
 /* Tests set it to N to make the verifier's Nth next allocation fail; 0: never. */
 extern atomic_int dmahal__verify_fail_countdown;
 /* Reports that the verifier ran out of memory and turns it off. */
-void verify_oom(struct dmahal__verifier *v, const char *what);
+void dmahal__verify_oom(struct dmahal__verifier *v, const char *what);
 
-/* stream.c: streaming checks. The ops wrap the adapter's; the rest run under v->lock. */
-int verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
-int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
-int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
-int verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
-int verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+/* maps.c: streaming checks. The ops wrap the adapter's; the rest run under v->lock. */
+int dmahal__verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                       enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
+int dmahal__verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                             enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx);
+int dmahal__verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int dmahal__verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+int dmahal__verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
 /* A device access outside every live common buffer: true if a mapping (live or unmapped)
  * explains it, with its reports made into @r (kind 0: none). */
-bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d, dmahal_addr_t la,
-                              size_t len, bool write, struct verify_report *r);
+bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
+                                      dmahal_addr_t la, size_t len, bool write,
+                                      struct verify_report *r);
 /* The adapter goes: its live mappings are leaks; its unmapped ones are forgotten. */
-void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a);
+void dmahal__verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a);
 /* A common buffer is freed: is any of it still mapped? */
-void verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec);
-void verify_stream_fini(struct dmahal__verifier *v);
-void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
-uint64_t verify_hash(const void *p, size_t n);
+void dmahal__verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec);
+void dmahal__verify_stream_fini(struct dmahal__verifier *v);
+void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
+uint64_t dmahal__verify_hash(const void *p, size_t n);
 
-/* verifier.c: for the dump. Writes a verified adapter's buffers (with guard state and
+/* check.c: for the dump. Writes a verified adapter's buffers (with guard state and
  * allocation backtraces) and the platform's quarantine. Take v->lock themselves. */
 void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags);
 void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f);
+
+/* ---- shared between the verifier's files ------------------------------------------------ */
+
+/* index.c: the indexes of live buffers; the caller holds v->lock. */
+void dmahal__verify_rec_unindex(struct dmahal__verifier *v, struct verify_rec *rec);
+void dmahal__verify_rec_index(struct dmahal__verifier *v, struct verify_rec *rec);
+struct verify_rec *dmahal__verify_va_find(const struct dmahal__verifier *v, const void *va);
+int dmahal__verify_va_reserve(struct verify_vahash *h);
+struct verify_rec *dmahal__verify_la_find(const struct dmahal__verifier *v,
+                                          const struct dmahal_device *d, dmahal_addr_t la);
+void dmahal__verify_la_neighbours(const struct dmahal__verifier *v, const struct dmahal_device *d,
+                                  dmahal_addr_t la, struct verify_rec **prev,
+                                  struct verify_rec **next);
+
+/* ops.c: guard zones and the freed pattern (damage is reported through v). */
+int dmahal__verify_check_freed(struct dmahal__verifier *v, struct verify_rec *rec,
+                               const char *when);
+int dmahal__verify_check_guards(struct dmahal__verifier *v, struct verify_rec *rec,
+                                const char *when);
+void dmahal__verify_blocks_init(void);
+extern pthread_once_t dmahal__verify_blocks_once;
+bool dmahal__verify_find_changed(const unsigned char *p, size_t n, unsigned char want,
+                                 size_t *first, size_t *last);
+bool dmahal__verify_intact(const unsigned char *p, size_t n, unsigned char want);
+
+/* ops.c: the wrapped common-buffer operations. */
+int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
+                                struct dmahal_buf *out);
+int dmahal__verify_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
+int dmahal__verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, size_t off,
+                               size_t len, enum dmahal_dir dir);
+
+/* graveyard.c: the table that wraps a verified adapter. */
+extern const struct dmahal_dma_ops dmahal__verify_ops;
 
 #endif /* DMAHAL_VERIFIER_H */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The gdb `dma` command (tools/gdb/dmahal.py) on a process stopped mid-run: it must find the
 # buffers the program says it has, from the process's memory alone.
 #   check.sh GDB TARGET DMAHAL_PY

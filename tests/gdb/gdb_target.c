@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gdb_target.c - a driver stopped mid-run, for the gdb `dma` command's test (check.sh).
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Every public header compiles alone, as C11 and as C++, with warnings as errors.
 set -euo pipefail
 inc="$(cd "$(dirname "$0")/../../include" && pwd)"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the build into a scratch prefix and builds a program against it with pkg-config,
 # linked statically and dynamically; both must run.
 set -euo pipefail

@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /* test_noncoherent.c - the machine whose devices do not snoop CPU caches: a driver that
  * syncs works, and a driver that misses any one sync sees (or makes the device see) stale
  * data. */
-#include "../unit/core/map_rig.h"
+#include "rig.h"
 
 static const char *const machines[] = {"sim:coherent=no,ram=0-64M", "sim:coherent=no",
                                        "sim:coherent=no,iommu=on"};

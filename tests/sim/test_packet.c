@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_packet.c - the packet-DMA example (examples/packet) on every simulated machine, in
  * each of its three ways to map, and what a wrong description does to it.

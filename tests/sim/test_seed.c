@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_seed.c - the seed walkthrough (examples/seed) on every simulated machine, and what
  * happens on one of them to a driver that describes its device wrongly.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_stress_threads.c - common buffers from many threads at once (run under TSan too). */
 #include <dmahal/dmahal.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tool.c - the dmahal command, run as a person runs it: its exit codes and the lines
  * that carry the story (addresses, truncation, faults, verified data), checked against

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # tests/vm/run.sh - runs test programs inside a QEMU guest with a real (emulated) IOMMU.
 #
 # Builds an initramfs from Debian's packages already on this machine (busybox-static, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_nvme.c - the example NVMe driver (examples/nvme) on QEMU's nvme through VFIO, in the
  * test guest: bring-up and Identify, reads and writes with every PRP layout (PRP1 alone,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vfio.c - the vfio platform on real (QEMU-emulated) devices, in the test guest:
  * opening, every setup error and its message, BAR access, IOVA windows and widths, and DMA

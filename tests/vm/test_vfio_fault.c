@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vfio_fault.c - the seed's point, on a real IOMMU: a device that drives 28 address
  * bits, programmed with an address it cannot drive (an IOVA above 2^28, or a virtual address

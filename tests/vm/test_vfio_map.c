@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vfio_map.c - streaming DMA (dmahal_map) on the vfio platform, in the test guest: the
  * caller's own malloc'd memory mapped through the real IOMMU and moved by QEMU's edu DMA

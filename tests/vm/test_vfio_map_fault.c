@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vfio_map_fault.c - what the IOMMU refuses after dmahal_map on the vfio platform: a
  * device that uses a list's address after the unmap, and a device that writes into memory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_vfio_modules.c - the vfio platform's messages when the kernel side is missing: the
  * type1 IOMMU backend unloaded, or VFIO altogether. Runs in the test guest, which it leaves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * vm.h - helpers for the programs that run in the test guest (tests/vm/run.sh): the devices
  * the guest has, stderr capture for checking error messages, and the kernel's DMAR fault log.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buggy.c - the driver with bugs that `dmahal demo` runs under the verifier: how it loads.
  *

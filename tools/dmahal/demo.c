@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.c - `dmahal demo`: the seed's story, told on the simulated machine.
  *

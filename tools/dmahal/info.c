@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * info.c - `dmahal info`: what a platform is made of, and what the tool can run on it.
  */

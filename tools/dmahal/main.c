@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - the dmahal command: parses the command line and runs one command.
  *

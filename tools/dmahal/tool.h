@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tool.h - what the dmahal command's files share. Not a public header.
  */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # dmahal.py - the `dma` command for GDB: the !dma analog, from the process's own memory.
 #
 #   (gdb) source tools/gdb/dmahal.py

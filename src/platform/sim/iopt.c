@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iopt.c - the simulated IOMMU's page tables: one radix tree per device (per domain), walked
  * on every device access as the hardware walks its tables.
@@ -29,7 +30,7 @@ struct leaf_hint {
 static _Thread_local struct leaf_hint hint;
 static atomic_uint_fast64_t next_id = 1;
 
-int sim_iopt_init(struct sim_iopt *t, unsigned page_shift)
+int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift)
 {
     t->id = atomic_fetch_add(&next_id, 1);
     unsigned index_bits = SIM_IOVA_BITS - page_shift;
@@ -51,7 +52,7 @@ static void free_node(sim_pte *node, unsigned level)
     free(node);
 }
 
-void sim_iopt_fini(struct sim_iopt *t)
+void dmahal__sim_iopt_fini(struct sim_iopt *t)
 {
     free_node(t->root, t->levels);
     t->root = NULL;
@@ -106,7 +107,8 @@ static inline sim_pte *leaf(const struct sim_iopt *t, uint64_t iova, bool create
     return leaf_walk(t, iova, create);
 }
 
-int sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len, unsigned perm)
+int dmahal__sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len,
+                         unsigned perm)
 {
     size_t page = (size_t)1 << t->page_shift;
 
@@ -114,7 +116,7 @@ int sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len, u
         sim_pte *pte = leaf(t, iova + off, true);
 
         if (!pte) {
-            sim_iopt_unmap(t, iova, off);
+            dmahal__sim_iopt_unmap(t, iova, off);
             return -ENOMEM;
         }
         atomic_store_explicit(pte, (addr + off) | perm, memory_order_release);
@@ -122,7 +124,7 @@ int sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len, u
     return 0;
 }
 
-void sim_iopt_unmap(struct sim_iopt *t, uint64_t iova, size_t len)
+void dmahal__sim_iopt_unmap(struct sim_iopt *t, uint64_t iova, size_t len)
 {
     size_t page = (size_t)1 << t->page_shift;
 
@@ -135,8 +137,8 @@ void sim_iopt_unmap(struct sim_iopt *t, uint64_t iova, size_t len)
     }
 }
 
-int sim_iopt_lookup(const struct sim_iopt *t, uint64_t iova, unsigned perm, uint64_t *addr,
-                    bool *host)
+int dmahal__sim_iopt_lookup(const struct sim_iopt *t, uint64_t iova, unsigned perm, uint64_t *addr,
+                            bool *host)
 {
     const sim_pte *pte;
     uint64_t e, mask = ((uint64_t)1 << t->page_shift) - 1;

@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * models.h - private: the device models built into the simulated platform.
  *
- * The sim platform registers each of these with dmahal_model_register() when the library
- * starts; drivers reach them by name through dmahal_device_open().
+ * models.c puts them in its registry the first time a model is looked up or registered;
+ * drivers reach them by name through dmahal_device_open().
  */
 #ifndef DMAHAL_SIM_MODELS_H
 #define DMAHAL_SIM_MODELS_H

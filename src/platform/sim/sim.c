@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.c - the simulated machine: physical RAM in ranges, frames handed out high-first,
  * logical = physical without an IOMMU, a per-device IO page table with one, and device
@@ -151,7 +152,7 @@ static void ram_unmap(struct sim *s)
             munmap(s->ram[i].map_base, s->ram[i].map_len);
 }
 
-char *sim_host(const struct sim *s, uint64_t pa, size_t len)
+char *dmahal__sim_host(const struct sim *s, uint64_t pa, size_t len)
 {
     for (unsigned i = 0; i < s->nram; i++) {
         const struct sim_ram *r = &s->ram[i];
@@ -177,8 +178,8 @@ static bool sim_phys(const struct sim *s, const void *va, uint64_t *pa)
     return false;
 }
 
-int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary, uint64_t max_addr,
-                     uint64_t *pa)
+int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
+                             uint64_t max_addr, uint64_t *pa)
 {
     int rc;
 
@@ -190,7 +191,7 @@ int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
     return rc;
 }
 
-void sim_frames_free(struct sim *s, uint64_t pa, size_t len)
+void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len)
 {
     pthread_mutex_lock(&s->lock);
     if (dmahal__range_add(&s->free, pa, len) == 0)
@@ -221,7 +222,8 @@ static int sim_open(struct dmahal_platform *p, const char *args)
         goto err_alloc;
     pthread_mutex_init(&s->lock, NULL);
     dmahal__range_init(&s->free);
-    sim_stream_init(s);
+    dmahal__sim_pin_init(s);
+    dmahal__sim_cache_init(s);
     for (unsigned i = 0; i < s->nram; i++) {
         struct sim_ram *r = &s->ram[i];
         /* Physical page 0 stays out of use: a zero logical address is never valid. */
@@ -243,7 +245,8 @@ static int sim_open(struct dmahal_platform *p, const char *args)
 
 err_ram:
     ram_unmap(s);
-    sim_stream_fini(s);
+    dmahal__sim_cache_fini(s);
+    dmahal__sim_pin_fini(s);
     dmahal__range_fini(&s->free);
     pthread_mutex_destroy(&s->lock);
 err_alloc:
@@ -263,7 +266,8 @@ static void sim_close(struct dmahal_platform *p)
         free(c);
     }
     ram_unmap(s);
-    sim_stream_fini(s);
+    dmahal__sim_cache_fini(s);
+    dmahal__sim_pin_fini(s);
     dmahal__range_fini(&s->free);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -282,13 +286,13 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
     sd = calloc(1, sizeof(*sd));
     if (!sd)
         return -ENOMEM;
-    sd->model = sim_model_find(name, nlen);
+    sd->model = dmahal__sim_model_find(name, nlen);
     if (!sd->model) {
         rc = -ENOENT;
         goto err_alloc;
     }
     if (s->iommu) {
-        rc = sim_iopt_init(&sd->iopt, s->page_shift);
+        rc = dmahal__sim_iopt_init(&sd->iopt, s->page_shift);
         if (rc == 0)
             rc = dmahal__iova_create(s->page, &dmahal__dev(d)->iova);
         /* IOVA page 0 stays unmapped, so a zero logical address always faults. */
@@ -316,7 +320,7 @@ err_state:
     free(sd->state);
     dmahal__dev(d)->priv = NULL;
 err_iommu:
-    sim_iopt_fini(&sd->iopt);
+    dmahal__sim_iopt_fini(&sd->iopt);
     dmahal__iova_destroy(dmahal__dev(d)->iova);
     dmahal__dev(d)->iova = NULL;
 err_alloc:
@@ -331,7 +335,7 @@ static void sim_device_close(struct dmahal_device *d)
     if (sd->model->fini)
         sd->model->fini(d, sd->state);
     free(sd->state);
-    sim_iopt_fini(&sd->iopt);
+    dmahal__sim_iopt_fini(&sd->iopt);
     dmahal__iova_destroy(dmahal__dev(d)->iova);
     dmahal__dev(d)->iova = NULL;
     free(sd);
@@ -376,29 +380,29 @@ static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
 
     if (!s->iommu) {
         /* logical = physical: the frames themselves must be within the device's reach. */
-        rc = sim_frames_alloc(s, len, align, boundary, dmahal__adp(a)->c.max_addr, &pa);
+        rc = dmahal__sim_frames_alloc(s, len, align, boundary, dmahal__adp(a)->c.max_addr, &pa);
         if (rc)
             return rc;
-        *out = (struct dmahal__chunk){sim_host(s, pa, len), pa, len, pa};
+        *out = (struct dmahal__chunk){dmahal__sim_host(s, pa, len), pa, len, pa};
         return 0;
     }
-    rc = sim_frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
+    rc = dmahal__sim_frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
     if (rc)
         return rc;
     rc = dmahal__iova_alloc(dmahal__adp_dev(a)->iova, len, align, boundary,
                             dmahal__adp(a)->c.max_addr, &iova);
     if (rc == 0) {
-        rc = sim_iopt_map(&sd->iopt, iova, pa, len, IOPTE_R | IOPTE_W);
+        rc = dmahal__sim_iopt_map(&sd->iopt, iova, pa, len, IOPTE_R | IOPTE_W);
         if (rc)
             dmahal__iova_free(dmahal__adp_dev(a)->iova, iova, len);
         else
             atomic_fetch_add(&sd->mapped_pages, len >> s->page_shift);
     }
     if (rc) {
-        sim_frames_free(s, pa, len);
+        dmahal__sim_frames_free(s, pa, len);
         return rc;
     }
-    *out = (struct dmahal__chunk){sim_host(s, pa, len), iova, len, pa};
+    *out = (struct dmahal__chunk){dmahal__sim_host(s, pa, len), iova, len, pa};
     return 0;
 }
 
@@ -408,11 +412,11 @@ static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *c
     struct sim_dev *sd = dmahal__adp_dev(a)->priv;
 
     if (s->iommu) {
-        sim_iopt_unmap(&sd->iopt, ch->la, ch->len);
+        dmahal__sim_iopt_unmap(&sd->iopt, ch->la, ch->len);
         dmahal__iova_free(dmahal__adp_dev(a)->iova, ch->la, ch->len);
         atomic_fetch_sub(&sd->mapped_pages, ch->len >> s->page_shift);
     }
-    sim_frames_free(s, ch->cookie, ch->len);
+    dmahal__sim_frames_free(s, ch->cookie, ch->len);
 }
 
 /* ---- the device's side of the bus ------------------------------------------------------- */
@@ -428,13 +432,13 @@ static int translate(struct dmahal_device *d, struct sim *s, dmahal_addr_t at, b
     int reason;
 
     if (!s->iommu) {
-        *host = sim_phys_host(s, at, 1);
+        *host = dmahal__sim_phys_host(s, at, 1);
         return *host ? 0 : DMAHAL_FAULT_NO_RAM;
     }
-    reason = sim_iopt_lookup(&sd->iopt, at, write ? IOPTE_W : IOPTE_R, &addr, &is_host);
+    reason = dmahal__sim_iopt_lookup(&sd->iopt, at, write ? IOPTE_W : IOPTE_R, &addr, &is_host);
     if (reason)
         return reason;
-    *host = is_host ? (char *)(uintptr_t)addr : sim_host(s, addr, 1);
+    *host = is_host ? (char *)(uintptr_t)addr : dmahal__sim_host(s, addr, 1);
     return *host ? 0 : DMAHAL_FAULT_NO_RAM;
 }
 
@@ -473,7 +477,7 @@ static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, 
         size_t n = in_page < len - done ? in_page : len - done;
 
         translate(d, s, la + done, write, &host);
-        sim_dev_copy(s, host, (char *)buf + done, n, write);
+        dmahal__sim_dev_copy(s, host, (char *)buf + done, n, write);
         done += n;
     }
     return 0;
@@ -514,12 +518,12 @@ int dmahal_sim_contig_alloc(struct dmahal_platform *p, size_t len, void **va)
     c = malloc(sizeof(*c));
     if (!c)
         return -ENOMEM;
-    rc = sim_frames_alloc(s, bytes, s->page, 0, UINT64_MAX, &pa);
+    rc = dmahal__sim_frames_alloc(s, bytes, s->page, 0, UINT64_MAX, &pa);
     if (rc) {
         free(c);
         return rc;
     }
-    *c = (struct sim_contig){sim_host(s, pa, bytes), pa, bytes, NULL};
+    *c = (struct sim_contig){dmahal__sim_host(s, pa, bytes), pa, bytes, NULL};
     memset(c->va, 0, bytes);
     pthread_mutex_lock(&s->lock);
     c->next = s->contig;
@@ -549,7 +553,7 @@ int dmahal_sim_contig_free(struct dmahal_platform *p, void *va)
     pthread_mutex_unlock(&s->lock);
     if (!c)
         return -EINVAL;
-    sim_frames_free(s, c->pa, c->len);
+    dmahal__sim_frames_free(s, c->pa, c->len);
     free(c);
     return 0;
 }
@@ -602,14 +606,14 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .mem_free = sim_mem_free,
     .dev_access = sim_dev_access,
     .describe = sim_describe,
-    .pin = sim_pin,
-    .unpin = sim_unpin,
-    .iommu_map = sim_iommu_map,
-    .iommu_unmap = sim_iommu_unmap,
-    .bounce_alloc = sim_bounce_alloc,
-    .bounce_free = sim_bounce_free,
-    .cache_track = sim_cache_track,
-    .cache_untrack = sim_cache_untrack,
-    .cache_flush = sim_cache_flush,
-    .cache_invalidate = sim_cache_invalidate,
+    .pin = dmahal__sim_pin,
+    .unpin = dmahal__sim_unpin,
+    .iommu_map = dmahal__sim_iommu_map,
+    .iommu_unmap = dmahal__sim_iommu_unmap,
+    .bounce_alloc = dmahal__sim_bounce_alloc,
+    .bounce_free = dmahal__sim_bounce_free,
+    .cache_track = dmahal__sim_cache_track,
+    .cache_untrack = dmahal__sim_cache_untrack,
+    .cache_flush = dmahal__sim_cache_flush,
+    .cache_invalidate = dmahal__sim_cache_invalidate,
 };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sim.h - private: the simulated machine's state, shared by its files.
  */
@@ -92,49 +93,52 @@ struct sim_dev {
     atomic_uint_fast64_t mapped_pages; /* by common-buffer arenas */
 };
 
-/* registry.c */
-void sim_models_init(void);
-const struct dmahal_model *sim_model_find(const char *name, size_t len);
+/* models.c: the model registry */
+const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len);
 
 /* iopt.c */
-int sim_iopt_init(struct sim_iopt *t, unsigned page_shift);
-void sim_iopt_fini(struct sim_iopt *t);
+int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift);
+void dmahal__sim_iopt_fini(struct sim_iopt *t);
 /* Maps [iova, iova + len) to [addr, addr + len), both page-aligned; @perm may hold
  * IOPTE_HOST. -ENOMEM (nothing mapped). Lock-free. */
-int sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len, unsigned perm);
-void sim_iopt_unmap(struct sim_iopt *t, uint64_t iova, size_t len);
-/* Translates one address: 0, or the enum dmahal_fault_reason that stops it. */
+int dmahal__sim_iopt_map(struct sim_iopt *t, uint64_t iova, uint64_t addr, size_t len,
+                         unsigned perm);
+void dmahal__sim_iopt_unmap(struct sim_iopt *t, uint64_t iova, size_t len);
 /* Translates one address to *addr (host when *host): 0, or the enum dmahal_fault_reason that
  * stops it. */
-int sim_iopt_lookup(const struct sim_iopt *t, uint64_t iova, unsigned perm, uint64_t *addr,
-                    bool *host);
+int dmahal__sim_iopt_lookup(const struct sim_iopt *t, uint64_t iova, unsigned perm, uint64_t *addr,
+                            bool *host);
 
 /* sim.c: physical address to host memory, NULL if [pa, pa + len) is not within one range. */
-char *sim_host(const struct sim *s, uint64_t pa, size_t len);
+char *dmahal__sim_host(const struct sim *s, uint64_t pa, size_t len);
 
-/* stream.c: streaming DMA and the cache model (members of dmahal__sim_ops). */
-int sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
-void sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
-int sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len, unsigned perm);
-void sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
-int sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
-                     struct dmahal__chunk *out);
-void sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch);
-int sim_cache_track(struct dmahal_platform *p, void *va, size_t len);
-void sim_cache_untrack(struct dmahal_platform *p, void *va, size_t len);
-void sim_cache_flush(struct dmahal_platform *p, void *va, size_t len);
-void sim_cache_invalidate(struct dmahal_platform *p, void *va, size_t len);
+/* pin.c and cache.c: streaming DMA and the cache model (members of dmahal__sim_ops). */
+int dmahal__sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
+void dmahal__sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
+int dmahal__sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
+                          unsigned perm);
+void dmahal__sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
+int dmahal__sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
+                             struct dmahal__chunk *out);
+void dmahal__sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch);
+int dmahal__sim_cache_track(struct dmahal_platform *p, void *va, size_t len);
+void dmahal__sim_cache_untrack(struct dmahal_platform *p, void *va, size_t len);
+void dmahal__sim_cache_flush(struct dmahal_platform *p, void *va, size_t len);
+void dmahal__sim_cache_invalidate(struct dmahal_platform *p, void *va, size_t len);
 /* The host memory behind one physical page-run [pa, pa + len) (not crossing a page),
  * foreign regions first; NULL if none. */
-char *sim_phys_host(struct sim *s, uint64_t pa, size_t len);
+char *dmahal__sim_phys_host(struct sim *s, uint64_t pa, size_t len);
 /* A device access to host memory [host, host + len) (within one page), through the
  * non-coherent model when it covers the page. */
-void sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool write);
-void sim_stream_init(struct sim *s);
-void sim_stream_fini(struct sim *s);
-/* frames, for stream.c */
-int sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary, uint64_t max_addr,
-                     uint64_t *pa);
-void sim_frames_free(struct sim *s, uint64_t pa, size_t len);
+void dmahal__sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool write);
+void dmahal__sim_pin_init(struct sim *s);
+void dmahal__sim_pin_fini(struct sim *s);
+/* cache.c */
+void dmahal__sim_cache_init(struct sim *s);
+void dmahal__sim_cache_fini(struct sim *s);
+/* sim.c: frames, for pin.c */
+int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
+                             uint64_t max_addr, uint64_t *pa);
+void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len);
 
 #endif /* DMAHAL_SIM_H */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_adapter.c - adapters: descriptions, defaults, map registers, errors, strerror. */
 #include <dmahal/dmahal.h>
 

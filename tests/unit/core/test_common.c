@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_common.c - common buffers: constraints, packing, zeroing, and every misuse. */
 #include <dmahal/dmahal.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_iova.c - the IOVA allocator and its per-thread caches. */
 #include "core/iova.h"
 

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /* test_map.c - streaming maps: every adapter constraint, the IOMMU, and every misuse. */
-#include "map_rig.h"
+#include "rig.h"
 
 /* The low machine: all RAM below 64 MiB, so pinned user memory is reachable by any device
  * and the list shows the constraints alone. */

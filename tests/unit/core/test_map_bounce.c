@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* test_map_bounce.c - bounce pages (map registers): both directions, exhaustion, deferred
  * requests served in order, pools shared per constraint class. */
-#include "map_rig.h"
+#include "rig.h"
 
 /* The default machine: most RAM above 4 GiB, so user memory lands high and a 32-bit device
  * without an IOMMU must bounce. max_transfer 16 KiB: 5 map registers. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_range.c - the range allocator: high-first, limits, alignment, boundary, merging. */
 #include <dmahal/dmahal.h>
 

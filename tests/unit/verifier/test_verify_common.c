@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_verify_common.c - the verifier's common-buffer checks: each misuse provoked and its
  * report asserted, guard zones that keep the adapter's constraints, and a clean driver that
  * gets no report at all. */

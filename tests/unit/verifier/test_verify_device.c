@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_verify_device.c - the verifier's device side on the simulated bus: accesses outside
  * every live buffer named by the nearest one, accesses to freed (quarantined) buffers, and
  * the clean accesses a correct driver's device makes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_verify_scale.c - what the verifier does to stay cheap, checked for what it must still
  * catch: many buffers and lists at once (its hash tables grow), backtraces by frame pointers
  * and by unwind tables agreeing, shared traces, buffers zeroed although the allocator leaves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_verify_stream.c - the verifier's streaming checks (bug check 0xE6, Linux dma-debug):
  * each misuse of dmahal_map/unmap/sync provoked and its report asserted, and clean
  * transfers on every kind of machine with no report at all. */

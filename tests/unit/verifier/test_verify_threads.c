@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_verify_threads.c - the verifier under threads: adapters of one platform allocating,
  * freeing, mapping and doing device accesses at once get no false report, and a real bug among them
  * is reported exactly once. */

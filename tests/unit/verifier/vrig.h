@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* vrig.h - a platform, a device and an adapter with the verifier on, for the verifier's tests. */
 #ifndef VRIG_H
 #define VRIG_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wdm.c - the Windows-names layer: layouts against Windows' x86-64 ABI, IoGetDmaAdapter's
  * translation of DEVICE_DESCRIPTION, the DMA_OPERATIONS table, and common buffers through

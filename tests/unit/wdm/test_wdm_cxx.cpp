@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wdm_cxx.cpp - wdm.h from C++ (C++11, pedantic): the header compiles alone, its
  * layouts are the C ones, and a C++ driver gets an adapter and a common buffer through the

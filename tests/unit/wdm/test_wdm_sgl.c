@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wdm_sgl.c - packet DMA through the Windows names: MDLs, SCATTER_GATHER_LIST's layout,
  * Get/Put/Calculate/BuildScatterGatherList, and AllocateAdapterChannel with MapTransfer,

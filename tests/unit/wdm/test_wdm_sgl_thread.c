@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wdm_sgl_thread.c - packet DMA through the Windows names from many threads at once:
  * scatter/gather lists deferred and granted across threads, and adapter channels and map

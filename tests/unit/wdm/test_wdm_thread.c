@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_wdm_thread.c - the Windows-names layer from several threads at once: one device
  * object per device however many ask, and AllocateCommonBuffer / FreeCommonBuffer racing on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * edu.c - a model of QEMU's educational PCI device "edu" (QEMU hw/misc/edu.c, specified in
  * QEMU docs/specs/edu.rst), so that one driver runs unchanged on the simulated platform and

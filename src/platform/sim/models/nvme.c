@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/platform_ops.h"
+#include "core/util.h"
 #include "platform/sim/models.h"
 
 /* ---- the register file (BAR0) ------------------------------------------------------------ */

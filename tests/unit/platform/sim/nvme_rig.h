@@ -81,7 +81,8 @@ struct rig {
 static inline void rig_dev_verified(struct rig *r, const char *spec, const char *dev,
                                     dmahal_report_fn report, void *ctx)
 {
-    struct dmahal_desc desc = {.addr_bits = 64, .alignment = 4}; /* the platform says if it snoops */
+    struct dmahal_desc desc = {.addr_bits = 64,
+                               .alignment = 4}; /* the platform says if it snoops */
 
     memset(r, 0, sizeof(*r));
     CHECK_OK(dmahal_platform_open(spec, &r->p));

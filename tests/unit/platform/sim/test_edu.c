@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_edu.c - the sim platform's model of QEMU's edu device, through the public API only:
  * registers as a driver sees them, and DMA into and out of common buffers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_sim.c - the simulated platform: specs, RAM, translation, faults, the anti-pattern. */
 #include <dmahal/device.h>
 #include <dmahal/dmahal.h>

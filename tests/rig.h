@@ -1,6 +1,8 @@
-/* map_rig.h - helpers shared by the streaming-DMA tests. */
-#ifndef DMAHAL_TEST_MAP_RIG_H
-#define DMAHAL_TEST_MAP_RIG_H
+/* SPDX-License-Identifier: MIT */
+/* rig.h - the test rig: a platform, a device and an adapter, and helpers for streaming-DMA
+ * checks; every test of the public API builds on it. */
+#ifndef DMAHAL_TEST_RIG_H
+#define DMAHAL_TEST_RIG_H
 
 #include <dmahal/dmahal.h>
 

@@ -1,4 +1,5 @@
-/* registry.c - the device models the simulated platform can instantiate. */
+/* SPDX-License-Identifier: MIT */
+/* models.c - the device models the simulated platform can instantiate, by name. */
 #include "platform/sim/models.h"
 #include "platform/sim/sim.h"
 
@@ -23,7 +24,7 @@ static void register_builtin(void)
         models[nmodels++] = builtin[i];
 }
 
-void sim_models_init(void)
+static void models_init(void)
 {
     pthread_once(&models_once, register_builtin);
 }
@@ -42,7 +43,7 @@ int dmahal_model_register(const struct dmahal_model *m)
 
     if (!m || !m->name || !*m->name || !m->mmio_read || !m->mmio_write || strpbrk(m->name, ":,"))
         return -EINVAL;
-    sim_models_init();
+    models_init();
     pthread_mutex_lock(&models_lock);
     if (find_locked(m->name, strlen(m->name)))
         rc = -EEXIST;
@@ -55,11 +56,11 @@ int dmahal_model_register(const struct dmahal_model *m)
 }
 
 /* Finds the model named by the first @len bytes of @name. */
-const struct dmahal_model *sim_model_find(const char *name, size_t len)
+const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len)
 {
     const struct dmahal_model *m;
 
-    sim_models_init();
+    models_init();
     pthread_mutex_lock(&models_lock);
     m = find_locked(name, len);
     pthread_mutex_unlock(&models_lock);
@@ -74,14 +75,14 @@ void dmahal__model_set_bar_size(struct dmahal_device *d, unsigned bar, uint64_t 
 
 const struct dmahal_model *dmahal_model_find(const char *name)
 {
-    return name ? sim_model_find(name, strlen(name)) : NULL;
+    return name ? dmahal__sim_model_find(name, strlen(name)) : NULL;
 }
 
 const struct dmahal_model *dmahal_model_at(size_t index)
 {
     const struct dmahal_model *m = NULL;
 
-    sim_models_init();
+    models_init();
     pthread_mutex_lock(&models_lock);
     if (index < nmodels)
         m = models[index];

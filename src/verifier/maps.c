@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stream.c - the verifier's streaming checks: what bug check 0xE6 and Linux's dma-debug
  * check of map/unmap/sync, on dmahal's streaming API.
@@ -26,7 +27,7 @@
  * word changes its lane's a; two changes that cancel in a would have to cancel in b too.
  * The lanes are then mixed with multiplications.
  */
-uint64_t verify_hash(const void *p, size_t n)
+uint64_t dmahal__verify_hash(const void *p, size_t n)
 {
     const unsigned char *c = p;
     verify_v2 a[4] = {{0}}, b[4] = {{0}};
@@ -55,12 +56,12 @@ uint64_t verify_hash(const void *p, size_t n)
     return h * 0xc4ceb9fe1a85ec53ull;
 }
 
-static uint64_t map_hash(const struct verify_map *m)
+static uint64_t map_hash(const struct dmahal__verify_map *m)
 {
     uint64_t h = 0;
 
     for (unsigned i = 0; i < m->iovcnt; i++)
-        h = h * 31 + verify_hash(m->iov[i].iov_base, m->iov[i].iov_len);
+        h = h * 31 + dmahal__verify_hash(m->iov[i].iov_base, m->iov[i].iov_len);
     return h;
 }
 
@@ -79,26 +80,26 @@ static const char *dir_name(enum dmahal_dir dir)
 /* The segments to check a device access against: the driver's copy may have been changed,
  * and the core's list is freed at unmap, so the verifier's record is the shadow as mapped
  * (restored at unmap from what the core had). */
-static const struct dmahal_sgl *segs_of(const struct verify_map *m)
+static const struct dmahal_sgl *segs_of(const struct dmahal__verify_map *m)
 {
     return m->unmapped ? m->shadow : m->inner;
 }
 
-static void map_name(const struct verify_map *m, char *buf, size_t size)
+static void map_name(const struct dmahal__verify_map *m, char *buf, size_t size)
 {
     snprintf(buf, size, "%s mapping #%llu of %zu bytes in %u segment(s) (adapter #%llu, device %s)",
              dir_name(m->dir), (unsigned long long)m->seq, m->bytes, segs_of(m)->nseg,
              (unsigned long long)m->owner->id, m->owner->dev_name);
 }
 
-static void map_free(struct verify_map *m)
+static void map_free(struct dmahal__verify_map *m)
 {
     free(m->shadow);
     free(m->iov);
     free(m);
 }
 
-static void report_map(struct dmahal__verifier *v, int kind, const struct verify_map *m,
+static void report_map(struct dmahal__verifier *v, int kind, const struct dmahal__verify_map *m,
                        dmahal_addr_t la, size_t len, const char *fmt, const char *what)
 {
     struct verify_report r = {.kind = kind, .la = la, .len = len};
@@ -115,7 +116,7 @@ static void report_map(struct dmahal__verifier *v, int kind, const struct verify
     } else
         name[0] = '\0';
     snprintf(r.msg, sizeof(r.msg), fmt, what, name);
-    verify_emit(v, &r);
+    dmahal__verify_emit(v, &r);
 }
 
 /* ---- finding lists --------------------------------------------------------------------- */
@@ -128,11 +129,12 @@ static size_t map_slot(const struct dmahal__verifier *v, const struct dmahal_sgl
 }
 
 /* The live mapping whose list (the driver's) is @sgl, or NULL. */
-static struct verify_map *live_find(const struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
+static struct dmahal__verify_map *live_find(const struct dmahal__verifier *v,
+                                            const struct dmahal_sgl *sgl)
 {
     if (!v->map_cap)
         return NULL;
-    for (struct verify_map *m = v->map_bucket[map_slot(v, sgl)]; m; m = m->hnext)
+    for (struct dmahal__verify_map *m = v->map_bucket[map_slot(v, sgl)]; m; m = m->hnext)
         if (m->shadow == sgl)
             return m;
     return NULL;
@@ -142,11 +144,11 @@ static struct verify_map *live_find(const struct dmahal__verifier *v, const stru
 static int live_reserve(struct dmahal__verifier *v)
 {
     size_t cap = v->map_cap ? v->map_cap * 2 : 64, old_cap = v->map_cap;
-    struct verify_map **old = v->map_bucket, **b;
+    struct dmahal__verify_map **old = v->map_bucket, **b;
 
     if (v->nmaps < v->map_cap)
         return 0;
-    b = verify_malloc(cap * sizeof(*b));
+    b = dmahal__verify_malloc(cap * sizeof(*b));
     if (!b)
         return -ENOMEM;
     memset(b, 0, cap * sizeof(*b));
@@ -154,7 +156,7 @@ static int live_reserve(struct dmahal__verifier *v)
     v->map_cap = cap;
     for (size_t i = 0; i < old_cap; i++) {
         while (old[i]) {
-            struct verify_map *m = old[i];
+            struct dmahal__verify_map *m = old[i];
             size_t at = map_slot(v, m->shadow);
 
             old[i] = m->hnext;
@@ -166,7 +168,7 @@ static int live_reserve(struct dmahal__verifier *v)
     return 0;
 }
 
-static void live_add(struct dmahal__verifier *v, struct verify_map *m)
+static void live_add(struct dmahal__verifier *v, struct dmahal__verify_map *m)
 {
     size_t at = map_slot(v, m->shadow);
 
@@ -180,9 +182,9 @@ static void live_add(struct dmahal__verifier *v, struct verify_map *m)
     v->nmaps++;
 }
 
-static void live_remove(struct dmahal__verifier *v, struct verify_map *m)
+static void live_remove(struct dmahal__verifier *v, struct dmahal__verify_map *m)
 {
-    struct verify_map **pp = &v->map_bucket[map_slot(v, m->shadow)];
+    struct dmahal__verify_map **pp = &v->map_bucket[map_slot(v, m->shadow)];
 
     while (*pp != m)
         pp = &(*pp)->hnext;
@@ -197,7 +199,7 @@ static void live_remove(struct dmahal__verifier *v, struct verify_map *m)
 }
 
 /* Keeps a record, with its buffers, for a later mapping: malloc is a good part of the cost. */
-static void map_recycle(struct dmahal__verifier *v, struct verify_map *m)
+static void map_recycle(struct dmahal__verifier *v, struct dmahal__verify_map *m)
 {
     if (v->nmap_spare >= UNMAPPED_KEPT) {
         map_free(m);
@@ -208,20 +210,22 @@ static void map_recycle(struct dmahal__verifier *v, struct verify_map *m)
     v->nmap_spare++;
 }
 
-static struct verify_map *unmapped_find(struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
+static struct dmahal__verify_map *unmapped_find(struct dmahal__verifier *v,
+                                                const struct dmahal_sgl *sgl)
 {
-    struct verify_map *found = NULL;
+    struct dmahal__verify_map *found = NULL;
 
     /* The newest with that address: a shadow's memory is the verifier's, never reused while
      * it is kept, so this is the list the driver means. */
-    for (struct verify_map *m = v->unmapped; m; m = m->next)
+    for (struct dmahal__verify_map *m = v->unmapped; m; m = m->next)
         if (m->shadow == sgl)
             found = m;
     return found;
 }
 
 /* The list must come back as the driver got it: the count and every element. */
-static void check_tamper(struct dmahal__verifier *v, const struct verify_map *m, const char *when)
+static void check_tamper(struct dmahal__verifier *v, const struct dmahal__verify_map *m,
+                         const char *when)
 {
     const struct dmahal_sgl *orig = m->inner;
     char what[160];
@@ -248,7 +252,8 @@ static void check_tamper(struct dmahal__verifier *v, const struct verify_map *m,
 
 /* A to-device mapping belongs to the device from map (or sync_for_device) until unmap (or
  * sync_for_cpu): a CPU write in between is a race, and on a non-coherent machine lost. */
-static void check_cpu_write(struct dmahal__verifier *v, struct verify_map *m, const char *when)
+static void check_cpu_write(struct dmahal__verifier *v, struct dmahal__verify_map *m,
+                            const char *when)
 {
     uint64_t h;
 
@@ -266,7 +271,7 @@ static void check_cpu_write(struct dmahal__verifier *v, struct verify_map *m, co
 
 /* ---- map -------------------------------------------------------------------------------- */
 
-static bool ranges_overlap(const struct verify_map *x, const struct iovec *iov, unsigned n)
+static bool ranges_overlap(const struct dmahal__verify_map *x, const struct iovec *iov, unsigned n)
 {
     for (unsigned i = 0; i < x->iovcnt; i++)
         for (unsigned j = 0; j < n; j++) {
@@ -305,7 +310,7 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
     if (bytes == 0)
         return;
     dmahal__lock_take(&v->lock);
-    for (struct verify_map *x = v->maps; x; x = x->next) {
+    for (struct dmahal__verify_map *x = v->maps; x; x = x->next) {
         /* Two readers may share memory; a writer may not share it with anyone. */
         if (x->dir == DMAHAL_TO_DEVICE && dir == DMAHAL_TO_DEVICE)
             continue;
@@ -324,7 +329,7 @@ static uint64_t iov_hash(const struct iovec *iov, unsigned iovcnt)
     uint64_t h = 0;
 
     for (unsigned i = 0; i < iovcnt; i++)
-        h = h * 31 + verify_hash(iov[i].iov_base, iov[i].iov_len);
+        h = h * 31 + dmahal__verify_hash(iov[i].iov_base, iov[i].iov_len);
     return h;
 }
 
@@ -338,7 +343,7 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
     struct dmahal__verifier *v = va->v;
     /* Hashed before the lock is taken: other threads need not wait for it. */
     uint64_t hash = dir == DMAHAL_TO_DEVICE ? iov_hash(iov, iovcnt) : 0;
-    struct verify_map *m;
+    struct dmahal__verify_map *m;
 
     dmahal__lock_take(&v->lock);
     if (live_reserve(v) != 0)
@@ -348,13 +353,13 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
         v->map_spare = m->hnext;
         v->nmap_spare--;
     } else {
-        m = verify_malloc(sizeof(*m));
+        m = dmahal__verify_malloc(sizeof(*m));
         if (!m)
             goto err_unlock;
         memset(m, 0, sizeof(*m));
     }
     if (m->shadow_cap < inner->nseg) {
-        struct dmahal_sgl *shadow = verify_realloc(m->shadow, sgl_size(inner->nseg));
+        struct dmahal_sgl *shadow = dmahal__verify_realloc(m->shadow, sgl_size(inner->nseg));
 
         if (!shadow)
             goto err_recycle;
@@ -362,7 +367,7 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
         m->shadow_cap = inner->nseg;
     }
     if (m->iov_cap < iovcnt || !m->iov) {
-        struct iovec *copy = verify_realloc(m->iov, (iovcnt ? iovcnt : 1) * sizeof(*copy));
+        struct iovec *copy = dmahal__verify_realloc(m->iov, (iovcnt ? iovcnt : 1) * sizeof(*copy));
 
         if (!copy)
             goto err_recycle;
@@ -384,8 +389,8 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
     m->unmapped = false;
     m->hash = hash;
     m->unmap_seq = 0;
-    m->map_bt = verify_bt_intern(v, bt);
-    m->unmap_bt = &verify_bt_none;
+    m->map_bt = dmahal__verify_bt_intern(v, bt);
+    m->unmap_bt = &dmahal__verify_bt_none;
     m->seq = ++v->nmapped;
     live_add(v, m);
     dmahal__lock_drop(&v->lock);
@@ -395,12 +400,12 @@ err_recycle:
     map_recycle(v, m);
 err_unlock:
     dmahal__lock_drop(&v->lock);
-    verify_oom(v, "recording a mapping");
+    dmahal__verify_oom(v, "recording a mapping");
     return inner;
 }
 
-int verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-               enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
+int dmahal__verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                       enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out)
 {
     struct dmahal__vadapter *va = a->verify;
     struct verify_bt_raw bt;
@@ -441,8 +446,8 @@ static void async_done(struct dmahal_adapter *a, int status, struct dmahal_sgl *
     free(req);
 }
 
-int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-                     enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx)
+int dmahal__verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                             enum dmahal_dir dir, unsigned flags, dmahal_map_fn fn, void *ctx)
 {
     struct dmahal__vadapter *va = a->verify;
     struct async_req *req;
@@ -451,12 +456,12 @@ int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned
     if (!atomic_load_explicit(&va->v->on, memory_order_relaxed))
         return va->inner->map_async(a, iov, iovcnt, dir, flags, fn, ctx);
     check_request(a, iov, iovcnt, dir);
-    req = verify_malloc(sizeof(*req));
+    req = dmahal__verify_malloc(sizeof(*req));
     if (req)
-        req->iov = verify_malloc((iovcnt ? iovcnt : 1) * sizeof(*iov));
+        req->iov = dmahal__verify_malloc((iovcnt ? iovcnt : 1) * sizeof(*iov));
     if (!req || !req->iov) {
         free(req);
-        verify_oom(va->v, "recording a deferred mapping");
+        dmahal__verify_oom(va->v, "recording a deferred mapping");
         return va->inner->map_async(a, iov, iovcnt, dir, flags, fn, ctx);
     }
     *req = (struct async_req){fn, ctx, req->iov, iovcnt, dir};
@@ -472,12 +477,12 @@ int verify_map_async(struct dmahal_adapter *a, const struct iovec *iov, unsigned
 /* ---- unmap and sync ------------------------------------------------------------------------- */
 
 /* Finds the live list @sgl of @a, reporting why not; NULL then. Under v->lock. */
-static struct verify_map *lookup(struct dmahal_adapter *a, struct dmahal_sgl *sgl, const char *op,
-                                 int not_mapped_kind)
+static struct dmahal__verify_map *lookup(struct dmahal_adapter *a, struct dmahal_sgl *sgl,
+                                         const char *op, int not_mapped_kind)
 {
     struct dmahal__verifier *v = a->verify->v;
-    struct verify_map *m = live_find(v, sgl);
-    struct verify_map *old;
+    struct dmahal__verify_map *m = live_find(v, sgl);
+    struct dmahal__verify_map *old;
     char what[160];
 
     if (m && m->a == a)
@@ -512,11 +517,11 @@ static bool passthrough(struct dmahal__verifier *v, struct dmahal_sgl *sgl)
     return !atomic_load_explicit(&v->on, memory_order_relaxed) && !live_find(v, sgl);
 }
 
-int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+int dmahal__verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
-    struct verify_map *m;
+    struct dmahal__verify_map *m;
     struct verify_bt_raw bt;
     int rc;
 
@@ -541,7 +546,7 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     rc = va->inner->unmap(a, m->inner);
     m->inner = NULL;
     dmahal__lock_take(&v->lock);
-    m->unmap_bt = verify_bt_intern(v, &bt);
+    m->unmap_bt = dmahal__verify_bt_intern(v, &bt);
     m->unmapped = true;
     m->unmap_seq = ++v->nunmaps;
     m->next = NULL;
@@ -551,7 +556,7 @@ int verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
         v->unmapped = m;
     v->unmapped_tail = m;
     if (++v->nunmapped > UNMAPPED_KEPT) {
-        struct verify_map *old = v->unmapped;
+        struct dmahal__verify_map *old = v->unmapped;
 
         v->unmapped = old->next;
         v->nunmapped--;
@@ -566,7 +571,7 @@ static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     const char *op = for_cpu ? "dmahal_sync_for_cpu" : "dmahal_sync_for_device";
-    struct verify_map *m;
+    struct dmahal__verify_map *m;
     struct dmahal_sgl *inner;
 
     dmahal__lock_take(&v->lock);
@@ -593,12 +598,12 @@ static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_
     return for_cpu ? va->inner->sync_for_cpu(a, inner) : va->inner->sync_for_device(a, inner);
 }
 
-int verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+int dmahal__verify_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     return list_sync(a, sgl, false);
 }
 
-int verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
+int dmahal__verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 {
     return list_sync(a, sgl, true);
 }
@@ -606,7 +611,7 @@ int verify_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 /* ---- the device side ------------------------------------------------------------------------ */
 
 /* Bytes of [la, la + len) covered by @m's segments from la on; 0 if la is in none. */
-static size_t covered(const struct verify_map *m, dmahal_addr_t la, size_t len)
+static size_t covered(const struct dmahal__verify_map *m, dmahal_addr_t la, size_t len)
 {
     const struct dmahal_sgl *s = segs_of(m);
     size_t done = 0;
@@ -629,12 +634,13 @@ static size_t covered(const struct verify_map *m, dmahal_addr_t la, size_t len)
     return done;
 }
 
-bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d, dmahal_addr_t la,
-                              size_t len, bool write, struct verify_report *r)
+bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
+                                      dmahal_addr_t la, size_t len, bool write,
+                                      struct verify_report *r)
 {
     char name[200];
 
-    for (struct verify_map *m = v->maps; m; m = m->next) {
+    for (struct dmahal__verify_map *m = v->maps; m; m = m->next) {
         size_t n;
 
         if (m->dev != d || (n = covered(m, la, len)) == 0)
@@ -667,7 +673,7 @@ bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *
         }
         return true;
     }
-    for (struct verify_map *m = v->unmapped; m; m = m->next) {
+    for (struct dmahal__verify_map *m = v->unmapped; m; m = m->next) {
         if (m->dev != d || covered(m, la, len) == 0)
             continue;
         map_name(m, name, sizeof(name));
@@ -687,11 +693,11 @@ bool verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_device *
 
 /* ---- the adapter and the buffers ------------------------------------------------------------ */
 
-void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
+void dmahal__verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
 {
-    struct verify_map **pp, *next;
+    struct dmahal__verify_map **pp, *next;
 
-    for (struct verify_map *m = v->maps; m; m = next) {
+    for (struct dmahal__verify_map *m = v->maps; m; m = next) {
         next = m->next;
         if (m->a != a)
             continue;
@@ -702,7 +708,7 @@ void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adap
     }
     v->unmapped_tail = NULL;
     for (pp = &v->unmapped; *pp;) {
-        struct verify_map *m = *pp;
+        struct dmahal__verify_map *m = *pp;
 
         if (m->a == a) {
             *pp = m->next;
@@ -715,37 +721,37 @@ void verify_stream_forget_adapter(struct dmahal__verifier *v, struct dmahal_adap
     }
 }
 
-void verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec)
+void dmahal__verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec)
 {
     struct iovec buf = {rec->user.va, rec->user.len};
     char what[200];
 
-    for (struct verify_map *m = v->maps; m; m = m->next) {
+    for (struct dmahal__verify_map *m = v->maps; m; m = m->next) {
         if (!ranges_overlap(m, &buf, 1))
             continue;
-        verify_rec_name(rec, what, sizeof(what));
+        dmahal__verify_rec_name(rec, what, sizeof(what));
         report_map(v, DMAHAL_REPORT_FREED_WHILE_MAPPED, m, rec->user.la, rec->user.len,
                    "free of %s while it is in %s", what);
         return;
     }
 }
 
-void verify_stream_fini(struct dmahal__verifier *v)
+void dmahal__verify_stream_fini(struct dmahal__verifier *v)
 {
     while (v->maps) {
-        struct verify_map *m = v->maps;
+        struct dmahal__verify_map *m = v->maps;
 
         v->maps = m->next;
         map_free(m);
     }
     while (v->unmapped) {
-        struct verify_map *m = v->unmapped;
+        struct dmahal__verify_map *m = v->unmapped;
 
         v->unmapped = m->next;
         map_free(m);
     }
     while (v->map_spare) {
-        struct verify_map *m = v->map_spare;
+        struct dmahal__verify_map *m = v->map_spare;
 
         v->map_spare = m->hnext;
         map_free(m);
@@ -753,12 +759,12 @@ void verify_stream_fini(struct dmahal__verifier *v)
     free(v->map_bucket);
 }
 
-void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f)
+void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f)
 {
     char name[200];
 
     dmahal__lock_take(&v->lock);
-    for (struct verify_map *m = v->maps; m; m = m->next) {
+    for (struct dmahal__verify_map *m = v->maps; m; m = m->next) {
         const struct dmahal_sgl *s = segs_of(m);
 
         if (m->a != a)
@@ -769,7 +775,7 @@ void verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FI
             fprintf(f, "        la 0x%012llx len %zu\n", (unsigned long long)s->seg[i].la,
                     s->seg[i].len);
         fprintf(f, "        mapped by:\n");
-        verify_bt_print(f, "          ", m->map_bt);
+        dmahal__verify_bt_print(f, "          ", m->map_bt);
     }
     dmahal__lock_drop(&v->lock);
 }

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hooks.c - the verifier's side of the core's hooks (core/verify_hooks.h): new adapters, platform
+ * close, NULL adapters, and every device access on the simulated bus.
+ */
+#include "core/framed.h"
+
+#include "verifier/verifier.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the core's hooks ------------------------------------------------------------------- */
+
+void dmahal__verify_adapter_new(struct dmahal_adapter *a)
+{
+    struct dmahal__verifier *v = atomic_load(&a->dev->p->verifier);
+    struct dmahal__vadapter *va;
+
+    pthread_once(&dmahal__verify_blocks_once, dmahal__verify_blocks_init);
+    if (!atomic_load(&v->on))
+        return;
+    va = dmahal__verify_malloc(sizeof(*va));
+    if (!va) {
+        dmahal__verify_oom(v, "wrapping an adapter");
+        return;
+    }
+    *va = (struct dmahal__vadapter){.v = v, .inner = a->ops, .id = a->id, .adapter = a};
+    snprintf(va->dev_name, sizeof(va->dev_name), "%s", a->dev->name);
+    a->verify = va;
+    a->ops = &dmahal__verify_ops;
+}
+
+void dmahal__verify_platform_close(struct dmahal_platform *p)
+{
+    struct dmahal__verifier *v = atomic_load(&p->verifier);
+
+    if (!v)
+        return;
+    atomic_store(&p->verifier, NULL);
+    /* Every device is closed, so every adapter was put and reported its leaks. */
+    while (v->graveyard) {
+        struct dmahal__vadapter *va = v->graveyard;
+
+        v->graveyard = va->grave_next;
+        free(va->adapter);
+        free(va);
+    }
+    dmahal__verify_stream_fini(v);
+    while (v->spare) {
+        struct verify_rec *rec = v->spare;
+
+        v->spare = rec->qnext;
+        free(rec);
+    }
+    free(v->by_va.bucket);
+    dmahal__verify_depot_fini(&v->depot);
+    pthread_mutex_destroy(&v->rlock);
+    free(v);
+}
+
+void dmahal__verify_null_adapter(const char *fn)
+{
+    /* No adapter, no platform: every verifying platform hears of it. */
+    pthread_mutex_lock(&dmahal__platforms_lock);
+    for (struct dmahal_platform *p = dmahal__platforms; p; p = p->next_platform) {
+        struct dmahal__verifier *v = atomic_load(&p->verifier);
+        struct verify_report r = {.kind = DMAHAL_REPORT_BAD_ADAPTER};
+
+        if (!v || !atomic_load(&v->on))
+            continue;
+        snprintf(r.msg, sizeof(r.msg), "%s called with a NULL adapter", fn);
+        dmahal__verify_emit(v, &r);
+    }
+    pthread_mutex_unlock(&dmahal__platforms_lock);
+}
+
+/* True if [la, la + len) lies in a buffer of an adapter of @d the verifier does not wrap
+ * (one got before it was enabled): such memory is the device's to touch. */
+struct cover {
+    dmahal_addr_t la;
+    size_t len;
+    bool hit;
+};
+
+static void cover_fn(const struct dmahal_buf *b, void *arg)
+{
+    struct cover *c = arg;
+
+    if (c->la >= b->la && c->la + c->len <= b->la + b->len)
+        c->hit = true;
+}
+
+static bool unverified_covers(struct dmahal_device *d, dmahal_addr_t la, size_t len)
+{
+    struct cover c = {la, len, false};
+
+    pthread_mutex_lock(&d->lock);
+    for (struct dmahal_adapter *a = d->adapters; a && !c.hit; a = a->next)
+        if (!a->verify)
+            dmahal__common_walk(a, cover_fn, &c);
+    pthread_mutex_unlock(&d->lock);
+    return c.hit;
+}
+
+/* Says where [la, la + len) lies relative to @rec, AddressSanitizer-style. */
+static void describe_near(const struct verify_rec *rec, dmahal_addr_t la, size_t len, char *buf,
+                          size_t size)
+{
+    dmahal_addr_t start = rec->user.la, end = rec->user.la + rec->user.len;
+    char name[160];
+
+    dmahal__verify_rec_name(rec, name, sizeof(name));
+    if (la >= end)
+        snprintf(buf, size, "%llu byte(s) after the end of %s", (unsigned long long)(la - end),
+                 name);
+    else if (la + len <= start)
+        snprintf(buf, size, "%llu byte(s) before the start of %s", (unsigned long long)(start - la),
+                 name);
+    else if (la < start)
+        snprintf(buf, size, "starts %llu byte(s) before the start of %s",
+                 (unsigned long long)(start - la), name);
+    else if (la + len <= end) /* only a freed buffer is reported for an access inside it */
+        snprintf(buf, size, "offset %llu of %s", (unsigned long long)(la - start), name);
+    else
+        snprintf(buf, size, "offset %llu, runs %llu byte(s) past the end of %s",
+                 (unsigned long long)(la - start), (unsigned long long)(la + len - end), name);
+}
+
+static uint64_t distance(const struct verify_rec *rec, dmahal_addr_t la, size_t len)
+{
+    if (la >= rec->user.la + rec->user.len)
+        return la - (rec->user.la + rec->user.len);
+    if (la + len <= rec->user.la)
+        return rec->user.la - (la + len);
+    return 0;
+}
+
+/* The rest of dmahal__verify_dev_access, off its fast path: under v->lock, which it drops.
+ * @prev is the record holding @la, if any. */
+static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v,
+                                                      struct dmahal_device *d, dmahal_addr_t la,
+                                                      size_t len, bool write,
+                                                      struct verify_rec *prev)
+{
+    struct verify_report r = {.la = la, .len = len};
+    struct verify_rec copy, *next, *freed = NULL, *near;
+    char where[320];
+
+    if (prev && prev->state == VERIFY_LIVE && la + len <= prev->user.la + prev->user.len) {
+        /* A cached buffer on a non-coherent device: what the CPU wrote since the last
+         * flush is not what the device reads. */
+        if (prev->track_flush && !write && prev->flushed &&
+            dmahal__verify_hash(prev->user.va, prev->user.len) != prev->hash) {
+            copy = *prev;
+            prev->flushed = false; /* once, until the next sync */
+            r.kind = DMAHAL_REPORT_NOT_FLUSHED;
+            r.rec = &copy;
+            dmahal__verify_rec_name(&copy, where, sizeof(where));
+            snprintf(r.msg, sizeof(r.msg),
+                     "device %s reads %zu byte(s) at la %#llx from %s, which the CPU wrote "
+                     "after its last dmahal_common_sync(DMAHAL_TO_DEVICE)",
+                     d->name, len, (unsigned long long)la, where);
+        } else if (prev->track_flush && write) {
+            prev->flushed = false; /* the device's data: unknown until the next sync */
+        }
+        dmahal__lock_drop(&v->lock);
+        if (r.kind)
+            dmahal__verify_emit(v, &r);
+        return;
+    }
+    if (dmahal__verify_stream_dev_access(v, d, la, len, write, &r)) {
+        if (r.kind)
+            dmahal__verify_emit(v, &r); /* under the lock: the report names a live mapping */
+        dmahal__lock_drop(&v->lock);
+        return;
+    }
+    dmahal__verify_la_neighbours(v, d, la, &prev, &next);
+    if (prev && prev->state == VERIFY_FREED && la < prev->user.la + prev->user.len)
+        freed = prev;
+    else if (next && next->state == VERIFY_FREED && next->user.la < la + len)
+        freed = next;
+    if (freed && write) {
+        /* Remembered for the quarantine's check: the middle of a large buffer holds no
+         * pattern to show it. */
+        dmahal_addr_t from = la > freed->user.la ? la : freed->user.la;
+        dmahal_addr_t end = freed->user.la + freed->user.len;
+        size_t first = (size_t)(from - freed->user.la);
+        size_t last = (size_t)((la + len < end ? la + len : end) - freed->user.la) - 1;
+
+        if (!freed->dev_wrote || first < freed->dev_first)
+            freed->dev_first = first;
+        if (!freed->dev_wrote || last > freed->dev_last)
+            freed->dev_last = last;
+        freed->dev_wrote = true;
+    }
+    near = freed;
+    if (!near)
+        near = !next || (prev && distance(prev, la, len) <= distance(next, la, len)) ? prev : next;
+    if (near) {
+        copy = *near;
+        describe_near(&copy, la, len, where, sizeof(where));
+        r.rec = &copy;
+    } else
+        snprintf(where, sizeof(where), "no verified buffer is live on this device");
+    dmahal__lock_drop(&v->lock);
+
+    if (freed) {
+        r.kind = DMAHAL_REPORT_DEV_USE_AFTER_FREE;
+        snprintf(r.msg, sizeof(r.msg), "device %s %s %zu byte(s) at la %#llx in a freed buffer: %s",
+                 d->name, write ? "writes" : "reads", len, (unsigned long long)la, where);
+    } else {
+        if (unverified_covers(d, la, len))
+            return;
+        r.kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
+        snprintf(r.msg, sizeof(r.msg),
+                 "device %s %s %zu byte(s) at la %#llx outside every live "
+                 "buffer: %s",
+                 d->name, write ? "writes" : "reads", len, (unsigned long long)la, where);
+    }
+    dmahal__verify_emit(v, &r);
+}
+
+void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
+                               dmahal_addr_t la, size_t len, bool write)
+{
+    struct verify_rec *rec;
+
+    if (!atomic_load_explicit(&v->on, memory_order_relaxed))
+        return;
+    dmahal__lock_take(&v->lock);
+    rec = dmahal__verify_la_find(v, d, la);
+    if (rec && rec->state == VERIFY_LIVE && la + len <= rec->user.la + rec->user.len &&
+        !rec->track_flush) {
+        dmahal__lock_drop(&v->lock); /* inside a live buffer: the common case */
+        return;
+    }
+    dev_access_slow(v, d, la, len, write, rec);
+}
