@@ -8,8 +8,8 @@
 
 #include <sys/uio.h>
 
+#include "rig.h"
 #include "test.h"
-#include "unit/core/map_rig.h"
 
 #define PG 4096u
 
