@@ -257,6 +257,11 @@ static int sg_add(const struct dmahal__constraints *c, struct mapping *m, dmahal
         } else {
             if ((la & (c->alignment - 1)) || sgl->nseg == c->max_segments || sgl->nseg == m->cap)
                 return -EAGAIN;
+            /* A gap in the list must fall on the virtual boundary: the element before it
+             * ends there, and this one starts there. */
+            if (c->virt_boundary && last &&
+                ((la | (last->la + last->len)) & (c->virt_boundary - 1)))
+                return -EAGAIN;
             last = &sgl->seg[sgl->nseg++];
             *last = (struct dmahal_seg){la, 0};
             room = maxseg;
@@ -399,11 +404,9 @@ static void cache_untrack(struct mapping *m)
     m->tracked = false;
 }
 
-/* The CPU hands the memory to the device. */
-static void to_device(struct mapping *m)
+/* The device's view gets the driver's bytes: copied into the bounce run, caches written. */
+static void fill_device_view(struct mapping *m)
 {
-    if (!(m->dir & DMAHAL_TO_DEVICE))
-        return;
     if (m->how == HOW_BOUNCE) {
         char *at = m->run.va;
 
@@ -414,6 +417,13 @@ static void to_device(struct mapping *m)
     }
     if (m->tracked)
         for_each_device_view(m, m->a->dev->p->ops->cache_flush);
+}
+
+/* The CPU hands the memory to the device. */
+static void to_device(struct mapping *m)
+{
+    if (m->dir & DMAHAL_TO_DEVICE)
+        fill_device_view(m);
 }
 
 /* The device hands the memory back to the CPU. */
@@ -638,7 +648,10 @@ static int bounce_finish(struct mapping *m)
         return rc == -EAGAIN ? -E2BIG : rc;
     }
     atomic_fetch_add(&a->stream->regs, (unsigned)m->run.pages);
-    to_device(m);
+    /* In every direction, as Linux's swiotlb does: bytes a FROM_DEVICE transfer's device
+     * does not write come back at unmap as the driver left them, never as whatever the
+     * pages held before (another transfer's data). */
+    fill_device_view(m);
     return 0;
 }
 
