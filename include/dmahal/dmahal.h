@@ -111,7 +111,11 @@ int dmahal_platform_has_iommu(const struct dmahal_platform *p);
  *              address such as "0000:00:03.0".
  * @param out   receives the device; cleared on failure.
  * @return 0; -EINVAL for NULL arguments or a malformed name; -ENOENT for an unknown model
- *         or absent device; -ENOMEM; a platform may return others (see its docs).
+ *         or absent device; -ENOMEM; a platform may return others: vfio returns
+ *         -ENODEV for a device without an IOMMU group or driver, or vfio-pci not loaded;
+ *         -EBUSY for a device bound to another driver, or a group open elsewhere or not
+ *         viable; -EACCES without permission on the group; -ENAMETOOLONG for a sysfs link
+ *         whose name does not fit; the errno of a failed system call.
  */
 int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmahal_device **out);
 
@@ -173,7 +177,7 @@ void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, ui
 struct dmahal_desc {
     unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
     unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
-    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB */
+    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB; above 1 TiB: 1 TiB */
     size_t max_segment;    /**< largest element in bytes; 0: no limit */
     uint64_t boundary;     /**< no element crosses a multiple of this (power of two); 0: none */
     size_t alignment;      /**< element address alignment, power of two; 0: 1 */
@@ -192,7 +196,9 @@ struct dmahal_desc {
  * Gets a DMA adapter for a device: the analog of IoGetDmaAdapter.
  *
  * The description is merged with the platform's own limits once, here. The adapter keeps no
- * pointer to @p desc.
+ * pointer to @p desc. A max_transfer above the library's limit on one transfer (1 TiB) is
+ * capped to it (dmahal_adapter_desc tells the result), so SIZE_MAX means "no limit"; an
+ * alignment above it is then larger than max_transfer, and refused.
  *
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
@@ -328,7 +334,14 @@ struct dmahal_sgl {
  * When the transfer needs bounce pages and too few are free, the call waits until enough
  * are unmapped (behind earlier waiters, first come first served), unless @p flags has
  * DMAHAL_MAP_NOWAIT. A thread that itself holds the bounce pages it would wait for waits
- * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. Thread-safe.
+ * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. A request
+ * never waits for pages that cannot come: every transfer up to the adapter's max_transfer
+ * fits one piece of its pool (aligned as the adapter asks) once the pages are unmapped,
+ * and one that fits none fails at once with -E2BIG. Thread-safe.
+ *
+ * Bounce pages start, in every direction, as a copy of the memory mapped: bytes a
+ * DMAHAL_FROM_DEVICE transfer's device does not write come back at unmap as the driver
+ * left them, never as what the pages held before.
  *
  * @param iov     the memory, @p iovcnt entries; not NULL.
  * @param dir     the direction of the transfer.
@@ -342,8 +355,11 @@ struct dmahal_sgl {
  *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken, and whatever the
  *         flags when the IOMMU takes no more mappings (vfio: the kernel's dma_entry_limit);
  *         -EFAULT when the platform cannot pin the memory (vfio: not mapped, or read-only
- *         in a transfer the device writes); -ENOTSUP when the platform can neither reach
- *         the memory nor bounce it; -ENOMEM, also past the locked-memory limit (vfio).
+ *         in a transfer the device writes); -ENOTSUP when the platform has no streaming
+ *         DMA for this device, or the memory needs bounce pages and the platform has none;
+ *         -ENOMEM when host memory runs out, past the locked-memory limit (vfio), and when
+ *         the transfer needs bounce pages and no RAM the device can reach is left for them
+ *         (as dmahal_common_alloc fails for such a device).
  */
 int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
@@ -378,7 +394,10 @@ int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
 
 /**
  * Called when a deferred mapping completes (see dmahal_map_async).
- * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL.
+ * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL;
+ *                -ECANCELED for a request still queued when its adapter is put (directly,
+ *                or by closing its device or platform): the callback then runs inside that
+ *                call, and must not use the adapter.
  */
 typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmahal_sgl *sgl,
                               void *ctx);
@@ -410,7 +429,8 @@ unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a);
  * of Linux's dma_sync_single_*). On a non-coherent machine, a buffer allocated with
  * DMAHAL_CACHED needs it: before the device reads what the CPU wrote (DMAHAL_TO_DEVICE),
  * and before the CPU reads what the device wrote (DMAHAL_FROM_DEVICE); BIDIRECTIONAL does
- * both. It does nothing (and costs nothing) for coherent adapters and uncached buffers.
+ * both. It does nothing for coherent adapters and uncached buffers but look the buffer up:
+ * a buffer that is not live is -ENOENT on every adapter, coherent or not, verifier or not.
  *
  * @param b    a live common buffer of @p a, as dmahal_common_alloc returned it.
  * @param off  where the range starts in the buffer; @p len its length (0: to the end).
