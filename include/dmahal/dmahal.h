@@ -178,6 +178,14 @@ struct dmahal_desc {
     uint64_t boundary;     /**< no element crosses a multiple of this (power of two); 0: none */
     size_t alignment;      /**< element address alignment, power of two; 0: 1 */
     bool coherent;         /**< the device snoops CPU caches */
+    /**
+     * A virtual boundary (power of two; 0: none), as NVMe's PRPs and Linux's block layer
+     * virt_boundary_mask need: in a scatter/gather list, only the first element may start
+     * off a multiple of it, and every element but the last must end on one. A layout that
+     * breaks it is bounced into one run. With max_segment it must divide max_segment; with
+     * boundary, boundary must be at least this large.
+     */
+    uint64_t virt_boundary;
 };
 
 /**
@@ -189,8 +197,9 @@ struct dmahal_desc {
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
  * @return 0; -EINVAL for a NULL @p d or @p out, @p addr_bits outside 24..64, an alignment
- *         or boundary that is not a power of two, a boundary smaller than the alignment, or
- *         max_segment or max_transfer smaller than the alignment; -ENOMEM.
+ *         or boundary that is not a power of two, a boundary smaller than the alignment,
+ *         max_segment or max_transfer smaller than the alignment, a virt_boundary that is not
+ *         a power of two, larger than a boundary or not dividing max_segment; -ENOMEM.
  */
 int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
                        struct dmahal_adapter **out);

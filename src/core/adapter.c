@@ -34,6 +34,11 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
         return -EINVAL;
     if (d->max_transfer > DMAHAL__MAX_LEN)
         return -EINVAL;
+    /* Splits at max_segment or at boundary multiples must fall on the virtual boundary. */
+    if (d->virt_boundary &&
+        (!DMAHAL__IS_POW2(d->virt_boundary) || (d->boundary && d->boundary < d->virt_boundary) ||
+         (d->max_segment && d->max_segment % d->virt_boundary)))
+        return -EINVAL;
     return 0;
 }
 
@@ -55,6 +60,7 @@ static void constraints_from_desc(struct dmahal__constraints *c, const struct dm
     c->max_segment = d->max_segment ? d->max_segment : SIZE_MAX;
     c->max_segments = d->max_segments;
     c->max_transfer = d->max_transfer;
+    c->virt_boundary = d->virt_boundary;
     c->coherent = p->coherent || d->coherent;
 }
 

@@ -257,6 +257,11 @@ static int sg_add(const struct dmahal__constraints *c, struct mapping *m, dmahal
         } else {
             if ((la & (c->alignment - 1)) || sgl->nseg == c->max_segments || sgl->nseg == m->cap)
                 return -EAGAIN;
+            /* A gap in the list must fall on the virtual boundary: the element before it
+             * ends there, and this one starts there. */
+            if (c->virt_boundary && last &&
+                ((la | (last->la + last->len)) & (c->virt_boundary - 1)))
+                return -EAGAIN;
             last = &sgl->seg[sgl->nseg++];
             *last = (struct dmahal_seg){la, 0};
             room = maxseg;

@@ -43,6 +43,7 @@ struct dmahal__constraints {
     size_t max_segment;    /* largest element; SIZE_MAX = none */
     size_t max_transfer;   /* largest transfer */
     unsigned max_segments; /* >= 1 */
+    uint64_t virt_boundary; /* elements after the first start on it, all but the last end on it */
     unsigned addr_bits;
     bool coherent; /* device snoops caches (the platform's and the device's word merged) */
 };
