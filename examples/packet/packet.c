@@ -272,9 +272,9 @@ static NTSTATUS PacketStartDevice(PPACKET_EXTENSION Ext, ULONG AddressBits)
 
         if (First && Second) {
             First->Next = Second;
-            Status = Ext->CalculateScatterGatherList(
-                Ext->DmaAdapter, First, MmGetMdlVirtualAddress(First), EDU_DMA_LIMIT,
-                &Ext->SgBufferLength, &MaxRegisters);
+            Status = Ext->CalculateScatterGatherList(Ext->DmaAdapter, First,
+                                                     MmGetMdlVirtualAddress(First), EDU_DMA_LIMIT,
+                                                     &Ext->SgBufferLength, &MaxRegisters);
         }
         IoFreeMdl(First);
         IoFreeMdl(Second);
