@@ -328,7 +328,14 @@ struct dmahal_sgl {
  * When the transfer needs bounce pages and too few are free, the call waits until enough
  * are unmapped (behind earlier waiters, first come first served), unless @p flags has
  * DMAHAL_MAP_NOWAIT. A thread that itself holds the bounce pages it would wait for waits
- * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. Thread-safe.
+ * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. A request
+ * never waits for pages that cannot come: every transfer up to the adapter's max_transfer
+ * fits one piece of its pool (aligned as the adapter asks) once the pages are unmapped,
+ * and one that fits none fails at once with -E2BIG. Thread-safe.
+ *
+ * Bounce pages start, in every direction, as a copy of the memory mapped: bytes a
+ * DMAHAL_FROM_DEVICE transfer's device does not write come back at unmap as the driver
+ * left them, never as what the pages held before.
  *
  * @param iov     the memory, @p iovcnt entries; not NULL.
  * @param dir     the direction of the transfer.

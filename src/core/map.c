@@ -404,11 +404,9 @@ static void cache_untrack(struct mapping *m)
     m->tracked = false;
 }
 
-/* The CPU hands the memory to the device. */
-static void to_device(struct mapping *m)
+/* The device's view gets the driver's bytes: copied into the bounce run, caches written. */
+static void fill_device_view(struct mapping *m)
 {
-    if (!(m->dir & DMAHAL_TO_DEVICE))
-        return;
     if (m->how == HOW_BOUNCE) {
         char *at = m->run.va;
 
@@ -419,6 +417,13 @@ static void to_device(struct mapping *m)
     }
     if (m->tracked)
         for_each_device_view(m, m->a->dev->p->ops->cache_flush);
+}
+
+/* The CPU hands the memory to the device. */
+static void to_device(struct mapping *m)
+{
+    if (m->dir & DMAHAL_TO_DEVICE)
+        fill_device_view(m);
 }
 
 /* The device hands the memory back to the CPU. */
@@ -643,7 +648,10 @@ static int bounce_finish(struct mapping *m)
         return rc == -EAGAIN ? -E2BIG : rc;
     }
     atomic_fetch_add(&a->stream->regs, (unsigned)m->run.pages);
-    to_device(m);
+    /* In every direction, as Linux's swiotlb does: bytes a FROM_DEVICE transfer's device
+     * does not write come back at unmap as the driver left them, never as whatever the
+     * pages held before (another transfer's data). */
+    fill_device_view(m);
     return 0;
 }
 
