@@ -111,7 +111,11 @@ int dmahal_platform_has_iommu(const struct dmahal_platform *p);
  *              address such as "0000:00:03.0".
  * @param out   receives the device; cleared on failure.
  * @return 0; -EINVAL for NULL arguments or a malformed name; -ENOENT for an unknown model
- *         or absent device; -ENOMEM; a platform may return others (see its docs).
+ *         or absent device; -ENOMEM; a platform may return others: vfio returns
+ *         -ENODEV for a device without an IOMMU group or driver, or vfio-pci not loaded;
+ *         -EBUSY for a device bound to another driver, or a group open elsewhere or not
+ *         viable; -EACCES without permission on the group; -ENAMETOOLONG for a sysfs link
+ *         whose name does not fit; the errno of a failed system call.
  */
 int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmahal_device **out);
 
@@ -349,8 +353,11 @@ struct dmahal_sgl {
  *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken, and whatever the
  *         flags when the IOMMU takes no more mappings (vfio: the kernel's dma_entry_limit);
  *         -EFAULT when the platform cannot pin the memory (vfio: not mapped, or read-only
- *         in a transfer the device writes); -ENOTSUP when the platform can neither reach
- *         the memory nor bounce it; -ENOMEM, also past the locked-memory limit (vfio).
+ *         in a transfer the device writes); -ENOTSUP when the platform has no streaming
+ *         DMA for this device, or the memory needs bounce pages and the platform has none;
+ *         -ENOMEM when host memory runs out, past the locked-memory limit (vfio), and when
+ *         the transfer needs bounce pages and no RAM the device can reach is left for them
+ *         (as dmahal_common_alloc fails for such a device).
  */
 int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
@@ -385,7 +392,10 @@ int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
 
 /**
  * Called when a deferred mapping completes (see dmahal_map_async).
- * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL.
+ * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL;
+ *                -ECANCELED for a request still queued when its adapter is put (directly,
+ *                or by closing its device or platform): the callback then runs inside that
+ *                call, and must not use the adapter.
  */
 typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmahal_sgl *sgl,
                               void *ctx);

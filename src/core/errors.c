@@ -30,6 +30,9 @@ static const struct {
     {ERANGE, "ERANGE", "value out of range"},
     {EAGAIN, "EAGAIN", "resource temporarily unavailable"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},
+    {EINPROGRESS, "EINPROGRESS", "queued: the callback runs when resources free up"},
+    {ECANCELED, "ECANCELED", "cancelled: its adapter went away first"},
+    {ENAMETOOLONG, "ENAMETOOLONG", "name too long"},
 };
 
 const char *dmahal_strerror(int err)
