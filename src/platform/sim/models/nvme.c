@@ -79,6 +79,10 @@
 #define SC_INTERNAL        0x0006u
 #define SC_INVALID_NSID    0x000bu
 #define SC_CMD_SEQ_ERROR   0x000cu
+#define SC_INVALID_SGL_SEG 0x000du
+#define SC_INVALID_NUM_SGL 0x000eu
+#define SC_SGL_LEN_INVALID 0x000fu
+#define SC_SGL_TYPE_BAD    0x0011u
 #define SC_INVALID_PRP_OFS 0x0013u
 #define SC_LBA_RANGE       0x0080u
 #define SC_CQ_INVALID      0x0100u /* SCT 1: command specific */
@@ -185,11 +189,27 @@ struct nvme_ns {
     unsigned char uuid[16];
 };
 
-/* One segment of a command's data, in the device's address space. */
+/* One segment of a command's data, in the device's address space; a bit bucket's bytes are
+ * read from the medium and dropped. */
 struct seg {
     uint64_t la;
     size_t len;
+    bool bucket;
 };
+
+/* An SGL descriptor: type in bits 7:4 of the last byte. */
+struct sgld {
+    uint64_t addr;
+    uint32_t len;
+    uint8_t rsvd[3];
+    uint8_t type;
+};
+
+_Static_assert(sizeof(struct sgld) == 16, "SGL descriptor layout");
+
+enum { SGL_DATA = 0x0, SGL_BUCKET = 0x1, SGL_SEGMENT = 0x2, SGL_LAST = 0x3 };
+
+#define MAX_SGL_SEGS 1024u /* QEMU's limit on one command's mappings (IOV_MAX) */
 
 struct ctrl {
     /* Register accesses may come from several driver threads; QEMU serialises them. */
@@ -225,8 +245,9 @@ struct ctrl {
     uint64_t bytes_read, bytes_written, reads, writes;
 
     struct nvme_ns *ns;
-    size_t max_xfer;    /* MDTS in bytes */
-    struct seg *segs;   /* max_xfer / PAGE_MIN + 2 segments: one command's data */
+    size_t max_xfer;  /* MDTS in bytes */
+    struct seg *segs; /* nsegs_max segments: one command's data */
+    unsigned nsegs_max;
     unsigned char *buf; /* max_xfer bytes: admin data, file-backed I/O */
     unsigned char id_ctrl[4096];
 };
@@ -420,6 +441,7 @@ static void build_id_ctrl(struct ctrl *c)
     id[513] = (4 << 4) | 4; /* CQES: 16 bytes */
     put32(id + 516, MAX_NAMESPACES);
     put16(id + 520, 0x4 | 0x8 | 0x10); /* ONCS: DSM, Write Zeroes, Save/Select */
+    put32(id + 536, 0x1 | 1u << 16);   /* SGLS: SGLs without alignment rules, bit buckets */
     id[525] = 0x1 | 0x6;               /* VWC present; Flush takes the broadcast NSID */
     snprintf(nqn, sizeof(nqn), "nqn.2019-08.org.qemu:%s", c->serial);
     memcpy(id + 768, nqn, strlen(nqn));
@@ -509,7 +531,12 @@ static int nvme_init(struct dmahal_device *d, void *state, const char *args)
     c->sq = calloc(c->qpairs + 1, sizeof(*c->sq));
     c->cq = calloc(c->qpairs + 1, sizeof(*c->cq));
     c->msix = calloc(c->nvec, MSIX_ENTRY);
-    c->segs = calloc(c->max_xfer / PAGE_MIN + 2, sizeof(*c->segs));
+    /* Room for the pages of the largest transfer through PRPs, and for QEMU's limit on SGL
+     * descriptors. */
+    c->nsegs_max = (unsigned)(c->max_xfer / PAGE_MIN + 2);
+    if (c->nsegs_max < MAX_SGL_SEGS)
+        c->nsegs_max = MAX_SGL_SEGS;
+    c->segs = calloc(c->nsegs_max, sizeof(*c->segs));
     c->buf = malloc(c->max_xfer);
     rc = -ENOMEM;
     if (!c->ns || !c->sq || !c->cq || !c->msix || !c->segs || !c->buf)
@@ -642,14 +669,20 @@ static void write_cc(struct dmahal_device *d, struct ctrl *c, uint32_t v)
 
 /* ---- data transfer: PRPs --------------------------------------------------------------------- */
 
-static void seg_add(struct ctrl *c, unsigned *n, uint64_t la, size_t len)
+/* Appends a segment; false when the command has more than the controller maps. */
+static bool seg_add(struct ctrl *c, unsigned *n, uint64_t la, size_t len, bool bucket)
 {
+    struct seg *last = *n ? &c->segs[*n - 1] : NULL;
+
     /* Pages that follow each other in the device's address space move in one access. */
-    if (*n && c->segs[*n - 1].la + c->segs[*n - 1].len == la) {
-        c->segs[*n - 1].len += len;
-        return;
+    if (last && !bucket && !last->bucket && last->la + last->len == la) {
+        last->len += len;
+        return true;
     }
-    c->segs[(*n)++] = (struct seg){la, len};
+    if (*n == c->nsegs_max)
+        return false;
+    c->segs[(*n)++] = (struct seg){la, len, bucket};
+    return true;
 }
 
 /*
@@ -671,12 +704,12 @@ static uint16_t prp_map(struct dmahal_device *d, struct ctrl *c, uint64_t prp1, 
     if (prp1 & 3)
         return SC_INVALID_PRP_OFS | SC_DNR;
     first = first < len ? first : len;
-    seg_add(c, &n, prp1, first);
+    seg_add(c, &n, prp1, first, false);
     len -= first;
     if (len && len <= ps) {
         if (prp2 & (ps - 1))
             return SC_INVALID_PRP_OFS | SC_DNR;
-        seg_add(c, &n, prp2, len);
+        seg_add(c, &n, prp2, len, false);
         len = 0;
     }
     if (len && (prp2 & 7))
@@ -703,7 +736,7 @@ static uint16_t prp_map(struct dmahal_device *d, struct ctrl *c, uint64_t prp1, 
                     chained = true;
                     continue;
                 }
-                seg_add(c, &n, e, len < ps ? len : ps);
+                seg_add(c, &n, e, len < ps ? len : ps, false);
                 len -= len < ps ? len : ps;
             }
         }
@@ -722,14 +755,127 @@ static uint16_t seg_xfer(struct dmahal_device *d, struct ctrl *c, unsigned nseg,
 
     for (unsigned i = 0; i < nseg; i++) {
         const struct seg *s = &c->segs[i];
-        int rc =
-            to_host ? dmahal_dev_write(d, s->la, p, s->len) : dmahal_dev_read(d, s->la, p, s->len);
+        int rc = s->bucket ? 0
+                 : to_host ? dmahal_dev_write(d, s->la, p, s->len)
+                           : dmahal_dev_read(d, s->la, p, s->len);
 
         if (rc)
             return SC_DATA_TRANSFER;
         p += s->len;
     }
     return SC_SUCCESS;
+}
+
+/* Maps the data blocks and bit buckets of @nd descriptors, taking from *len what they
+ * describe. A bit bucket in a Write is skipped, as QEMU does. */
+static uint16_t sgl_data(struct ctrl *c, const struct sgld *sd, unsigned nd, size_t *len,
+                         unsigned *n, bool write)
+{
+    for (unsigned i = 0; i < nd; i++) {
+        unsigned type = sd[i].type >> 4;
+        size_t take;
+
+        switch (type) {
+        case SGL_BUCKET:
+            if (write)
+                continue;
+            break;
+        case SGL_DATA:
+            break;
+        case SGL_SEGMENT:
+        case SGL_LAST: /* only a segment's last descriptor may point at the next */
+            return SC_INVALID_NUM_SGL | SC_DNR;
+        default:
+            return SC_SGL_TYPE_BAD | SC_DNR;
+        }
+        if (!sd[i].len)
+            continue;
+        if (*len == 0) /* more data than the command moves */
+            return SC_SGL_LEN_INVALID | SC_DNR;
+        if (type == SGL_DATA && UINT64_MAX - sd[i].addr < sd[i].len)
+            return SC_SGL_LEN_INVALID | SC_DNR;
+        take = *len < sd[i].len ? *len : sd[i].len;
+        if (!seg_add(c, n, sd[i].addr, take, type == SGL_BUCKET))
+            return SC_INTERNAL | SC_DNR;
+        *len -= take;
+    }
+    return SC_SUCCESS;
+}
+
+/*
+ * Walks an SGL for @len bytes into c->segs: SGL1 (in the command's data pointer) is a data
+ * block, or a (last) segment descriptor pointing at a segment of descriptors; a segment's
+ * last descriptor may point at the next segment unless it is a Last Segment. Segment
+ * lengths are whole descriptors; a segment that moves no data is refused (a loop).
+ */
+static uint16_t sgl_map(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd, size_t len,
+                        unsigned *nseg, bool write)
+{
+    struct sgld sd, seg[256];
+    unsigned n = 0;
+    uint16_t st;
+
+    *nseg = 0;
+    memcpy(&sd, (const unsigned char *)cmd + 24, sizeof(sd)); /* DPTR: bytes 24..39 */
+    if (sd.type >> 4 == SGL_DATA) {
+        st = sgl_data(c, &sd, 1, &len, &n, write);
+        goto out;
+    }
+    for (;;) {
+        unsigned type = sd.type >> 4, nd = sd.len / 16;
+        uint64_t addr = sd.addr;
+        size_t prev = len;
+
+        if ((type != SGL_SEGMENT && type != SGL_LAST) || !sd.len || (sd.len & 0xf))
+            return SC_INVALID_SGL_SEG | SC_DNR;
+        if (UINT64_MAX - addr < sd.len)
+            return SC_SGL_LEN_INVALID | SC_DNR;
+        for (; nd > 256; nd -= 256, addr += sizeof(seg)) {
+            if (dmahal_dev_read(d, addr, seg, sizeof(seg)))
+                return SC_DATA_TRANSFER;
+            st = sgl_data(c, seg, 256, &len, &n, write);
+            if (st)
+                return st;
+        }
+        if (dmahal_dev_read(d, addr, seg, nd * sizeof(seg[0])))
+            return SC_DATA_TRANSFER;
+        type = seg[nd - 1].type >> 4;
+        if (type != SGL_SEGMENT && type != SGL_LAST) {
+            st = sgl_data(c, seg, nd, &len, &n, write);
+            goto out;
+        }
+        if (sd.type >> 4 == SGL_LAST)
+            return SC_INVALID_SGL_SEG | SC_DNR;
+        sd = seg[nd - 1];
+        st = sgl_data(c, seg, nd - 1, &len, &n, write);
+        if (st)
+            return st;
+        if (len == prev)
+            return SC_INVALID_SGL_SEG | SC_DNR;
+    }
+out:
+    if (st)
+        return st;
+    if (len) /* the SGL describes less than the command moves */
+        return SC_SGL_LEN_INVALID | SC_DNR;
+    *nseg = n;
+    return SC_SUCCESS;
+}
+
+/* Maps an I/O command's data pointer: PRPs (PSDT 00b) or an SGL (01b, 10b). */
+static uint16_t dptr_map(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd, size_t len,
+                         unsigned *nseg, bool write)
+{
+    switch (cmd->flags >> 6) {
+    case 0:
+        return prp_map(d, c, cmd->prp1, cmd->prp2, len, nseg);
+    case 1:
+    case 2:
+        return sgl_map(d, c, cmd, len, nseg, write);
+    default:
+        *nseg = 0;
+        return SC_INVALID_FIELD;
+    }
 }
 
 /* Hands @len bytes of controller data (Identify, a log page) to the host through the command's
@@ -1191,7 +1337,7 @@ static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
         return SC_INVALID_FIELD | SC_DNR;
     st = check_bounds(ns, slba, nlb);
     if (!st)
-        st = prp_map(d, c, cmd->prp1, cmd->prp2, len, &nseg);
+        st = dptr_map(d, c, cmd, len, &nseg, write);
     if (st)
         return st;
     if (ns->mem) {
@@ -1243,7 +1389,7 @@ static uint16_t dsm(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
 
     if (!(cmd->cdw11 & 0x4))
         return SC_SUCCESS;
-    st = prp_map(d, c, cmd->prp1, cmd->prp2, nr * 16u, &nseg);
+    st = dptr_map(d, c, cmd, nr * 16u, &nseg, false);
     if (!st)
         st = seg_xfer(d, c, nseg, r, false);
     if (st)
@@ -1285,8 +1431,6 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
     }
     if (cmd->flags & 0x03)
         return SC_INVALID_FIELD;
-    if (cmd->flags & 0xc0) /* SGLs are not offered (Identify Controller SGLS = 0) */
-        return SC_INVALID_FIELD | SC_DNR;
     switch (cmd->opcode) {
     case IO_FLUSH:
         ns_sync(c);

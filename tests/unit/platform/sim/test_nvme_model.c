@@ -602,8 +602,8 @@ TEST(io_errors)
     CHECK_EQ_U(io(&r, &cmd), ST_BAD_OPCODE);
     cmd = rw_cmd(0x06, 1, 0, 1, r.data.la, 0); /* an admin opcode (Identify) */
     CHECK_EQ_U(io(&r, &cmd), ST_BAD_OPCODE);
-    cmd = rw_cmd(0x02 | 1u << 14, 1, 0, 1, r.data.la, 0);
-    CHECK_EQ_U(io(&r, &cmd), ST_BAD_FIELD);
+    cmd = rw_cmd(0x02 | 3u << 14, 1, 0, 1, r.data.la, 0); /* PSDT 11b: reserved */
+    CHECK_EQ_U(io(&r, &cmd), 0x02);
     cmd = rw_cmd(0x02 | 1u << 8, 1, 0, 1, r.data.la, 0);
     CHECK_EQ_U(io(&r, &cmd), 0x02);
     /* MDTS: 512 KiB is the most; one block more is refused before anything moves. */
@@ -906,4 +906,141 @@ TEST(verifier_quiet_on_a_good_driver)
     CHECK_EQ_U(io(&r, &cmd), ST_OK);
     rig_close(&r);
     unsetenv("DMAHAL_VERIFY");
+}
+
+/* ---- SGLs ----------------------------------------------------------------------------------- */
+
+#define SGL_DATA    0x00
+#define SGL_BUCKET  0x10
+#define SGL_SEGMENT 0x20
+#define SGL_LAST    0x30
+
+struct sgld {
+    uint64_t addr;
+    uint32_t len;
+    uint8_t rsvd[3];
+    uint8_t type;
+};
+
+static struct sqe sgl_cmd(unsigned op, uint64_t slba, unsigned nlb, struct sgld sgl1)
+{
+    struct sqe cmd = rw_cmd(op | 1u << 14, 1, slba, nlb, 0, 0);
+
+    memcpy(&cmd.prp1, &sgl1, 8);
+    memcpy(&cmd.prp2, (const char *)&sgl1 + 8, 8);
+    return cmd;
+}
+
+static struct sgld sgl(uint64_t addr, uint32_t len, uint8_t type)
+{
+    return (struct sgld){.addr = addr, .len = len, .type = type};
+}
+
+TEST(sgl_layouts)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct sgld *seg;
+    unsigned char *d;
+    const unsigned char *id;
+
+    rig_open(&r, "sim", "nvme:size=16M");
+    io_create(&r, 16);
+    d = data(&r, 0);
+    seg = r.list.va;
+    /* Offered: SGLs without alignment rules, and bit buckets. */
+    cmd = (struct sqe){.cdw0 = 0x06, .cdw10 = 1, .prp1 = r.data.la};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    id = data(&r, 0);
+    CHECK_EQ_U(id[536] | id[538] << 16, 0x10001);
+
+    /* One data block, at an odd address. */
+    fill(d + 3, 4096, 21);
+    cmd = sgl_cmd(0x01, 0, 8, sgl(r.data.la + 3, 4096, SGL_DATA));
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    memset(d, 0, 3 * PAGE);
+    cmd.cdw0 = (cmd.cdw0 & ~0xffu) | 0x02;
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK(filled(d + 3, 4096, 21));
+
+    /* A segment of three pieces, chained to a last segment of one: 100 + 1000 + 2996 + 4096. */
+    fill(d + 2 * PAGE, 8192, 22);
+    seg[0] = sgl(r.data.la + 2 * PAGE, 100, SGL_DATA);
+    seg[1] = sgl(r.data.la + 2 * PAGE + 100, 1000, SGL_DATA);
+    seg[2] = sgl(r.data.la + 2 * PAGE + 1100, 2996, SGL_DATA);
+    seg[3] = sgl(r.list.la + PAGE, 16, SGL_LAST);
+    seg[256] = sgl(r.data.la + 3 * PAGE, 4096, SGL_DATA);
+    cmd = sgl_cmd(0x01, 64, 16, sgl(r.list.la, 64, SGL_SEGMENT));
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    memset(d, 0, 8 * PAGE);
+    cmd = rw_cmd(0x02, 1, 64, 16, r.data.la + 2 * PAGE, r.data.la + 3 * PAGE);
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK(filled(d + 2 * PAGE, 8192, 22));
+
+    /* A bit bucket in a Read drops its bytes: 1 KiB, 2 KiB dropped, 1 KiB. */
+    memset(d, 0xee, 8 * PAGE);
+    seg[0] = sgl(r.data.la, 1024, SGL_DATA);
+    seg[1] = sgl(0, 2048, SGL_BUCKET);
+    seg[2] = sgl(r.data.la + 1024, 1024, SGL_DATA);
+    cmd = sgl_cmd(0x02, 64, 8, sgl(r.list.la, 48, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK(filled(d, 1024, 22));
+    fill(d + 4 * PAGE, 4096, 22);
+    CHECK(!memcmp(d + 1024, d + 4 * PAGE + 3072, 1024));
+    CHECK_EQ_U(d[2048], 0xee);
+    rig_close(&r);
+}
+
+TEST(sgl_errors)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct sgld *seg;
+
+    rig_open(&r, "sim:iommu=on", "nvme:size=16M");
+    io_create(&r, 16);
+    seg = r.list.va;
+    /* Too little data, too much data. */
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.data.la, 4000, SGL_DATA));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0f);
+    seg[0] = sgl(r.data.la, 4096, SGL_DATA);
+    seg[1] = sgl(r.data.la + PAGE, 512, SGL_DATA);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 32, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0f);
+    /* Segment descriptors: empty, not whole descriptors, not a segment at all (SGL1 a bit
+     * bucket), a segment pointer in the middle of a segment, an unknown type. */
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 0, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 20, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(0, 4096, SGL_BUCKET));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    seg[0] = sgl(r.list.la + PAGE, 16, SGL_SEGMENT);
+    seg[1] = sgl(r.data.la, 4096, SGL_DATA);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 32, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0e);
+    seg[0] = sgl(r.data.la, 4096, 0x70);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 16, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x11);
+    /* A Last Segment that points on; a segment that points at itself (no progress). */
+    seg[0] = sgl(r.data.la, 1024, SGL_DATA);
+    seg[1] = sgl(r.list.la + PAGE, 16, SGL_SEGMENT);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 32, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    seg[0] = sgl(r.list.la, 16, SGL_SEGMENT);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 16, SGL_SEGMENT));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    /* A segment or data block the bus refuses. */
+    cmd = sgl_cmd(0x02, 0, 8, sgl(0x7f0000000000ull, 16, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), ST_XFER);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(0x7f0000000000ull, 4096, SGL_DATA));
+    CHECK_EQ_U(io(&r, &cmd), ST_XFER);
+    /* More descriptors than the controller maps (QEMU's 1024). */
+    for (unsigned i = 0; i < 1025; i++)
+        ((struct sgld *)r.data.va)[i] = sgl(r.list.la + (i % 2) * 64, 4, SGL_DATA);
+    cmd = sgl_cmd(0x02, 0, 9, sgl(r.data.la, 1025 * 16, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x06);
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    rig_close(&r);
 }
