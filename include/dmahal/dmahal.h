@@ -177,7 +177,7 @@ void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, ui
 struct dmahal_desc {
     unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
     unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
-    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB */
+    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB; above 1 TiB: 1 TiB */
     size_t max_segment;    /**< largest element in bytes; 0: no limit */
     uint64_t boundary;     /**< no element crosses a multiple of this (power of two); 0: none */
     size_t alignment;      /**< element address alignment, power of two; 0: 1 */
@@ -196,7 +196,9 @@ struct dmahal_desc {
  * Gets a DMA adapter for a device: the analog of IoGetDmaAdapter.
  *
  * The description is merged with the platform's own limits once, here. The adapter keeps no
- * pointer to @p desc.
+ * pointer to @p desc. A max_transfer above the library's limit on one transfer (1 TiB) is
+ * capped to it (dmahal_adapter_desc tells the result), so SIZE_MAX means "no limit"; an
+ * alignment above it is then larger than max_transfer, and refused.
  *
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
@@ -427,7 +429,8 @@ unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a);
  * of Linux's dma_sync_single_*). On a non-coherent machine, a buffer allocated with
  * DMAHAL_CACHED needs it: before the device reads what the CPU wrote (DMAHAL_TO_DEVICE),
  * and before the CPU reads what the device wrote (DMAHAL_FROM_DEVICE); BIDIRECTIONAL does
- * both. It does nothing (and costs nothing) for coherent adapters and uncached buffers.
+ * both. It does nothing for coherent adapters and uncached buffers but look the buffer up:
+ * a buffer that is not live is -ENOENT on every adapter, coherent or not, verifier or not.
  *
  * @param b    a live common buffer of @p a, as dmahal_common_alloc returned it.
  * @param off  where the range starts in the buffer; @p len its length (0: to the end).
