@@ -33,6 +33,7 @@ static const struct {
     {EINPROGRESS, "EINPROGRESS", "queued: the callback runs when resources free up"},
     {ECANCELED, "ECANCELED", "cancelled: its adapter went away first"},
     {ENAMETOOLONG, "ENAMETOOLONG", "name too long"},
+    {EDEADLK, "EDEADLK", "would deadlock: called from device work"},
 };
 
 const char *dmahal_strerror(int err)
