@@ -1044,3 +1044,72 @@ TEST(sgl_errors)
     CHECK_EQ_U(io(&r, &cmd), ST_OK);
     rig_close(&r);
 }
+
+/* ---- asynchronous events ------------------------------------------------------------------------
+ */
+
+/* Sends an Asynchronous Event Request: it stays outstanding. Returns its command identifier. */
+static uint16_t aer(struct rig *r)
+{
+    struct sqe cmd = {.cdw0 = 0x0c};
+    uint16_t cid = queue_cmd(&r->admin, &cmd);
+    struct cqe e;
+
+    dmahal_mmio_write32(r->d, 0, sq_db(r, 0), r->admin.tail);
+    CHECK(!reap(r, &r->admin, &e));
+    return cid;
+}
+
+TEST(asynchronous_events)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct cqe e;
+    uint16_t cid, cid2, log_cid;
+
+    rig_open(&r, "sim", "nvme:queues=2");
+    /* Without a request outstanding a bad doorbell is only ignored. */
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    cid = aer(&r);
+    /* A doorbell of no queue: an error event, Invalid Doorbell Register, Error log. */
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, cid);
+    CHECK_EQ_U(e.dw3 >> 17, ST_OK);
+    CHECK_EQ_U(e.dw0, 0x010000);
+    /* Error events are now masked until the host reads the Error log (RAE clear). */
+    cid2 = aer(&r);
+    dmahal_mmio_write32(r.d, 0, cq_db(&r, 0), 0xfff); /* value beyond the queue */
+    CHECK(!reap(&r, &r.admin, &e));
+    cmd = (struct sqe){.cdw0 = 0x02, .prp1 = r.data.la, .cdw10 = 15u << 16 | 1u << 15 | 0x01};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK); /* RAE set: still masked */
+    cmd.cdw10 = 15u << 16 | 0x01;
+    log_cid = queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK(reap(&r, &r.admin, &e)); /* the event, reported as the log is read */
+    CHECK_EQ_U(e.dw3 & 0xffff, cid2);
+    CHECK_EQ_U(e.dw0, 0x010100); /* Invalid Doorbell Write Value */
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, log_cid);
+    /* Four requests at most (AERL 3): the fifth fails. */
+    for (int i = 0; i < 4; i++)
+        aer(&r);
+    cmd = (struct sqe){.cdw0 = 0x0c};
+    CHECK_EQ_U(admin(&r, &cmd), 0x105);
+    /* A SMART event: temperature events enabled, threshold set below the temperature. */
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x0b, .cdw11 = 0x2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x04, .cdw11 = 300};
+    log_cid = queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw0, 0x020101); /* SMART, temperature threshold, SMART log */
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, log_cid);
+    /* A reset forgets outstanding requests. */
+    disable(&r);
+    enable(&r);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    CHECK(!reap(&r, &r.admin, &e));
+    rig_close(&r);
+}
