@@ -95,6 +95,7 @@
 #define SC_NOT_CHANGEABLE  0x010eu
 #define SC_WRITE_FAULT     0x0280u /* SCT 2: media and data integrity */
 #define SC_UNRECOVERED     0x0281u
+#define SC_COMPARE_FAILURE 0x0285u
 #define SC_DNR             0x4000u
 #define SC_NO_COMPLETION   0xffffu /* the command completes later (Asynchronous Event Request) */
 
@@ -127,7 +128,9 @@ enum {
     IO_WRITE = 0x01,
     IO_READ = 0x02,
     IO_WRITE_ZEROES = 0x08,
+    IO_COMPARE = 0x05,
     IO_DSM = 0x09,
+    IO_VERIFY = 0x0c,
 };
 
 enum {
@@ -458,9 +461,10 @@ static void build_id_ctrl(struct ctrl *c)
     id[512] = (6 << 4) | 6; /* SQES: 64 bytes */
     id[513] = (4 << 4) | 4; /* CQES: 16 bytes */
     put32(id + 516, MAX_NAMESPACES);
-    put16(id + 520, 0x4 | 0x8 | 0x10); /* ONCS: DSM, Write Zeroes, Save/Select */
-    put32(id + 536, 0x1 | 1u << 16);   /* SGLS: SGLs without alignment rules, bit buckets */
-    id[525] = 0x1 | 0x6;               /* VWC present; Flush takes the broadcast NSID */
+    /* ONCS: Compare, DSM, Write Zeroes, Save/Select, Verify */
+    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x80);
+    put32(id + 536, 0x1 | 1u << 16); /* SGLS: SGLs without alignment rules, bit buckets */
+    id[525] = 0x1 | 0x6;             /* VWC present; Flush takes the broadcast NSID */
     snprintf(nqn, sizeof(nqn), "nqn.2019-08.org.qemu:%s", c->serial);
     memcpy(id + 768, nqn, strlen(nqn));
     put16(id + 2048, 0x9c4); /* power state 0: 25 W */
@@ -1405,6 +1409,54 @@ static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
     return SC_SUCCESS;
 }
 
+/* Compare: the host's data against the blocks; Compare Failure at the first difference. */
+static uint16_t compare(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
+                        const struct sqe *cmd)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+    size_t len = (size_t)nlb << c->lbads;
+    uint64_t off = slba << c->lbads;
+    unsigned nseg;
+    uint16_t st;
+
+    if (len > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    st = check_bounds(ns, slba, nlb);
+    if (!st)
+        st = dptr_map(d, c, cmd, len, &nseg, false);
+    if (!st)
+        st = seg_xfer(d, c, nseg, c->buf, false);
+    if (st)
+        return st;
+    if (ns->mem)
+        return memcmp(c->buf, ns->mem + off, len) ? SC_COMPARE_FAILURE | SC_DNR : SC_SUCCESS;
+    for (size_t done = 0; done < len;) {
+        unsigned char chunk[4096];
+        size_t n = len - done < sizeof(chunk) ? len - done : sizeof(chunk);
+        ssize_t got = pread(c->fd, chunk, n, (off_t)(ns->file_off + off + done));
+
+        if (got < 0)
+            return SC_UNRECOVERED;
+        memset(chunk + got, 0, n - (size_t)got);
+        if (memcmp(c->buf + done, chunk, n))
+            return SC_COMPARE_FAILURE | SC_DNR;
+        done += n;
+    }
+    return SC_SUCCESS;
+}
+
+/* Verify: the blocks are readable (no data moves); its size limit is QEMU's VSL, MDTS's. */
+static uint16_t verify(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+
+    if (((size_t)nlb << c->lbads) > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    return check_bounds(ns, slba, nlb);
+}
+
 static uint16_t write_zeroes(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
 {
     uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
@@ -1464,6 +1516,8 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
     case IO_READ:
     case IO_WRITE_ZEROES:
     case IO_DSM:
+    case IO_COMPARE:
+    case IO_VERIFY:
         break;
     default:
         return SC_INVALID_OPCODE | SC_DNR;
@@ -1480,6 +1534,10 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
         return rw(d, c, ns, cmd, false);
     case IO_WRITE_ZEROES:
         return write_zeroes(c, ns, cmd);
+    case IO_COMPARE:
+        return compare(d, c, ns, cmd);
+    case IO_VERIFY:
+        return verify(c, ns, cmd);
     default:
         return dsm(d, c, ns, cmd);
     }

@@ -1113,3 +1113,47 @@ TEST(asynchronous_events)
     CHECK(!reap(&r, &r.admin, &e));
     rig_close(&r);
 }
+
+TEST(compare_and_verify)
+{
+    char path[] = "/tmp/dmahal-nvme-cmp-XXXXXX";
+    const char *names[2] = {"nvme:size=16M", NULL};
+    char file[96];
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    snprintf(file, sizeof(file), "nvme:size=16M,file=%s", path);
+    names[1] = file;
+    for (int k = 0; k < 2; k++) {
+        struct rig r;
+        struct sqe cmd;
+        const unsigned char *id;
+
+        rig_open(&r, "sim", names[k]);
+        io_create(&r, 8);
+        cmd = (struct sqe){.cdw0 = 0x06, .cdw10 = 1, .prp1 = r.data.la};
+        CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+        id = data(&r, 0);
+        CHECK_EQ_U(id[520] & 0x81, 0x81); /* ONCS: Compare, Verify */
+        fill(data(&r, 0), 2 * PAGE, 40);
+        cmd = rw_cmd(0x01, 1, 16, 16, r.data.la, r.data.la + PAGE);
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        /* The same data compares equal; one byte off in the second page does not. */
+        cmd.cdw0 = 0x05;
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        data(&r, 0)[PAGE + 77] ^= 1;
+        CHECK_EQ_U(io(&r, &cmd), DNR | 0x285);
+        cmd = rw_cmd(0x05, 1, (16u << 20) / 512, 1, r.data.la, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_LBA_RANGE);
+        /* Verify: in range, no data; out of range; beyond the size limit. */
+        cmd = rw_cmd(0x0c, 1, 0, 1024, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        cmd = rw_cmd(0x0c, 1, (16u << 20) / 512 - 1, 2, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_LBA_RANGE);
+        cmd = rw_cmd(0x0c, 1, 0, 1025, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_BAD_FIELD);
+        rig_close(&r);
+    }
+    unlink(path);
+}
