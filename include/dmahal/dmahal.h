@@ -386,7 +386,13 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
 
 /**
  * Puts an adapter: the analog of PutDmaAdapter. Common buffers still allocated from it are
- * freed (and reported as leaks when the verifier is on). Passing NULL does nothing.
+ * freed (and reported as leaks when the verifier is on), lists still mapped are unmapped,
+ * and queued dmahal_map_async requests complete with -ECANCELED. Passing NULL does nothing.
+ *
+ * The handle is then gone, as a pointer after free(): without the verifier, any later call
+ * with it (a second put included) uses freed memory and its outcome is undefined. With the
+ * verifier on, the adapter's struct is kept a while (the 64 most recently put) so that
+ * such a call is reported (DMAHAL_REPORT_BAD_ADAPTER) and fails with -EINVAL.
  */
 void dmahal_adapter_put(struct dmahal_adapter *a);
 
@@ -470,6 +476,19 @@ int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
  * device cannot reach or a layout it cannot take is copied through bounce pages (the map
  * registers). Between map and unmap the memory belongs to the device: the CPU touches it
  * only between dmahal_sync_for_cpu and dmahal_sync_for_device, as on Linux.
+ *
+ * What the device may do against the direction: with an IOMMU, only what the direction
+ * allows (a write into a DMAHAL_TO_DEVICE map, a read of a DMAHAL_FROM_DEVICE one, faults:
+ * -EFAULT, and a fault logged). Without one nothing stops it, and the layout decides what
+ * it did: mapped in place, a write lands in the driver's memory; bounced, it is lost (a
+ * TO_DEVICE map is never copied back), and a read of a FROM_DEVICE map sees the driver's
+ * bytes (bounce pages start as a copy). The verifier reports a write into a TO_DEVICE map
+ * on every machine.
+ *
+ * Caches are the machine's, not an adapter's: when a coherent and a non-coherent adapter
+ * of one device (or of two) map the same memory on a machine that does not snoop, the
+ * device sees it, through either mapping, as the non-coherent adapter's syncs leave it
+ * (the CPU's writes once flushed by a map or dmahal_sync_for_device of that adapter).
  * ------------------------------------------------------------------------------------------ */
 
 /** Which way data moves in a transfer. */
@@ -581,7 +600,11 @@ typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmaha
  * with its ExecutionRoutine (and of FreeBSD's deferred bus_dmamap_load). When the map
  * registers are there, @p fn runs before this returns. When they are short, the request
  * joins a queue and @p fn runs later, on the thread whose dmahal_unmap freed enough of
- * them, in the order the requests were made. @p iov must stay valid until @p fn runs (the
+ * them: requests are granted in the order they were made, and one unmap runs the callbacks
+ * it grants in that order; callbacks granted by unmaps on different threads run on those
+ * threads, concurrently, in no order between them. A request that needs no bounce pages
+ * (mapped in place or through the IOMMU) never queues: @p fn runs before this returns,
+ * ahead of earlier requests still waiting. @p iov must stay valid until @p fn runs (the
  * iovec array itself is copied).
  *
  * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
@@ -764,6 +787,8 @@ enum dmahal_report_kind {
                                                     since its last dmahal_common_sync */
     DMAHAL_REPORT_MAP_LEAK = 27,               /**< a list still mapped when its adapter goes */
     DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28,    /**< a device access to an unmapped list */
+    DMAHAL_REPORT_FREE_WRONG_CACHE = 29,       /**< freeing with another cache attribute than
+                                                    allocated (FreeCommonBuffer's CacheEnabled) */
     DMAHAL_REPORT_KINDS                        /**< one more than the highest kind */
 };
 
@@ -815,7 +840,9 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * stored once however many buffers share it.
  *
  * The verifier never makes a driver's call fail: when it runs out of memory it reports
- * DMAHAL_REPORT_VERIFIER_OOM and turns itself off.
+ * DMAHAL_REPORT_VERIFIER_OOM and turns itself off, and when an allocation finds no memory
+ * the device reaches, the quarantine gives back every buffer it holds (checked as they
+ * leave) and the allocation is tried again.
  *
  * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
  * @param fn     called for each report; NULL: reports are printed to stderr.
@@ -856,6 +883,20 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
  * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
  */
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
+
+/**
+ * Reports a free of a live common buffer that only the layer above dmahal can tell is wrong:
+ * for the Windows names, FreeCommonBuffer with another CacheEnabled than AllocateCommonBuffer
+ * was given, which frees nothing. The report is DMAHAL_REPORT_FREE_WRONG_CACHE and names the
+ * buffer and where it was allocated, as the verifier's own free reports do; @p what says
+ * how the free differs ("CacheEnabled FALSE, allocated TRUE"). Nothing is freed.
+ *
+ * @param b  the buffer as dmahal_common_alloc returned it.
+ * @return 0, also when the verifier is off for @p a (nothing is reported then); -EINVAL for
+ *         NULL arguments; -ENOENT if @p b is not a live buffer of @p a.
+ */
+int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,
+                                const char *what);
 
 /** Forgets every kept report and zeroes the counts. Passing NULL does nothing. */
 void dmahal_verify_clear(struct dmahal_platform *p);
