@@ -380,6 +380,8 @@ TEST(model_struct_older_and_newer)
     m = dmahal_model_find("tick_v1");
     CHECK(m != NULL);
     CHECK(m->usage == NULL); /* beyond its size: absent */
+    CHECK_EQ(m->vendor_id, 0);
+    CHECK_EQ(m->msix_vectors, 0);
     CHECK_EQ_U(m->size, sizeof(struct dmahal_model));
     CHECK_OK(dmahal_platform_open("sim", &p));
     CHECK_OK(dmahal_device_open(p, "tick_v1", &d));
