@@ -53,7 +53,8 @@ extern "C" {
  * Members are only ever added at the end; @p size says how far the model's build had them.
  */
 struct dmahal_model {
-    /** sizeof(struct dmahal_model) as the model was built: set it to exactly that. */
+    /** sizeof(struct dmahal_model) as the model was built: a model built outside the library
+     *  sets it to exactly that. 0 means this library's own size (for models built with it). */
     size_t size;
     /** The model's name, as given to dmahal_device_open() before any ':'. Not NULL. */
     const char *name;
@@ -125,7 +126,7 @@ struct dmahal_model {
  *
  * The library keeps a copy of the struct (the strings and functions it points to must stay).
  *
- * @return 0; -EINVAL for NULL, a @p size below DMAHAL_MODEL_SIZE_V1, a model without a
+ * @return 0; -EINVAL for NULL, a nonzero @p size below DMAHAL_MODEL_SIZE_V1, a model without a
  *         name, mmio_read or mmio_write, or a name containing ':' or ','; -E2BIG for a
  *         model larger than this library's struct whose extra bytes are not all zero (it
  *         needs members this library does not have); -EEXIST if a model of that name is

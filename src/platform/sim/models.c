@@ -4,7 +4,6 @@
 #include "platform/sim/sim.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <string.h>
 
 #define MAX_MODELS 64
@@ -23,14 +22,13 @@ static const struct dmahal_model *const builtin[] = {
 /*
  * Copies @m as its size says: a shorter (older) struct has its missing members zeroed, a
  * longer (newer) one is taken if what this library lacks is zero, as Linux's
- * copy_struct_from_user() takes an extensible struct. Built-in models may leave size 0.
+ * copy_struct_from_user() takes an extensible struct. Size 0 is this library's own size: a
+ * model built with the library itself.
  */
-static int model_copy(struct dmahal_model *to, const struct dmahal_model *m, bool builtin_model)
+static int model_copy(struct dmahal_model *to, const struct dmahal_model *m)
 {
-    size_t size = m->size;
+    size_t size = m->size ? m->size : sizeof(*m);
 
-    if (size == 0 && builtin_model)
-        size = sizeof(*m);
     if (size < DMAHAL_MODEL_SIZE_V1)
         return -EINVAL;
     if (size > sizeof(*m)) {
@@ -50,7 +48,7 @@ static int model_copy(struct dmahal_model *to, const struct dmahal_model *m, boo
 static void register_builtin(void)
 {
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
-        if (model_copy(&models[nmodels], builtin[i], true) == 0)
+        if (model_copy(&models[nmodels], builtin[i]) == 0)
             nmodels++;
 }
 
@@ -74,7 +72,7 @@ int dmahal_model_register(const struct dmahal_model *m)
 
     if (!m)
         return -EINVAL;
-    rc = model_copy(&copy, m, false);
+    rc = model_copy(&copy, m);
     if (rc)
         return rc;
     if (!copy.name || !*copy.name || !copy.mmio_read || !copy.mmio_write ||

@@ -394,7 +394,7 @@ TEST(model_struct_older_and_newer)
     old.name = "tick_short";
     old.size = DMAHAL_MODEL_SIZE_V1 - 1;
     CHECK_ERR(dmahal_model_register((const struct dmahal_model *)(const void *)&old), -EINVAL);
-    old.size = 0;
+    old.size = 1;
     CHECK_ERR(dmahal_model_register((const struct dmahal_model *)(const void *)&old), -EINVAL);
 
     /* Newer: taken while the members this library lacks are unused, refused otherwise. */
