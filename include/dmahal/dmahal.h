@@ -589,6 +589,8 @@ enum dmahal_report_kind {
                                                     since its last dmahal_common_sync */
     DMAHAL_REPORT_MAP_LEAK = 27,               /**< a list still mapped when its adapter goes */
     DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28,    /**< a device access to an unmapped list */
+    DMAHAL_REPORT_FREE_WRONG_CACHE = 29,       /**< freeing with another cache attribute than
+                                                    allocated (FreeCommonBuffer's CacheEnabled) */
     DMAHAL_REPORT_KINDS                        /**< one more than the highest kind */
 };
 
@@ -640,7 +642,9 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * stored once however many buffers share it.
  *
  * The verifier never makes a driver's call fail: when it runs out of memory it reports
- * DMAHAL_REPORT_VERIFIER_OOM and turns itself off.
+ * DMAHAL_REPORT_VERIFIER_OOM and turns itself off, and when an allocation finds no memory
+ * the device reaches, the quarantine gives back every buffer it holds (checked as they
+ * leave) and the allocation is tried again.
  *
  * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
  * @param fn     called for each report; NULL: reports are printed to stderr.
@@ -681,6 +685,20 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
  * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
  */
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
+
+/**
+ * Reports a free of a live common buffer that only the layer above dmahal can tell is wrong:
+ * for the Windows names, FreeCommonBuffer with another CacheEnabled than AllocateCommonBuffer
+ * was given, which frees nothing. The report is DMAHAL_REPORT_FREE_WRONG_CACHE and names the
+ * buffer and where it was allocated, as the verifier's own free reports do; @p what says
+ * how the free differs ("CacheEnabled FALSE, allocated TRUE"). Nothing is freed.
+ *
+ * @param b  the buffer as dmahal_common_alloc returned it.
+ * @return 0, also when the verifier is off for @p a (nothing is reported then); -EINVAL for
+ *         NULL arguments; -ENOENT if @p b is not a live buffer of @p a.
+ */
+int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,
+                                const char *what);
 
 /** Forgets every kept report and zeroes the counts. Passing NULL does nothing. */
 void dmahal_verify_clear(struct dmahal_platform *p);

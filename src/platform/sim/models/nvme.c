@@ -88,13 +88,25 @@
 #define SC_CQ_INVALID      0x0100u /* SCT 1: command specific */
 #define SC_INVALID_QID     0x0101u
 #define SC_MAX_QSIZE       0x0102u
+#define SC_AER_LIMIT       0x0105u
 #define SC_INVALID_VECTOR  0x0108u
 #define SC_INVALID_QDEL    0x010cu
 #define SC_NOT_SAVEABLE    0x010du
 #define SC_NOT_CHANGEABLE  0x010eu
 #define SC_WRITE_FAULT     0x0280u /* SCT 2: media and data integrity */
 #define SC_UNRECOVERED     0x0281u
+#define SC_COMPARE_FAILURE 0x0285u
 #define SC_DNR             0x4000u
+#define SC_NO_COMPLETION   0xffffu /* the command completes later (Asynchronous Event Request) */
+
+/* Asynchronous events: result dword 0 = type | info << 8 | log page << 16. */
+#define AERL           3u  /* Identify Controller AERL: four requests outstanding at most */
+#define AER_MAX_QUEUED 64u /* QEMU's aer_max_queued: events beyond are dropped */
+#define AER_ERROR      0u  /* type: error status, in the Error Information log */
+#define AER_SMART      1u  /* type: SMART / health status, in the SMART log */
+#define AER_BAD_DB_REG 0u  /* info: write to an invalid doorbell register */
+#define AER_BAD_DB_VAL 1u  /* info: invalid doorbell write value */
+#define AER_TEMP       1u  /* info: temperature threshold */
 
 /* ---- commands ----------------------------------------------------------------------------- */
 
@@ -108,6 +120,7 @@ enum {
     ADM_ABORT = 0x08,
     ADM_SET_FEATURES = 0x09,
     ADM_GET_FEATURES = 0x0a,
+    ADM_ASYNC_EVENT = 0x0c,
 };
 
 enum {
@@ -115,7 +128,9 @@ enum {
     IO_WRITE = 0x01,
     IO_READ = 0x02,
     IO_WRITE_ZEROES = 0x08,
+    IO_COMPARE = 0x05,
     IO_DSM = 0x09,
+    IO_VERIFY = 0x0c,
 };
 
 enum {
@@ -235,6 +250,12 @@ struct ctrl {
     struct nvme_sq *sq; /* qpairs + 1, [0] the admin queue */
     struct nvme_cq *cq;
     bool qs_created;
+
+    /* asynchronous events: requests the host left outstanding, events not yet reported */
+    uint16_t aer_cid[AERL + 1];
+    unsigned aer_outstanding, aer_queued;
+    uint32_t aer_queue[AER_MAX_QUEUED];
+    unsigned aer_mask;   /* event types reported and not yet cleared by reading their log */
     uint32_t irq_status; /* INTx: vectors with completions the host has not consumed */
     bool line;
 
@@ -440,9 +461,10 @@ static void build_id_ctrl(struct ctrl *c)
     id[512] = (6 << 4) | 6; /* SQES: 64 bytes */
     id[513] = (4 << 4) | 4; /* CQES: 16 bytes */
     put32(id + 516, MAX_NAMESPACES);
-    put16(id + 520, 0x4 | 0x8 | 0x10); /* ONCS: DSM, Write Zeroes, Save/Select */
-    put32(id + 536, 0x1 | 1u << 16);   /* SGLS: SGLs without alignment rules, bit buckets */
-    id[525] = 0x1 | 0x6;               /* VWC present; Flush takes the broadcast NSID */
+    /* ONCS: Compare, DSM, Write Zeroes, Save/Select, Verify */
+    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x80);
+    put32(id + 536, 0x1 | 1u << 16); /* SGLS: SGLs without alignment rules, bit buckets */
+    id[525] = 0x1 | 0x6;             /* VWC present; Flush takes the broadcast NSID */
     snprintf(nqn, sizeof(nqn), "nqn.2019-08.org.qemu:%s", c->serial);
     memcpy(id + 768, nqn, strlen(nqn));
     put16(id + 2048, 0x9c4); /* power state 0: 25 W */
@@ -606,6 +628,7 @@ static void ctrl_reset(struct dmahal_device *d, struct ctrl *c)
     memset(c->sq, 0, (c->qpairs + 1) * sizeof(*c->sq));
     memset(c->cq, 0, (c->qpairs + 1) * sizeof(*c->cq));
     c->qs_created = false;
+    c->aer_outstanding = c->aer_queued = c->aer_mask = 0;
     c->irq_status = 0;
     put32(c->regs + REG_CSTS, 0);
     put32(c->regs + REG_INTMS, 0);
@@ -889,6 +912,12 @@ static uint16_t to_host(struct dmahal_device *d, struct ctrl *c, const struct sq
     return st ? st : seg_xfer(d, c, nseg, (void *)data, true);
 }
 
+/* Asynchronous events are reported through completions (see the queues below). */
+static void aer_enqueue(struct dmahal_device *d, struct ctrl *c, unsigned type, unsigned info,
+                        unsigned lid);
+static void aer_clear(struct dmahal_device *d, struct ctrl *c, unsigned type);
+static void aer_process(struct dmahal_device *d, struct ctrl *c);
+
 /* ---- admin commands ---------------------------------------------------------------------------
  */
 
@@ -1084,12 +1113,16 @@ static uint16_t get_log(struct dmahal_device *d, struct ctrl *c, const struct sq
     case 0x01: /* error information: one entry, QEMU's zeroed one (no error recorded) */
         size = 64;
         memset(log, 0, size);
+        if (!(cmd->cdw10 & 1u << 15)) /* RAE clear: error events may be reported again */
+            aer_clear(d, c, AER_ERROR);
         break;
     case 0x02: /* SMART / health, of the controller (broadcast) or of one namespace */
         if (cmd->nsid != NSID_BROADCAST && !ns_get(c, cmd->nsid))
             return SC_INVALID_NSID | SC_DNR;
         size = 512;
         smart_log(c, log);
+        if (!(cmd->cdw10 & 1u << 15))
+            aer_clear(d, c, AER_SMART);
         break;
     case 0x03: /* firmware slots: slot 1 active */
         size = 512;
@@ -1199,7 +1232,8 @@ static uint16_t get_features(struct ctrl *c, const struct sqe *cmd, uint32_t *re
     return SC_SUCCESS;
 }
 
-static uint16_t set_features(struct ctrl *c, const struct sqe *cmd, uint32_t *result)
+static uint16_t set_features(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd,
+                             uint32_t *result)
 {
     unsigned fid = cmd->cdw10 & 0xff;
     bool save = cmd->cdw10 >> 31;
@@ -1219,6 +1253,9 @@ static uint16_t set_features(struct ctrl *c, const struct sqe *cmd, uint32_t *re
     case FEAT_TEMP_THRESH:
         if ((v >> 16 & 0xf) == 0 && (v >> 20 & 0x3) == 0)
             c->feat_temp_over = v & 0xffff;
+        /* Over the threshold now, with temperature events enabled: a SMART event. */
+        if (TEMPERATURE >= c->feat_temp_over && (c->feat_async & 0x2))
+            aer_enqueue(d, c, AER_SMART, AER_TEMP, 0x02);
         break;
     case FEAT_ERROR_RECOVERY:
         c->feat_err_rec = v & 0x1ffffu;
@@ -1273,9 +1310,15 @@ static uint16_t admin_cmd(struct dmahal_device *d, struct ctrl *c, const struct 
             return SC_INVALID_FIELD | SC_DNR;
         return SC_SUCCESS;
     case ADM_SET_FEATURES:
-        return set_features(c, cmd, result);
+        return set_features(d, c, cmd, result);
     case ADM_GET_FEATURES:
         return get_features(c, cmd, result);
+    case ADM_ASYNC_EVENT:
+        if (c->aer_outstanding > AERL)
+            return SC_AER_LIMIT;
+        c->aer_cid[c->aer_outstanding++] = cmd->cid;
+        aer_process(d, c); /* reports what is queued, if anything may be */
+        return SC_NO_COMPLETION;
     default:
         return SC_INVALID_OPCODE | SC_DNR;
     }
@@ -1366,6 +1409,54 @@ static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
     return SC_SUCCESS;
 }
 
+/* Compare: the host's data against the blocks; Compare Failure at the first difference. */
+static uint16_t compare(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
+                        const struct sqe *cmd)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+    size_t len = (size_t)nlb << c->lbads;
+    uint64_t off = slba << c->lbads;
+    unsigned nseg;
+    uint16_t st;
+
+    if (len > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    st = check_bounds(ns, slba, nlb);
+    if (!st)
+        st = dptr_map(d, c, cmd, len, &nseg, false);
+    if (!st)
+        st = seg_xfer(d, c, nseg, c->buf, false);
+    if (st)
+        return st;
+    if (ns->mem)
+        return memcmp(c->buf, ns->mem + off, len) ? SC_COMPARE_FAILURE | SC_DNR : SC_SUCCESS;
+    for (size_t done = 0; done < len;) {
+        unsigned char chunk[4096];
+        size_t n = len - done < sizeof(chunk) ? len - done : sizeof(chunk);
+        ssize_t got = pread(c->fd, chunk, n, (off_t)(ns->file_off + off + done));
+
+        if (got < 0)
+            return SC_UNRECOVERED;
+        memset(chunk + got, 0, n - (size_t)got);
+        if (memcmp(c->buf + done, chunk, n))
+            return SC_COMPARE_FAILURE | SC_DNR;
+        done += n;
+    }
+    return SC_SUCCESS;
+}
+
+/* Verify: the blocks are readable (no data moves); its size limit is QEMU's VSL, MDTS's. */
+static uint16_t verify(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+
+    if (((size_t)nlb << c->lbads) > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    return check_bounds(ns, slba, nlb);
+}
+
 static uint16_t write_zeroes(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
 {
     uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
@@ -1425,6 +1516,8 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
     case IO_READ:
     case IO_WRITE_ZEROES:
     case IO_DSM:
+    case IO_COMPARE:
+    case IO_VERIFY:
         break;
     default:
         return SC_INVALID_OPCODE | SC_DNR;
@@ -1441,6 +1534,10 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
         return rw(d, c, ns, cmd, false);
     case IO_WRITE_ZEROES:
         return write_zeroes(c, ns, cmd);
+    case IO_COMPARE:
+        return compare(d, c, ns, cmd);
+    case IO_VERIFY:
+        return verify(c, ns, cmd);
     default:
         return dsm(d, c, ns, cmd);
     }
@@ -1481,6 +1578,44 @@ static int post(struct dmahal_device *d, struct ctrl *c, uint16_t sqid, const st
     return 0;
 }
 
+/* Reports queued events while requests are outstanding and the admin completion queue has
+ * room; an event of a type reported and not yet cleared waits. */
+static void aer_process(struct dmahal_device *d, struct ctrl *c)
+{
+    for (unsigned i = 0; i < c->aer_queued && c->aer_outstanding;) {
+        uint32_t ev = c->aer_queue[i];
+        struct sqe req = {0};
+
+        if (c->aer_mask & 1u << (ev & 0x7)) {
+            i++;
+            continue;
+        }
+        if (cq_full(&c->cq[0]))
+            return;
+        memmove(&c->aer_queue[i], &c->aer_queue[i + 1], (--c->aer_queued - i) * sizeof(ev));
+        c->aer_mask |= 1u << (ev & 0x7);
+        req.cid = c->aer_cid[--c->aer_outstanding];
+        if (post(d, c, 0, &req, SC_SUCCESS, ev))
+            return;
+    }
+}
+
+static void aer_enqueue(struct dmahal_device *d, struct ctrl *c, unsigned type, unsigned info,
+                        unsigned lid)
+{
+    if (c->aer_queued == AER_MAX_QUEUED)
+        return;
+    c->aer_queue[c->aer_queued++] = type | info << 8 | lid << 16;
+    aer_process(d, c);
+}
+
+/* The host read the log of @type's events: they may be reported again. */
+static void aer_clear(struct dmahal_device *d, struct ctrl *c, unsigned type)
+{
+    c->aer_mask &= ~(1u << type);
+    aer_process(d, c);
+}
+
 /*
  * Runs submission queue @sqid: fetches each entry between head and tail, executes it and
  * posts its completion, while its completion queue has room. A queue left with entries
@@ -1503,7 +1638,7 @@ static void run_sq(struct dmahal_device *d, struct ctrl *c, uint16_t sqid)
         st = sqid ? io_cmd(d, c, &cmd) : admin_cmd(d, c, &cmd, &result);
         /* A Delete I/O Submission Queue of this very queue leaves nothing to complete on it:
          * admin commands complete on the admin queue, which never goes. */
-        if (post(d, c, sqid, &cmd, st, result))
+        if (st != SC_NO_COMPLETION && post(d, c, sqid, &cmd, st, result))
             return;
     }
 }
@@ -1524,25 +1659,40 @@ static void doorbell(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint
     uint64_t idx = (off - DB_BASE) / c->db_stride;
     uint16_t qid = (uint16_t)(idx / 2), val = (uint16_t)v;
 
-    if ((off - DB_BASE) % c->db_stride || idx / 2 > c->qpairs)
+    if ((off - DB_BASE) % c->db_stride)
         return;
+    /* A doorbell of no queue, or a value beyond the queue: an error event for a host that
+     * asked for them, as QEMU does; otherwise only ignored. */
+    if (idx / 2 > c->qpairs || !(idx & 1 ? c->cq[qid].live : c->sq[qid].live)) {
+        if (c->aer_outstanding)
+            aer_enqueue(d, c, AER_ERROR, AER_BAD_DB_REG, 0x01);
+        return;
+    }
     if (idx & 1) {
         struct nvme_cq *cq = &c->cq[qid];
         bool was_full;
 
-        if (!cq->live || val >= cq->size)
+        if (val >= cq->size) {
+            if (c->aer_outstanding)
+                aer_enqueue(d, c, AER_ERROR, AER_BAD_DB_VAL, 0x01);
             return;
+        }
         was_full = cq_full(cq);
         cq->head = val;
         if (cq->head == cq->tail)
             irq_recheck(d, c, cq);
         if (was_full)
             run_cq_waiters(d, c, qid);
+        if (qid == 0)
+            aer_process(d, c); /* events held back by a full admin queue */
     } else {
         struct nvme_sq *sq = &c->sq[qid];
 
-        if (!sq->live || val >= sq->size)
+        if (val >= sq->size) {
+            if (c->aer_outstanding)
+                aer_enqueue(d, c, AER_ERROR, AER_BAD_DB_VAL, 0x01);
             return;
+        }
         sq->tail = val;
         run_sq(d, c, qid);
     }

@@ -1044,3 +1044,116 @@ TEST(sgl_errors)
     CHECK_EQ_U(io(&r, &cmd), ST_OK);
     rig_close(&r);
 }
+
+/* ---- asynchronous events ------------------------------------------------------------------------
+ */
+
+/* Sends an Asynchronous Event Request: it stays outstanding. Returns its command identifier. */
+static uint16_t aer(struct rig *r)
+{
+    struct sqe cmd = {.cdw0 = 0x0c};
+    uint16_t cid = queue_cmd(&r->admin, &cmd);
+    struct cqe e;
+
+    dmahal_mmio_write32(r->d, 0, sq_db(r, 0), r->admin.tail);
+    CHECK(!reap(r, &r->admin, &e));
+    return cid;
+}
+
+TEST(asynchronous_events)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct cqe e;
+    uint16_t cid, cid2, log_cid;
+
+    rig_open(&r, "sim", "nvme:queues=2");
+    /* Without a request outstanding a bad doorbell is only ignored. */
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    cid = aer(&r);
+    /* A doorbell of no queue: an error event, Invalid Doorbell Register, Error log. */
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, cid);
+    CHECK_EQ_U(e.dw3 >> 17, ST_OK);
+    CHECK_EQ_U(e.dw0, 0x010000);
+    /* Error events are now masked until the host reads the Error log (RAE clear). */
+    cid2 = aer(&r);
+    dmahal_mmio_write32(r.d, 0, cq_db(&r, 0), 0xfff); /* value beyond the queue */
+    CHECK(!reap(&r, &r.admin, &e));
+    cmd = (struct sqe){.cdw0 = 0x02, .prp1 = r.data.la, .cdw10 = 15u << 16 | 1u << 15 | 0x01};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK); /* RAE set: still masked */
+    cmd.cdw10 = 15u << 16 | 0x01;
+    log_cid = queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK(reap(&r, &r.admin, &e)); /* the event, reported as the log is read */
+    CHECK_EQ_U(e.dw3 & 0xffff, cid2);
+    CHECK_EQ_U(e.dw0, 0x010100); /* Invalid Doorbell Write Value */
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, log_cid);
+    /* Four requests at most (AERL 3): the fifth fails. */
+    for (int i = 0; i < 4; i++)
+        aer(&r);
+    cmd = (struct sqe){.cdw0 = 0x0c};
+    CHECK_EQ_U(admin(&r, &cmd), 0x105);
+    /* A SMART event: temperature events enabled, threshold set below the temperature. */
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x0b, .cdw11 = 0x2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x04, .cdw11 = 300};
+    log_cid = queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw0, 0x020101); /* SMART, temperature threshold, SMART log */
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, log_cid);
+    /* A reset forgets outstanding requests. */
+    disable(&r);
+    enable(&r);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    CHECK(!reap(&r, &r.admin, &e));
+    rig_close(&r);
+}
+
+TEST(compare_and_verify)
+{
+    char path[] = "/tmp/dmahal-nvme-cmp-XXXXXX";
+    const char *names[2] = {"nvme:size=16M", NULL};
+    char file[96];
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    snprintf(file, sizeof(file), "nvme:size=16M,file=%s", path);
+    names[1] = file;
+    for (int k = 0; k < 2; k++) {
+        struct rig r;
+        struct sqe cmd;
+        const unsigned char *id;
+
+        rig_open(&r, "sim", names[k]);
+        io_create(&r, 8);
+        cmd = (struct sqe){.cdw0 = 0x06, .cdw10 = 1, .prp1 = r.data.la};
+        CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+        id = data(&r, 0);
+        CHECK_EQ_U(id[520] & 0x81, 0x81); /* ONCS: Compare, Verify */
+        fill(data(&r, 0), 2 * PAGE, 40);
+        cmd = rw_cmd(0x01, 1, 16, 16, r.data.la, r.data.la + PAGE);
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        /* The same data compares equal; one byte off in the second page does not. */
+        cmd.cdw0 = 0x05;
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        data(&r, 0)[PAGE + 77] ^= 1;
+        CHECK_EQ_U(io(&r, &cmd), DNR | 0x285);
+        cmd = rw_cmd(0x05, 1, (16u << 20) / 512, 1, r.data.la, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_LBA_RANGE);
+        /* Verify: in range, no data; out of range; beyond the size limit. */
+        cmd = rw_cmd(0x0c, 1, 0, 1024, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        cmd = rw_cmd(0x0c, 1, (16u << 20) / 512 - 1, 2, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_LBA_RANGE);
+        cmd = rw_cmd(0x0c, 1, 0, 1025, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_BAD_FIELD);
+        rig_close(&r);
+    }
+    unlink(path);
+}
