@@ -212,7 +212,13 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
 
 /**
  * Puts an adapter: the analog of PutDmaAdapter. Common buffers still allocated from it are
- * freed (and reported as leaks when the verifier is on). Passing NULL does nothing.
+ * freed (and reported as leaks when the verifier is on), lists still mapped are unmapped,
+ * and queued dmahal_map_async requests complete with -ECANCELED. Passing NULL does nothing.
+ *
+ * The handle is then gone, as a pointer after free(): without the verifier, any later call
+ * with it (a second put included) uses freed memory and its outcome is undefined. With the
+ * verifier on, the adapter's struct is kept a while (the 64 most recently put) so that
+ * such a call is reported (DMAHAL_REPORT_BAD_ADAPTER) and fails with -EINVAL.
  */
 void dmahal_adapter_put(struct dmahal_adapter *a);
 
@@ -296,6 +302,19 @@ int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
  * device cannot reach or a layout it cannot take is copied through bounce pages (the map
  * registers). Between map and unmap the memory belongs to the device: the CPU touches it
  * only between dmahal_sync_for_cpu and dmahal_sync_for_device, as on Linux.
+ *
+ * What the device may do against the direction: with an IOMMU, only what the direction
+ * allows (a write into a DMAHAL_TO_DEVICE map, a read of a DMAHAL_FROM_DEVICE one, faults:
+ * -EFAULT, and a fault logged). Without one nothing stops it, and the layout decides what
+ * it did: mapped in place, a write lands in the driver's memory; bounced, it is lost (a
+ * TO_DEVICE map is never copied back), and a read of a FROM_DEVICE map sees the driver's
+ * bytes (bounce pages start as a copy). The verifier reports a write into a TO_DEVICE map
+ * on every machine.
+ *
+ * Caches are the machine's, not an adapter's: when a coherent and a non-coherent adapter
+ * of one device (or of two) map the same memory on a machine that does not snoop, the
+ * device sees it, through either mapping, as the non-coherent adapter's syncs leave it
+ * (the CPU's writes once flushed by a map or dmahal_sync_for_device of that adapter).
  * ------------------------------------------------------------------------------------------ */
 
 /** Which way data moves in a transfer. */
@@ -407,7 +426,11 @@ typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmaha
  * with its ExecutionRoutine (and of FreeBSD's deferred bus_dmamap_load). When the map
  * registers are there, @p fn runs before this returns. When they are short, the request
  * joins a queue and @p fn runs later, on the thread whose dmahal_unmap freed enough of
- * them, in the order the requests were made. @p iov must stay valid until @p fn runs (the
+ * them: requests are granted in the order they were made, and one unmap runs the callbacks
+ * it grants in that order; callbacks granted by unmaps on different threads run on those
+ * threads, concurrently, in no order between them. A request that needs no bounce pages
+ * (mapped in place or through the IOMMU) never queues: @p fn runs before this returns,
+ * ahead of earlier requests still waiting. @p iov must stay valid until @p fn runs (the
  * iovec array itself is copied).
  *
  * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
