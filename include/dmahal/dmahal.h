@@ -53,6 +53,16 @@ struct dmahal_adapter;
  */
 const char *dmahal_strerror(int err);
 
+/**
+ * The version of these headers, semantic versioning (docs/ABI.md): MAJOR changes with an
+ * ABI break (and is the soname's number), MINOR with an addition, PATCH with a fix.
+ * dmahal_version() is the library's, which may be newer than the headers a program was
+ * built with, never of another MAJOR.
+ */
+#define DMAHAL_VERSION_MAJOR 0
+#define DMAHAL_VERSION_MINOR 1 /**< see DMAHAL_VERSION_MAJOR */
+#define DMAHAL_VERSION_PATCH 0 /**< see DMAHAL_VERSION_MAJOR */
+
 /** Returns the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
 const char *dmahal_version(void);
 
@@ -173,8 +183,16 @@ void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, ui
  * Adapter: IoGetDmaAdapter with a DEVICE_DESCRIPTION
  * ------------------------------------------------------------------------------------------ */
 
-/** What a device can drive. Zero-initialise it and set what you know. */
+/**
+ * What a device can drive. Zero-initialise it and set what you know.
+ *
+ * Like every public struct that may grow, it starts with its size: set it to
+ * sizeof(struct dmahal_desc) to use members added after the first layout; 0 stands for the
+ * first layout (every member up to virt_boundary). A newer program's longer struct is
+ * accepted as long as the members this library does not know are zero.
+ */
 struct dmahal_desc {
+    size_t size;           /**< sizeof(struct dmahal_desc), or 0 (see above) */
     unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
     unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
     size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB */
@@ -200,10 +218,12 @@ struct dmahal_desc {
  *
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
- * @return 0; -EINVAL for a NULL @p d or @p out, @p addr_bits outside 24..64, an alignment
- *         or boundary that is not a power of two, a boundary smaller than the alignment,
- *         max_segment or max_transfer smaller than the alignment, a virt_boundary that is not
- *         a power of two, larger than a boundary or not dividing max_segment; -ENOMEM.
+ * @return 0; -EINVAL for a NULL @p d or @p out, a size from 1 to less than the first
+ *         layout, @p addr_bits outside 24..64, an alignment or boundary that is not a power
+ *         of two, a boundary smaller than the alignment, max_segment or max_transfer smaller
+ *         than the alignment, a virt_boundary that is not a power of two, larger than a
+ *         boundary or not dividing max_segment; -ENOTSUP for a longer struct that sets a
+ *         member this library does not have; -ENOMEM.
  */
 int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
                        struct dmahal_adapter **out);
@@ -232,7 +252,9 @@ struct dmahal_device *dmahal_adapter_device(const struct dmahal_adapter *a);
 
 /**
  * Reads back the adapter's merged constraints (defaults filled in).
- * @return 0; -EINVAL for NULL arguments.
+ * @param out  its size member says how much the caller has room for (0: the first layout);
+ *             on return it says how much was written.
+ * @return 0; -EINVAL for NULL arguments or a size from 1 to less than the first layout.
  */
 int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out);
 
@@ -463,8 +485,13 @@ enum dmahal_fault_reason {
     DMAHAL_FAULT_PERM = 3,     /**< the mapping does not allow the access */
 };
 
-/** One recorded DMA fault, like an IOMMU's fault record. */
+/**
+ * One recorded DMA fault, like an IOMMU's fault record. The caller sets size (as for
+ * struct dmahal_desc: its sizeof, or 0 for the first layout, up to reason) before
+ * dmahal_fault_get, which fills that much and sets size to what it wrote.
+ */
 struct dmahal_fault {
+    size_t size;        /**< sizeof(struct dmahal_fault), or 0 (see above) */
     uint64_t seq;       /**< 1 for the platform's first fault, then counting up */
     const char *device; /**< the device that faulted; valid until the platform closes or
                              256 newer faults are recorded */
@@ -483,7 +510,9 @@ uint64_t dmahal_fault_count(const struct dmahal_platform *p);
 /**
  * Reads one recorded fault.
  * @param index  0 for the oldest fault still kept, up to the number kept minus one.
- * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such record.
+ * @param out    receives the record, as far as its size says; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or a size from 1 to less than the first layout;
+ *         -ENOENT when there is no such record.
  */
 int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmahal_fault *out);
 
@@ -590,9 +619,12 @@ enum dmahal_report_kind {
 };
 
 /**
- * One verifier report.
+ * One verifier report. The verifier hands its callback one with size set to the bytes it
+ * filled (check it before reading a member added after the first layout, which ends with
+ * len); dmahal_verify_report fills one as far as the caller's size says, as dmahal_fault_get.
  */
 struct dmahal_report {
+    size_t size;         /**< sizeof(struct dmahal_report), or 0 (see above) */
     int kind;            /**< enum dmahal_report_kind; dmahal_report_kind_name() names it */
     const char *message; /**< one line a person can act on: the bug, the buffer, its owner */
     dmahal_addr_t la;    /**< the logical address concerned, 0 if none */
@@ -673,9 +705,11 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
 /**
  * Reads one kept report. The most recent 64 are kept.
  * @param index  0 for the most recent, 1 for the one before, ...
- * @param out    receives the report; its message stays valid until 64 newer reports are
- *               made, dmahal_verify_clear() or the platform closes. Cleared on failure.
- * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
+ * @param out    receives the report, as far as its size says; its message stays valid until
+ *               64 newer reports are made, dmahal_verify_clear() or the platform closes.
+ *               Cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or a size from 1 to less than the first layout;
+ *         -ENOENT when there is no such report.
  */
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
 

@@ -34,9 +34,10 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind)
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out)
 {
     (void)index;
-    if (out)
-        *out = (struct dmahal_report){0};
-    return p && out ? -ENOENT : -EINVAL;
+    if (!out)
+        return -EINVAL;
+    dmahal__struct_clear(out, sizeof(*out), DMAHAL__REPORT_V1);
+    return p ? -ENOENT : -EINVAL;
 }
 
 void dmahal_verify_clear(struct dmahal_platform *p)
