@@ -6,21 +6,10 @@
  */
 #include "kmdf_edu.h"
 
+#include "edu/edu_regs.h"
+
 #include <stdlib.h>
 #include <time.h>
-
-/* edu's registers in BAR0 (docs/devices/edu.md). */
-#define EDU_REG_ID        0x00
-#define EDU_REG_DMA_SRC   0x80
-#define EDU_REG_DMA_DST   0x88
-#define EDU_REG_DMA_CNT   0x90
-#define EDU_REG_DMA_CMD   0x98
-#define EDU_ID_MASK       0xff0000ffu
-#define EDU_ID_VALUE      0x010000edu
-#define EDU_CMD_RUN       0x1u
-#define EDU_CMD_TO_RAM    0x2u
-#define EDU_BUFFER_DEVICE 0x40000u /* the buffer, in the device's own address space */
-#define EDU_ADDRESS_BITS  28
 
 struct _EDU_EXTENSION {
     WDFDEVICE Device;
@@ -40,7 +29,7 @@ struct _EDU_EXTENSION {
 static VOID EduStartDma(PEDU_EXTENSION Ext, ULONGLONG HostAddress, ULONG Length,
                         BOOLEAN WriteToDevice)
 {
-    ULONGLONG device = EDU_BUFFER_DEVICE + Ext->DeviceOffset;
+    ULONGLONG device = EDU_BUF_ADDR + Ext->DeviceOffset;
 
     dmahal_mmio_write64(Ext->Hw, 0, EDU_REG_DMA_SRC, WriteToDevice ? HostAddress : device);
     dmahal_mmio_write64(Ext->Hw, 0, EDU_REG_DMA_DST, WriteToDevice ? device : HostAddress);
@@ -99,18 +88,18 @@ NTSTATUS EduPrepareHardware(WDFDEVICE Device, struct dmahal_device *Hw, PEDU_EXT
     WdfDeviceSetAlignmentRequirement(Device, FILE_QUAD_ALIGNMENT);
     WDF_DMA_ENABLER_CONFIG_INIT(&dmaConfig, WdfDmaProfilePacket, EDU_MAX_TRANSFER);
     dmaConfig.WdmDmaVersionOverride = 3;
-    dmaConfig.AddressWidthOverride = EDU_ADDRESS_BITS;
+    dmaConfig.AddressWidthOverride = EDU_DEFAULT_ADDR_BITS;
     status = WdfDmaEnablerCreate(Device, &dmaConfig, WDF_NO_OBJECT_ATTRIBUTES, &ext->DmaEnabler);
     if (!NT_SUCCESS(status))
         goto err_ext;
 
-    status = WdfCommonBufferCreate(ext->DmaEnabler, EDU_BUFFER_SIZE, WDF_NO_OBJECT_ATTRIBUTES,
+    status = WdfCommonBufferCreate(ext->DmaEnabler, EDU_BUF_SIZE, WDF_NO_OBJECT_ATTRIBUTES,
                                    &ext->CommonBuffer);
     if (!NT_SUCCESS(status))
         goto err_enabler;
     ext->CommonBufferBase = WdfCommonBufferGetAlignedVirtualAddress(ext->CommonBuffer);
     ext->CommonBufferBaseLA = WdfCommonBufferGetAlignedLogicalAddress(ext->CommonBuffer);
-    RtlZeroMemory(ext->CommonBufferBase, EDU_BUFFER_SIZE);
+    RtlZeroMemory(ext->CommonBufferBase, EDU_BUF_SIZE);
 
     /* One transaction per direction, created once and reused, as a sequential queue can. */
     status =
@@ -203,7 +192,7 @@ NTSTATUS EduCommonBufferRoundTrip(PEDU_EXTENSION Extension, ULONG DeviceOffset, 
     PUCHAR base = Extension->CommonBufferBase;
     NTSTATUS status;
 
-    if (Length == 0 || Length * 2 > EDU_BUFFER_SIZE || DeviceOffset >= EDU_DMA_LIMIT ||
+    if (Length == 0 || Length * 2 > EDU_BUF_SIZE || DeviceOffset >= EDU_DMA_LIMIT ||
         Length > EDU_DMA_LIMIT - DeviceOffset)
         return STATUS_INVALID_PARAMETER;
     for (ULONG i = 0; i < Length; i++)

@@ -11,10 +11,8 @@
 
 #include <dmahal/wdf.h>
 
-/** The device's buffer, and how much of it a transfer may touch (QEMU 7.2 stops the
- *  machine on a transfer that reaches its last byte). */
-#define EDU_BUFFER_SIZE 4096u
-#define EDU_DMA_LIMIT   (EDU_BUFFER_SIZE - 1)
+#include "edu/edu_regs.h" /* EDU_BUF_SIZE, EDU_DMA_LIMIT */
+
 /** The enabler's MaximumLength: a transaction longer than this is split into transfers. */
 #define EDU_MAX_TRANSFER 1024u
 

@@ -4,8 +4,10 @@
  * transactions split into transfers both ways, an unaligned buffer, the single-transfer
  * requirement, and the common buffer, every byte checked, and no report from the verifier.
  *
- *   kmdf_edu [PLATFORM]     e.g. sim, sim:iommu=on, sim:coherent=no (default: sim)
+ *   kmdf_edu [PLATFORM [DEVICE]]    e.g. sim, sim:iommu=on, sim:coherent=no; vfio 0000:00:03.0
  *
+ * Without arguments PLATFORM comes from $DMAHAL_PLATFORM (else "sim") and DEVICE from
+ * $DMAHAL_VM_EDU (set by the test guest), else "edu".
  * Exits 0 when every check passed.
  */
 #include "kmdf_edu.h"
@@ -63,9 +65,22 @@ static int round_trip(PEDU_EXTENSION ext, PUCHAR out, PUCHAR back, ULONG len, UL
     return 0;
 }
 
+/* An argument, else an environment variable, else a default. */
+static const char *pick(int argc, char **argv, int i, const char *env, const char *dflt)
+{
+    const char *v;
+
+    if (argc > i)
+        return argv[i];
+    if ((v = getenv(env)) && *v)
+        return v;
+    return dflt;
+}
+
 int main(int argc, char **argv)
 {
-    const char *spec = argc > 1 ? argv[1] : "sim";
+    const char *spec = pick(argc, argv, 1, "DMAHAL_PLATFORM", "sim");
+    const char *name = pick(argc, argv, 2, "DMAHAL_VM_EDU", "edu");
     struct dmahal_platform *p = NULL;
     struct dmahal_device *hw = NULL;
     PEDU_EXTENSION ext = NULL;
@@ -81,8 +96,8 @@ int main(int argc, char **argv)
     CHECK(rc == 0, "cannot open platform %s: %s", spec, dmahal_strerror(rc));
     rc = dmahal_verify_enable(p, 0, on_report, NULL);
     CHECK(rc == 0, "cannot enable the verifier: %s", dmahal_strerror(rc));
-    rc = dmahal_device_open(p, "edu", &hw);
-    CHECK(rc == 0, "cannot open edu: %s", dmahal_strerror(rc));
+    rc = dmahal_device_open(p, name, &hw);
+    CHECK(rc == 0, "cannot open %s: %s", name, dmahal_strerror(rc));
     device = dmahal_wdf_device(hw);
     CHECK(device != NULL, "no WDFDEVICE");
     status = EduPrepareHardware(device, hw, &ext);

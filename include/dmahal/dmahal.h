@@ -195,7 +195,7 @@ struct dmahal_desc {
     size_t size;           /**< sizeof(struct dmahal_desc), or 0 (see above) */
     unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
     unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
-    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB */
+    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB; above 1 TiB: 1 TiB */
     size_t max_segment;    /**< largest element in bytes; 0: no limit */
     uint64_t boundary;     /**< no element crosses a multiple of this (power of two); 0: none */
     size_t alignment;      /**< element address alignment, power of two; 0: 1 */
@@ -214,7 +214,9 @@ struct dmahal_desc {
  * Gets a DMA adapter for a device: the analog of IoGetDmaAdapter.
  *
  * The description is merged with the platform's own limits once, here. The adapter keeps no
- * pointer to @p desc.
+ * pointer to @p desc. A max_transfer above the library's limit on one transfer (1 TiB) is
+ * capped to it (dmahal_adapter_desc tells the result), so SIZE_MAX means "no limit"; an
+ * alignment above it is then larger than max_transfer, and refused.
  *
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
@@ -449,7 +451,8 @@ unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a);
  * of Linux's dma_sync_single_*). On a non-coherent machine, a buffer allocated with
  * DMAHAL_CACHED needs it: before the device reads what the CPU wrote (DMAHAL_TO_DEVICE),
  * and before the CPU reads what the device wrote (DMAHAL_FROM_DEVICE); BIDIRECTIONAL does
- * both. It does nothing (and costs nothing) for coherent adapters and uncached buffers.
+ * both. It does nothing for coherent adapters and uncached buffers but look the buffer up:
+ * a buffer that is not live is -ENOENT on every adapter, coherent or not, verifier or not.
  *
  * @param b    a live common buffer of @p a, as dmahal_common_alloc returned it.
  * @param off  where the range starts in the buffer; @p len its length (0: to the end).
@@ -615,6 +618,8 @@ enum dmahal_report_kind {
                                                     since its last dmahal_common_sync */
     DMAHAL_REPORT_MAP_LEAK = 27,               /**< a list still mapped when its adapter goes */
     DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28,    /**< a device access to an unmapped list */
+    DMAHAL_REPORT_FREE_WRONG_CACHE = 29,       /**< freeing with another cache attribute than
+                                                    allocated (FreeCommonBuffer's CacheEnabled) */
     DMAHAL_REPORT_KINDS                        /**< one more than the highest kind */
 };
 
@@ -669,7 +674,9 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * stored once however many buffers share it.
  *
  * The verifier never makes a driver's call fail: when it runs out of memory it reports
- * DMAHAL_REPORT_VERIFIER_OOM and turns itself off.
+ * DMAHAL_REPORT_VERIFIER_OOM and turns itself off, and when an allocation finds no memory
+ * the device reaches, the quarantine gives back every buffer it holds (checked as they
+ * leave) and the allocation is tried again.
  *
  * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
  * @param fn     called for each report; NULL: reports are printed to stderr.
@@ -712,6 +719,20 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
  *         -ENOENT when there is no such report.
  */
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
+
+/**
+ * Reports a free of a live common buffer that only the layer above dmahal can tell is wrong:
+ * for the Windows names, FreeCommonBuffer with another CacheEnabled than AllocateCommonBuffer
+ * was given, which frees nothing. The report is DMAHAL_REPORT_FREE_WRONG_CACHE and names the
+ * buffer and where it was allocated, as the verifier's own free reports do; @p what says
+ * how the free differs ("CacheEnabled FALSE, allocated TRUE"). Nothing is freed.
+ *
+ * @param b  the buffer as dmahal_common_alloc returned it.
+ * @return 0, also when the verifier is off for @p a (nothing is reported then); -EINVAL for
+ *         NULL arguments; -ENOENT if @p b is not a live buffer of @p a.
+ */
+int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,
+                                const char *what);
 
 /** Forgets every kept report and zeroes the counts. Passing NULL does nothing. */
 void dmahal_verify_clear(struct dmahal_platform *p);

@@ -31,6 +31,9 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
         d->max_transfer = 1u << 20;
     if (d->alignment == 0)
         d->alignment = 1;
+    /* No transfer is ever larger: "as large as you can" gets the limit, never a refusal. */
+    if (d->max_transfer > DMAHAL__MAX_LEN)
+        d->max_transfer = DMAHAL__MAX_LEN;
     if (d->addr_bits < 24 || d->addr_bits > 64)
         return -EINVAL;
     if (!DMAHAL__IS_POW2(d->alignment))
@@ -38,8 +41,6 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
     if (d->boundary && (!DMAHAL__IS_POW2(d->boundary) || d->boundary < d->alignment))
         return -EINVAL;
     if ((d->max_segment && d->max_segment < d->alignment) || d->max_transfer < d->alignment)
-        return -EINVAL;
-    if (d->max_transfer > DMAHAL__MAX_LEN)
         return -EINVAL;
     /* Splits at max_segment or at boundary multiples must fall on the virtual boundary. */
     if (d->virt_boundary &&

@@ -291,14 +291,23 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
     uint64_t unit = c->max_segment == SIZE_MAX
                         ? UINT64_MAX
                         : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment, c->alignment);
-    uint64_t total = 0, bound = 2, cap;
+    uint64_t total = 0, bound = 2, cap, window = UINT64_MAX;
     unsigned n = 0;
     struct mapping *m;
     size_t bytes;
 
     *out = NULL;
-    if (c->boundary && c->boundary < unit)
+    /*
+     * Elements of one contiguous piece of L bytes: within each boundary window, ceil(w /
+     * unit); at most L / unit + (windows touched), windows touched at most L / boundary + 2.
+     * When the unit divides the boundary (or there is none) a split at a window's end is a
+     * split at a unit's end too, and L / unit + 2 is enough; when the boundary is the
+     * smaller, each window is one element.
+     */
+    if (c->boundary && c->boundary <= unit)
         unit = c->boundary;
+    else if (c->boundary && c->boundary % unit)
+        window = c->boundary;
     for (unsigned i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_len)
             continue;
@@ -307,7 +316,9 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
         if (iov[i].iov_len > DMAHAL__MAX_LEN || total + iov[i].iov_len > DMAHAL__MAX_LEN)
             return -E2BIG;
         total += iov[i].iov_len;
-        bound += (unit == UINT64_MAX ? 0 : iov[i].iov_len / unit) + 2; /* no division if none */
+        /* No division when there is no limit (most adapters). */
+        bound += (unit == UINT64_MAX ? 0 : iov[i].iov_len / unit) +
+                 (window == UINT64_MAX ? 0 : iov[i].iov_len / window) + 2;
         n++;
     }
     if (total == 0)
