@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file
  * device.h - writing device models for the simulated platform.
  *
  * A device model is a register file plus whatever engines the device has. The simulated

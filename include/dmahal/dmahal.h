@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file
  * dmahal.h - the DMA hardware-abstraction layer for user-space drivers.
  *
  * A driver opens a platform (the machine's DMA topology), opens its device on it, and asks
@@ -501,7 +502,7 @@ struct dmahal_fault {
     dmahal_addr_t la;   /**< the logical address of the first byte that failed */
     size_t len;         /**< length of the access that failed */
     bool write;         /**< true for a device write (DMA to memory) */
-    enum dmahal_fault_reason reason;
+    enum dmahal_fault_reason reason; /**< why the access failed */
 };
 
 /**
