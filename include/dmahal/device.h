@@ -57,10 +57,14 @@ struct dmahal_model {
                        uint64_t val, unsigned size);
 
     /* ---- PCI identity and interrupts: the model's configuration space ----------------- */
+    /** @{ */
     /** PCI vendor and device IDs (QEMU's edu: 0x1234, 0x11e8). 0, 0: 0x1234, 0xffff. */
     uint16_t vendor_id, device_id;
+    /** @} */
+    /** @{ */
     /** Subsystem IDs; 0, 0: QEMU's defaults, 0x1af4, 0x1100. */
     uint16_t subsystem_vendor_id, subsystem_id;
+    /** @} */
     /** Class code: base class << 16 | subclass << 8 | programming interface. */
     uint32_t class_code;
     /** Revision ID. */
@@ -70,12 +74,14 @@ struct dmahal_model {
     /** MSI vectors (0: no MSI capability; else a power of two, at most 32); the model sends
      *  them with dmahal_irq_raise(). */
     unsigned msi_vectors;
+    /** @{ */
     /** MSI-X vectors (0: no MSI-X capability; at most 2048), sent with dmahal_irq_raise().
      *  The table and the PBA are the model's own registers, in msix_bar at the offsets
      *  below, which the capability reports. */
     unsigned msix_vectors;
     unsigned msix_bar;
     uint32_t msix_table_off, msix_pba_off;
+    /** @} */
 };
 
 /**

@@ -312,9 +312,11 @@ int dmahal_irq_unmask(struct dmahal_device *d, unsigned vector);
 #define DMAHAL_PCI_COMMAND_MEMORY   0x0002u /**< memory space decoding */
 #define DMAHAL_PCI_COMMAND_MASTER   0x0004u /**< bus mastering: the device may DMA */
 #define DMAHAL_PCI_COMMAND_INTX_OFF 0x0400u /**< INTx disable */
-#define DMAHAL_PCI_CAP_ID_MSI       0x05u   /**< capability IDs for dmahal_config_find_cap */
-#define DMAHAL_PCI_CAP_ID_PCIE      0x10u
-#define DMAHAL_PCI_CAP_ID_MSIX      0x11u
+/** @{ */
+#define DMAHAL_PCI_CAP_ID_MSI  0x05u /**< capability IDs for dmahal_config_find_cap */
+#define DMAHAL_PCI_CAP_ID_PCIE 0x10u
+#define DMAHAL_PCI_CAP_ID_MSIX 0x11u
+/** @} */
 
 /**
  * Reads @p len bytes of the device's configuration space from offset @p off.
