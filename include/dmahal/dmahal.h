@@ -33,7 +33,7 @@ extern "C" {
 /** A logical (device-visible) address: what the driver programs into its device. */
 typedef uint64_t dmahal_addr_t;
 
-/** A platform: the machine's DMA topology ("sim", "vfio"). */
+/** A platform: the machine's DMA topology ("sim", "vfio", "noiommu"). */
 struct dmahal_platform;
 /** A device: one bus master on a platform. */
 struct dmahal_device;
@@ -74,6 +74,14 @@ const char *dmahal_version(void);
  *       coherent=yes|no  whether devices snoop CPU caches (default yes);
  *       page=SIZE      the page size (4K, default);
  *   - "vfio": Linux VFIO with the type1 IOMMU.
+ *   - "noiommu[:key=val,...]": real PCI devices on a machine without an IOMMU (bound to
+ *     uio_pci_generic, or vfio-pci in no-IOMMU mode), DMA memory from hugepages and a reserved
+ *     low range (docs/noiommu.md). Keys: lowmem=START+SIZE (a memmap= reservation, e.g.
+ *     0x8000000+64M; else $DMAHAL_NOIOMMU_LOWMEM, else lowmem= in the file
+ *     $DMAHAL_NOIOMMU_CONFIG or /etc/dmahal/noiommu.conf; "none": none), hugepages=on|off
+ *     (default on), mem=PATH (default /dev/mem), sysfs=PATH (default /sys/bus/pci/devices),
+ *     dev=PATH (where the uioN nodes are, default /dev). It returns -EACCES when /dev/mem
+ *     cannot be opened or the range mapped (not root, or the range is System RAM).
  * @param out   receives the platform; cleared on failure.
  * @return 0; -EINVAL for a NULL @p out or a malformed spec (unknown platform, key or value,
  *         overlapping or empty RAM ranges); -ENOTSUP for a platform not built in;
@@ -87,7 +95,7 @@ int dmahal_platform_open(const char *spec, struct dmahal_platform **out);
  */
 void dmahal_platform_close(struct dmahal_platform *p);
 
-/** Returns the platform's kind ("sim", "vfio"), or "" for NULL. */
+/** Returns the platform's kind ("sim", "vfio", "noiommu"), or "" for NULL. */
 const char *dmahal_platform_name(const struct dmahal_platform *p);
 
 /** Returns the platform's page size in bytes (the granule of DMA memory), or 0 for NULL. */
@@ -108,14 +116,18 @@ int dmahal_platform_has_iommu(const struct dmahal_platform *p);
  *
  * @param name  on "sim": a device model, optionally with arguments, e.g. "edu" or
  *              "edu:dma_mask=0xffffffff"; each call makes a new instance. On "vfio": a PCI
- *              address such as "0000:00:03.0".
+ *              address such as "0000:00:03.0". On "noiommu": a PCI address, or a
+ *              vendor:device such as "1234:11e8" (the first such device by address).
  * @param out   receives the device; cleared on failure.
  * @return 0; -EINVAL for NULL arguments or a malformed name; -ENOENT for an unknown model
  *         or absent device; -ENOMEM; a platform may return others: vfio returns
  *         -ENODEV for a device without an IOMMU group or driver, or vfio-pci not loaded;
  *         -EBUSY for a device bound to another driver, or a group open elsewhere or not
  *         viable; -EACCES without permission on the group; -ENAMETOOLONG for a sysfs link
- *         whose name does not fit; the errno of a failed system call.
+ *         whose name does not fit; the errno of a failed system call. noiommu returns -ENODEV
+ *         for a device bound to no driver, or to vfio-pci on a kernel without no-IOMMU mode;
+ *         -EBUSY for one bound to another driver than uio_pci_generic; -EACCES without
+ *         permission on its sysfs files.
  */
 int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmahal_device **out);
 
@@ -552,6 +564,33 @@ int dmahal_sim_contig_free(struct dmahal_platform *p, void *va);
  *         -ENOTSUP off the sim platform.
  */
 int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t *pa);
+
+/* ------------------------------------------------------------------------------------------
+ * The noiommu platform's own
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Reads the physical address of host memory from /proc/self/pagemap: what drivers that
+ * hand-roll DMA on a machine without an IOMMU do, and what a device narrower than the address
+ * cannot use. An ordinary page may move after the read; the address is for showing, not for
+ * programming into a device: use dmahal_common_alloc or dmahal_map.
+ *
+ * @param pa  receives the physical address; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments; -ENOTSUP off the noiommu platform; -EPERM when the
+ *         kernel shows no physical addresses (it does only to CAP_SYS_ADMIN); -EFAULT when
+ *         @p va is not mapped or not yet backed by a page.
+ */
+int dmahal_noiommu_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t *pa);
+
+/**
+ * Tells which reserved low range the noiommu platform takes DMA memory from (its lowmem).
+ *
+ * @param start  receives the range's first physical address; cleared on failure.
+ * @param len    receives its length in bytes; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments; -ENOTSUP off the noiommu platform; -ENOENT when the
+ *         platform has no low range.
+ */
+int dmahal_noiommu_lowmem(struct dmahal_platform *p, uint64_t *start, uint64_t *len);
 
 /* ------------------------------------------------------------------------------------------
  * Inspection: the !dma analog

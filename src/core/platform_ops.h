@@ -165,8 +165,10 @@ struct dmahal__platform_ops {
     /* ---- streaming DMA (see core/map.c) ---- */
     /* Without an IOMMU: gives the bus address of host memory [va, va + len) (both
      * page-aligned), contiguous over the range, and keeps it there until unpin. The address
-     * may be out of the adapter's reach: the core checks and bounces. May be NULL: the
-     * platform reaches host memory only through its IOMMU. */
+     * may be out of the adapter's reach: the core checks and bounces. -EAGAIN: the platform
+     * will not give this memory to a device where it is (noiommu: memory the library does not
+     * own, whose pages may move); the core bounces it. May be NULL: the platform reaches host
+     * memory only through its IOMMU, or bounces everything. */
     int (*pin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
     void (*unpin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
     /* With an IOMMU: maps host memory [va, va + len) at @iova in @d's domain (page-aligned;
@@ -203,6 +205,9 @@ extern const struct dmahal__platform_ops dmahal__sim_ops;
 #ifdef DMAHAL_HAVE_VFIO
 extern const struct dmahal__platform_ops dmahal__vfio_ops;
 #endif
+#ifdef DMAHAL_HAVE_NOIOMMU
+extern const struct dmahal__platform_ops dmahal__noiommu_ops;
+#endif
 
 /* Records a device access that could not be translated in the platform's fault log
  * (dmahal_fault_get). Takes the platform's lock. */
@@ -211,7 +216,7 @@ void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len,
 
 /* ---- the registry (src/platform/registry.c) ------------------------------------------- */
 
-/* The platform called @name ("sim", "vfio"), or NULL if this build has none. */
+/* The platform called @name ("sim", "vfio", "noiommu"), or NULL if this build has none. */
 const struct dmahal__platform_ops *dmahal__platform_find(const char *name);
 
 #endif /* DMAHAL_PLATFORM_OPS_H */
