@@ -939,9 +939,11 @@ int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 
     if (!m)
         return -ENOENT;
-    /* In every direction, as at map: a FROM_DEVICE transfer's device may write only part of
-     * it, and what it leaves must come back as the CPU left it. */
-    fill_device_view(m);
+    /* In every direction after the CPU had it, as at map: a FROM_DEVICE transfer's device
+     * may write only part of it, and what it leaves must come back as the CPU left it.
+     * While the device has it, a FROM_DEVICE transfer holds the device's bytes: kept. */
+    if ((m->dir & DMAHAL_TO_DEVICE) || !m->device_owns)
+        fill_device_view(m);
     m->device_owns = true;
     live_put(a->stream, m, slot);
     return 0;
