@@ -8,6 +8,10 @@
  * exactly as a real device masters the bus, so every access is translated (and checked) by
  * the platform. Models run synchronously inside the register access that starts them: a
  * driver that polls a status register sees the work done on its next read.
+ *
+ * Each model also has a PCI configuration space, built by the platform from the identity
+ * it declares (IDs, class, BARs, interrupt capabilities), and raises interrupts through
+ * dmahal_irq_set() (the INTx level) and dmahal_irq_raise() (MSI/MSI-X messages).
  */
 #ifndef DMAHAL_DEVICE_H
 #define DMAHAL_DEVICE_H
@@ -50,6 +54,27 @@ struct dmahal_model {
     /** A register write; as mmio_read. Not NULL. */
     void (*mmio_write)(struct dmahal_device *d, void *state, unsigned bar, uint64_t off,
                        uint64_t val, unsigned size);
+
+    /* ---- PCI identity and interrupts: the model's configuration space ----------------- */
+    /** PCI vendor and device IDs (QEMU's edu: 0x1234, 0x11e8). 0, 0: 0x1234, 0xffff. */
+    uint16_t vendor_id, device_id;
+    /** Subsystem IDs; 0, 0: QEMU's defaults, 0x1af4, 0x1100. */
+    uint16_t subsystem_vendor_id, subsystem_id;
+    /** Class code: base class << 16 | subclass << 8 | programming interface. */
+    uint32_t class_code;
+    /** Revision ID. */
+    uint8_t revision;
+    /** The device has the INTx line (INTA#); the model drives it with dmahal_irq_set(). */
+    bool intx;
+    /** MSI vectors (0: no MSI capability; else a power of two, at most 32); the model sends
+     *  them with dmahal_irq_raise(). */
+    unsigned msi_vectors;
+    /** MSI-X vectors (0: no MSI-X capability; at most 2048), sent with dmahal_irq_raise().
+     *  The table and the PBA are the model's own registers, in msix_bar at the offsets
+     *  below, which the capability reports. */
+    unsigned msix_vectors;
+    unsigned msix_bar;
+    uint32_t msix_table_off, msix_pba_off;
 };
 
 /**
@@ -75,17 +100,55 @@ const struct dmahal_model *dmahal_model_find(const char *name);
  */
 const struct dmahal_model *dmahal_model_at(size_t index);
 
+/*
+ * Interrupts, from the model's side. A model declares what it has (intx, msi_vectors,
+ * msix_vectors above) and signals with two calls:
+ *  - dmahal_irq_set(d, level): the INTx line, a level. The model asserts it while it has a
+ *    cause pending and lowers it when the driver acknowledges the last one. When the driver
+ *    enabled INTx, a rise (while unmasked) makes vector 0's fd readable and masks the line;
+ *    dmahal_irq_unmask() re-fires it if the line is still asserted.
+ *  - dmahal_irq_raise(d, vector): one MSI or MSI-X message, an edge: vector's fd becomes
+ *    readable. Delivered only when the driver enabled MSI or MSI-X with that many vectors;
+ *    otherwise dropped, as a device whose MSI enable bit is clear sends nothing.
+ * A model that has both picks with dmahal_irq_mode(), as QEMU's msi_enabled():
+ *
+ *     if (dmahal_irq_mode(d, NULL) == DMAHAL_IRQ_MSI)
+ *         dmahal_irq_raise(d, 0);
+ *     else
+ *         dmahal_irq_set(d, true);
+ *
+ * Both calls are thread-safe and cheap (an eventfd write at most); a model may call them
+ * with its own lock held, from a register access or from its own thread.
+ */
+
 /**
- * Raises the device's interrupt line (level-triggered, as the device keeps it asserted)
- * or lowers it. A driver sees it with dmahal_irq_pending(). Meant for models.
+ * Raises the device's INTx line (level-triggered: the device keeps it asserted) or lowers
+ * it. A driver that enabled INTx sees it on vector 0 (see above); one that did not can
+ * still look at the line with dmahal_irq_pending(). Passing NULL does nothing.
  */
 void dmahal_irq_set(struct dmahal_device *d, bool asserted);
 
 /**
- * Tells whether the device's interrupt line is asserted (its interrupt is pending).
- * @return 1 if asserted, 0 if not, -EINVAL for NULL.
+ * Tells whether the device's INTx line is asserted (its interrupt is pending).
+ * @return 1 if asserted, 0 if not, -EINVAL for NULL; 0 on platforms without models.
  */
 int dmahal_irq_pending(const struct dmahal_device *d);
+
+/**
+ * Sends one MSI or MSI-X message for @p vector (see above).
+ * @return 1 if delivered; 0 if dropped (the driver enabled no message-signalled interrupts,
+ *         or fewer vectors); -EINVAL for NULL or a vector beyond what the model declares;
+ *         -ENOTSUP for a device that is not a model's.
+ */
+int dmahal_irq_raise(struct dmahal_device *d, unsigned vector);
+
+/**
+ * Tells whether the device's command register lets it master the bus (the driver's
+ * dmahal_adapter_get() sets the bit). The platform already refuses a model's DMA without
+ * it; a model may check first to fail a command cleanly.
+ * @return 1 or 0; -EINVAL for NULL; -ENOTSUP for a device that is not a model's.
+ */
+int dmahal_model_bus_master(struct dmahal_device *d);
 
 #ifdef __cplusplus
 }

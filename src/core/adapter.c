@@ -88,6 +88,10 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     a->id = atomic_fetch_add(&next_adapter_id, 1);
     constraints_from_desc(&a->c, &a->desc, d->p);
     a->map_registers = map_registers(a->desc.max_transfer, d->p->page_size);
+    /* IoGetDmaAdapter's promise: the device may master the bus once it has an adapter. */
+    rc = dmahal__bus_master(d);
+    if (rc)
+        goto err_alloc;
     if (d->p->ops->adapter_init) {
         rc = d->p->ops->adapter_init(a);
         if (rc)

@@ -188,6 +188,8 @@ const char *dmahal_fault_reason_name(enum dmahal_fault_reason r)
         return "no RAM";
     case DMAHAL_FAULT_PERM:
         return "permission";
+    case DMAHAL_FAULT_BUS_MASTER:
+        return "bus mastering off";
     }
     return "unknown";
 }

@@ -13,6 +13,7 @@
 #include "platform/sim/sim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -310,9 +311,12 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
         return -ENOMEM;
     sd->model = dmahal__sim_model_find(name, nlen);
     if (!sd->model) {
+        fprintf(stderr, "dmahal: sim: no device model \"%.*s\" (dmahal devices lists them)\n",
+                (int)nlen, name);
         rc = -ENOENT;
         goto err_alloc;
     }
+    dmahal__sim_pci_init(sd);
     if (s->iommu) {
         rc = dmahal__sim_iopt_init(&sd->iopt, s->page_shift);
         if (rc == 0)
@@ -345,6 +349,7 @@ err_iommu:
     dmahal__sim_iopt_fini(&sd->iopt);
     dmahal__iova_destroy(dmahal__dev(d)->iova);
     dmahal__dev(d)->iova = NULL;
+    dmahal__sim_pci_fini(sd);
 err_alloc:
     free(sd);
     return rc;
@@ -360,6 +365,7 @@ static void sim_device_close(struct dmahal_device *d)
     dmahal__sim_iopt_fini(&sd->iopt);
     dmahal__iova_destroy(dmahal__dev(d)->iova);
     dmahal__dev(d)->iova = NULL;
+    dmahal__sim_pci_fini(sd);
     free(sd);
 }
 
@@ -509,7 +515,14 @@ static int sim_dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, 
                           bool write)
 {
     struct sim *s = dmahal__dev_plat(d)->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    /* A device whose bus-master bit is clear cannot start a transaction: as on hardware,
+     * its DMA goes nowhere (here it is also a fault, so that a driver learns why). */
+    if (!atomic_load_explicit(&sd->pci.master, memory_order_acquire)) {
+        dmahal__fault_record(d, la, len, write, DMAHAL_FAULT_BUS_MASTER);
+        return -EFAULT;
+    }
     return sim_access(d, s, la, buf, len, write);
 }
 
@@ -638,4 +651,12 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .cache_untrack = dmahal__sim_cache_untrack,
     .cache_flush = dmahal__sim_cache_flush,
     .cache_invalidate = dmahal__sim_cache_invalidate,
+    .irq_count = dmahal__sim_irq_count,
+    .irq_enable = dmahal__sim_irq_enable,
+    .irq_disable = dmahal__sim_irq_disable,
+    .irq_unmask = dmahal__sim_irq_unmask,
+    .config_size = dmahal__sim_config_size,
+    .config_read = dmahal__sim_config_read,
+    .config_write = dmahal__sim_config_write,
+    .device_list = dmahal__sim_device_list,
 };

@@ -86,12 +86,43 @@ struct sim_shadow {
     size_t tracked;       /* bytes with count > 0 */
 };
 
+/* A model's PCI side (irq.c): its configuration space and the interrupts the driver
+ * enabled, under one lock, which models' raises take (never the other way round). */
+#define SIM_CFG_SIZE 256
+
+struct sim_pci {
+    pthread_mutex_t lock;
+    uint8_t cfg[SIM_CFG_SIZE];
+    uint64_t bar_addr[DMAHAL__BARS]; /* what the BARs decode at, as written */
+    unsigned msi_cap, msix_cap;      /* offsets of the capabilities; 0: none */
+    int irq_type;                    /* enum dmahal_irq_type the driver enabled; 0: off */
+    unsigned irq_nvec;
+    const int *irq_fds; /* the core's eventfds, valid until irq_disable */
+    bool line;          /* INTx asserted by the model */
+    bool masked;        /* INTx masked since it fired (VFIO's automask) */
+    atomic_bool master; /* the command register's bus-master bit, for the DMA path */
+};
+
 struct sim_dev {
     const struct dmahal_model *model;
     void *state;
+    struct sim_pci pci;
     struct sim_iopt iopt;              /* iommu=on; the IOVA space is dmahal__dev(d)->iova */
     atomic_uint_fast64_t mapped_pages; /* by common-buffer arenas */
 };
+
+/* irq.c: the configuration space and interrupts (members of dmahal__sim_ops). */
+void dmahal__sim_pci_init(struct sim_dev *sd);
+void dmahal__sim_pci_fini(struct sim_dev *sd);
+unsigned dmahal__sim_irq_count(struct dmahal_device *d, enum dmahal_irq_type type);
+int dmahal__sim_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec,
+                           int *fds);
+void dmahal__sim_irq_disable(struct dmahal_device *d);
+int dmahal__sim_irq_unmask(struct dmahal_device *d, unsigned vector);
+unsigned dmahal__sim_config_size(struct dmahal_device *d);
+int dmahal__sim_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len);
+int dmahal__sim_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len);
+int dmahal__sim_device_list(struct dmahal_device_info **out);
 
 /* models.c: the model registry */
 const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len);
