@@ -109,10 +109,7 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
         a->ops = &dmahal__coherent_ops;
     dmahal__vhook_adapter_new(a);
     pthread_mutex_lock(&d->lock);
-    a->next = d->adapters;
-    if (d->adapters)
-        d->adapters->prev = a;
-    d->adapters = a;
+    DMAHAL__LIST_PUSH(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     *out = a;
     return 0;
@@ -132,12 +129,7 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
     struct dmahal_device *d = a->dev;
 
     pthread_mutex_lock(&d->lock);
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        d->adapters = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
+    DMAHAL__LIST_UNLINK(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     dmahal__stream_fini(a);
     dmahal__cbufs_fini(a);
