@@ -73,6 +73,16 @@ const char *dmahal_version(void);
  *       iommu=on|off   a per-device IOMMU (default off);
  *       coherent=yes|no  whether devices snoop CPU caches (default yes);
  *       page=SIZE      the page size (4K, default);
+ *       time=virtual|threads  how device models' deferred work runs (include/dmahal/device.h):
+ *                      in virtual time that moves at defined points (default), or on one
+ *                      thread per device in real time;
+ *       seed=N         the seed of virtual time's jitter (default 0): the same seed replays
+ *                      the same interleaving of device work and driver, another changes it;
+ *       mmio_ns=N      virtual nanoseconds a register read takes (default 500; 1..10^9);
+ *       idle=MS        virtual time: a driver that reaches no point where time moves for MS
+ *                      milliseconds of real time (it polls memory only) has time moved to
+ *                      the next device work for it (default 100; 0: never). Such a run is
+ *                      not replayed exactly;
  *   - "vfio": Linux VFIO with the type1 IOMMU.
  *   - "noiommu[:key=val,...]": real PCI devices on a machine without an IOMMU (bound to
  *     uio_pci_generic, or vfio-pci in no-IOMMU mode), DMA memory from hugepages and a reserved
@@ -737,6 +747,24 @@ int dmahal_sim_contig_free(struct dmahal_platform *p, void *va);
  *         -ENOTSUP off the sim platform.
  */
 int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t *pa);
+
+/**
+ * Moves the simulated machine's virtual time forward by @p ns nanoseconds, running every
+ * piece of device work that falls due, in time order, before it returns. With
+ * `time=threads` it sleeps @p ns of real time (the devices' threads run meanwhile).
+ * Not callable from device work.
+ *
+ * @return 0; -EINVAL for NULL @p p or @p ns above 2^62; -ENOTSUP off the sim platform;
+ *         -EDEADLK when called from a device model's callback.
+ */
+int dmahal_sim_advance(struct dmahal_platform *p, uint64_t ns);
+
+/**
+ * The simulated machine's time in nanoseconds since it was opened (virtual or real, as
+ * `time=` says), through @p ns.
+ * @return 0; -EINVAL for NULL arguments; -ENOTSUP off the sim platform.
+ */
+int dmahal_sim_now(struct dmahal_platform *p, uint64_t *ns);
 
 /* ------------------------------------------------------------------------------------------
  * The noiommu platform's own

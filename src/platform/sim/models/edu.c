@@ -330,6 +330,7 @@ static void edu_mmio_write(struct dmahal_device *d, void *state, unsigned bar, u
 }
 
 const struct dmahal_model dmahal__model_edu = {
+    .size = sizeof(struct dmahal_model),
     .name = "edu",
     .summary = "QEMU's educational PCI device (1234:11e8): factorial, interrupts, "
                "4 KiB DMA engine with a 28-bit mask",
