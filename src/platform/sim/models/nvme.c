@@ -1810,4 +1810,11 @@ const struct dmahal_model dmahal__model_nvme = {
     .fini = nvme_fini,
     .mmio_read = nvme_mmio_read,
     .mmio_write = nvme_mmio_write,
+    /* QEMU 7.2's nvme: Red Hat's 1b36:0010, class NVM Express (01:08:02), revision 2, INTA#
+     * (driven through dmahal_irq_set by irq_update). */
+    .vendor_id = 0x1b36,
+    .device_id = 0x0010,
+    .class_code = 0x010802,
+    .revision = 2,
+    .intx = true,
 };
