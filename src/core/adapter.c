@@ -12,10 +12,17 @@
 
 static atomic_uint_fast64_t next_adapter_id = 1;
 
-/* Fills in the defaults of a description and checks it. */
+/* Fills in the defaults of a description (of any layout: see dmahal__struct_in) and checks
+ * it. */
 static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
 {
-    *d = in ? *in : (struct dmahal_desc){0};
+    *d = (struct dmahal_desc){.size = sizeof(*d)};
+    if (in) {
+        int rc = dmahal__struct_in(d, sizeof(*d), in, DMAHAL__DESC_V1);
+
+        if (rc)
+            return rc;
+    }
     if (d->addr_bits == 0)
         d->addr_bits = 32;
     if (d->max_segments == 0)
@@ -109,10 +116,7 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
         a->ops = &dmahal__coherent_ops;
     dmahal__vhook_adapter_new(a);
     pthread_mutex_lock(&d->lock);
-    a->next = d->adapters;
-    if (d->adapters)
-        d->adapters->prev = a;
-    d->adapters = a;
+    DMAHAL__LIST_PUSH(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     *out = a;
     return 0;
@@ -132,12 +136,7 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
     struct dmahal_device *d = a->dev;
 
     pthread_mutex_lock(&d->lock);
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        d->adapters = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
+    DMAHAL__LIST_UNLINK(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     dmahal__stream_fini(a);
     dmahal__cbufs_fini(a);
@@ -175,12 +174,13 @@ struct dmahal_device *dmahal_adapter_device(const struct dmahal_adapter *a)
 
 int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out)
 {
-    if (out)
-        memset(out, 0, sizeof(*out));
-    if (!a || !out)
+    if (!out)
         return -EINVAL;
-    *out = a->desc;
-    return 0;
+    if (!a) {
+        dmahal__struct_clear(out, sizeof(*out), DMAHAL__DESC_V1);
+        return -EINVAL;
+    }
+    return dmahal__struct_out(out, &a->desc, sizeof(*out), DMAHAL__DESC_V1);
 }
 
 /* Streaming and teardown are the same for every device; only common buffers differ. */

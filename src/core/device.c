@@ -32,10 +32,7 @@ int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmaha
     if (rc)
         goto err_lock;
     pthread_mutex_lock(&p->lock);
-    d->next = p->devices;
-    if (p->devices)
-        p->devices->prev = d;
-    p->devices = d;
+    DMAHAL__LIST_PUSH(p->devices, d, next, prev);
     pthread_mutex_unlock(&p->lock);
     *out = d;
     return 0;
@@ -71,12 +68,7 @@ void dmahal_device_close(struct dmahal_device *d)
     if (p->ops->device_close)
         p->ops->device_close(d);
     pthread_mutex_lock(&p->lock);
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        p->devices = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
+    DMAHAL__LIST_UNLINK(p->devices, d, next, prev);
     pthread_mutex_unlock(&p->lock);
     dmahal__irq_fini(d);
     pthread_mutex_destroy(&d->lock);

@@ -36,6 +36,7 @@ static const struct {
     {EINTR, "EINTR", "interrupted by a signal"},
     {ELOOP, "ELOOP", "the capability list loops"},
     {EMFILE, "EMFILE", "too many open files"},
+    {EDEADLK, "EDEADLK", "would deadlock: called from device work"},
 };
 
 const char *dmahal_strerror(int err)

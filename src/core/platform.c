@@ -55,10 +55,7 @@ int dmahal_platform_open(const char *spec, struct dmahal_platform **out)
     p->page_shift = (unsigned)__builtin_ctzll(p->page_size);
     free(name);
     pthread_mutex_lock(&dmahal__platforms_lock);
-    p->next_platform = dmahal__platforms;
-    if (dmahal__platforms)
-        dmahal__platforms->prev_platform = p;
-    dmahal__platforms = p;
+    DMAHAL__LIST_PUSH(dmahal__platforms, p, next_platform, prev_platform);
     pthread_mutex_unlock(&dmahal__platforms_lock);
     dmahal__vhook_platform_open(p);
     *out = p;
@@ -82,12 +79,7 @@ void dmahal_platform_close(struct dmahal_platform *p)
         dmahal_device_close(p->devices);
     dmahal__vhook_platform_close(p);
     pthread_mutex_lock(&dmahal__platforms_lock);
-    if (p->prev_platform)
-        p->prev_platform->next_platform = p->next_platform;
-    else
-        dmahal__platforms = p->next_platform;
-    if (p->next_platform)
-        p->next_platform->prev_platform = p->prev_platform;
+    DMAHAL__LIST_UNLINK(dmahal__platforms, p, next_platform, prev_platform);
     pthread_mutex_unlock(&dmahal__platforms_lock);
     dmahal__bounce_fini(p);
     if (p->ops->close)
@@ -125,6 +117,7 @@ void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len,
     p->fault_total++;
     snprintf(p->fault_dev[slot], sizeof(p->fault_dev[slot]), "%s", d->name);
     p->faults[slot] = (struct dmahal_fault){
+        .size = sizeof(struct dmahal_fault),
         .seq = p->fault_total,
         .device = p->fault_dev[slot],
         .la = la,
@@ -153,9 +146,10 @@ int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmaha
     uint64_t kept, first;
     int rc = 0;
 
-    if (out)
-        memset(out, 0, sizeof(*out));
-    if (!p || !out)
+    if (!out)
+        return -EINVAL;
+    dmahal__struct_clear(out, sizeof(*out), DMAHAL__FAULT_V1);
+    if (!p)
         return -EINVAL;
     lock = (pthread_mutex_t *)&p->lock;
     pthread_mutex_lock(lock);
@@ -164,7 +158,8 @@ int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmaha
     if (index >= kept)
         rc = -ENOENT;
     else
-        *out = p->faults[(first + index) % DMAHAL__FAULT_RING];
+        rc = dmahal__struct_out(out, &p->faults[(first + index) % DMAHAL__FAULT_RING], sizeof(*out),
+                                DMAHAL__FAULT_V1);
     pthread_mutex_unlock(lock);
     return rc;
 }

@@ -94,7 +94,7 @@ static int parse_bool(const char *v, const char *yes, const char *no, bool *out)
 static int parse_args(struct sim *s, char *args)
 {
     char *cursor = args, *key, *val;
-    bool in_ram = false, ram_given = false;
+    bool in_ram = false, ram_given = false, taken;
     uint64_t page = 4096;
     int rc = 0;
 
@@ -106,6 +106,8 @@ static int parse_args(struct sim *s, char *args)
         in_ram = false;
         if (!val)
             rc = -EINVAL;
+        else if ((rc = dmahal__sim_time_option(s, key, val, &taken)) != 0 || taken)
+            continue;
         else if (strcmp(key, "ram") == 0) {
             if (!ram_given)
                 s->nram = 0;
@@ -240,10 +242,12 @@ static int sim_open(struct dmahal_platform *p, const char *args)
     s->ram[0] = (struct sim_ram){.start = 0, .end = (uint64_t)1 << 30};
     s->ram[1] = (struct sim_ram){.start = (uint64_t)4 << 30, .end = (uint64_t)64 << 30};
     s->nram = 2;
+    dmahal__sim_time_defaults(s);
     rc = parse_args(s, copy);
     if (rc)
         goto err_alloc;
     pthread_mutex_init(&s->lock, NULL);
+    dmahal__sim_time_init(s);
     dmahal__range_init(&s->free);
     dmahal__sim_pin_init(s);
     dmahal__sim_cache_init(s);
@@ -268,6 +272,7 @@ static int sim_open(struct dmahal_platform *p, const char *args)
 
 err_ram:
     ram_unmap(s);
+    dmahal__sim_time_fini(s);
     dmahal__sim_cache_fini(s);
     dmahal__sim_pin_fini(s);
     dmahal__range_fini(&s->free);
@@ -288,6 +293,7 @@ static void sim_close(struct dmahal_platform *p)
         s->contig = c->next;
         free(c);
     }
+    dmahal__sim_time_fini(s);
     ram_unmap(s);
     dmahal__sim_cache_fini(s);
     dmahal__sim_pin_fini(s);
@@ -335,13 +341,18 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
     }
     memcpy(dmahal__dev(d)->bar_size, sd->model->bar_size, sizeof(dmahal__dev(d)->bar_size));
     dmahal__dev(d)->priv = sd;
+    rc = dmahal__sim_time_device_open(s, sd);
+    if (rc)
+        goto err_state;
     if (sd->model->init) {
         rc = sd->model->init(d, sd->state, colon ? colon + 1 : "");
         if (rc)
-            goto err_state;
+            goto err_time;
     }
     return 0;
 
+err_time:
+    dmahal__sim_time_device_close(s, d);
 err_state:
     free(sd->state);
     dmahal__dev(d)->priv = NULL;
@@ -359,6 +370,8 @@ static void sim_device_close(struct dmahal_device *d)
 {
     struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    /* The device stops first: none of its work runs once fini has begun. */
+    dmahal__sim_time_device_close(sd->s, d);
     if (sd->model->fini)
         sd->model->fini(d, sd->state);
     free(sd->state);
@@ -373,6 +386,8 @@ static uint64_t sim_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t of
 {
     struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    /* A read is a round trip on the bus: the device has moved on when it is answered. */
+    dmahal__sim_time_read_point(sd->s);
     return sd->model->mmio_read(d, sd->state, bar, off, size);
 }
 
@@ -626,6 +641,7 @@ static void sim_describe(struct dmahal_platform *p, FILE *f)
                 (unsigned long long)((s->ram[i].end - s->ram[i].start) >> 20));
     fprintf(f, "ram total: %llu MiB, in use: %llu KiB\n", (unsigned long long)(s->ram_total >> 20),
             (unsigned long long)(used >> 10));
+    dmahal__sim_time_describe(s, f);
 }
 
 const struct dmahal__platform_ops dmahal__sim_ops = {
@@ -651,6 +667,7 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .cache_untrack = dmahal__sim_cache_untrack,
     .cache_flush = dmahal__sim_cache_flush,
     .cache_invalidate = dmahal__sim_cache_invalidate,
+    .wait_point = dmahal__sim_wait_point,
     .irq_count = dmahal__sim_irq_count,
     .irq_enable = dmahal__sim_irq_enable,
     .irq_disable = dmahal__sim_irq_disable,
