@@ -34,6 +34,8 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
         return -EINVAL;
     if (d->max_transfer > DMAHAL__MAX_LEN)
         return -EINVAL;
+    if (d->flags & ~(DMAHAL_DESC_LAZY_UNMAP | DMAHAL_DESC_UNTRUSTED | DMAHAL_DESC_MAP_CACHE))
+        return -EINVAL;
     return 0;
 }
 
@@ -129,6 +131,9 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
         a->next->prev = a->prev;
     pthread_mutex_unlock(&d->lock);
     dmahal__stream_fini(a);
+    dmahal__mcache_fini(a);
+    dmahal__spill_fini(a);
+    dmahal__reg_fini(a);
     dmahal__cbufs_fini(a);
     dmahal__common_fini(a);
     if (d->p->ops->adapter_fini)
