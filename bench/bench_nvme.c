@@ -11,6 +11,7 @@
  *   map QD1/QD32     the same, with the data in malloc'd memory mapped and unmapped per I/O
  *                    (dmahal_map/dmahal_unmap), as a zero-copy driver does
  *   ... +verify      the same with the verifier on
+ *   ... 2 queues     QD 32 spread over two I/O queue pairs, 16 commands on each
  *
  * The model runs each command synchronously inside the doorbell write that submits it, so
  * "the model's time" is the time spent in doorbell writes (the SQ tail, and the CQ head that
@@ -55,14 +56,22 @@ struct cqe {
     uint32_t dw0, dw1, dw2, dw3;
 };
 
-/* The bench's own driver: one admin and one I/O queue pair, polled. */
+/* One I/O queue pair of the bench's driver. */
+struct ioq {
+    struct dmahal_buf sq, cq;
+    uint16_t qid, tail, head;
+    unsigned phase;
+};
+
+/* The bench's own driver: one admin queue pair and one or two I/O queue pairs, polled. */
 struct drv {
     struct dmahal_platform *p;
     struct dmahal_device *d;
     struct dmahal_adapter *a;
-    struct dmahal_buf asq, acq, sq, cq, data;
-    uint16_t atail, ahead, tail, head;
-    unsigned aphase, phase;
+    struct dmahal_buf asq, acq, data;
+    uint16_t atail, ahead;
+    unsigned aphase, nq;
+    struct ioq q[2];
     void *mem[DEPTH];              /* per-slot caller memory (map contestants) */
     struct dmahal_sgl *sgl[DEPTH]; /* its mapping while the command is in flight */
     uint64_t model_ns, dmahal_ns;  /* accumulated when timing the split */
@@ -70,7 +79,7 @@ struct drv {
 
 struct contestant {
     const char *name;
-    unsigned qd;
+    unsigned qd, nq; /* queue depth; I/O queue pairs (0: one) */
     bool map, verify, example;
     struct drv drv;
     struct nvme *n; /* the example driver */
@@ -115,14 +124,15 @@ static int admin(struct drv *v, struct sqe *cmd)
     return (e->dw3 >> 17) & 0x7ff ? -EIO : 0;
 }
 
-static int drv_open(struct drv *v, bool verify, bool map)
+static int drv_open(struct drv *v, unsigned nq, bool verify, bool map)
 {
     struct dmahal_desc desc = {.addr_bits = 64, .alignment = 4, .coherent = true};
     struct sqe cmd;
     int rc;
 
     memset(v, 0, sizeof(*v));
-    v->aphase = v->phase = 1;
+    v->aphase = 1;
+    v->nq = nq;
     rc = dmahal_platform_open("sim", &v->p);
     if (!rc && verify)
         rc = dmahal_verify_enable(v->p, DMAHAL_VERIFY_COUNT, NULL, NULL);
@@ -134,10 +144,12 @@ static int drv_open(struct drv *v, bool verify, bool map)
         rc = dmahal_common_alloc(v->a, 4096, 0, &v->asq);
     if (!rc)
         rc = dmahal_common_alloc(v->a, 4096, 0, &v->acq);
-    if (!rc)
-        rc = dmahal_common_alloc(v->a, DEPTH * 64, 0, &v->sq);
-    if (!rc)
-        rc = dmahal_common_alloc(v->a, 4096, 0, &v->cq); /* queue bases are page-aligned */
+    for (unsigned k = 0; !rc && k < nq; k++) {
+        v->q[k] = (struct ioq){.qid = (uint16_t)(k + 1), .phase = 1};
+        rc = dmahal_common_alloc(v->a, DEPTH * 64, 0, &v->q[k].sq);
+        if (!rc) /* queue bases are page-aligned: a whole page */
+            rc = dmahal_common_alloc(v->a, 4096, 0, &v->q[k].cq);
+    }
     if (!rc)
         rc = dmahal_common_alloc(v->a, DEPTH * BLOCK, 0, &v->data);
     for (unsigned i = 0; !rc && map && i < DEPTH; i++)
@@ -149,15 +161,21 @@ static int drv_open(struct drv *v, bool verify, bool map)
     dmahal_mmio_write64(v->d, 0, REG_ACQ, v->acq.la);
     dmahal_mmio_write32(v->d, 0, REG_CC, 1u | 6u << 16 | 4u << 20);
     rc = wait_csts(v, 1);
-    if (rc)
-        return rc;
-    cmd = (struct sqe){.cdw0 = 0x05, .prp1 = v->cq.la, .cdw10 = (DEPTH - 1) << 16 | 1, .cdw11 = 1};
-    rc = admin(v, &cmd);
-    if (rc)
-        return rc;
-    cmd = (struct sqe){
-        .cdw0 = 0x01, .prp1 = v->sq.la, .cdw10 = (DEPTH - 1) << 16 | 1, .cdw11 = 1u << 16 | 1};
-    return admin(v, &cmd);
+    for (unsigned k = 0; !rc && k < nq; k++) {
+        uint32_t qid = v->q[k].qid;
+
+        cmd = (struct sqe){
+            .cdw0 = 0x05, .prp1 = v->q[k].cq.la, .cdw10 = (DEPTH - 1) << 16 | qid, .cdw11 = 1};
+        rc = admin(v, &cmd);
+        if (rc)
+            break;
+        cmd = (struct sqe){.cdw0 = 0x01,
+                           .prp1 = v->q[k].sq.la,
+                           .cdw10 = (DEPTH - 1) << 16 | qid,
+                           .cdw11 = qid << 16 | 1};
+        rc = admin(v, &cmd);
+    }
+    return rc;
 }
 
 static void drv_close(struct drv *v)
@@ -167,7 +185,8 @@ static void drv_close(struct drv *v)
         wait_csts(v, 0);
     }
     if (v->a) {
-        struct dmahal_buf *b[] = {&v->asq, &v->acq, &v->sq, &v->cq, &v->data};
+        struct dmahal_buf *b[] = {&v->asq,     &v->acq,     &v->q[0].sq, &v->q[0].cq,
+                                  &v->q[1].sq, &v->q[1].cq, &v->data};
 
         for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
             if (b[i]->va)
@@ -181,11 +200,11 @@ static void drv_close(struct drv *v)
     memset(v, 0, sizeof(*v));
 }
 
-/* Writes one command for slot @slot (its command identifier) at the SQ tail. */
-static int queue_read(struct drv *v, uint16_t slot, bool map, bool timed)
+/* Writes one command for slot @slot (its command identifier) at the tail of its queue. */
+static int queue_read(struct drv *v, struct ioq *q, uint16_t slot, bool map, bool timed)
 {
     uint64_t la = v->data.la + (uint64_t)slot * BLOCK, lba = next_lba();
-    struct sqe *e = (struct sqe *)v->sq.va + v->tail;
+    struct sqe *e = (struct sqe *)q->sq.va + q->tail;
 
     if (map) {
         uint64_t t0 = timed ? bench_now_ns() : 0;
@@ -203,7 +222,7 @@ static int queue_read(struct drv *v, uint16_t slot, bool map, bool timed)
                       .prp1 = la,
                       .cdw10 = (uint32_t)lba,
                       .cdw11 = (uint32_t)(lba >> 32)};
-    v->tail = (uint16_t)((v->tail + 1) % DEPTH);
+    q->tail = (uint16_t)((q->tail + 1) % DEPTH);
     return 0;
 }
 
@@ -216,7 +235,46 @@ static void ring(struct drv *v, uint32_t db, uint16_t val, bool timed)
         v->model_ns += bench_now_ns() - t0;
 }
 
-/* @n reads with @qd in flight; 0 or a negative errno. */
+/* Reaps the completions queue @q holds, freeing their slots; the count, or a negative errno. */
+static int reap(struct drv *v, struct ioq *q, unsigned qd, bool map, bool timed, uint16_t *slots,
+                uint16_t *nfree)
+{
+    int reaped = 0, rc;
+
+    for (;; reaped++) {
+        volatile struct cqe *e = (volatile struct cqe *)q->cq.va + q->head;
+        uint32_t dw3 = e->dw3;
+        uint16_t slot;
+
+        if (((dw3 >> 16) & 1) != q->phase)
+            break;
+        slot = (uint16_t)(dw3 & 0xffff);
+        if ((dw3 >> 17) & 0x7ff || slot >= qd)
+            return -EIO;
+        if (map) {
+            uint64_t t0 = timed ? bench_now_ns() : 0;
+
+            rc = dmahal_unmap(v->a, v->sgl[slot]);
+            if (timed)
+                v->dmahal_ns += bench_now_ns() - t0;
+            if (rc)
+                return rc;
+            bench_consume(v->mem[slot], 64);
+        } else {
+            bench_consume((char *)v->data.va + (size_t)slot * BLOCK, 64);
+        }
+        slots[(*nfree)++] = slot;
+        if (++q->head == DEPTH) {
+            q->head = 0;
+            q->phase ^= 1;
+        }
+    }
+    if (reaped)
+        ring(v, DB(2 * q->qid + 1), q->head, timed);
+    return reaped;
+}
+
+/* @n reads with @qd in flight, spread over the driver's queues; 0 or a negative errno. */
 static int drv_run(struct drv *v, unsigned qd, unsigned n, bool map, bool timed)
 {
     unsigned issued = 0, done = 0;
@@ -226,72 +284,53 @@ static int drv_run(struct drv *v, unsigned qd, unsigned n, bool map, bool timed)
     for (uint16_t s = 0; s < qd; s++)
         slots[nfree++] = s;
     while (done < n) {
-        unsigned batch = 0;
+        unsigned batch[2] = {0, 0};
 
+        /* A slot always goes to the same queue, so each queue holds qd / nq commands. */
         while (nfree && issued < n) {
-            rc = queue_read(v, slots[--nfree], map, timed);
+            uint16_t slot = slots[--nfree];
+            struct ioq *q = &v->q[slot % v->nq];
+
+            rc = queue_read(v, q, slot, map, timed);
             if (rc)
                 return rc;
             issued++;
-            batch++;
+            batch[slot % v->nq]++;
         }
-        if (batch)
-            ring(v, DB(2), v->tail, timed);
-        for (unsigned reaped = 0;; reaped++) {
-            volatile struct cqe *e = (volatile struct cqe *)v->cq.va + v->head;
-            uint32_t dw3 = e->dw3;
-            uint16_t slot;
-
-            if (((dw3 >> 16) & 1) != v->phase) {
-                if (reaped)
-                    ring(v, DB(3), v->head, timed);
-                break;
-            }
-            slot = (uint16_t)(dw3 & 0xffff);
-            if ((dw3 >> 17) & 0x7ff || slot >= qd)
-                return -EIO;
-            if (map) {
-                uint64_t t0 = timed ? bench_now_ns() : 0;
-
-                rc = dmahal_unmap(v->a, v->sgl[slot]);
-                if (timed)
-                    v->dmahal_ns += bench_now_ns() - t0;
-                if (rc)
-                    return rc;
-                bench_consume(v->mem[slot], 64);
-            } else {
-                bench_consume((char *)v->data.va + (size_t)slot * BLOCK, 64);
-            }
-            slots[nfree++] = slot;
-            done++;
-            if (++v->head == DEPTH) {
-                v->head = 0;
-                v->phase ^= 1;
-            }
+        for (unsigned k = 0; k < v->nq; k++)
+            if (batch[k])
+                ring(v, DB(2 * v->q[k].qid), v->q[k].tail, timed);
+        for (unsigned k = 0; k < v->nq; k++) {
+            rc = reap(v, &v->q[k], qd, map, timed, slots, &nfree);
+            if (rc < 0)
+                return rc;
+            done += (unsigned)rc;
         }
     }
     return 0;
 }
 
-/* Writes every block of the namespace, one at a time, so that reads copy data rather than the
- * host's zero page. */
+/* Writes every block of the namespace, one at a time through the first queue, so that reads
+ * copy data rather than the host's zero page. */
 static int drv_fill(struct drv *v)
 {
+    struct ioq *q = &v->q[0];
+
     memset(v->data.va, 0x5a, BLOCK);
     for (uint64_t lba = 0; lba < NBLOCKS; lba++) {
-        struct sqe *e = (struct sqe *)v->sq.va + v->tail;
-        volatile struct cqe *c = (volatile struct cqe *)v->cq.va + v->head;
+        struct sqe *e = (struct sqe *)q->sq.va + q->tail;
+        volatile struct cqe *c = (volatile struct cqe *)q->cq.va + q->head;
 
         *e = (struct sqe){.cdw0 = 0x01, .nsid = 1, .prp1 = v->data.la, .cdw10 = (uint32_t)lba};
-        v->tail = (uint16_t)((v->tail + 1) % DEPTH);
-        dmahal_mmio_write32(v->d, 0, DB(2), v->tail);
-        if (((c->dw3 >> 16) & 1) != v->phase || (c->dw3 >> 17) & 0x7ff)
+        q->tail = (uint16_t)((q->tail + 1) % DEPTH);
+        dmahal_mmio_write32(v->d, 0, DB(2), q->tail);
+        if (((c->dw3 >> 16) & 1) != q->phase || (c->dw3 >> 17) & 0x7ff)
             return -EIO;
-        if (++v->head == DEPTH) {
-            v->head = 0;
-            v->phase ^= 1;
+        if (++q->head == DEPTH) {
+            q->head = 0;
+            q->phase ^= 1;
         }
-        dmahal_mmio_write32(v->d, 0, DB(3), v->head);
+        dmahal_mmio_write32(v->d, 0, DB(3), q->head);
     }
     return 0;
 }
@@ -315,7 +354,7 @@ static int open_one(struct contestant *c)
     int rc;
 
     if (!c->example) {
-        rc = drv_open(&c->drv, c->verify, c->map);
+        rc = drv_open(&c->drv, c->nq ? c->nq : 1, c->verify, c->map);
         if (rc)
             return rc;
         return drv_fill(&c->drv);
@@ -414,6 +453,8 @@ int main(int argc, char **argv)
         {.name = "poll QD32 +verify", .qd = 32, .verify = true},
         {.name = "map QD1 +verify", .qd = 1, .map = true, .verify = true},
         {.name = "map QD32 +verify", .qd = 32, .map = true, .verify = true},
+        {.name = "poll QD32 2 queues", .qd = 32, .nq = 2},
+        {.name = "map QD32 2 queues", .qd = 32, .nq = 2, .map = true},
     };
     const unsigned nc = sizeof(cs) / sizeof(cs[0]);
     struct bench_opts o;

@@ -93,6 +93,10 @@ static inline void check_constraints(struct dmahal_adapter *a, const struct dmah
             CHECK_LE_U(s->len, d.max_segment);
         if (d.boundary)
             CHECK_EQ_U(s->la / d.boundary, (s->la + s->len - 1) / d.boundary);
+        if (d.virt_boundary && i > 0)
+            CHECK_EQ_U(s->la & (d.virt_boundary - 1), 0);
+        if (d.virt_boundary && i + 1 < sgl->nseg)
+            CHECK_EQ_U((s->la + s->len) & (d.virt_boundary - 1), 0);
     }
 }
 

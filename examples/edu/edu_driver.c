@@ -2,25 +2,13 @@
 /* edu_driver.c - see edu_driver.h. Uses the public dmahal API only. */
 #include "edu_driver.h"
 
+#include "edu_regs.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* BAR0 registers (QEMU docs/specs/edu.rst). */
-#define REG_ID       0x00
-#define REG_LIVENESS 0x04
-#define REG_FACT     0x08
-#define REG_STATUS   0x20
-#define REG_DMA_SRC  0x80
-#define REG_DMA_DST  0x88
-#define REG_DMA_CNT  0x90
-#define REG_DMA_CMD  0x98
-
-#define STATUS_COMPUTING 0x01u
-#define CMD_RUN          0x1u
-#define CMD_TO_RAM       0x2u
-#define BUF_DEV_ADDR     0x40000u /* the device buffer in the device's own address space */
 
 struct edu {
     struct dmahal_device *dev;
@@ -67,7 +55,7 @@ int edu_attach(struct dmahal_device *dev, unsigned addr_bits, struct edu **out)
     *out = NULL;
     if (!dev || addr_bits < 24 || addr_bits > 64)
         return -EINVAL;
-    id = dmahal_mmio_read32(dev, 0, REG_ID);
+    id = dmahal_mmio_read32(dev, 0, EDU_REG_ID);
     if ((id & 0xff) != 0xed)
         return -ENODEV;
     e = calloc(1, sizeof(*e));
@@ -112,8 +100,8 @@ struct dmahal_adapter *edu_adapter(const struct edu *e)
 
 int edu_liveness(struct edu *e, uint32_t v)
 {
-    dmahal_mmio_write32(e->dev, 0, REG_LIVENESS, v);
-    return dmahal_mmio_read32(e->dev, 0, REG_LIVENESS) == ~v ? 0 : -EIO;
+    dmahal_mmio_write32(e->dev, 0, EDU_REG_LIVENESS, v);
+    return dmahal_mmio_read32(e->dev, 0, EDU_REG_LIVENESS) == ~v ? 0 : -EIO;
 }
 
 int edu_factorial(struct edu *e, uint32_t n, uint32_t *out)
@@ -122,14 +110,14 @@ int edu_factorial(struct edu *e, uint32_t n, uint32_t *out)
 
     *out = 0;
     /* The device ignores a new operand while it computes: wait for any earlier one. */
-    rc = wait_clear(e, REG_STATUS, STATUS_COMPUTING, false, 1.0);
+    rc = wait_clear(e, EDU_REG_STATUS, EDU_STATUS_COMPUTING, false, 1.0);
     if (rc)
         return rc;
-    dmahal_mmio_write32(e->dev, 0, REG_FACT, n);
-    rc = wait_clear(e, REG_STATUS, STATUS_COMPUTING, false, 1.0);
+    dmahal_mmio_write32(e->dev, 0, EDU_REG_FACT, n);
+    rc = wait_clear(e, EDU_REG_STATUS, EDU_STATUS_COMPUTING, false, 1.0);
     if (rc)
         return rc;
-    *out = dmahal_mmio_read32(e->dev, 0, REG_FACT);
+    *out = dmahal_mmio_read32(e->dev, 0, EDU_REG_FACT);
     return 0;
 }
 
@@ -138,13 +126,13 @@ int edu_dma(struct edu *e, dmahal_addr_t la, uint32_t off, uint32_t len, bool to
     if (!len || off >= EDU_DMA_LIMIT || len > EDU_DMA_LIMIT - off)
         return -EINVAL;
     /* The device ignores register writes while a transfer runs. */
-    if (wait_clear(e, REG_DMA_CMD, CMD_RUN, true, 5.0))
+    if (wait_clear(e, EDU_REG_DMA_CMD, EDU_CMD_RUN, true, 5.0))
         return -ETIMEDOUT;
-    dmahal_mmio_write64(e->dev, 0, REG_DMA_SRC, to_ram ? BUF_DEV_ADDR + off : la);
-    dmahal_mmio_write64(e->dev, 0, REG_DMA_DST, to_ram ? la : BUF_DEV_ADDR + off);
-    dmahal_mmio_write64(e->dev, 0, REG_DMA_CNT, len);
-    dmahal_mmio_write64(e->dev, 0, REG_DMA_CMD, CMD_RUN | (to_ram ? CMD_TO_RAM : 0));
-    return wait_clear(e, REG_DMA_CMD, CMD_RUN, true, 5.0);
+    dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_SRC, to_ram ? EDU_BUF_ADDR + off : la);
+    dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_DST, to_ram ? la : EDU_BUF_ADDR + off);
+    dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_CNT, len);
+    dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN | (to_ram ? EDU_CMD_TO_RAM : 0));
+    return wait_clear(e, EDU_REG_DMA_CMD, EDU_CMD_RUN, true, 5.0);
 }
 
 int edu_write(struct edu *e, uint32_t off, const void *src, uint32_t len)

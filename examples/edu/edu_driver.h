@@ -15,20 +15,11 @@
 
 #include <dmahal/dmahal.h>
 
+#include "edu_regs.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/** The DMA buffer inside the device: 4 KiB at device address 0x40000. */
-#define EDU_BUF_SIZE 4096u
-/**
- * How far into the buffer a transfer may reach: all but its last byte. QEMU 7.2's range check
- * is off by one and stops the whole machine (hw_error) on a transfer that touches the last
- * byte, so a driver that must run on it never does.
- */
-#define EDU_DMA_LIMIT (EDU_BUF_SIZE - 1)
-/** The address width of QEMU's edu DMA engine unless its dma_mask property says otherwise. */
-#define EDU_DEFAULT_ADDR_BITS 28u
 
 /** One bound edu device. */
 struct edu;

@@ -504,7 +504,13 @@ static void release(struct nvme *n)
 
 int nvme_open(struct dmahal_device *dev, struct nvme **out)
 {
-    struct dmahal_desc desc = {.addr_bits = 64, .alignment = 4, .coherent = true};
+    /* PRPs: dword-aligned data, a list of up to one page of entries after PRP1's page, and
+     * the PRP rule as the adapter's virtual boundary. */
+    struct dmahal_desc desc = {.addr_bits = 64,
+                               .alignment = 4,
+                               .max_segments = PRP_LIST_ENTRIES + 1,
+                               .virt_boundary = NVME_PAGE_SIZE,
+                               .coherent = true};
     uint64_t bar0 = 0;
     struct nvme *n;
     int rc;
@@ -611,27 +617,44 @@ struct dmahal_adapter *nvme_adapter(const struct nvme *n)
     return n ? n->adapter : NULL;
 }
 
-/* Describes [la, la + len) with PRP1 and PRP2, writing the PRP list page if it needs one. The
- * range is contiguous in the device's address space (one common buffer). */
-static void build_prps(struct nvme *n, uint64_t la, size_t len, struct sqe *cmd)
+/*
+ * Describes the transfer in @sgl with PRP1 and PRP2, writing the PRP list page if it needs
+ * one. The list keeps the PRP rule (the adapter's virtual boundary): only its first element
+ * starts inside a page, every element but the last ends on one, so the pages of the transfer
+ * are the first element's pages and then each later element's, page by page.
+ */
+static int build_prps(struct nvme *n, const struct dmahal_sgl *sgl, struct sqe *cmd)
 {
-    size_t first = NVME_PAGE_SIZE - (la & (NVME_PAGE_SIZE - 1));
-    uint64_t next = (la & ~(uint64_t)(NVME_PAGE_SIZE - 1)) + NVME_PAGE_SIZE;
-    uint64_t *list = n->prp_list.va;
-    size_t rest;
+    uint64_t *list = n->prp_list.va, page = NVME_PAGE_SIZE;
+    size_t npages = 0;
 
-    cmd->prp1 = la;
-    cmd->prp2 = 0;
-    if (len <= first)
-        return;
-    rest = len - first;
-    if (rest <= NVME_PAGE_SIZE) {
-        cmd->prp2 = next; /* the second and last page */
-        return;
+    if (sgl->seg[0].la & 3) { /* PRP entries carry dword-aligned offsets only */
+        say("data at %#" PRIx64 " is not dword-aligned", sgl->seg[0].la);
+        return -EINVAL;
     }
-    for (size_t i = 0; i * NVME_PAGE_SIZE < rest; i++)
-        list[i] = next + i * NVME_PAGE_SIZE;
-    cmd->prp2 = n->prp_list.la;
+    for (unsigned i = 0; i < sgl->nseg; i++) {
+        uint64_t la = sgl->seg[i].la, end = la + sgl->seg[i].len;
+        /* The first page is PRP1's; later elements start on a page. */
+        uint64_t p = i ? la : (la & ~(page - 1)) + page;
+
+        if ((i && (la & (page - 1))) || (i + 1 < sgl->nseg && (end & (page - 1)))) {
+            say("element %u of %u (%#" PRIx64 ", %zu bytes) breaks the PRP rule", i, sgl->nseg, la,
+                sgl->seg[i].len);
+            return -EINVAL;
+        }
+        for (; p < end; p += page) {
+            if (npages == PRP_LIST_ENTRIES) {
+                say("%u elements from %#" PRIx64 " need more than one PRP list", sgl->nseg,
+                    sgl->seg[0].la);
+                return -E2BIG;
+            }
+            list[npages++] = p;
+        }
+    }
+    cmd->prp1 = sgl->seg[0].la;
+    /* The second and last page goes in PRP2 itself; more need the list. */
+    cmd->prp2 = npages == 0 ? 0 : npages == 1 ? list[0] : n->prp_list.la;
+    return 0;
 }
 
 /* Checks what nvme_io() and nvme_io_mem() share; sets *len to the transfer's bytes. */
@@ -648,27 +671,17 @@ static int io_check(struct nvme *n, enum nvme_opcode op, uint32_t nblocks, size_
     return 0;
 }
 
-/* Issues the command for @len bytes at logical address @la, contiguous for the device. */
+/* Issues the command for the data @sgl describes. */
 static int io_issue(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
-                    uint64_t la, size_t len, uint16_t *status)
+                    const struct dmahal_sgl *sgl, uint16_t *status)
 {
     struct sqe cmd = {.cdw0 = op, .nsid = NSID};
     uint16_t st = 0;
-    size_t pages;
     int rc;
 
-    if (la & 3) { /* PRP entries carry dword-aligned offsets only */
-        say("data at %#" PRIx64 " is not dword-aligned", la);
-        return -EINVAL;
-    }
-    /* A list page holds the entries after PRP1's page; an unaligned start adds one page. */
-    pages = ((la & (NVME_PAGE_SIZE - 1)) + len + NVME_PAGE_SIZE - 1) / NVME_PAGE_SIZE;
-    if (pages - 1 > PRP_LIST_ENTRIES) {
-        say("%zu bytes at offset %#" PRIx64 " in its page need more than one PRP list", len,
-            la & (NVME_PAGE_SIZE - 1));
-        return -E2BIG;
-    }
-    build_prps(n, la, len, &cmd);
+    rc = build_prps(n, sgl, &cmd);
+    if (rc)
+        return rc;
     cmd.cdw10 = (uint32_t)lba;
     cmd.cdw11 = (uint32_t)(lba >> 32);
     cmd.cdw12 = nblocks - 1; /* 0's based */
@@ -681,6 +694,10 @@ static int io_issue(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t 
 int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
             const struct dmahal_buf *buf, size_t off, uint16_t *status)
 {
+    union {
+        struct dmahal_sgl sgl;
+        unsigned char room[sizeof(struct dmahal_sgl) + sizeof(struct dmahal_seg)];
+    } one;
     size_t len;
     int rc;
 
@@ -693,7 +710,10 @@ int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
         return rc;
     if (off > buf->len || len > buf->len - off)
         return -EINVAL;
-    return io_issue(n, op, lba, nblocks, buf->la + off, len, status);
+    /* A common buffer is one run for the device: a list of one element. */
+    one.sgl.nseg = 1;
+    one.sgl.seg[0] = (struct dmahal_seg){buf->la + off, len};
+    return io_issue(n, op, lba, nblocks, &one.sgl, status);
 }
 
 int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
@@ -710,14 +730,15 @@ int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblo
     rc = io_check(n, op, nblocks, &len);
     if (rc)
         return rc;
-    /* The adapter takes one element, so the list is one run the PRPs can describe; memory
-     * the device cannot take in place (not dword-aligned, or scattered without an IOMMU)
-     * comes back bounced, which is still one run. */
+    /* The adapter's virtual boundary is the PRP rule, so the list is one the PRPs can
+     * describe: pages the device reaches in place (scattered without an IOMMU, one run
+     * behind one), or, where the memory breaks the rule or is not dword-aligned, a bounce
+     * buffer. */
     rc = dmahal_map(n->adapter, &(struct iovec){data, len}, 1,
                     op == NVME_CMD_WRITE ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, 0, &sgl);
     if (rc)
         return rc;
-    rc = io_issue(n, op, lba, nblocks, sgl->seg[0].la, len, status);
+    rc = io_issue(n, op, lba, nblocks, sgl, status);
     /* After a timeout the controller may still be at it: unmapped, its late access faults in
      * the IOMMU instead of landing in memory the caller has reused. */
     dmahal_unmap(n->adapter, sgl);

@@ -18,25 +18,14 @@
 
 #include <dmahal/wdm.h>
 
+#include "edu/edu_regs.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* edu's registers (BAR0) and DMA engine. */
-#define EDU_ID            0x00
-#define EDU_ID_MAJOR_MASK 0xff0000ffu
-#define EDU_ID_VALUE      0x010000edu
-#define EDU_DMA_SRC       0x80
-#define EDU_DMA_DST       0x88
-#define EDU_DMA_CNT       0x90
-#define EDU_DMA_CMD       0x98
-#define EDU_CMD_RUN       0x1u
-#define EDU_CMD_TO_RAM    0x2u
-#define EDU_BUFFER        0x40000u
-/* A transfer never touches the buffer's last byte: QEMU 7.2's range check is off by one and
- * stops the machine when one does. */
-#define EDU_TRANSFER_MAX 4095u
+/* edu's registers and DMA engine: edu/edu_regs.h. A transfer never touches the buffer's last
+ * byte (EDU_DMA_LIMIT). */
 /* The largest transfer the driver describes: a packet of two buffers may have each straddle
  * a page, four map registers, which a MaximumLength of three pages gives. */
 #define PACKET_MAX_LENGTH (3 * PAGE_SIZE)
@@ -84,16 +73,16 @@ static NTSTATUS EduTransfer(PPACKET_EXTENSION Ext, PHYSICAL_ADDRESS La, ULONG Of
                             BOOLEAN WriteToDevice)
 {
     struct dmahal_device *d = Ext->Device;
-    uint64_t dev = EDU_BUFFER + Offset, ram = (uint64_t)La.QuadPart;
+    uint64_t dev = EDU_BUF_ADDR + Offset, ram = (uint64_t)La.QuadPart;
     unsigned polls = 0;
 
-    if (Length == 0 || Offset + Length > EDU_TRANSFER_MAX)
+    if (Length == 0 || Offset + Length > EDU_DMA_LIMIT)
         return STATUS_INVALID_PARAMETER;
-    dmahal_mmio_write64(d, 0, EDU_DMA_SRC, WriteToDevice ? ram : dev);
-    dmahal_mmio_write64(d, 0, EDU_DMA_DST, WriteToDevice ? dev : ram);
-    dmahal_mmio_write64(d, 0, EDU_DMA_CNT, Length);
-    dmahal_mmio_write32(d, 0, EDU_DMA_CMD, EDU_CMD_RUN | (WriteToDevice ? 0 : EDU_CMD_TO_RAM));
-    while (dmahal_mmio_read32(d, 0, EDU_DMA_CMD) & EDU_CMD_RUN)
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_SRC, WriteToDevice ? ram : dev);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_DST, WriteToDevice ? dev : ram);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, Length);
+    dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN | (WriteToDevice ? 0 : EDU_CMD_TO_RAM));
+    while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
         if (++polls == EDU_POLLS)
             return STATUS_IO_DEVICE_ERROR;
     return STATUS_SUCCESS;
@@ -245,7 +234,7 @@ static NTSTATUS PacketStartDevice(PPACKET_EXTENSION Ext, ULONG AddressBits)
     PDMA_OPERATIONS Ops;
     ULONG MaxRegisters = 0;
 
-    if ((dmahal_mmio_read32(Ext->Device, 0, EDU_ID) & EDU_ID_MAJOR_MASK) != EDU_ID_VALUE)
+    if ((dmahal_mmio_read32(Ext->Device, 0, EDU_REG_ID) & EDU_ID_MASK) != EDU_ID_VALUE)
         return STATUS_NOT_SUPPORTED;
     memset(&dd, 0, sizeof(dd));
     dd.Version = DEVICE_DESCRIPTION_VERSION3;
@@ -278,14 +267,14 @@ static NTSTATUS PacketStartDevice(PPACKET_EXTENSION Ext, ULONG AddressBits)
         PUCHAR Page = PAGE_ALIGN(Probe + PAGE_SIZE - 1); /* the array's first whole page */
         PMDL First = IoAllocateMdl(Page + PAGE_SIZE - 1, 2, FALSE, FALSE, NULL);
         PMDL Second =
-            IoAllocateMdl(Page + 3 * PAGE_SIZE - 1, EDU_TRANSFER_MAX - 2, FALSE, FALSE, NULL);
+            IoAllocateMdl(Page + 3 * PAGE_SIZE - 1, EDU_DMA_LIMIT - 2, FALSE, FALSE, NULL);
         NTSTATUS Status = STATUS_INSUFFICIENT_RESOURCES;
 
         if (First && Second) {
             First->Next = Second;
-            Status = Ext->CalculateScatterGatherList(
-                Ext->DmaAdapter, First, MmGetMdlVirtualAddress(First), EDU_TRANSFER_MAX,
-                &Ext->SgBufferLength, &MaxRegisters);
+            Status = Ext->CalculateScatterGatherList(Ext->DmaAdapter, First,
+                                                     MmGetMdlVirtualAddress(First), EDU_DMA_LIMIT,
+                                                     &Ext->SgBufferLength, &MaxRegisters);
         }
         IoFreeMdl(First);
         IoFreeMdl(Second);

@@ -12,6 +12,7 @@
 
 #include <dmahal/wdm.h>
 
+#include "edu/edu_regs.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,18 +25,6 @@
 #define DebugPrint(Level, Area, ...) ((void)(Level), (void)(Area), fprintf(stderr, __VA_ARGS__))
 
 /* edu's registers (BAR0) and DMA engine, from docs/devices/edu.md. */
-#define EDU_ID            0x00
-#define EDU_ID_MAJOR_MASK 0xff0000ffu
-#define EDU_ID_VALUE      0x010000edu
-#define EDU_DMA_SRC       0x80
-#define EDU_DMA_DST       0x88
-#define EDU_DMA_CNT       0x90
-#define EDU_DMA_CMD       0x98
-#define EDU_CMD_RUN       0x1u
-#define EDU_CMD_TO_RAM    0x2u
-#define EDU_BUFFER        0x40000u
-#define EDU_BUFFER_SIZE   4096u
-#define EDU_ADDRESS_BITS  28
 
 /* The device extension: what the driver keeps about its device. */
 typedef struct _FDO_DATA {
@@ -63,8 +52,8 @@ static NTSTATUS SeedStartDevice(PFDO_DATA FdoData)
     deviceDescription.Master = TRUE;
     deviceDescription.ScatterGather = FALSE;
     deviceDescription.InterfaceType = PCIBus;
-    deviceDescription.DmaAddressWidth = EDU_ADDRESS_BITS;
-    deviceDescription.MaximumLength = EDU_BUFFER_SIZE;
+    deviceDescription.DmaAddressWidth = EDU_DEFAULT_ADDR_BITS;
+    deviceDescription.MaximumLength = EDU_BUF_SIZE;
 
     /* seed: (its layout kept) */
     // clang-format off
@@ -122,11 +111,11 @@ static void SeedStopDevice(PFDO_DATA FdoData)
 static void EduDma(struct dmahal_device *d, uint64_t src, uint64_t dst, uint64_t count,
                    uint32_t cmd)
 {
-    dmahal_mmio_write64(d, 0, EDU_DMA_SRC, src);
-    dmahal_mmio_write64(d, 0, EDU_DMA_DST, dst);
-    dmahal_mmio_write64(d, 0, EDU_DMA_CNT, count);
-    dmahal_mmio_write32(d, 0, EDU_DMA_CMD, cmd | EDU_CMD_RUN);
-    while (dmahal_mmio_read32(d, 0, EDU_DMA_CMD) & EDU_CMD_RUN)
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_SRC, src);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_DST, dst);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, count);
+    dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
+    while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
         ;
 }
 
@@ -143,8 +132,8 @@ static int SeedRoundTrip(PFDO_DATA FdoData)
 
     for (ULONG i = 0; i < half; i++)
         va[i] = (UCHAR)(i * 7 + 3);
-    EduDma(FdoData->Device, la, EDU_BUFFER, half, 0);
-    EduDma(FdoData->Device, EDU_BUFFER, la + half, half, EDU_CMD_TO_RAM);
+    EduDma(FdoData->Device, la, EDU_BUF_ADDR, half, 0);
+    EduDma(FdoData->Device, EDU_BUF_ADDR, la + half, half, EDU_CMD_TO_RAM);
     if (memcmp(va, va + half, half) != 0) {
         DebugPrint(ERROR, DBG_INIT, "the device's copy differs from the pattern\n");
         return -EIO;
@@ -159,7 +148,7 @@ int seed_run(const char *platform_spec)
 {
     const char *name = getenv("DMAHAL_SEED_DEVICE");
     struct dmahal_platform *p;
-    FDO_DATA FdoData = {.BaseLength = EDU_BUFFER_SIZE};
+    FDO_DATA FdoData = {.BaseLength = EDU_BUF_SIZE};
     int rc;
 
     rc = dmahal_platform_open(platform_spec, &p);
@@ -168,7 +157,7 @@ int seed_run(const char *platform_spec)
     rc = dmahal_device_open(p, name && *name ? name : "edu", &FdoData.Device);
     if (rc)
         goto err_platform;
-    if ((dmahal_mmio_read32(FdoData.Device, 0, EDU_ID) & EDU_ID_MAJOR_MASK) != EDU_ID_VALUE) {
+    if ((dmahal_mmio_read32(FdoData.Device, 0, EDU_REG_ID) & EDU_ID_MASK) != EDU_ID_VALUE) {
         rc = -ENODEV;
         goto err_device;
     }

@@ -113,7 +113,11 @@ int dmahal_platform_has_iommu(const struct dmahal_platform *p);
  *              address such as "0000:00:03.0".
  * @param out   receives the device; cleared on failure.
  * @return 0; -EINVAL for NULL arguments or a malformed name; -ENOENT for an unknown model
- *         or absent device; -ENOMEM; a platform may return others (see its docs).
+ *         or absent device; -ENOMEM; a platform may return others: vfio returns
+ *         -ENODEV for a device without an IOMMU group or driver, or vfio-pci not loaded;
+ *         -EBUSY for a device bound to another driver, or a group open elsewhere or not
+ *         viable; -EACCES without permission on the group; -ENAMETOOLONG for a sysfs link
+ *         whose name does not fit; the errno of a failed system call.
  */
 int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmahal_device **out);
 
@@ -175,12 +179,20 @@ void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, ui
 struct dmahal_desc {
     unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
     unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
-    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB */
+    size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB; above 1 TiB: 1 TiB */
     size_t max_segment;    /**< largest element in bytes; 0: no limit */
     uint64_t boundary;     /**< no element crosses a multiple of this (power of two); 0: none */
     size_t alignment;      /**< element address alignment, power of two; 0: 1 */
     bool coherent;         /**< the device snoops CPU caches */
-    unsigned flags;        /**< DMAHAL_DESC_*: how far the device is kept from memory */
+    /**
+     * A virtual boundary (power of two; 0: none), as NVMe's PRPs and Linux's block layer
+     * virt_boundary_mask need: in a scatter/gather list, only the first element may start
+     * off a multiple of it, and every element but the last must end on one. A layout that
+     * breaks it is bounced into one run. With max_segment it must divide max_segment; with
+     * boundary, boundary must be at least this large.
+     */
+    uint64_t virt_boundary;
+    unsigned flags; /**< DMAHAL_DESC_*: how far the device is kept from memory */
 };
 
 /**
@@ -224,20 +236,30 @@ struct dmahal_desc {
  * Gets a DMA adapter for a device: the analog of IoGetDmaAdapter.
  *
  * The description is merged with the platform's own limits once, here. The adapter keeps no
- * pointer to @p desc.
+ * pointer to @p desc. A max_transfer above the library's limit on one transfer (1 TiB) is
+ * capped to it (dmahal_adapter_desc tells the result), so SIZE_MAX means "no limit"; an
+ * alignment above it is then larger than max_transfer, and refused.
  *
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
  * @return 0; -EINVAL for a NULL @p d or @p out, @p addr_bits outside 24..64, an alignment
  *         or boundary that is not a power of two, a boundary smaller than the alignment,
- *         max_segment or max_transfer smaller than the alignment, or unknown flags; -ENOMEM.
+ *         max_segment or max_transfer smaller than the alignment, a virt_boundary that is not
+ *         a power of two, larger than a boundary or not dividing max_segment, or unknown
+ *         flags; -ENOMEM.
  */
 int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
                        struct dmahal_adapter **out);
 
 /**
  * Puts an adapter: the analog of PutDmaAdapter. Common buffers still allocated from it are
- * freed (and reported as leaks when the verifier is on). Passing NULL does nothing.
+ * freed (and reported as leaks when the verifier is on), lists still mapped are unmapped,
+ * and queued dmahal_map_async requests complete with -ECANCELED. Passing NULL does nothing.
+ *
+ * The handle is then gone, as a pointer after free(): without the verifier, any later call
+ * with it (a second put included) uses freed memory and its outcome is undefined. With the
+ * verifier on, the adapter's struct is kept a while (the 64 most recently put) so that
+ * such a call is reported (DMAHAL_REPORT_BAD_ADAPTER) and fails with -EINVAL.
  */
 void dmahal_adapter_put(struct dmahal_adapter *a);
 
@@ -321,6 +343,19 @@ int dmahal_common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
  * device cannot reach or a layout it cannot take is copied through bounce pages (the map
  * registers). Between map and unmap the memory belongs to the device: the CPU touches it
  * only between dmahal_sync_for_cpu and dmahal_sync_for_device, as on Linux.
+ *
+ * What the device may do against the direction: with an IOMMU, only what the direction
+ * allows (a write into a DMAHAL_TO_DEVICE map, a read of a DMAHAL_FROM_DEVICE one, faults:
+ * -EFAULT, and a fault logged). Without one nothing stops it, and the layout decides what
+ * it did: mapped in place, a write lands in the driver's memory; bounced, it is lost (a
+ * TO_DEVICE map is never copied back), and a read of a FROM_DEVICE map sees the driver's
+ * bytes (bounce pages start as a copy). The verifier reports a write into a TO_DEVICE map
+ * on every machine.
+ *
+ * Caches are the machine's, not an adapter's: when a coherent and a non-coherent adapter
+ * of one device (or of two) map the same memory on a machine that does not snoop, the
+ * device sees it, through either mapping, as the non-coherent adapter's syncs leave it
+ * (the CPU's writes once flushed by a map or dmahal_sync_for_device of that adapter).
  * ------------------------------------------------------------------------------------------ */
 
 /** Which way data moves in a transfer. */
@@ -359,7 +394,14 @@ struct dmahal_sgl {
  * When the transfer needs bounce pages and too few are free, the call waits until enough
  * are unmapped (behind earlier waiters, first come first served), unless @p flags has
  * DMAHAL_MAP_NOWAIT. A thread that itself holds the bounce pages it would wait for waits
- * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. Thread-safe.
+ * forever: such a driver passes DMAHAL_MAP_NOWAIT or uses dmahal_map_async. A request
+ * never waits for pages that cannot come: every transfer up to the adapter's max_transfer
+ * fits one piece of its pool (aligned as the adapter asks) once the pages are unmapped,
+ * and one that fits none fails at once with -E2BIG. Thread-safe.
+ *
+ * Bounce pages start, in every direction, as a copy of the memory mapped: bytes a
+ * DMAHAL_FROM_DEVICE transfer's device does not write come back at unmap as the driver
+ * left them, never as what the pages held before.
  *
  * @param iov     the memory, @p iovcnt entries; not NULL.
  * @param dir     the direction of the transfer.
@@ -373,8 +415,11 @@ struct dmahal_sgl {
  *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken, and whatever the
  *         flags when the IOMMU takes no more mappings (vfio: the kernel's dma_entry_limit);
  *         -EFAULT when the platform cannot pin the memory (vfio: not mapped, or read-only
- *         in a transfer the device writes); -ENOTSUP when the platform can neither reach
- *         the memory nor bounce it; -ENOMEM, also past the locked-memory limit (vfio).
+ *         in a transfer the device writes); -ENOTSUP when the platform has no streaming
+ *         DMA for this device, or the memory needs bounce pages and the platform has none;
+ *         -ENOMEM when host memory runs out, past the locked-memory limit (vfio), and when
+ *         the transfer needs bounce pages and no RAM the device can reach is left for them
+ *         (as dmahal_common_alloc fails for such a device).
  */
 int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                enum dmahal_dir dir, unsigned flags, struct dmahal_sgl **out);
@@ -470,7 +515,10 @@ int dmahal_sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
 
 /**
  * Called when a deferred mapping completes (see dmahal_map_async).
- * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL.
+ * @param status  0, with @p sgl the list; or a negative errno as dmahal_map's, @p sgl NULL;
+ *                -ECANCELED for a request still queued when its adapter is put (directly,
+ *                or by closing its device or platform): the callback then runs inside that
+ *                call, and must not use the adapter.
  */
 typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmahal_sgl *sgl,
                               void *ctx);
@@ -480,7 +528,11 @@ typedef void (*dmahal_map_fn)(struct dmahal_adapter *a, int status, struct dmaha
  * with its ExecutionRoutine (and of FreeBSD's deferred bus_dmamap_load). When the map
  * registers are there, @p fn runs before this returns. When they are short, the request
  * joins a queue and @p fn runs later, on the thread whose dmahal_unmap freed enough of
- * them, in the order the requests were made. @p iov must stay valid until @p fn runs (the
+ * them: requests are granted in the order they were made, and one unmap runs the callbacks
+ * it grants in that order; callbacks granted by unmaps on different threads run on those
+ * threads, concurrently, in no order between them. A request that needs no bounce pages
+ * (mapped in place or through the IOMMU) never queues: @p fn runs before this returns,
+ * ahead of earlier requests still waiting. @p iov must stay valid until @p fn runs (the
  * iovec array itself is copied).
  *
  * @param fn   not NULL; must not call dmahal_unmap on this adapter's own pending requests
@@ -502,7 +554,8 @@ unsigned dmahal_adapter_map_registers_in_use(const struct dmahal_adapter *a);
  * of Linux's dma_sync_single_*). On a non-coherent machine, a buffer allocated with
  * DMAHAL_CACHED needs it: before the device reads what the CPU wrote (DMAHAL_TO_DEVICE),
  * and before the CPU reads what the device wrote (DMAHAL_FROM_DEVICE); BIDIRECTIONAL does
- * both. It does nothing (and costs nothing) for coherent adapters and uncached buffers.
+ * both. It does nothing for coherent adapters and uncached buffers but look the buffer up:
+ * a buffer that is not live is -ENOENT on every adapter, coherent or not, verifier or not.
  *
  * @param b    a live common buffer of @p a, as dmahal_common_alloc returned it.
  * @param off  where the range starts in the buffer; @p len its length (0: to the end).
@@ -661,6 +714,8 @@ enum dmahal_report_kind {
                                                     since its last dmahal_common_sync */
     DMAHAL_REPORT_MAP_LEAK = 27,               /**< a list still mapped when its adapter goes */
     DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28,    /**< a device access to an unmapped list */
+    DMAHAL_REPORT_FREE_WRONG_CACHE = 29,       /**< freeing with another cache attribute than
+                                                    allocated (FreeCommonBuffer's CacheEnabled) */
     DMAHAL_REPORT_KINDS                        /**< one more than the highest kind */
 };
 
@@ -712,7 +767,9 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * stored once however many buffers share it.
  *
  * The verifier never makes a driver's call fail: when it runs out of memory it reports
- * DMAHAL_REPORT_VERIFIER_OOM and turns itself off.
+ * DMAHAL_REPORT_VERIFIER_OOM and turns itself off, and when an allocation finds no memory
+ * the device reaches, the quarantine gives back every buffer it holds (checked as they
+ * leave) and the allocation is tried again.
  *
  * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
  * @param fn     called for each report; NULL: reports are printed to stderr.
@@ -753,6 +810,20 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
  * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
  */
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
+
+/**
+ * Reports a free of a live common buffer that only the layer above dmahal can tell is wrong:
+ * for the Windows names, FreeCommonBuffer with another CacheEnabled than AllocateCommonBuffer
+ * was given, which frees nothing. The report is DMAHAL_REPORT_FREE_WRONG_CACHE and names the
+ * buffer and where it was allocated, as the verifier's own free reports do; @p what says
+ * how the free differs ("CacheEnabled FALSE, allocated TRUE"). Nothing is freed.
+ *
+ * @param b  the buffer as dmahal_common_alloc returned it.
+ * @return 0, also when the verifier is off for @p a (nothing is reported then); -EINVAL for
+ *         NULL arguments; -ENOENT if @p b is not a live buffer of @p a.
+ */
+int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,
+                                const char *what);
 
 /** Forgets every kept report and zeroes the counts. Passing NULL does nothing. */
 void dmahal_verify_clear(struct dmahal_platform *p);

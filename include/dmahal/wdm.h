@@ -1127,9 +1127,12 @@ typedef struct _DMA_OPERATIONS {
  *                          MapRegisterBase)
  *   AllocateAdapterChannel, tagged with the context. With DMA_SYNCHRONOUS_CALLBACK it
  *   grants now or fails with STATUS_INSUFFICIENT_RESOURCES (the channel or the registers
- *   taken, or requests waiting); then ExecutionRoutine may be NULL, and the registers alone
- *   (no channel) come back in *MapRegisterBase, for FreeMapRegisters.
- *   STATUS_INVALID_PARAMETER for a NULL context, unknown flags, or no routine otherwise.
+ *   taken, or requests waiting); then ExecutionRoutine may be NULL: the registers come back
+ *   in *MapRegisterBase and the caller holds the channel, as with KeepObject, until
+ *   FreeAdapterObject (DeallocateObject: the registers too; DeallocateObjectKeepRegisters:
+ *   then FreeMapRegisters). STATUS_INVALID_PARAMETER for a NULL context, unknown flags, and,
+ *   as Windows documents, for a routine and a MapRegisterBase both or neither, or a
+ *   MapRegisterBase without DMA_SYNCHRONOUS_CALLBACK.
  * CancelAdapterChannel(DmaAdapter, DeviceObject, DmaTransferContext)
  *   Takes a queued AllocateAdapterChannelEx request of that context off the queue (its
  *   routine never runs): TRUE; FALSE when none waits (granted already, or never made).
@@ -1145,13 +1148,17 @@ typedef struct _DMA_OPERATIONS {
  *   GetScatterGatherList / BuildScatterGatherList from Offset into the chain. With
  *   DMA_SYNCHRONOUS_CALLBACK the list is mapped now or the call fails with
  *   STATUS_INSUFFICIENT_RESOURCES, and with ExecutionRoutine NULL the list comes back in
- *   *ScatterGatherList instead. PutScatterGatherList ends it.
+ *   *ScatterGatherList instead (which must then not be NULL); PutScatterGatherList, or
+ *   FreeAdapterObject(DeallocateObject) as Windows has the driver call after the transfer,
+ *   ends it. With a routine, *ScatterGatherList (optional) is left NULL: the routine gets
+ *   the list (for Build, inside the driver's buffer but not at its first byte).
  * FlushAdapterBuffersEx(DmaAdapter, Mdl, MapRegisterBase, Offset, Length, WriteToDevice)
  *   FlushAdapterBuffers over [Offset, +Length) of the chain: STATUS_SUCCESS, or
  *   STATUS_INVALID_PARAMETER where FlushAdapterBuffers would return FALSE.
  * FreeAdapterObject(DmaAdapter, AllocationAction)
  *   What the holder of the channel's routine would have returned: DeallocateObject releases
- *   the channel and its registers, DeallocateObjectKeepRegisters the channel only,
+ *   the channel and its registers, and ends the lists that synchronous *Ex calls handed
+ *   back without a routine; DeallocateObjectKeepRegisters releases the channel only;
  *   KeepObject nothing.
  * FlushDmaBuffer(DmaAdapter, Mdl, ReadOperation)
  *   STATUS_SUCCESS: what this layer hands a device is coherent for it already (common

@@ -24,6 +24,9 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
         d->max_transfer = 1u << 20;
     if (d->alignment == 0)
         d->alignment = 1;
+    /* No transfer is ever larger: "as large as you can" gets the limit, never a refusal. */
+    if (d->max_transfer > DMAHAL__MAX_LEN)
+        d->max_transfer = DMAHAL__MAX_LEN;
     if (d->addr_bits < 24 || d->addr_bits > 64)
         return -EINVAL;
     if (!DMAHAL__IS_POW2(d->alignment))
@@ -32,7 +35,10 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
         return -EINVAL;
     if ((d->max_segment && d->max_segment < d->alignment) || d->max_transfer < d->alignment)
         return -EINVAL;
-    if (d->max_transfer > DMAHAL__MAX_LEN)
+    /* Splits at max_segment or at boundary multiples must fall on the virtual boundary. */
+    if (d->virt_boundary &&
+        (!DMAHAL__IS_POW2(d->virt_boundary) || (d->boundary && d->boundary < d->virt_boundary) ||
+         (d->max_segment && d->max_segment % d->virt_boundary)))
         return -EINVAL;
     if (d->flags & ~(DMAHAL_DESC_LAZY_UNMAP | DMAHAL_DESC_UNTRUSTED | DMAHAL_DESC_MAP_CACHE))
         return -EINVAL;
@@ -57,6 +63,7 @@ static void constraints_from_desc(struct dmahal__constraints *c, const struct dm
     c->max_segment = d->max_segment ? d->max_segment : SIZE_MAX;
     c->max_segments = d->max_segments;
     c->max_transfer = d->max_transfer;
+    c->virt_boundary = d->virt_boundary;
     c->coherent = p->coherent || d->coherent;
 }
 

@@ -63,10 +63,34 @@ static struct dmahal__pool *pool_get(struct dmahal_platform *p, uint64_t max_add
     return pool;
 }
 
-/* Grows the pool by @pages in one piece; the caller holds the pool's lock. */
-static int pool_grow(struct dmahal__pool *pool, size_t pages)
+/* Whether a run of @pages aligned to @align fits in the chunk when all of it is free. */
+static bool chunk_holds(const struct pchunk *pc, size_t pages, uint64_t align, unsigned shift)
+{
+    uint64_t start = DMAHAL__ALIGN_UP((uint64_t)pc->ch.la, align);
+
+    return start >= pc->ch.la && start - pc->ch.la <= pc->ch.len &&
+           pc->ch.len - (start - pc->ch.la) >= ((uint64_t)pages << shift);
+}
+
+/* Whether some chunk could ever hold the run: if none can, waiting would never end. */
+static bool pool_holds(const struct dmahal__pool *pool, size_t pages, uint64_t align)
+{
+    for (size_t i = 0; i < pool->nchunks; i++)
+        if (chunk_holds(&pool->chunks[i], pages, align, pool->p->page_shift))
+            return true;
+    return false;
+}
+
+/*
+ * Grows the pool by one piece of at least @pages that holds a run of @run pages aligned to
+ * @align; the caller holds the pool's lock. The platform aligns a piece to the page only:
+ * when the first piece is not aligned enough it is returned and a piece with room to align
+ * the run in it is taken instead.
+ */
+static int pool_grow(struct dmahal__pool *pool, size_t pages, size_t run, uint64_t align)
 {
     struct dmahal_platform *p = pool->p;
+    size_t slack = (size_t)(align >> p->page_shift) - 1;
     struct pchunk *pc;
     int rc;
 
@@ -83,6 +107,12 @@ static int pool_grow(struct dmahal__pool *pool, size_t pages)
     memset(pc, 0, sizeof(*pc));
     dmahal__range_init(&pc->free);
     rc = p->ops->bounce_alloc(p, pages << p->page_shift, pool->max_addr, &pc->ch);
+    if (rc == 0 && !chunk_holds(pc, run, align, p->page_shift)) {
+        p->ops->bounce_free(p, &pc->ch);
+        if (pages < run + slack)
+            pages = run + slack;
+        rc = p->ops->bounce_alloc(p, pages << p->page_shift, pool->max_addr, &pc->ch);
+    }
     if (rc)
         return rc;
     rc = dmahal__range_add(&pc->free, pc->ch.la, pc->ch.len);
@@ -102,6 +132,8 @@ int dmahal__bounce_join(struct dmahal_adapter *a, struct dmahal__pool **out, uns
     bool iommu = p->has_iommu;
     unsigned want =
         a->map_registers < DMAHAL__BOUNCE_MAX_JOIN ? a->map_registers : DMAHAL__BOUNCE_MAX_JOIN;
+    uint64_t align = a->c.alignment > p->page_size ? a->c.alignment : p->page_size;
+    size_t run = want;
     struct dmahal__pool *pool;
     int rc = 0;
 
@@ -112,10 +144,21 @@ int dmahal__bounce_join(struct dmahal_adapter *a, struct dmahal__pool **out, uns
     pool = pool_get(p, iommu ? UINT64_MAX : a->c.max_addr, iommu ? 64 : a->c.addr_bits);
     if (!pool)
         return -ENOMEM;
+    /* The largest run the adapter's transfers take: max_transfer's pages, not the one more
+     * a transfer's start within a page adds, since a run starts at a page. */
+    if (run > 1 && (a->c.max_transfer + p->page_size - 1) / p->page_size < run)
+        run = (size_t)((a->c.max_transfer + p->page_size - 1) / p->page_size);
     pthread_mutex_lock(&pool->lock);
-    /* All or nothing: either the pool holds every adapter's share, or this one fails. */
-    if (pool->wanted + want > pool->total)
-        rc = pool_grow(pool, pool->wanted + want - pool->total);
+    /* All or nothing: either the pool holds every adapter's share, or this one fails. And
+     * runs never span two pieces: one piece must hold the adapter's largest run, aligned,
+     * or its transfers would wait for pages that can never come together. */
+    if (!pool_holds(pool, run, align)) {
+        size_t more = pool->wanted + want > pool->total ? pool->wanted + want - pool->total : 0;
+
+        rc = pool_grow(pool, more > want ? more : want, run, align);
+    } else if (pool->wanted + want > pool->total) {
+        rc = pool_grow(pool, pool->wanted + want - pool->total, 1, p->page_size);
+    }
     if (rc == 0)
         pool->wanted += want;
     pthread_mutex_unlock(&pool->lock);
@@ -163,7 +206,7 @@ int dmahal__bounce_reserve(struct dmahal__pool *pool, size_t pages, uint64_t ali
 
     memset(run, 0, sizeof(*run));
     pthread_mutex_lock(&pool->lock);
-    if (pages > pool->total) {
+    if (!pool_holds(pool, pages, align)) {
         rc = -E2BIG;
         goto out;
     }

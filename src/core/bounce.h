@@ -5,10 +5,10 @@
  *
  * As FreeBSD's bounce zones: adapters whose devices reach the same memory (24-bit, 32-bit,
  * ... and "anything" behind an IOMMU) share one pool, which grows by an adapter's map
- * registers when the adapter first needs to bounce and never shrinks until the platform
- * closes. A transfer reserves one contiguous run of pages, all or nothing; when the run is
- * not there the caller fails, sleeps, or queues a callback, and runs freed later go to the
- * waiters strictly in arrival order.
+ * registers when the adapter first needs to bounce (by one piece that holds its largest run,
+ * aligned, when no piece does yet) and never shrinks until the platform closes. A transfer reserves
+ * one contiguous run of pages, all or nothing; when the run is not there the caller fails, sleeps,
+ * or queues a callback, and runs freed later go to the waiters strictly in arrival order.
  */
 #ifndef DMAHAL_BOUNCE_H
 #define DMAHAL_BOUNCE_H
@@ -51,7 +51,8 @@ void dmahal__bounce_leave(struct dmahal__pool *pool, unsigned joined);
  *  - @w NULL and @wait true: sleeps until granted, behind earlier waiters;
  *  - @w given: 0 if granted now, else queues @w and returns -EINPROGRESS: w->grant runs
  *    later from dmahal__bounce_release.
- * -E2BIG when the pool could never hold the run.
+ * -E2BIG when no piece of the pool could ever hold the run (aligned), at once: a waiter
+ * always waits for pages that some unmap gives back.
  */
 int dmahal__bounce_reserve(struct dmahal__pool *pool, size_t pages, uint64_t align, bool wait,
                            struct dmahal__bounce_waiter *w, struct dmahal__bounce_run *run);

@@ -560,6 +560,44 @@ int dmahal__common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf)
     return rc;
 }
 
+/* Whether @b is, in the arena that holds it, a live buffer exactly as allocated. */
+static bool buf_live(const struct dmahal_adapter *a, const struct dmahal__arena *ar,
+                     const struct dmahal_buf *b)
+{
+    size_t off = (size_t)((char *)b->va - (char *)ar->ch.va);
+    size_t page = off >> a->dev->p->page_shift;
+    const struct dmahal__slab *s = ar->single ? NULL : ar->slabs[page];
+
+    if (b->la != ar->ch.la + off)
+        return false;
+    if (ar->single)
+        return off == 0 && ar->single_len == b->len;
+    if (s) {
+        size_t in = (size_t)((char *)b->va - s->va);
+        unsigned i = (unsigned)(in >> s->shift);
+
+        return !(in & (((size_t)1 << s->shift) - 1)) && i < s->nobj &&
+               !(s->free_map[i / 64] & ((uint64_t)1 << (i % 64))) && s->lens[i] == b->len;
+    }
+    return !(off & (a->dev->p->page_size - 1)) && ar->head_len[page] == b->len;
+}
+
+bool dmahal__common_live(struct dmahal_adapter *a, const struct dmahal_buf *b)
+{
+    struct dmahal__common *cm = &a->common;
+    struct dmahal__arena *ar;
+    bool live = false;
+
+    if (!b->va || b->len == 0)
+        return false;
+    dmahal__lock_take(&cm->lock);
+    ar = arena_find(cm, b->va);
+    if (ar)
+        live = buf_live(a, ar, b);
+    dmahal__lock_drop(&cm->lock);
+    return live;
+}
+
 void dmahal__common_walk(struct dmahal_adapter *a,
                          void (*fn)(const struct dmahal_buf *b, void *arg), void *arg)
 {

@@ -13,6 +13,7 @@
 
 struct dmahal__cbuf {
     void *va;
+    dmahal_addr_t la;
     size_t len;
     bool cached;
 };
@@ -62,7 +63,7 @@ int dmahal__common_alloc_synced(struct dmahal_adapter *a, size_t len, unsigned f
     }
     i = cbuf_index(st, out->va);
     memmove(&st->v[i + 1], &st->v[i], (st->n - i) * sizeof(st->v[0]));
-    st->v[i] = (struct dmahal__cbuf){out->va, len, cached};
+    st->v[i] = (struct dmahal__cbuf){out->va, out->la, len, cached};
     st->n++;
     dmahal__lock_drop(&st->lock);
     return 0;
@@ -74,12 +75,12 @@ err_unlock:
     return rc;
 }
 
-/* The entry for a live buffer with this va and length, or NULL; the caller holds the lock. */
+/* The entry for a live buffer with this va, la and length, or NULL; the caller holds the lock. */
 static struct dmahal__cbuf *cbuf_find(struct dmahal__cbufs *st, const struct dmahal_buf *b)
 {
     size_t i = cbuf_index(st, b->va);
 
-    if (i < st->n && st->v[i].va == b->va && st->v[i].len == b->len)
+    if (i < st->n && st->v[i].va == b->va && st->v[i].la == b->la && st->v[i].len == b->len)
         return &st->v[i];
     return NULL;
 }
@@ -115,9 +116,9 @@ int dmahal__common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, si
     struct dmahal__cbuf *e;
     int rc = 0;
 
-    /* Coherent: nothing to do, and nothing to look up (the hot path of most machines). */
+    /* Coherent: nothing to do but tell, as on every adapter, whether the buffer is live. */
     if (a->c.coherent)
-        return 0;
+        return dmahal__common_live(a, b) ? 0 : -ENOENT;
     dmahal__lock_take(&st->lock);
     e = cbuf_find(st, b);
     if (!e)

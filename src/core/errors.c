@@ -30,6 +30,9 @@ static const struct {
     {ERANGE, "ERANGE", "value out of range"},
     {EAGAIN, "EAGAIN", "resource temporarily unavailable"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},
+    {EINPROGRESS, "EINPROGRESS", "queued: the callback runs when resources free up"},
+    {ECANCELED, "ECANCELED", "cancelled: its adapter went away first"},
+    {ENAMETOOLONG, "ENAMETOOLONG", "name too long"},
 };
 
 const char *dmahal_strerror(int err)
@@ -90,6 +93,7 @@ static const char *const kind_names[DMAHAL_REPORT_KINDS] = {
     [DMAHAL_REPORT_NOT_FLUSHED] = "not-flushed",
     [DMAHAL_REPORT_MAP_LEAK] = "map-leak",
     [DMAHAL_REPORT_DEV_USE_AFTER_UNMAP] = "device-use-after-unmap",
+    [DMAHAL_REPORT_FREE_WRONG_CACHE] = "free-wrong-cache",
 };
 
 const char *dmahal_report_kind_name(int kind)

@@ -200,6 +200,8 @@ void dmahal__common_fini(struct dmahal_adapter *a); /* frees everything still al
 int dmahal__common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,
                          struct dmahal_buf *out);
 int dmahal__common_free(struct dmahal_adapter *a, const struct dmahal_buf *buf);
+/* Whether @b is a live buffer of @a: same va, la and len as allocated. */
+bool dmahal__common_live(struct dmahal_adapter *a, const struct dmahal_buf *b);
 /* Calls @fn for every live buffer of @a, under its lock (for dump and leak reports). */
 void dmahal__common_walk(struct dmahal_adapter *a,
                          void (*fn)(const struct dmahal_buf *b, void *arg), void *arg);

@@ -262,6 +262,11 @@ static int sg_add(const struct dmahal__constraints *c, struct mapping *m, dmahal
         } else {
             if ((la & (c->alignment - 1)) || sgl->nseg == c->max_segments || sgl->nseg == m->cap)
                 return -EAGAIN;
+            /* A gap in the list must fall on the virtual boundary: the element before it
+             * ends there, and this one starts there. */
+            if (c->virt_boundary && last &&
+                ((la | (last->la + last->len)) & (c->virt_boundary - 1)))
+                return -EAGAIN;
             last = &sgl->seg[sgl->nseg++];
             *last = (struct dmahal_seg){la, 0};
             room = maxseg;
@@ -291,14 +296,23 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
     uint64_t unit = c->max_segment == SIZE_MAX
                         ? UINT64_MAX
                         : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment, c->alignment);
-    uint64_t total = 0, bound = 2, cap;
+    uint64_t total = 0, bound = 2, cap, window = UINT64_MAX;
     unsigned n = 0;
     struct mapping *m;
     size_t bytes;
 
     *out = NULL;
-    if (c->boundary && c->boundary < unit)
+    /*
+     * Elements of one contiguous piece of L bytes: within each boundary window, ceil(w /
+     * unit); at most L / unit + (windows touched), windows touched at most L / boundary + 2.
+     * When the unit divides the boundary (or there is none) a split at a window's end is a
+     * split at a unit's end too, and L / unit + 2 is enough; when the boundary is the
+     * smaller, each window is one element.
+     */
+    if (c->boundary && c->boundary <= unit)
         unit = c->boundary;
+    else if (c->boundary && c->boundary % unit)
+        window = c->boundary;
     for (unsigned i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_len)
             continue;
@@ -307,7 +321,9 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
         if (iov[i].iov_len > DMAHAL__MAX_LEN || total + iov[i].iov_len > DMAHAL__MAX_LEN)
             return -E2BIG;
         total += iov[i].iov_len;
-        bound += (unit == UINT64_MAX ? 0 : iov[i].iov_len / unit) + 2; /* no division if none */
+        /* No division when there is no limit (most adapters). */
+        bound += (unit == UINT64_MAX ? 0 : iov[i].iov_len / unit) +
+                 (window == UINT64_MAX ? 0 : iov[i].iov_len / window) + 2;
         n++;
     }
     if (total == 0)
@@ -408,11 +424,9 @@ static void cache_untrack(struct mapping *m)
     m->tracked = false;
 }
 
-/* The CPU hands the memory to the device. */
-static void to_device(struct mapping *m)
+/* The device's view gets the driver's bytes: copied into the bounce run, caches written. */
+static void fill_device_view(struct mapping *m)
 {
-    if (!(m->dir & DMAHAL_TO_DEVICE))
-        return;
     if (m->how == HOW_BOUNCE) {
         char *at = m->run.va + m->boff;
 
@@ -423,6 +437,13 @@ static void to_device(struct mapping *m)
     }
     if (m->tracked)
         for_each_device_view(m, m->a->dev->p->ops->cache_flush);
+}
+
+/* The CPU hands the memory to the device. */
+static void to_device(struct mapping *m)
+{
+    if (m->dir & DMAHAL_TO_DEVICE)
+        fill_device_view(m);
 }
 
 /* The device hands the memory back to the CPU. */
@@ -705,7 +726,10 @@ static int bounce_finish(struct mapping *m)
         return rc == -EAGAIN ? -E2BIG : rc;
     }
     atomic_fetch_add(&a->stream->regs, (unsigned)m->run.pages);
-    to_device(m);
+    /* In every direction, as Linux's swiotlb does: bytes a FROM_DEVICE transfer's device
+     * does not write come back at unmap as the driver left them, never as whatever the
+     * pages held before (another transfer's data). */
+    fill_device_view(m);
     return 0;
 }
 

@@ -37,12 +37,13 @@ struct dmahal_dma_ops;
  * meaning "none".
  */
 struct dmahal__constraints {
-    uint64_t max_addr;     /* highest logical address the device drives (inclusive) */
-    uint64_t boundary;     /* no element crosses a multiple of this; 0 = none */
-    uint64_t alignment;    /* element address alignment, >= 1, power of two */
-    size_t max_segment;    /* largest element; SIZE_MAX = none */
-    size_t max_transfer;   /* largest transfer */
-    unsigned max_segments; /* >= 1 */
+    uint64_t max_addr;      /* highest logical address the device drives (inclusive) */
+    uint64_t boundary;      /* no element crosses a multiple of this; 0 = none */
+    uint64_t alignment;     /* element address alignment, >= 1, power of two */
+    size_t max_segment;     /* largest element; SIZE_MAX = none */
+    size_t max_transfer;    /* largest transfer */
+    unsigned max_segments;  /* >= 1 */
+    uint64_t virt_boundary; /* elements after the first start on it, all but the last end on it */
     unsigned addr_bits;
     bool coherent; /* device snoops caches (the platform's and the device's word merged) */
 };

@@ -39,6 +39,14 @@ int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct d
     return p && out ? -ENOENT : -EINVAL;
 }
 
+int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,
+                                const char *what)
+{
+    if (!a || !b || !what)
+        return -EINVAL;
+    return dmahal__common_live(a, b) ? 0 : -ENOENT;
+}
+
 void dmahal_verify_clear(struct dmahal_platform *p)
 {
     (void)p;

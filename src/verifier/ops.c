@@ -357,6 +357,21 @@ static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
     v->q_bytes = bytes;
 }
 
+/* Empties the quarantine: its memory goes back before an allocation fails for want of it. */
+static void quarantine_drain(struct dmahal__verifier *v)
+{
+    while (v->q_head) {
+        struct verify_rec *old = v->q_head;
+
+        v->q_head = old->qnext;
+        dmahal__verify_check_freed(v, old, "when it left the quarantine");
+        rec_release(v, old);
+    }
+    v->q_tail = NULL;
+    v->q_n = 0;
+    v->q_bytes = 0;
+}
+
 /* ---- the wrapped operations --------------------------------------------------------------- */
 
 static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t len, unsigned flags)
@@ -431,6 +446,11 @@ int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned f
     rec->free_seq = 0;
     rec->dev_wrote = false;
     rc = alloc_under(a, rec, len, flags);
+    if (rc == -ENOMEM && v->q_head) {
+        /* The verifier never makes a call fail that would succeed without it. */
+        quarantine_drain(v);
+        rc = alloc_under(a, rec, len, flags);
+    }
     if (rc) {
         rec_recycle(v, rec);
         dmahal__lock_drop(&v->lock);
@@ -633,4 +653,36 @@ int dmahal__verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf
     dmahal__verify_emit(v, &r);
     dmahal__lock_drop(&v->lock);
     return -ENOENT;
+}
+
+int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,
+                                const char *what)
+{
+    struct dmahal__verifier *v;
+    struct verify_rec *rec;
+    struct verify_report r = {.kind = DMAHAL_REPORT_FREE_WRONG_CACHE};
+    char name[160];
+
+    if (!a || !b || !what)
+        return -EINVAL;
+    if (!a->verify)
+        return dmahal__common_live(a, b) ? 0 : -ENOENT;
+    v = a->verify->v;
+    dmahal__lock_take(&v->lock);
+    rec = dmahal__verify_va_find(v, b->va);
+    if (!rec || rec->state != VERIFY_LIVE || rec->a != a || rec->user.va != b->va ||
+        rec->user.la != b->la || rec->user.len != b->len) {
+        dmahal__lock_drop(&v->lock);
+        return -ENOENT;
+    }
+    if (atomic_load_explicit(&v->on, memory_order_relaxed)) {
+        dmahal__verify_rec_name(rec, name, sizeof(name));
+        r.rec = rec;
+        r.la = b->la;
+        r.len = b->len;
+        snprintf(r.msg, sizeof(r.msg), "free with %s of %s: nothing was freed", what, name);
+        dmahal__verify_emit(v, &r);
+    }
+    dmahal__lock_drop(&v->lock);
+    return 0;
 }

@@ -147,7 +147,7 @@ NTSTATUS dmahal__wdm_channel_request(struct wdm_adapter *w, PDEVICE_OBJECT dev, 
         return STATUS_INSUFFICIENT_RESOURCES;
     pthread_mutex_lock(&w->lock);
     /* Now or never: nobody waits before it, and what it needs is free. */
-    if (now && (w->q_head || w->granting || (fn && w->chan) || !regs_fit(w, nregs)))
+    if (now && (w->q_head || w->granting || w->chan || !regs_fit(w, nregs)))
         goto err_unlock;
     r = regs_get(w, nregs);
     if (r && stage_alloc(w, r, nregs)) {
@@ -164,12 +164,14 @@ NTSTATUS dmahal__wdm_channel_request(struct wdm_adapter *w, PDEVICE_OBJECT dev, 
     r->nregs = nregs;
     r->next = NULL;
     if (!fn) {
-        /* The registers alone, granted at once: FreeMapRegisters gives them back. */
+        /* Granted at once, with no routine to return an action: the caller holds the
+         * channel, as with KeepObject, until FreeAdapterObject. */
         r->gen++;
         w->regs_used += nregs;
         r->used = 0;
         r->npieces = 0;
         r->magic = REGS_LIVE;
+        w->chan = r;
         *base = r;
         pthread_mutex_unlock(&w->lock);
         return STATUS_SUCCESS;

@@ -52,8 +52,8 @@ static int bufs_insert(struct wdm_adapter *w, const struct wdm_buf *wb)
 /*
  * Takes the entry that matches @wb (va, la, the driver's length, CacheEnabled) out of the
  * map, into @taken. Returns 0; -ENOENT when no entry has that va; -EINVAL when one has but
- * its la or length differs; -EPERM when only its CacheEnabled differs. A mismatched entry
- * stays. Caller holds w->lock.
+ * its la or length differs; -EPERM when only its CacheEnabled differs (@taken then shows the
+ * entry). A mismatched entry stays. Caller holds w->lock.
  */
 static int bufs_take(struct wdm_adapter *w, const struct wdm_buf *wb, struct wdm_buf *taken)
 {
@@ -63,9 +63,9 @@ static int bufs_take(struct wdm_adapter *w, const struct wdm_buf *wb, struct wdm
         return -ENOENT;
     if (w->bufs[i].b.la != wb->b.la || w->bufs[i].length != wb->length)
         return -EINVAL;
+    *taken = w->bufs[i];
     if (w->bufs[i].cached != wb->cached)
         return -EPERM;
-    *taken = w->bufs[i];
     w->nbufs--;
     memmove(&w->bufs[i], &w->bufs[i + 1], (w->nbufs - i) * sizeof(*w->bufs));
     return 0;
@@ -113,12 +113,16 @@ int dmahal__wdm_common_free(struct wdm_adapter *w, void *va, dmahal_addr_t la, s
      * A buffer not ours as described goes to dmahal all the same: it refuses to free what
      * does not match a live buffer exactly, so nothing is freed, and its verifier reports
      * the bad free with both sides. A CacheEnabled mismatch alone would match, so it is not
-     * handed on.
+     * handed on: the verifier hears of it as what it is.
      */
     if (rc == 0)
         dmahal_common_free(w->a, &taken.b);
     else if (rc != -EPERM)
         dmahal_common_free(w->a, &wb.b);
+    else
+        dmahal_verify_free_mismatch(w->a, &taken.b,
+                                    cached ? "CacheEnabled TRUE, allocated FALSE"
+                                           : "CacheEnabled FALSE, allocated TRUE");
     pthread_mutex_unlock(&w->lock);
     return rc;
 }

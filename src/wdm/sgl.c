@@ -120,7 +120,9 @@ static NTSTATUS sg_start(struct wdm_adapter *w, struct wdm_sg *sg, const struct 
     int rc;
 
     sg->magic = SG_WAIT;
-    rc = dmahal_map_async(w->a, iov, npieces, dir, flags, sg_mapped, sg);
+    sg->held = (flags & WDM_SG_HELD) != 0;
+    sg->write = WriteToDevice != FALSE;
+    rc = dmahal_map_async(w->a, iov, npieces, dir, flags & ~WDM_SG_HELD, sg_mapped, sg);
     /* Mapped (the routine has run, and may have put the list already) or queued: the
      * record is not ours to touch any more. */
     if (rc == 0 || rc == -EINPROGRESS)
@@ -303,4 +305,22 @@ NTSTATUS dmahal__wdm_build_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_
 size_t dmahal__wdm_sg_build_bytes(unsigned elems, unsigned npieces)
 {
     return sg_build_bytes(elems, npieces);
+}
+
+void dmahal__wdm_sg_put_held(struct wdm_adapter *w)
+{
+    for (;;) {
+        struct wdm_sg *sg;
+        bool write;
+
+        pthread_mutex_lock(&w->lock);
+        for (sg = w->sg_live; sg && !sg->held; sg = sg->live_next)
+            ;
+        write = sg && sg->write;
+        pthread_mutex_unlock(&w->lock);
+        if (!sg)
+            return;
+        /* Looked up again by the put, which takes it off the live lists. */
+        dmahal__wdm_put_scatter_gather_list(&w->hdr, sg_list(sg), write);
+    }
 }

@@ -134,8 +134,8 @@ NTSTATUS dmahal__wdm_allocate_adapter_channel_ex(PDMA_ADAPTER DmaAdapter,
         *MapRegisterBase = NULL;
     if (!w || !DmaTransferContext || (Flags & ~(ULONG)DMA_SYNCHRONOUS_CALLBACK))
         return STATUS_INVALID_PARAMETER;
-    /* A routine, or the registers returned at once. */
-    if (!ExecutionRoutine && (!now || !MapRegisterBase))
+    /* A routine, or (synchronously) the registers returned: one of the two, never both. */
+    if (!ExecutionRoutine == !MapRegisterBase || (MapRegisterBase && !now))
         return STATUS_INVALID_PARAMETER;
     return dmahal__wdm_channel_request(w, DeviceObject, NumberOfMapRegisters, ExecutionRoutine,
                                        ExecutionContext, DmaTransferContext, now, MapRegisterBase);
@@ -253,7 +253,8 @@ NTSTATUS dmahal__wdm_get_scatter_gather_list_ex(
     if (ExecutionRoutine)
         return dmahal__wdm_sg_get(w, DeviceObject, at, va, Length, ExecutionRoutine, Context,
                                   WriteToDevice, flags);
-    st = dmahal__wdm_sg_get(w, DeviceObject, at, va, Length, take_list, &got, WriteToDevice, flags);
+    st = dmahal__wdm_sg_get(w, DeviceObject, at, va, Length, take_list, &got, WriteToDevice,
+                            flags | WDM_SG_HELD);
     if (st == STATUS_SUCCESS)
         *ScatterGatherList = got;
     return st;
@@ -282,7 +283,7 @@ NTSTATUS dmahal__wdm_build_scatter_gather_list_ex(
         return dmahal__wdm_sg_build(w, DeviceObject, at, va, Length, ExecutionRoutine, Context,
                                     WriteToDevice, ScatterGatherBuffer, ScatterGatherLength, flags);
     st = dmahal__wdm_sg_build(w, DeviceObject, at, va, Length, take_list, &got, WriteToDevice,
-                              ScatterGatherBuffer, ScatterGatherLength, flags);
+                              ScatterGatherBuffer, ScatterGatherLength, flags | WDM_SG_HELD);
     if (st == STATUS_SUCCESS)
         *out = got;
     return st;
@@ -319,8 +320,13 @@ VOID dmahal__wdm_free_adapter_object(PDMA_ADAPTER DmaAdapter, IO_ALLOCATION_ACTI
 {
     struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
 
-    if (w)
-        dmahal__wdm_channel_release(w, AllocationAction);
+    if (!w)
+        return;
+    /* The lists a synchronous Get/BuildScatterGatherListEx handed back without a routine
+     * are this call's to end, if PutScatterGatherList has not. */
+    if (AllocationAction == DeallocateObject)
+        dmahal__wdm_sg_put_held(w);
+    dmahal__wdm_channel_release(w, AllocationAction);
 }
 
 NTSTATUS dmahal__wdm_cancel_mapped_transfer(PDMA_ADAPTER DmaAdapter, PVOID DmaTransferContext)

@@ -64,6 +64,8 @@ struct wdm_sg {
     struct wdm_sg *next;                  /* on the free list */
     struct wdm_sg *all;                   /* every cached record, for the adapter's end */
     struct wdm_sg *live_prev, *live_next; /* on the adapter's live lists, while SG_LIVE */
+    bool held;  /* handed back by a synchronous *Ex call without a routine */
+    bool write; /* mapped to the device */
     struct dmahal_sgl *dsgl;
     PDEVICE_OBJECT dev;
     PDRIVER_LIST_CONTROL fn;
@@ -87,7 +89,7 @@ struct wdm_regs {
     struct wdm_regs *next; /* on the queue or the free list */
     struct wdm_regs *all;
     PDEVICE_OBJECT dev;
-    PDRIVER_CONTROL fn; /* NULL: registers granted without the channel */
+    PDRIVER_CONTROL fn; /* NULL: granted synchronously, with no routine */
     PVOID ctx;
     PVOID xctx; /* the DMA transfer context of AllocateAdapterChannelEx, or NULL */
     ULONG nregs;
@@ -204,7 +206,11 @@ NTSTATUS dmahal__wdm_build_scatter_gather_list(PDMA_ADAPTER DmaAdapter, PDEVICE_
                                                BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
                                                ULONG ScatterGatherLength);
 
-/* Get and Build on @w, with dmahal_map_async's @flags (DMAHAL_MAP_NOWAIT: now or never). */
+/* Flag of dmahal__wdm_sg_get/build: the list is held by the driver without a routine, and
+ * FreeAdapterObject(DeallocateObject) ends it if PutScatterGatherList has not. */
+#define WDM_SG_HELD 0x10000u
+/* Get and Build on @w, with dmahal_map_async's @flags (DMAHAL_MAP_NOWAIT: now or never), and
+ * WDM_SG_HELD. */
 NTSTATUS dmahal__wdm_sg_get(struct wdm_adapter *w, PDEVICE_OBJECT DeviceObject, PMDL Mdl,
                             PVOID CurrentVa, ULONG Length, PDRIVER_LIST_CONTROL ExecutionRoutine,
                             PVOID Context, BOOLEAN WriteToDevice, unsigned flags);
@@ -212,6 +218,8 @@ NTSTATUS dmahal__wdm_sg_build(struct wdm_adapter *w, PDEVICE_OBJECT DeviceObject
                               PVOID CurrentVa, ULONG Length, PDRIVER_LIST_CONTROL ExecutionRoutine,
                               PVOID Context, BOOLEAN WriteToDevice, PVOID ScatterGatherBuffer,
                               ULONG ScatterGatherLength, unsigned flags);
+/* Ends every live list of @w that a synchronous *Ex call handed back without a routine. */
+void dmahal__wdm_sg_put_held(struct wdm_adapter *w);
 /* The bytes BuildScatterGatherList needs for a list of @elems over @npieces buffers. */
 size_t dmahal__wdm_sg_build_bytes(unsigned elems, unsigned npieces);
 
@@ -221,7 +229,7 @@ size_t dmahal__wdm_sg_build_bytes(unsigned elems, unsigned npieces);
  * AllocateAdapterChannel(Ex): queues a request for @nregs registers and the channel, tagged
  * with @xctx (a DMA transfer context, or NULL) for CancelAdapterChannel. With @now, grants
  * at once or fails with STATUS_INSUFFICIENT_RESOURCES; @fn NULL (only with @now) grants the
- * registers without the channel, into *@base.
+ * channel and the registers into *@base, held until FreeAdapterObject.
  */
 NTSTATUS dmahal__wdm_channel_request(struct wdm_adapter *w, PDEVICE_OBJECT dev, ULONG nregs,
                                      PDRIVER_CONTROL fn, PVOID ctx, PVOID xctx, bool now,

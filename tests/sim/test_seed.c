@@ -78,19 +78,19 @@ TEST(seed_wrong_description_breaks_the_copy)
     dd.Master = TRUE;
     dd.Dma64BitAddresses = TRUE; /* wrong: edu drives 28 bits */
     dd.InterfaceType = PCIBus;
-    dd.MaximumLength = EDU_BUFFER_SIZE;
+    dd.MaximumLength = EDU_BUF_SIZE;
     a = IoGetDmaAdapter(dmahal_wdm_device(d), &dd, &nregs);
     CHECK(a != NULL);
-    va = a->DmaOperations->AllocateCommonBuffer(a, EDU_BUFFER_SIZE, &la, FALSE);
+    va = a->DmaOperations->AllocateCommonBuffer(a, EDU_BUF_SIZE, &la, FALSE);
     CHECK(va != NULL);
     CHECK_GE_U((uint64_t)la.QuadPart, UINT64_C(1) << 28);
-    for (ULONG i = 0; i < EDU_BUFFER_SIZE / 2; i++)
+    for (ULONG i = 0; i < EDU_BUF_SIZE / 2; i++)
         va[i] = (UCHAR)(i * 7 + 3);
-    EduDma(d, (uint64_t)la.QuadPart, EDU_BUFFER, EDU_BUFFER_SIZE / 2, 0);
-    EduDma(d, EDU_BUFFER, (uint64_t)la.QuadPart + EDU_BUFFER_SIZE / 2, EDU_BUFFER_SIZE / 2,
+    EduDma(d, (uint64_t)la.QuadPart, EDU_BUF_ADDR, EDU_BUF_SIZE / 2, 0);
+    EduDma(d, EDU_BUF_ADDR, (uint64_t)la.QuadPart + EDU_BUF_SIZE / 2, EDU_BUF_SIZE / 2,
            EDU_CMD_TO_RAM);
-    CHECK(memcmp(va, va + EDU_BUFFER_SIZE / 2, EDU_BUFFER_SIZE / 2) != 0);
-    a->DmaOperations->FreeCommonBuffer(a, EDU_BUFFER_SIZE, la, va, FALSE);
+    CHECK(memcmp(va, va + EDU_BUF_SIZE / 2, EDU_BUF_SIZE / 2) != 0);
+    a->DmaOperations->FreeCommonBuffer(a, EDU_BUF_SIZE, la, va, FALSE);
     a->DmaOperations->PutDmaAdapter(a);
     dmahal_platform_close(p);
 }

@@ -22,6 +22,7 @@
  */
 #include "tool.h"
 
+#include "edu/edu_regs.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,18 +30,10 @@
 #include <string.h>
 
 /* What the driver knows about its device from the datasheet (docs/devices/edu.md). */
-#define EDU_BAR        0
-#define EDU_DMA_SRC    0x80
-#define EDU_DMA_DST    0x88
-#define EDU_DMA_CNT    0x90
-#define EDU_DMA_CMD    0x98
-#define EDU_DMA_RESULT 0xa0 /* the model's own: 0 done, 1 refused, 2 bus fault */
-#define EDU_CMD_RUN    0x1u
-#define EDU_CMD_TO_RAM 0x2u
-#define EDU_BUFFER     0x40000u /* the device's buffer, in its own address space */
-#define EDU_ADDR_BITS  28
-#define EDU_MASK       ((UINT64_C(1) << EDU_ADDR_BITS) - 1)
-#define EDU_SPINS      1000000u /* polls before a transfer counts as hung */
+#define EDU_BAR       0
+#define EDU_ADDR_BITS 28
+#define EDU_MASK      ((UINT64_C(1) << EDU_ADDR_BITS) - 1)
+#define EDU_SPINS     1000000u /* polls before a transfer counts as hung */
 
 #define BUF_LEN  4096u  /* each driver's buffer */
 #define ECHO_OFF 0x800u /* the device writes the message back this far into the buffer */
@@ -216,24 +209,24 @@ static bool faulted_at(struct story *st, uint64_t before, uint64_t la, int reaso
 static int edu_transfer(struct dmahal_device *d, uint64_t src, uint64_t dst, uint32_t cmd,
                         uint32_t *result)
 {
-    dmahal_mmio_write64(d, EDU_BAR, EDU_DMA_SRC, src);
-    dmahal_mmio_write64(d, EDU_BAR, EDU_DMA_DST, dst);
-    dmahal_mmio_write64(d, EDU_BAR, EDU_DMA_CNT, MSG_LEN);
-    dmahal_mmio_write32(d, EDU_BAR, EDU_DMA_CMD, cmd | EDU_CMD_RUN);
+    dmahal_mmio_write64(d, EDU_BAR, EDU_REG_DMA_SRC, src);
+    dmahal_mmio_write64(d, EDU_BAR, EDU_REG_DMA_DST, dst);
+    dmahal_mmio_write64(d, EDU_BAR, EDU_REG_DMA_CNT, MSG_LEN);
+    dmahal_mmio_write32(d, EDU_BAR, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
     /* A driver polls rather than assuming a delay: QEMU's device takes about 100 ms. */
-    for (unsigned spin = 0; dmahal_mmio_read32(d, EDU_BAR, EDU_DMA_CMD) & EDU_CMD_RUN; spin++)
+    for (unsigned spin = 0; dmahal_mmio_read32(d, EDU_BAR, EDU_REG_DMA_CMD) & EDU_CMD_RUN; spin++)
         if (spin == EDU_SPINS)
             return -ETIMEDOUT;
-    *result = dmahal_mmio_read32(d, EDU_BAR, EDU_DMA_RESULT);
+    *result = dmahal_mmio_read32(d, EDU_BAR, EDU_REG_SIM_DMA_RESULT);
     return 0;
 }
 
 /* The message at @p la goes into the device, then back out to @p la + ECHO_OFF. */
 static int edu_echo(struct dmahal_device *d, uint64_t la, struct echo *e)
 {
-    int rc = edu_transfer(d, la, EDU_BUFFER, 0, &e->in);
+    int rc = edu_transfer(d, la, EDU_BUF_ADDR, 0, &e->in);
 
-    return rc ? rc : edu_transfer(d, EDU_BUFFER, la + ECHO_OFF, EDU_CMD_TO_RAM, &e->out);
+    return rc ? rc : edu_transfer(d, EDU_BUF_ADDR, la + ECHO_OFF, EDU_CMD_TO_RAM, &e->out);
 }
 
 static void show_program(uint64_t base, const char *name)
@@ -613,7 +606,7 @@ static void bug_use_after_free(struct story *st, struct tool_buggy *bd)
     step(st, "Bug (c): the driver frees status, then the edu writes its result there:");
     if (!api(st, "dmahal_common_free", dmahal_common_free(bd->a, &bd->status)) ||
         !api(st, "the edu's DMA",
-             edu_transfer(st->d, EDU_BUFFER, bd->status.la, EDU_CMD_TO_RAM, &result)))
+             edu_transfer(st->d, EDU_BUF_ADDR, bd->status.la, EDU_CMD_TO_RAM, &result)))
         return;
     say("device -> RAM   destination  status     = " ADDR "   DMA result: %s",
         (uint64_t)bd->status.la, result_name(result));

@@ -180,5 +180,5 @@ int dmahal__sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max
 
 void dmahal__sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch)
 {
-    dmahal__sim_frames_free(dmahal__plat(p)->priv, ch->cookie, ch->len);
+    dmahal__sim_frames_release(dmahal__plat(p)->priv, ch->cookie, ch->len);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define HOST_ALIGN ((uint64_t)1 << 30)
 
@@ -192,6 +193,27 @@ int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t b
         s->ram_used += len;
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+/*
+ * Gives the host memory behind frames back to the host before they are free again (after,
+ * another thread could have them and its data would go): their next use reads zeroes, and
+ * a long run's resident set follows what is allocated, not every page it ever touched.
+ * Frames lent to pinned user memory never had their own host memory touched: not for them.
+ */
+void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
+{
+    size_t host_page = (size_t)sysconf(_SC_PAGESIZE); /* no system call: libc knows it */
+    char *h = dmahal__sim_host(s, pa, len);
+    uintptr_t start, end;
+
+    if (h) {
+        start = DMAHAL__ALIGN_UP((uintptr_t)h, host_page);
+        end = DMAHAL__ALIGN_DOWN((uintptr_t)h + len, host_page);
+        if (end > start)
+            madvise((void *)start, end - start, MADV_DONTNEED);
+    }
+    dmahal__sim_frames_free(s, pa, len);
 }
 
 void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len)
@@ -477,7 +499,7 @@ static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *c
         if (!dark)
             atomic_fetch_sub(&sd->mapped_pages, ch->len >> s->page_shift);
     }
-    dmahal__sim_frames_free(s, ch->cookie & ~(uint64_t)1, ch->len);
+    dmahal__sim_frames_release(s, ch->cookie & ~(uint64_t)1, ch->len);
 }
 
 /* ---- the device's side of the bus ------------------------------------------------------- */
@@ -614,7 +636,7 @@ int dmahal_sim_contig_free(struct dmahal_platform *p, void *va)
     pthread_mutex_unlock(&s->lock);
     if (!c)
         return -EINVAL;
-    dmahal__sim_frames_free(s, c->pa, c->len);
+    dmahal__sim_frames_release(s, c->pa, c->len);
     free(c);
     return 0;
 }

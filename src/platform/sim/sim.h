@@ -143,5 +143,7 @@ void dmahal__sim_cache_fini(struct sim *s);
 int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t boundary,
                              uint64_t max_addr, uint64_t *pa);
 void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len);
+/* Frees frames whose host memory was used, giving that memory back to the host first. */
+void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len);
 
 #endif /* DMAHAL_SIM_H */

@@ -66,7 +66,7 @@ TEST(adapter_bad_descriptions)
         {.boundary = 64, .alignment = 128},
         {.max_segment = 8, .alignment = 16},
         {.max_transfer = 8, .alignment = 16},
-        {.max_transfer = (size_t)1 << 41},
+        {.max_transfer = (size_t)1 << 41, .alignment = (size_t)1 << 41}, /* capped below it */
     };
     struct dmahal_adapter *a = (struct dmahal_adapter *)1;
 

@@ -315,3 +315,22 @@ TEST(bounce_transfer_larger_than_the_pool_can_ever_hold_is_e2big)
     rig_close(&r);
     free(b);
 }
+
+TEST(bounce_with_no_ram_the_device_reaches_is_enomem)
+{
+    /* All RAM above 4 GiB and a 32-bit device: neither the memory nor a bounce page is in
+     * reach, which is out of memory the device can reach, as for a common buffer. */
+    struct dmahal_desc d = {.addr_bits = 32};
+    struct rig r;
+    unsigned char *b = pages(2);
+    struct iovec iov = {b, 2 * 4096};
+    struct dmahal_sgl *sgl;
+    struct dmahal_buf buf;
+
+    rig_open(&r, "sim:ram=4G-5G", &d);
+    CHECK_ERR(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl), -ENOMEM);
+    CHECK(sgl == NULL);
+    CHECK_ERR(dmahal_common_alloc(r.a, 4096, 0, &buf), -ENOMEM);
+    rig_close(&r);
+    free(b);
+}

@@ -135,6 +135,9 @@ TEST(transfer_info_counts_registers_elements_and_list_bytes)
     free(b);
 }
 
+static IO_ALLOCATION_ACTION keep(PDEVICE_OBJECT DeviceObject, PIRP Irp, PVOID MapRegisterBase,
+                                 PVOID Context);
+
 TEST(synchronous_channel_ex_then_map_transfer_ex_and_flush_ex)
 {
     struct rig r;
@@ -176,11 +179,31 @@ TEST(synchronous_channel_ex_then_map_transfer_ex_and_flush_ex)
     CHECK_EQ(
         r.ops->MapTransferEx(r.a, mdl, NULL, 0, 0, &len, TRUE, &sgb.l, sizeof(sgb), NULL, NULL),
         STATUS_INVALID_PARAMETER);
+    /* The caller holds the channel, as with KeepObject: FreeMapRegisters alone is ignored;
+     * FreeAdapterObject gives back the channel and the registers. */
     r.ops->FreeMapRegisters(r.a, base, 4);
-    CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 2, DMA_SYNCHRONOUS_CALLBACK, NULL,
+    CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 0, DMA_SYNCHRONOUS_CALLBACK, NULL,
+                                             NULL, &base2),
+             STATUS_INSUFFICIENT_RESOURCES);
+    r.ops->FreeAdapterObject(r.a, DeallocateObject);
+    CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 4, DMA_SYNCHRONOUS_CALLBACK, NULL,
                                              NULL, &base2),
              STATUS_SUCCESS);
-    r.ops->FreeMapRegisters(r.a, base2, 2);
+    /* The channel released, the registers kept until FreeMapRegisters. */
+    r.ops->FreeAdapterObject(r.a, DeallocateObjectKeepRegisters);
+    CHECK_EQ(r.nregs, 5);
+    CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 2, DMA_SYNCHRONOUS_CALLBACK, NULL,
+                                             NULL, &base),
+             STATUS_INSUFFICIENT_RESOURCES);
+    r.ops->FreeMapRegisters(r.a, base2, 4);
+    CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 1, DMA_SYNCHRONOUS_CALLBACK, NULL,
+                                             NULL, &base),
+             STATUS_SUCCESS);
+    r.ops->FreeAdapterObject(r.a, DeallocateObject);
+    /* A routine and a MapRegisterBase: one or the other. */
+    CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 1, DMA_SYNCHRONOUS_CALLBACK, keep,
+                                             NULL, &base2),
+             STATUS_INVALID_PARAMETER);
     CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 2, 0, NULL, NULL, &base2),
              STATUS_INVALID_PARAMETER);
     CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, NULL, 2, DMA_SYNCHRONOUS_CALLBACK, NULL,
@@ -367,6 +390,39 @@ TEST(system_dma_and_domains_are_not_supported)
     CHECK_EQ(r.ops->FlushDmaBuffer(r.a, mdl, TRUE), STATUS_SUCCESS);
     CHECK_EQ(r.ops->FlushDmaBuffer(r.a, NULL, TRUE), STATUS_INVALID_PARAMETER);
     CHECK_EQ(r.ops->ReadDmaCounter(r.a), 0);
+    IoFreeMdl(mdl);
+    rig_close(&r);
+    free(b);
+}
+
+/* A list handed back without a routine is ended by FreeAdapterObject, as Windows has the
+ * driver call it after the transfer; a put before or after is fine too. */
+TEST(free_adapter_object_ends_a_list_held_without_a_routine)
+{
+    struct rig r;
+    unsigned char *b = pages(2);
+    PMDL mdl = IoAllocateMdl(b, 2 * PAGE, FALSE, FALSE, NULL);
+    PSCATTER_GATHER_LIST sg = NULL, sg2 = NULL;
+    struct dmahal_adapter *a;
+
+    rig_open(&r, "sim", 32, 16 * KIB, TRUE);
+    a = dmahal_wdm_adapter(r.a);
+    CHECK_EQ(r.ops->GetScatterGatherListEx(r.a, NULL, r.ctx, mdl, 0, 2 * PAGE,
+                                           DMA_SYNCHRONOUS_CALLBACK, NULL, NULL, TRUE, NULL, NULL,
+                                           &sg),
+             STATUS_SUCCESS);
+    CHECK_GT(dmahal_adapter_map_registers_in_use(a), 0);          /* user memory bounces */
+    r.ops->FreeAdapterObject(r.a, DeallocateObjectKeepRegisters); /* not this one */
+    CHECK_GT(dmahal_adapter_map_registers_in_use(a), 0);
+    r.ops->FreeAdapterObject(r.a, DeallocateObject);
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(a), 0);
+    r.ops->PutScatterGatherList(r.a, sg, TRUE); /* ended already: ignored */
+    CHECK_EQ(r.ops->GetScatterGatherListEx(r.a, NULL, r.ctx, mdl, 0, PAGE, DMA_SYNCHRONOUS_CALLBACK,
+                                           NULL, NULL, TRUE, NULL, NULL, &sg2),
+             STATUS_SUCCESS);
+    r.ops->PutScatterGatherList(r.a, sg2, TRUE);
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(a), 0);
+    r.ops->FreeAdapterObject(r.a, DeallocateObject); /* nothing left: nothing happens */
     IoFreeMdl(mdl);
     rig_close(&r);
     free(b);

@@ -79,18 +79,34 @@
 #define SC_INTERNAL        0x0006u
 #define SC_INVALID_NSID    0x000bu
 #define SC_CMD_SEQ_ERROR   0x000cu
+#define SC_INVALID_SGL_SEG 0x000du
+#define SC_INVALID_NUM_SGL 0x000eu
+#define SC_SGL_LEN_INVALID 0x000fu
+#define SC_SGL_TYPE_BAD    0x0011u
 #define SC_INVALID_PRP_OFS 0x0013u
 #define SC_LBA_RANGE       0x0080u
 #define SC_CQ_INVALID      0x0100u /* SCT 1: command specific */
 #define SC_INVALID_QID     0x0101u
 #define SC_MAX_QSIZE       0x0102u
+#define SC_AER_LIMIT       0x0105u
 #define SC_INVALID_VECTOR  0x0108u
 #define SC_INVALID_QDEL    0x010cu
 #define SC_NOT_SAVEABLE    0x010du
 #define SC_NOT_CHANGEABLE  0x010eu
 #define SC_WRITE_FAULT     0x0280u /* SCT 2: media and data integrity */
 #define SC_UNRECOVERED     0x0281u
+#define SC_COMPARE_FAILURE 0x0285u
 #define SC_DNR             0x4000u
+#define SC_NO_COMPLETION   0xffffu /* the command completes later (Asynchronous Event Request) */
+
+/* Asynchronous events: result dword 0 = type | info << 8 | log page << 16. */
+#define AERL           3u  /* Identify Controller AERL: four requests outstanding at most */
+#define AER_MAX_QUEUED 64u /* QEMU's aer_max_queued: events beyond are dropped */
+#define AER_ERROR      0u  /* type: error status, in the Error Information log */
+#define AER_SMART      1u  /* type: SMART / health status, in the SMART log */
+#define AER_BAD_DB_REG 0u  /* info: write to an invalid doorbell register */
+#define AER_BAD_DB_VAL 1u  /* info: invalid doorbell write value */
+#define AER_TEMP       1u  /* info: temperature threshold */
 
 /* ---- commands ----------------------------------------------------------------------------- */
 
@@ -104,6 +120,7 @@ enum {
     ADM_ABORT = 0x08,
     ADM_SET_FEATURES = 0x09,
     ADM_GET_FEATURES = 0x0a,
+    ADM_ASYNC_EVENT = 0x0c,
 };
 
 enum {
@@ -111,7 +128,9 @@ enum {
     IO_WRITE = 0x01,
     IO_READ = 0x02,
     IO_WRITE_ZEROES = 0x08,
+    IO_COMPARE = 0x05,
     IO_DSM = 0x09,
+    IO_VERIFY = 0x0c,
 };
 
 enum {
@@ -185,11 +204,27 @@ struct nvme_ns {
     unsigned char uuid[16];
 };
 
-/* One segment of a command's data, in the device's address space. */
+/* One segment of a command's data, in the device's address space; a bit bucket's bytes are
+ * read from the medium and dropped. */
 struct seg {
     uint64_t la;
     size_t len;
+    bool bucket;
 };
+
+/* An SGL descriptor: type in bits 7:4 of the last byte. */
+struct sgld {
+    uint64_t addr;
+    uint32_t len;
+    uint8_t rsvd[3];
+    uint8_t type;
+};
+
+_Static_assert(sizeof(struct sgld) == 16, "SGL descriptor layout");
+
+enum { SGL_DATA = 0x0, SGL_BUCKET = 0x1, SGL_SEGMENT = 0x2, SGL_LAST = 0x3 };
+
+#define MAX_SGL_SEGS 1024u /* QEMU's limit on one command's mappings (IOV_MAX) */
 
 struct ctrl {
     /* Register accesses may come from several driver threads; QEMU serialises them. */
@@ -215,6 +250,12 @@ struct ctrl {
     struct nvme_sq *sq; /* qpairs + 1, [0] the admin queue */
     struct nvme_cq *cq;
     bool qs_created;
+
+    /* asynchronous events: requests the host left outstanding, events not yet reported */
+    uint16_t aer_cid[AERL + 1];
+    unsigned aer_outstanding, aer_queued;
+    uint32_t aer_queue[AER_MAX_QUEUED];
+    unsigned aer_mask;   /* event types reported and not yet cleared by reading their log */
     uint32_t irq_status; /* INTx: vectors with completions the host has not consumed */
     bool line;
 
@@ -225,8 +266,9 @@ struct ctrl {
     uint64_t bytes_read, bytes_written, reads, writes;
 
     struct nvme_ns *ns;
-    size_t max_xfer;    /* MDTS in bytes */
-    struct seg *segs;   /* max_xfer / PAGE_MIN + 2 segments: one command's data */
+    size_t max_xfer;  /* MDTS in bytes */
+    struct seg *segs; /* nsegs_max segments: one command's data */
+    unsigned nsegs_max;
     unsigned char *buf; /* max_xfer bytes: admin data, file-backed I/O */
     unsigned char id_ctrl[4096];
 };
@@ -419,8 +461,10 @@ static void build_id_ctrl(struct ctrl *c)
     id[512] = (6 << 4) | 6; /* SQES: 64 bytes */
     id[513] = (4 << 4) | 4; /* CQES: 16 bytes */
     put32(id + 516, MAX_NAMESPACES);
-    put16(id + 520, 0x4 | 0x8 | 0x10); /* ONCS: DSM, Write Zeroes, Save/Select */
-    id[525] = 0x1 | 0x6;               /* VWC present; Flush takes the broadcast NSID */
+    /* ONCS: Compare, DSM, Write Zeroes, Save/Select, Verify */
+    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x80);
+    put32(id + 536, 0x1 | 1u << 16); /* SGLS: SGLs without alignment rules, bit buckets */
+    id[525] = 0x1 | 0x6;             /* VWC present; Flush takes the broadcast NSID */
     snprintf(nqn, sizeof(nqn), "nqn.2019-08.org.qemu:%s", c->serial);
     memcpy(id + 768, nqn, strlen(nqn));
     put16(id + 2048, 0x9c4); /* power state 0: 25 W */
@@ -509,7 +553,12 @@ static int nvme_init(struct dmahal_device *d, void *state, const char *args)
     c->sq = calloc(c->qpairs + 1, sizeof(*c->sq));
     c->cq = calloc(c->qpairs + 1, sizeof(*c->cq));
     c->msix = calloc(c->nvec, MSIX_ENTRY);
-    c->segs = calloc(c->max_xfer / PAGE_MIN + 2, sizeof(*c->segs));
+    /* Room for the pages of the largest transfer through PRPs, and for QEMU's limit on SGL
+     * descriptors. */
+    c->nsegs_max = (unsigned)(c->max_xfer / PAGE_MIN + 2);
+    if (c->nsegs_max < MAX_SGL_SEGS)
+        c->nsegs_max = MAX_SGL_SEGS;
+    c->segs = calloc(c->nsegs_max, sizeof(*c->segs));
     c->buf = malloc(c->max_xfer);
     rc = -ENOMEM;
     if (!c->ns || !c->sq || !c->cq || !c->msix || !c->segs || !c->buf)
@@ -579,6 +628,7 @@ static void ctrl_reset(struct dmahal_device *d, struct ctrl *c)
     memset(c->sq, 0, (c->qpairs + 1) * sizeof(*c->sq));
     memset(c->cq, 0, (c->qpairs + 1) * sizeof(*c->cq));
     c->qs_created = false;
+    c->aer_outstanding = c->aer_queued = c->aer_mask = 0;
     c->irq_status = 0;
     put32(c->regs + REG_CSTS, 0);
     put32(c->regs + REG_INTMS, 0);
@@ -642,14 +692,20 @@ static void write_cc(struct dmahal_device *d, struct ctrl *c, uint32_t v)
 
 /* ---- data transfer: PRPs --------------------------------------------------------------------- */
 
-static void seg_add(struct ctrl *c, unsigned *n, uint64_t la, size_t len)
+/* Appends a segment; false when the command has more than the controller maps. */
+static bool seg_add(struct ctrl *c, unsigned *n, uint64_t la, size_t len, bool bucket)
 {
+    struct seg *last = *n ? &c->segs[*n - 1] : NULL;
+
     /* Pages that follow each other in the device's address space move in one access. */
-    if (*n && c->segs[*n - 1].la + c->segs[*n - 1].len == la) {
-        c->segs[*n - 1].len += len;
-        return;
+    if (last && !bucket && !last->bucket && last->la + last->len == la) {
+        last->len += len;
+        return true;
     }
-    c->segs[(*n)++] = (struct seg){la, len};
+    if (*n == c->nsegs_max)
+        return false;
+    c->segs[(*n)++] = (struct seg){la, len, bucket};
+    return true;
 }
 
 /*
@@ -671,12 +727,12 @@ static uint16_t prp_map(struct dmahal_device *d, struct ctrl *c, uint64_t prp1, 
     if (prp1 & 3)
         return SC_INVALID_PRP_OFS | SC_DNR;
     first = first < len ? first : len;
-    seg_add(c, &n, prp1, first);
+    seg_add(c, &n, prp1, first, false);
     len -= first;
     if (len && len <= ps) {
         if (prp2 & (ps - 1))
             return SC_INVALID_PRP_OFS | SC_DNR;
-        seg_add(c, &n, prp2, len);
+        seg_add(c, &n, prp2, len, false);
         len = 0;
     }
     if (len && (prp2 & 7))
@@ -703,7 +759,7 @@ static uint16_t prp_map(struct dmahal_device *d, struct ctrl *c, uint64_t prp1, 
                     chained = true;
                     continue;
                 }
-                seg_add(c, &n, e, len < ps ? len : ps);
+                seg_add(c, &n, e, len < ps ? len : ps, false);
                 len -= len < ps ? len : ps;
             }
         }
@@ -722,14 +778,127 @@ static uint16_t seg_xfer(struct dmahal_device *d, struct ctrl *c, unsigned nseg,
 
     for (unsigned i = 0; i < nseg; i++) {
         const struct seg *s = &c->segs[i];
-        int rc =
-            to_host ? dmahal_dev_write(d, s->la, p, s->len) : dmahal_dev_read(d, s->la, p, s->len);
+        int rc = s->bucket ? 0
+                 : to_host ? dmahal_dev_write(d, s->la, p, s->len)
+                           : dmahal_dev_read(d, s->la, p, s->len);
 
         if (rc)
             return SC_DATA_TRANSFER;
         p += s->len;
     }
     return SC_SUCCESS;
+}
+
+/* Maps the data blocks and bit buckets of @nd descriptors, taking from *len what they
+ * describe. A bit bucket in a Write is skipped, as QEMU does. */
+static uint16_t sgl_data(struct ctrl *c, const struct sgld *sd, unsigned nd, size_t *len,
+                         unsigned *n, bool write)
+{
+    for (unsigned i = 0; i < nd; i++) {
+        unsigned type = sd[i].type >> 4;
+        size_t take;
+
+        switch (type) {
+        case SGL_BUCKET:
+            if (write)
+                continue;
+            break;
+        case SGL_DATA:
+            break;
+        case SGL_SEGMENT:
+        case SGL_LAST: /* only a segment's last descriptor may point at the next */
+            return SC_INVALID_NUM_SGL | SC_DNR;
+        default:
+            return SC_SGL_TYPE_BAD | SC_DNR;
+        }
+        if (!sd[i].len)
+            continue;
+        if (*len == 0) /* more data than the command moves */
+            return SC_SGL_LEN_INVALID | SC_DNR;
+        if (type == SGL_DATA && UINT64_MAX - sd[i].addr < sd[i].len)
+            return SC_SGL_LEN_INVALID | SC_DNR;
+        take = *len < sd[i].len ? *len : sd[i].len;
+        if (!seg_add(c, n, sd[i].addr, take, type == SGL_BUCKET))
+            return SC_INTERNAL | SC_DNR;
+        *len -= take;
+    }
+    return SC_SUCCESS;
+}
+
+/*
+ * Walks an SGL for @len bytes into c->segs: SGL1 (in the command's data pointer) is a data
+ * block, or a (last) segment descriptor pointing at a segment of descriptors; a segment's
+ * last descriptor may point at the next segment unless it is a Last Segment. Segment
+ * lengths are whole descriptors; a segment that moves no data is refused (a loop).
+ */
+static uint16_t sgl_map(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd, size_t len,
+                        unsigned *nseg, bool write)
+{
+    struct sgld sd, seg[256];
+    unsigned n = 0;
+    uint16_t st;
+
+    *nseg = 0;
+    memcpy(&sd, (const unsigned char *)cmd + 24, sizeof(sd)); /* DPTR: bytes 24..39 */
+    if (sd.type >> 4 == SGL_DATA) {
+        st = sgl_data(c, &sd, 1, &len, &n, write);
+        goto out;
+    }
+    for (;;) {
+        unsigned type = sd.type >> 4, nd = sd.len / 16;
+        uint64_t addr = sd.addr;
+        size_t prev = len;
+
+        if ((type != SGL_SEGMENT && type != SGL_LAST) || !sd.len || (sd.len & 0xf))
+            return SC_INVALID_SGL_SEG | SC_DNR;
+        if (UINT64_MAX - addr < sd.len)
+            return SC_SGL_LEN_INVALID | SC_DNR;
+        for (; nd > 256; nd -= 256, addr += sizeof(seg)) {
+            if (dmahal_dev_read(d, addr, seg, sizeof(seg)))
+                return SC_DATA_TRANSFER;
+            st = sgl_data(c, seg, 256, &len, &n, write);
+            if (st)
+                return st;
+        }
+        if (dmahal_dev_read(d, addr, seg, nd * sizeof(seg[0])))
+            return SC_DATA_TRANSFER;
+        type = seg[nd - 1].type >> 4;
+        if (type != SGL_SEGMENT && type != SGL_LAST) {
+            st = sgl_data(c, seg, nd, &len, &n, write);
+            goto out;
+        }
+        if (sd.type >> 4 == SGL_LAST)
+            return SC_INVALID_SGL_SEG | SC_DNR;
+        sd = seg[nd - 1];
+        st = sgl_data(c, seg, nd - 1, &len, &n, write);
+        if (st)
+            return st;
+        if (len == prev)
+            return SC_INVALID_SGL_SEG | SC_DNR;
+    }
+out:
+    if (st)
+        return st;
+    if (len) /* the SGL describes less than the command moves */
+        return SC_SGL_LEN_INVALID | SC_DNR;
+    *nseg = n;
+    return SC_SUCCESS;
+}
+
+/* Maps an I/O command's data pointer: PRPs (PSDT 00b) or an SGL (01b, 10b). */
+static uint16_t dptr_map(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd, size_t len,
+                         unsigned *nseg, bool write)
+{
+    switch (cmd->flags >> 6) {
+    case 0:
+        return prp_map(d, c, cmd->prp1, cmd->prp2, len, nseg);
+    case 1:
+    case 2:
+        return sgl_map(d, c, cmd, len, nseg, write);
+    default:
+        *nseg = 0;
+        return SC_INVALID_FIELD;
+    }
 }
 
 /* Hands @len bytes of controller data (Identify, a log page) to the host through the command's
@@ -742,6 +911,12 @@ static uint16_t to_host(struct dmahal_device *d, struct ctrl *c, const struct sq
 
     return st ? st : seg_xfer(d, c, nseg, (void *)data, true);
 }
+
+/* Asynchronous events are reported through completions (see the queues below). */
+static void aer_enqueue(struct dmahal_device *d, struct ctrl *c, unsigned type, unsigned info,
+                        unsigned lid);
+static void aer_clear(struct dmahal_device *d, struct ctrl *c, unsigned type);
+static void aer_process(struct dmahal_device *d, struct ctrl *c);
 
 /* ---- admin commands ---------------------------------------------------------------------------
  */
@@ -938,12 +1113,16 @@ static uint16_t get_log(struct dmahal_device *d, struct ctrl *c, const struct sq
     case 0x01: /* error information: one entry, QEMU's zeroed one (no error recorded) */
         size = 64;
         memset(log, 0, size);
+        if (!(cmd->cdw10 & 1u << 15)) /* RAE clear: error events may be reported again */
+            aer_clear(d, c, AER_ERROR);
         break;
     case 0x02: /* SMART / health, of the controller (broadcast) or of one namespace */
         if (cmd->nsid != NSID_BROADCAST && !ns_get(c, cmd->nsid))
             return SC_INVALID_NSID | SC_DNR;
         size = 512;
         smart_log(c, log);
+        if (!(cmd->cdw10 & 1u << 15))
+            aer_clear(d, c, AER_SMART);
         break;
     case 0x03: /* firmware slots: slot 1 active */
         size = 512;
@@ -1053,7 +1232,8 @@ static uint16_t get_features(struct ctrl *c, const struct sqe *cmd, uint32_t *re
     return SC_SUCCESS;
 }
 
-static uint16_t set_features(struct ctrl *c, const struct sqe *cmd, uint32_t *result)
+static uint16_t set_features(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd,
+                             uint32_t *result)
 {
     unsigned fid = cmd->cdw10 & 0xff;
     bool save = cmd->cdw10 >> 31;
@@ -1073,6 +1253,9 @@ static uint16_t set_features(struct ctrl *c, const struct sqe *cmd, uint32_t *re
     case FEAT_TEMP_THRESH:
         if ((v >> 16 & 0xf) == 0 && (v >> 20 & 0x3) == 0)
             c->feat_temp_over = v & 0xffff;
+        /* Over the threshold now, with temperature events enabled: a SMART event. */
+        if (TEMPERATURE >= c->feat_temp_over && (c->feat_async & 0x2))
+            aer_enqueue(d, c, AER_SMART, AER_TEMP, 0x02);
         break;
     case FEAT_ERROR_RECOVERY:
         c->feat_err_rec = v & 0x1ffffu;
@@ -1127,9 +1310,15 @@ static uint16_t admin_cmd(struct dmahal_device *d, struct ctrl *c, const struct 
             return SC_INVALID_FIELD | SC_DNR;
         return SC_SUCCESS;
     case ADM_SET_FEATURES:
-        return set_features(c, cmd, result);
+        return set_features(d, c, cmd, result);
     case ADM_GET_FEATURES:
         return get_features(c, cmd, result);
+    case ADM_ASYNC_EVENT:
+        if (c->aer_outstanding > AERL)
+            return SC_AER_LIMIT;
+        c->aer_cid[c->aer_outstanding++] = cmd->cid;
+        aer_process(d, c); /* reports what is queued, if anything may be */
+        return SC_NO_COMPLETION;
     default:
         return SC_INVALID_OPCODE | SC_DNR;
     }
@@ -1191,7 +1380,7 @@ static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
         return SC_INVALID_FIELD | SC_DNR;
     st = check_bounds(ns, slba, nlb);
     if (!st)
-        st = prp_map(d, c, cmd->prp1, cmd->prp2, len, &nseg);
+        st = dptr_map(d, c, cmd, len, &nseg, write);
     if (st)
         return st;
     if (ns->mem) {
@@ -1220,6 +1409,54 @@ static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
     return SC_SUCCESS;
 }
 
+/* Compare: the host's data against the blocks; Compare Failure at the first difference. */
+static uint16_t compare(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
+                        const struct sqe *cmd)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+    size_t len = (size_t)nlb << c->lbads;
+    uint64_t off = slba << c->lbads;
+    unsigned nseg;
+    uint16_t st;
+
+    if (len > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    st = check_bounds(ns, slba, nlb);
+    if (!st)
+        st = dptr_map(d, c, cmd, len, &nseg, false);
+    if (!st)
+        st = seg_xfer(d, c, nseg, c->buf, false);
+    if (st)
+        return st;
+    if (ns->mem)
+        return memcmp(c->buf, ns->mem + off, len) ? SC_COMPARE_FAILURE | SC_DNR : SC_SUCCESS;
+    for (size_t done = 0; done < len;) {
+        unsigned char chunk[4096];
+        size_t n = len - done < sizeof(chunk) ? len - done : sizeof(chunk);
+        ssize_t got = pread(c->fd, chunk, n, (off_t)(ns->file_off + off + done));
+
+        if (got < 0)
+            return SC_UNRECOVERED;
+        memset(chunk + got, 0, n - (size_t)got);
+        if (memcmp(c->buf + done, chunk, n))
+            return SC_COMPARE_FAILURE | SC_DNR;
+        done += n;
+    }
+    return SC_SUCCESS;
+}
+
+/* Verify: the blocks are readable (no data moves); its size limit is QEMU's VSL, MDTS's. */
+static uint16_t verify(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+
+    if (((size_t)nlb << c->lbads) > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    return check_bounds(ns, slba, nlb);
+}
+
 static uint16_t write_zeroes(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
 {
     uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
@@ -1243,7 +1480,7 @@ static uint16_t dsm(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
 
     if (!(cmd->cdw11 & 0x4))
         return SC_SUCCESS;
-    st = prp_map(d, c, cmd->prp1, cmd->prp2, nr * 16u, &nseg);
+    st = dptr_map(d, c, cmd, nr * 16u, &nseg, false);
     if (!st)
         st = seg_xfer(d, c, nseg, r, false);
     if (st)
@@ -1279,14 +1516,14 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
     case IO_READ:
     case IO_WRITE_ZEROES:
     case IO_DSM:
+    case IO_COMPARE:
+    case IO_VERIFY:
         break;
     default:
         return SC_INVALID_OPCODE | SC_DNR;
     }
     if (cmd->flags & 0x03)
         return SC_INVALID_FIELD;
-    if (cmd->flags & 0xc0) /* SGLs are not offered (Identify Controller SGLS = 0) */
-        return SC_INVALID_FIELD | SC_DNR;
     switch (cmd->opcode) {
     case IO_FLUSH:
         ns_sync(c);
@@ -1297,6 +1534,10 @@ static uint16_t io_cmd(struct dmahal_device *d, struct ctrl *c, const struct sqe
         return rw(d, c, ns, cmd, false);
     case IO_WRITE_ZEROES:
         return write_zeroes(c, ns, cmd);
+    case IO_COMPARE:
+        return compare(d, c, ns, cmd);
+    case IO_VERIFY:
+        return verify(c, ns, cmd);
     default:
         return dsm(d, c, ns, cmd);
     }
@@ -1337,6 +1578,44 @@ static int post(struct dmahal_device *d, struct ctrl *c, uint16_t sqid, const st
     return 0;
 }
 
+/* Reports queued events while requests are outstanding and the admin completion queue has
+ * room; an event of a type reported and not yet cleared waits. */
+static void aer_process(struct dmahal_device *d, struct ctrl *c)
+{
+    for (unsigned i = 0; i < c->aer_queued && c->aer_outstanding;) {
+        uint32_t ev = c->aer_queue[i];
+        struct sqe req = {0};
+
+        if (c->aer_mask & 1u << (ev & 0x7)) {
+            i++;
+            continue;
+        }
+        if (cq_full(&c->cq[0]))
+            return;
+        memmove(&c->aer_queue[i], &c->aer_queue[i + 1], (--c->aer_queued - i) * sizeof(ev));
+        c->aer_mask |= 1u << (ev & 0x7);
+        req.cid = c->aer_cid[--c->aer_outstanding];
+        if (post(d, c, 0, &req, SC_SUCCESS, ev))
+            return;
+    }
+}
+
+static void aer_enqueue(struct dmahal_device *d, struct ctrl *c, unsigned type, unsigned info,
+                        unsigned lid)
+{
+    if (c->aer_queued == AER_MAX_QUEUED)
+        return;
+    c->aer_queue[c->aer_queued++] = type | info << 8 | lid << 16;
+    aer_process(d, c);
+}
+
+/* The host read the log of @type's events: they may be reported again. */
+static void aer_clear(struct dmahal_device *d, struct ctrl *c, unsigned type)
+{
+    c->aer_mask &= ~(1u << type);
+    aer_process(d, c);
+}
+
 /*
  * Runs submission queue @sqid: fetches each entry between head and tail, executes it and
  * posts its completion, while its completion queue has room. A queue left with entries
@@ -1359,7 +1638,7 @@ static void run_sq(struct dmahal_device *d, struct ctrl *c, uint16_t sqid)
         st = sqid ? io_cmd(d, c, &cmd) : admin_cmd(d, c, &cmd, &result);
         /* A Delete I/O Submission Queue of this very queue leaves nothing to complete on it:
          * admin commands complete on the admin queue, which never goes. */
-        if (post(d, c, sqid, &cmd, st, result))
+        if (st != SC_NO_COMPLETION && post(d, c, sqid, &cmd, st, result))
             return;
     }
 }
@@ -1380,25 +1659,40 @@ static void doorbell(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint
     uint64_t idx = (off - DB_BASE) / c->db_stride;
     uint16_t qid = (uint16_t)(idx / 2), val = (uint16_t)v;
 
-    if ((off - DB_BASE) % c->db_stride || idx / 2 > c->qpairs)
+    if ((off - DB_BASE) % c->db_stride)
         return;
+    /* A doorbell of no queue, or a value beyond the queue: an error event for a host that
+     * asked for them, as QEMU does; otherwise only ignored. */
+    if (idx / 2 > c->qpairs || !(idx & 1 ? c->cq[qid].live : c->sq[qid].live)) {
+        if (c->aer_outstanding)
+            aer_enqueue(d, c, AER_ERROR, AER_BAD_DB_REG, 0x01);
+        return;
+    }
     if (idx & 1) {
         struct nvme_cq *cq = &c->cq[qid];
         bool was_full;
 
-        if (!cq->live || val >= cq->size)
+        if (val >= cq->size) {
+            if (c->aer_outstanding)
+                aer_enqueue(d, c, AER_ERROR, AER_BAD_DB_VAL, 0x01);
             return;
+        }
         was_full = cq_full(cq);
         cq->head = val;
         if (cq->head == cq->tail)
             irq_recheck(d, c, cq);
         if (was_full)
             run_cq_waiters(d, c, qid);
+        if (qid == 0)
+            aer_process(d, c); /* events held back by a full admin queue */
     } else {
         struct nvme_sq *sq = &c->sq[qid];
 
-        if (!sq->live || val >= sq->size)
+        if (val >= sq->size) {
+            if (c->aer_outstanding)
+                aer_enqueue(d, c, AER_ERROR, AER_BAD_DB_VAL, 0x01);
             return;
+        }
         sq->tail = val;
         run_sq(d, c, qid);
     }

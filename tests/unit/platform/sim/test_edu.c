@@ -8,31 +8,13 @@
 
 #include <errno.h>
 
+#include "edu/edu_regs.h"
 #include "test.h"
 
 /* The register map of docs/devices/edu.md, written out again here on purpose: the test
  * checks the model against the spec, not against the model's own constants. */
-#define ID          0x00
-#define LIVENESS    0x04
-#define FACT        0x08
-#define STATUS      0x20
-#define IRQ_STATUS  0x24
-#define IRQ_RAISE   0x60
-#define IRQ_ACK     0x64
-#define DMA_SRC     0x80
-#define DMA_DST     0x88
-#define DMA_CNT     0x90
-#define DMA_CMD     0x98
-#define SIM_DMA_ERR 0xa0
-#define SIM_DMA_NFL 0xa4
 
-#define CMD_RUN    0x1u
-#define CMD_TO_RAM 0x2u
-#define CMD_IRQ    0x4u
-
-#define BUF      0x40000u
-#define BUF_SIZE 4096u
-#define MASK28   ((UINT64_C(1) << 28) - 1)
+#define MASK28 ((UINT64_C(1) << 28) - 1)
 
 struct rig {
     struct dmahal_platform *p;
@@ -70,11 +52,11 @@ static void dma(struct dmahal_device *d, uint64_t src, uint64_t dst, uint64_t cn
 {
     int spins = 0;
 
-    dmahal_mmio_write64(d, 0, DMA_SRC, src);
-    dmahal_mmio_write64(d, 0, DMA_DST, dst);
-    dmahal_mmio_write64(d, 0, DMA_CNT, cnt);
-    dmahal_mmio_write32(d, 0, DMA_CMD, cmd | CMD_RUN);
-    while (dmahal_mmio_read32(d, 0, DMA_CMD) & CMD_RUN)
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_SRC, src);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_DST, dst);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, cnt);
+    dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
+    while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
         CHECK_LT(++spins, 1000);
 }
 
@@ -95,9 +77,9 @@ TEST(edu_identification_is_read_only)
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, ID), 0x010000ed);
-    dmahal_mmio_write32(r.d, 0, ID, 0x12345678);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, ID), 0x010000ed);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_ID), 0x010000ed);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_ID, 0x12345678);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_ID), 0x010000ed);
     rig_close(&r);
 }
 
@@ -107,10 +89,10 @@ TEST(edu_liveness_inverts)
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, LIVENESS), 0); /* reset value */
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_LIVENESS), 0); /* reset value */
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-        dmahal_mmio_write32(r.d, 0, LIVENESS, vals[i]);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, LIVENESS), (uint32_t)~vals[i]);
+        dmahal_mmio_write32(r.d, 0, EDU_REG_LIVENESS, vals[i]);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_LIVENESS), (uint32_t)~vals[i]);
     }
     rig_close(&r);
 }
@@ -130,7 +112,7 @@ TEST(edu_bar0_is_one_mib)
     /* The last register of the BAR answers (unassigned: all ones); the next byte is out. */
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, (1u << 20) - 4), 0xffffffff);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, 1u << 20), 0xffffffff);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 1, ID), 0xffffffff);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 1, EDU_REG_ID), 0xffffffff);
     rig_close(&r);
 }
 
@@ -141,14 +123,14 @@ TEST(edu_instances_are_independent)
 
     rig_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_device_open(r.p, "edu", &d2));
-    dmahal_mmio_write32(r.d, 0, LIVENESS, 0x1111);
-    dmahal_mmio_write32(d2, 0, LIVENESS, 0x2222);
-    dmahal_mmio_write32(r.d, 0, IRQ_RAISE, 0x8);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, LIVENESS), (uint32_t)~0x1111u);
-    CHECK_EQ_U(dmahal_mmio_read32(d2, 0, LIVENESS), (uint32_t)~0x2222u);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_LIVENESS, 0x1111);
+    dmahal_mmio_write32(d2, 0, EDU_REG_LIVENESS, 0x2222);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0x8);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_LIVENESS), (uint32_t)~0x1111u);
+    CHECK_EQ_U(dmahal_mmio_read32(d2, 0, EDU_REG_LIVENESS), (uint32_t)~0x2222u);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
     CHECK_EQ(dmahal_irq_pending(d2), 0);
-    CHECK_EQ_U(dmahal_mmio_read32(d2, 0, IRQ_STATUS), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(d2, 0, EDU_REG_IRQ_STATUS), 0);
     dmahal_device_close(d2);
     rig_close(&r);
 }
@@ -160,23 +142,23 @@ TEST(edu_rejects_8_byte_access_below_0x80)
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
-    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, ID), UINT64_MAX);
-    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, FACT), UINT64_MAX);
+    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, EDU_REG_ID), UINT64_MAX);
+    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, EDU_REG_FACT), UINT64_MAX);
     /* Ignored writes: the liveness register keeps its reset value, no factorial starts,
      * no interrupt is raised. */
-    dmahal_mmio_write64(r.d, 0, LIVENESS - 4, 0); /* 8 bytes at 0x00 spans 0x04 */
-    dmahal_mmio_write64(r.d, 0, FACT, 5);
-    dmahal_mmio_write64(r.d, 0, IRQ_RAISE, 1);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, LIVENESS), 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, FACT), 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_LIVENESS - 4, 0); /* 8 bytes at 0x00 spans 0x04 */
+    dmahal_mmio_write64(r.d, 0, EDU_REG_FACT, 5);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_IRQ_RAISE, 1);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_LIVENESS), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     rig_close(&r);
 }
 
 TEST(edu_dma_registers_are_64_bit_words)
 {
-    static const unsigned regs[] = {DMA_SRC, DMA_DST, DMA_CNT};
+    static const unsigned regs[] = {EDU_REG_DMA_SRC, EDU_REG_DMA_DST, EDU_REG_DMA_CNT};
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
@@ -200,8 +182,8 @@ TEST(edu_dma_registers_are_64_bit_words)
 
 TEST(edu_unassigned_offsets_read_all_ones)
 {
-    static const unsigned offs[] = {0x0c, 0x10, 0x1c,  0x28, 0x5c,   0x68,
-                                    0x7c, 0xa8, 0x100, BUF,  0xffffc};
+    static const unsigned offs[] = {0x0c, 0x10, 0x1c,  0x28,         0x5c,   0x68,
+                                    0x7c, 0xa8, 0x100, EDU_BUF_ADDR, 0xffffc};
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
@@ -210,12 +192,12 @@ TEST(edu_unassigned_offsets_read_all_ones)
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, offs[i]), 0xffffffff);
     }
     /* The write-only registers read as unassigned too. */
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_RAISE), 0xffffffff);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_ACK), 0xffffffff);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_RAISE), 0xffffffff);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_ACK), 0xffffffff);
     CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, 0xa8), UINT64_MAX);
     /* A misaligned access is refused by the bus before it reaches the device. */
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, ID + 2), 0xffffffff);
-    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, DMA_SRC + 4), UINT64_MAX);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_ID + 2), 0xffffffff);
+    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, EDU_REG_DMA_SRC + 4), UINT64_MAX);
     rig_close(&r);
 }
 
@@ -228,18 +210,18 @@ TEST(edu_factorial_values)
 
     rig_open(&r, "sim", "edu", 28);
     for (uint32_t n = 0; n <= 40; n++) {
-        dmahal_mmio_write32(r.d, 0, FACT, n);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, STATUS) & 0x01, 0); /* done at once */
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, FACT), ref_factorial(n));
+        dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, n);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0); /* done at once */
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), ref_factorial(n));
     }
     CHECK_EQ_U(ref_factorial(12), 479001600); /* the reference itself, on a known value */
     /* 33! holds 31 factors of two and 34! 32: the first result that wraps to zero. */
     for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
-        dmahal_mmio_write32(r.d, 0, FACT, big[i]);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, FACT), big[i] == 33 ? 0x80000000u : 0);
+        dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, big[i]);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), big[i] == 33 ? 0x80000000u : 0);
     }
     /* A factorial raises no interrupt unless asked to. */
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     rig_close(&r);
 }
@@ -249,14 +231,14 @@ TEST(edu_status_register)
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, STATUS), 0);
-    dmahal_mmio_write32(r.d, 0, STATUS, 0x80);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, STATUS), 0x80);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS), 0);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0x80);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS), 0x80);
     /* Only 0x80 is writable: 0x01 is the device's, and other bits do not stick. */
-    dmahal_mmio_write32(r.d, 0, STATUS, 0xffffffff);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, STATUS), 0x80);
-    dmahal_mmio_write32(r.d, 0, STATUS, 0x01);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, STATUS), 0);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0xffffffff);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS), 0x80);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0x01);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS), 0);
     rig_close(&r);
 }
 
@@ -265,19 +247,19 @@ TEST(edu_factorial_interrupt)
     struct rig r;
 
     rig_open(&r, "sim", "edu", 28);
-    dmahal_mmio_write32(r.d, 0, STATUS, 0x80);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0x80);
     CHECK_EQ(dmahal_irq_pending(r.d), 0); /* asking raises nothing by itself */
-    dmahal_mmio_write32(r.d, 0, FACT, 10);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, FACT), 3628800);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x01);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 10);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 3628800);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x01);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
-    dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0x01);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x01);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     /* Cleared again: the next factorial is silent. */
-    dmahal_mmio_write32(r.d, 0, STATUS, 0);
-    dmahal_mmio_write32(r.d, 0, FACT, 3);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, FACT), 6);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 3);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 6);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     rig_close(&r);
 }
@@ -290,26 +272,26 @@ TEST(edu_interrupt_raise_and_ack)
 
     rig_open(&r, "sim", "edu", 28);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
-    dmahal_mmio_write32(r.d, 0, IRQ_RAISE, 0); /* nothing to raise */
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0); /* nothing to raise */
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
-    dmahal_mmio_write32(r.d, 0, IRQ_RAISE, 0x5);
-    dmahal_mmio_write32(r.d, 0, IRQ_RAISE, 0x80000000);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x80000005);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0x5);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0x80000000);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x80000005);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
     /* The status register is read-only. */
-    dmahal_mmio_write32(r.d, 0, IRQ_STATUS, 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x80000005);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_STATUS, 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x80000005);
     /* The line stays up until every cause is acknowledged. */
-    dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0x1);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x80000004);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x1);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x80000004);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
-    dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0x80000000);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x80000000);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
-    dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0x4);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x4);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     /* Acknowledging what is not pending changes nothing. */
-    dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0xffffffff);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0xffffffff);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     rig_close(&r);
 }
@@ -329,17 +311,17 @@ static void round_trip(const char *spec, const char *dev, unsigned bits)
     c = b.va;
     memset(c + 100, 0xee, 200);
 
-    dma(r.d, b.la, BUF, 100, 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 0);
-    dma(r.d, BUF, b.la + 100, 100, CMD_TO_RAM);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 0);
+    dma(r.d, b.la, EDU_BUF_ADDR, 100, 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
+    dma(r.d, EDU_BUF_ADDR, b.la + 100, 100, EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
     CHECK_EQ(memcmp(c, c + 100, 100), 0);
     CHECK_EQ(c[200], 0xee); /* not a byte more */
     CHECK_EQ(c[99], (unsigned char)(1 + 99 * 7));
 
     /* The command register keeps its other bits; RUN is what clears. */
-    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, DMA_CMD), CMD_TO_RAM);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 0);
+    CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, EDU_REG_DMA_CMD), EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 0);
     CHECK_EQ(dmahal_irq_pending(r.d), 0); /* not asked for */
     CHECK_EQ_U(dmahal_fault_count(r.p), 0);
     CHECK_OK(dmahal_common_free(r.a, &b));
@@ -378,13 +360,13 @@ TEST(edu_dma_whole_buffer)
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &in));
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &out));
     fill(&in, 3);
-    dma(r.d, in.la + 1, BUF, 1000, 0);
-    dma(r.d, in.la + 1001, BUF + 1000, 3096, 0);
-    dma(r.d, BUF, out.la + 4095, 4096, CMD_TO_RAM);
+    dma(r.d, in.la + 1, EDU_BUF_ADDR, 1000, 0);
+    dma(r.d, in.la + 1001, EDU_BUF_ADDR + 1000, 3096, 0);
+    dma(r.d, EDU_BUF_ADDR, out.la + 4095, 4096, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp((char *)in.va + 1, (char *)out.va + 4095, 4096), 0);
     CHECK_EQ(((unsigned char *)out.va)[4094], 0);
     CHECK_EQ(((unsigned char *)out.va)[8191], 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 0);
     rig_close(&r);
 }
 
@@ -395,15 +377,15 @@ TEST(edu_dma_interrupt)
 
     rig_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
-    dma(r.d, b.la, BUF, 64, CMD_IRQ);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x100);
+    dma(r.d, b.la, EDU_BUF_ADDR, 64, EDU_CMD_IRQ);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, DMA_CMD), CMD_IRQ);
-    dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0x100);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD), EDU_CMD_IRQ);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x100);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
-    dma(r.d, BUF, b.la, 64, CMD_TO_RAM | CMD_IRQ);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x100);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, DMA_CMD), CMD_TO_RAM | CMD_IRQ);
+    dma(r.d, EDU_BUF_ADDR, b.la, 64, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD), EDU_CMD_TO_RAM | EDU_CMD_IRQ);
     rig_close(&r);
 }
 
@@ -415,12 +397,12 @@ TEST(edu_dma_command_without_run_is_ignored)
     rig_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
     fill(&b, 9);
-    dmahal_mmio_write64(r.d, 0, DMA_SRC, BUF);
-    dmahal_mmio_write64(r.d, 0, DMA_DST, b.la);
-    dmahal_mmio_write64(r.d, 0, DMA_CNT, 64);
-    dmahal_mmio_write32(r.d, 0, DMA_CMD, CMD_TO_RAM | CMD_IRQ);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, DMA_CMD), 0); /* not even stored */
-    CHECK_EQ(((unsigned char *)b.va)[0], 9);            /* nothing moved */
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_DST, b.la);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_CNT, 64);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_DMA_CMD, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD), 0); /* not even stored */
+    CHECK_EQ(((unsigned char *)b.va)[0], 9);                    /* nothing moved */
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     rig_close(&r);
 }
@@ -439,10 +421,10 @@ static void truncation(const char *spec)
     fill(&b, 5);
     c = b.va;
 
-    dma(r.d, b.la | (UINT64_C(1) << 28) | (UINT64_C(0xabc) << 40), BUF, 256, 0);
-    dma(r.d, BUF, (b.la + 1024) | (UINT64_C(1) << 63), 256, CMD_TO_RAM);
+    dma(r.d, b.la | (UINT64_C(1) << 28) | (UINT64_C(0xabc) << 40), EDU_BUF_ADDR, 256, 0);
+    dma(r.d, EDU_BUF_ADDR, (b.la + 1024) | (UINT64_C(1) << 63), 256, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp(c, c + 1024, 256), 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 0);
     CHECK_EQ_U(dmahal_fault_count(r.p), 0);
     rig_close(&r);
 }
@@ -470,8 +452,8 @@ TEST(edu_dma_wide_mask_does_not_truncate)
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     hi = b.la | (UINT64_C(1) << 40);
     fill(&b, 5);
-    dma(r.d, BUF, hi, 256, CMD_TO_RAM);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 2);
+    dma(r.d, EDU_BUF_ADDR, hi, 256, EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
     CHECK_OK(dmahal_fault_get(r.p, 0, &f));
     CHECK_EQ_U(f.la, hi);
@@ -488,14 +470,14 @@ TEST(edu_dma_out_of_buffer_refused)
     static const struct {
         uint64_t dev, cnt;
     } bad[] = {
-        {BUF, BUF_SIZE + 1},             /* count beyond the buffer */
-        {BUF + 4000, 97},                /* ends one byte past it */
-        {BUF - 1, 2},                    /* starts before it */
-        {BUF + BUF_SIZE, 1},             /* starts at its end */
-        {BUF, 0},                        /* nothing to move: QEMU 7.2 refuses it too */
-        {BUF + 16, UINT64_MAX - 8},      /* wraps */
-        {0, 16},                         /* not the buffer at all */
-        {BUF | (UINT64_C(1) << 32), 16}, /* the device side is not masked */
+        {EDU_BUF_ADDR, EDU_BUF_SIZE + 1},         /* count beyond the buffer */
+        {EDU_BUF_ADDR + 4000, 97},                /* ends one byte past it */
+        {EDU_BUF_ADDR - 1, 2},                    /* starts before it */
+        {EDU_BUF_ADDR + EDU_BUF_SIZE, 1},         /* starts at its end */
+        {EDU_BUF_ADDR, 0},                        /* nothing to move: QEMU 7.2 refuses it too */
+        {EDU_BUF_ADDR + 16, UINT64_MAX - 8},      /* wraps */
+        {0, 16},                                  /* not the buffer at all */
+        {EDU_BUF_ADDR | (UINT64_C(1) << 32), 16}, /* the device side is not masked */
     };
     const size_t n = sizeof(bad) / sizeof(bad[0]);
     struct rig r;
@@ -506,27 +488,27 @@ TEST(edu_dma_out_of_buffer_refused)
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
     fill(&b, 11);
-    dma(r.d, b.la, BUF, BUF_SIZE, 0); /* the buffer now holds the pattern */
+    dma(r.d, b.la, EDU_BUF_ADDR, EDU_BUF_SIZE, 0); /* the buffer now holds the pattern */
     memset(c, 0, 8192);
     for (size_t i = 0; i < n; i++) {
         /* RAM -> device: the buffer must keep the pattern (checked below). */
-        dma(r.d, b.la + 4096, bad[i].dev, bad[i].cnt, CMD_IRQ);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 1);
+        dma(r.d, b.la + 4096, bad[i].dev, bad[i].cnt, EDU_CMD_IRQ);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 1);
         /* device -> RAM: RAM must stay zero. */
-        dma(r.d, bad[i].dev, b.la, bad[i].cnt, CMD_TO_RAM | CMD_IRQ);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 1);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 2 * (i + 1));
+        dma(r.d, bad[i].dev, b.la, bad[i].cnt, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 1);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 2 * (i + 1));
         CHECK_EQ(c[0], 0);
         /* The command completed: an interrupt-driven driver does not hang. */
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x100);
-        dmahal_mmio_write32(r.d, 0, IRQ_ACK, 0x100);
+        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
+        dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x100);
     }
     for (size_t i = 0; i < 8192; i++)
         CHECK_EQ(c[i], 0);
     /* A good transfer afterwards works, and clears the error register. */
-    dma(r.d, BUF, b.la, BUF_SIZE, CMD_TO_RAM);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 0);
-    for (size_t i = 0; i < BUF_SIZE; i++)
+    dma(r.d, EDU_BUF_ADDR, b.la, EDU_BUF_SIZE, EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
+    for (size_t i = 0; i < EDU_BUF_SIZE; i++)
         CHECK_EQ(c[i], (unsigned char)(11 + i * 7 + (i >> 8)));
     CHECK_EQ_U(dmahal_fault_count(r.p), 0); /* refused before the bus */
     rig_close(&r);
@@ -543,16 +525,16 @@ TEST(edu_dma_buffer_edges_accepted)
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
     c[0] = 0x5a;
-    dma(r.d, b.la, BUF + BUF_SIZE - 1, 1, 0);
+    dma(r.d, b.la, EDU_BUF_ADDR + EDU_BUF_SIZE - 1, 1, 0);
     c[0] = 0xa5;
-    dma(r.d, b.la, BUF, 1, 0);
-    dma(r.d, BUF + BUF_SIZE - 1, b.la + 8191, 1, CMD_TO_RAM);
+    dma(r.d, b.la, EDU_BUF_ADDR, 1, 0);
+    dma(r.d, EDU_BUF_ADDR + EDU_BUF_SIZE - 1, b.la + 8191, 1, EDU_CMD_TO_RAM);
     CHECK_EQ(c[8191], 0x5a);
-    dma(r.d, BUF, b.la + 1, BUF_SIZE, CMD_TO_RAM);
+    dma(r.d, EDU_BUF_ADDR, b.la + 1, EDU_BUF_SIZE, EDU_CMD_TO_RAM);
     CHECK_EQ(c[1], 0xa5);
-    CHECK_EQ(c[BUF_SIZE], 0x5a);
-    CHECK_EQ(c[BUF_SIZE + 1], 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 0);
+    CHECK_EQ(c[EDU_BUF_SIZE], 0x5a);
+    CHECK_EQ(c[EDU_BUF_SIZE + 1], 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 0);
     rig_close(&r);
 }
 
@@ -569,12 +551,12 @@ TEST(edu_dma_fault_leaves_device_sane)
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     fill(&b, 13);
 
-    dma(r.d, b.la, BUF, 4096, 0);
-    dma(r.d, hole | (UINT64_C(1) << 28), BUF, 4096, CMD_IRQ);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 2);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 1);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, IRQ_STATUS), 0x100);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, DMA_CMD), CMD_IRQ);
+    dma(r.d, b.la, EDU_BUF_ADDR, 4096, 0);
+    dma(r.d, hole | (UINT64_C(1) << 28), EDU_BUF_ADDR, 4096, EDU_CMD_IRQ);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 1);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD), EDU_CMD_IRQ);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
     CHECK_OK(dmahal_fault_get(r.p, 0, &f));
     CHECK_EQ_U(f.la, hole); /* what the device drove, after the mask */
@@ -582,7 +564,7 @@ TEST(edu_dma_fault_leaves_device_sane)
     CHECK(!f.write);
     CHECK_STR(f.device, "edu");
 
-    dma(r.d, BUF, hole + 8, 16, CMD_TO_RAM);
+    dma(r.d, EDU_BUF_ADDR, hole + 8, 16, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_fault_count(r.p), 2);
     CHECK_OK(dmahal_fault_get(r.p, 1, &f));
     CHECK_EQ_U(f.la, hole + 8);
@@ -590,9 +572,9 @@ TEST(edu_dma_fault_leaves_device_sane)
 
     /* The device's buffer still holds what the good transfer brought. */
     memset(b.va, 0, 4096);
-    dma(r.d, BUF, b.la, 4096, CMD_TO_RAM);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_NFL), 2);
+    dma(r.d, EDU_BUF_ADDR, b.la, 4096, EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 2);
     for (size_t i = 0; i < 4096; i++)
         CHECK_EQ(((unsigned char *)b.va)[i], (unsigned char)(13 + i * 7 + (i >> 8)));
     rig_close(&r);
@@ -641,8 +623,8 @@ TEST(edu_dma_mask_argument_applies)
     rig_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff0", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     CHECK_GE_U(b.la, UINT64_C(16) << 20);
-    dma(r.d, BUF, b.la + 0x13, 16, CMD_TO_RAM);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 2);
+    dma(r.d, EDU_BUF_ADDR, b.la + 0x13, 16, EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
     CHECK_OK(dmahal_fault_get(r.p, 0, &f));
     CHECK_EQ_U(f.la, (b.la + 0x13) & 0xfff0);
@@ -666,12 +648,12 @@ static void high_buffer(const char *dev, bool lands)
     CHECK_OK(dmahal_common_alloc(a64, 4096, 0, &hi));
     CHECK_GE_U(hi.la, UINT64_C(4) << 30);
     fill(&lo, 17);
-    dma(r.d, lo.la, BUF, 4096, 0);
-    dma(r.d, BUF, hi.la, 4096, CMD_TO_RAM);
+    dma(r.d, lo.la, EDU_BUF_ADDR, 4096, 0);
+    dma(r.d, EDU_BUF_ADDR, hi.la, 4096, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp(lo.va, hi.va, 4096) == 0, lands);
     if (!lands)
         CHECK_EQ(((unsigned char *)hi.va)[0], 0);
-    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, SIM_DMA_ERR), 0); /* nobody noticed */
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0); /* nobody noticed */
     CHECK_EQ_U(dmahal_fault_count(r.p), 0);
     dmahal_adapter_put(a64);
     rig_close(&r);

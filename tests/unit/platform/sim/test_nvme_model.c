@@ -602,8 +602,8 @@ TEST(io_errors)
     CHECK_EQ_U(io(&r, &cmd), ST_BAD_OPCODE);
     cmd = rw_cmd(0x06, 1, 0, 1, r.data.la, 0); /* an admin opcode (Identify) */
     CHECK_EQ_U(io(&r, &cmd), ST_BAD_OPCODE);
-    cmd = rw_cmd(0x02 | 1u << 14, 1, 0, 1, r.data.la, 0);
-    CHECK_EQ_U(io(&r, &cmd), ST_BAD_FIELD);
+    cmd = rw_cmd(0x02 | 3u << 14, 1, 0, 1, r.data.la, 0); /* PSDT 11b: reserved */
+    CHECK_EQ_U(io(&r, &cmd), 0x02);
     cmd = rw_cmd(0x02 | 1u << 8, 1, 0, 1, r.data.la, 0);
     CHECK_EQ_U(io(&r, &cmd), 0x02);
     /* MDTS: 512 KiB is the most; one block more is refused before anything moves. */
@@ -906,4 +906,254 @@ TEST(verifier_quiet_on_a_good_driver)
     CHECK_EQ_U(io(&r, &cmd), ST_OK);
     rig_close(&r);
     unsetenv("DMAHAL_VERIFY");
+}
+
+/* ---- SGLs ----------------------------------------------------------------------------------- */
+
+#define SGL_DATA    0x00
+#define SGL_BUCKET  0x10
+#define SGL_SEGMENT 0x20
+#define SGL_LAST    0x30
+
+struct sgld {
+    uint64_t addr;
+    uint32_t len;
+    uint8_t rsvd[3];
+    uint8_t type;
+};
+
+static struct sqe sgl_cmd(unsigned op, uint64_t slba, unsigned nlb, struct sgld sgl1)
+{
+    struct sqe cmd = rw_cmd(op | 1u << 14, 1, slba, nlb, 0, 0);
+
+    memcpy(&cmd.prp1, &sgl1, 8);
+    memcpy(&cmd.prp2, (const char *)&sgl1 + 8, 8);
+    return cmd;
+}
+
+static struct sgld sgl(uint64_t addr, uint32_t len, uint8_t type)
+{
+    return (struct sgld){.addr = addr, .len = len, .type = type};
+}
+
+TEST(sgl_layouts)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct sgld *seg;
+    unsigned char *d;
+    const unsigned char *id;
+
+    rig_open(&r, "sim", "nvme:size=16M");
+    io_create(&r, 16);
+    d = data(&r, 0);
+    seg = r.list.va;
+    /* Offered: SGLs without alignment rules, and bit buckets. */
+    cmd = (struct sqe){.cdw0 = 0x06, .cdw10 = 1, .prp1 = r.data.la};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    id = data(&r, 0);
+    CHECK_EQ_U(id[536] | id[538] << 16, 0x10001);
+
+    /* One data block, at an odd address. */
+    fill(d + 3, 4096, 21);
+    cmd = sgl_cmd(0x01, 0, 8, sgl(r.data.la + 3, 4096, SGL_DATA));
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    memset(d, 0, 3 * PAGE);
+    cmd.cdw0 = (cmd.cdw0 & ~0xffu) | 0x02;
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK(filled(d + 3, 4096, 21));
+
+    /* A segment of three pieces, chained to a last segment of one: 100 + 1000 + 2996 + 4096. */
+    fill(d + 2 * PAGE, 8192, 22);
+    seg[0] = sgl(r.data.la + 2 * PAGE, 100, SGL_DATA);
+    seg[1] = sgl(r.data.la + 2 * PAGE + 100, 1000, SGL_DATA);
+    seg[2] = sgl(r.data.la + 2 * PAGE + 1100, 2996, SGL_DATA);
+    seg[3] = sgl(r.list.la + PAGE, 16, SGL_LAST);
+    seg[256] = sgl(r.data.la + 3 * PAGE, 4096, SGL_DATA);
+    cmd = sgl_cmd(0x01, 64, 16, sgl(r.list.la, 64, SGL_SEGMENT));
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    memset(d, 0, 8 * PAGE);
+    cmd = rw_cmd(0x02, 1, 64, 16, r.data.la + 2 * PAGE, r.data.la + 3 * PAGE);
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK(filled(d + 2 * PAGE, 8192, 22));
+
+    /* A bit bucket in a Read drops its bytes: 1 KiB, 2 KiB dropped, 1 KiB. */
+    memset(d, 0xee, 8 * PAGE);
+    seg[0] = sgl(r.data.la, 1024, SGL_DATA);
+    seg[1] = sgl(0, 2048, SGL_BUCKET);
+    seg[2] = sgl(r.data.la + 1024, 1024, SGL_DATA);
+    cmd = sgl_cmd(0x02, 64, 8, sgl(r.list.la, 48, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    CHECK(filled(d, 1024, 22));
+    fill(d + 4 * PAGE, 4096, 22);
+    CHECK(!memcmp(d + 1024, d + 4 * PAGE + 3072, 1024));
+    CHECK_EQ_U(d[2048], 0xee);
+    rig_close(&r);
+}
+
+TEST(sgl_errors)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct sgld *seg;
+
+    rig_open(&r, "sim:iommu=on", "nvme:size=16M");
+    io_create(&r, 16);
+    seg = r.list.va;
+    /* Too little data, too much data. */
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.data.la, 4000, SGL_DATA));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0f);
+    seg[0] = sgl(r.data.la, 4096, SGL_DATA);
+    seg[1] = sgl(r.data.la + PAGE, 512, SGL_DATA);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 32, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0f);
+    /* Segment descriptors: empty, not whole descriptors, not a segment at all (SGL1 a bit
+     * bucket), a segment pointer in the middle of a segment, an unknown type. */
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 0, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 20, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(0, 4096, SGL_BUCKET));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    seg[0] = sgl(r.list.la + PAGE, 16, SGL_SEGMENT);
+    seg[1] = sgl(r.data.la, 4096, SGL_DATA);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 32, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0e);
+    seg[0] = sgl(r.data.la, 4096, 0x70);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 16, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x11);
+    /* A Last Segment that points on; a segment that points at itself (no progress). */
+    seg[0] = sgl(r.data.la, 1024, SGL_DATA);
+    seg[1] = sgl(r.list.la + PAGE, 16, SGL_SEGMENT);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 32, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    seg[0] = sgl(r.list.la, 16, SGL_SEGMENT);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(r.list.la, 16, SGL_SEGMENT));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x0d);
+    /* A segment or data block the bus refuses. */
+    cmd = sgl_cmd(0x02, 0, 8, sgl(0x7f0000000000ull, 16, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), ST_XFER);
+    cmd = sgl_cmd(0x02, 0, 8, sgl(0x7f0000000000ull, 4096, SGL_DATA));
+    CHECK_EQ_U(io(&r, &cmd), ST_XFER);
+    /* More descriptors than the controller maps (QEMU's 1024). */
+    for (unsigned i = 0; i < 1025; i++)
+        ((struct sgld *)r.data.va)[i] = sgl(r.list.la + (i % 2) * 64, 4, SGL_DATA);
+    cmd = sgl_cmd(0x02, 0, 9, sgl(r.data.la, 1025 * 16, SGL_LAST));
+    CHECK_EQ_U(io(&r, &cmd), DNR | 0x06);
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
+    CHECK_EQ_U(io(&r, &cmd), ST_OK);
+    rig_close(&r);
+}
+
+/* ---- asynchronous events ------------------------------------------------------------------------
+ */
+
+/* Sends an Asynchronous Event Request: it stays outstanding. Returns its command identifier. */
+static uint16_t aer(struct rig *r)
+{
+    struct sqe cmd = {.cdw0 = 0x0c};
+    uint16_t cid = queue_cmd(&r->admin, &cmd);
+    struct cqe e;
+
+    dmahal_mmio_write32(r->d, 0, sq_db(r, 0), r->admin.tail);
+    CHECK(!reap(r, &r->admin, &e));
+    return cid;
+}
+
+TEST(asynchronous_events)
+{
+    struct rig r;
+    struct sqe cmd;
+    struct cqe e;
+    uint16_t cid, cid2, log_cid;
+
+    rig_open(&r, "sim", "nvme:queues=2");
+    /* Without a request outstanding a bad doorbell is only ignored. */
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    cid = aer(&r);
+    /* A doorbell of no queue: an error event, Invalid Doorbell Register, Error log. */
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, cid);
+    CHECK_EQ_U(e.dw3 >> 17, ST_OK);
+    CHECK_EQ_U(e.dw0, 0x010000);
+    /* Error events are now masked until the host reads the Error log (RAE clear). */
+    cid2 = aer(&r);
+    dmahal_mmio_write32(r.d, 0, cq_db(&r, 0), 0xfff); /* value beyond the queue */
+    CHECK(!reap(&r, &r.admin, &e));
+    cmd = (struct sqe){.cdw0 = 0x02, .prp1 = r.data.la, .cdw10 = 15u << 16 | 1u << 15 | 0x01};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK); /* RAE set: still masked */
+    cmd.cdw10 = 15u << 16 | 0x01;
+    log_cid = queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK(reap(&r, &r.admin, &e)); /* the event, reported as the log is read */
+    CHECK_EQ_U(e.dw3 & 0xffff, cid2);
+    CHECK_EQ_U(e.dw0, 0x010100); /* Invalid Doorbell Write Value */
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, log_cid);
+    /* Four requests at most (AERL 3): the fifth fails. */
+    for (int i = 0; i < 4; i++)
+        aer(&r);
+    cmd = (struct sqe){.cdw0 = 0x0c};
+    CHECK_EQ_U(admin(&r, &cmd), 0x105);
+    /* A SMART event: temperature events enabled, threshold set below the temperature. */
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x0b, .cdw11 = 0x2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x04, .cdw11 = 300};
+    log_cid = queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw0, 0x020101); /* SMART, temperature threshold, SMART log */
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 & 0xffff, log_cid);
+    /* A reset forgets outstanding requests. */
+    disable(&r);
+    enable(&r);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), 1);
+    CHECK(!reap(&r, &r.admin, &e));
+    rig_close(&r);
+}
+
+TEST(compare_and_verify)
+{
+    char path[] = "/tmp/dmahal-nvme-cmp-XXXXXX";
+    const char *names[2] = {"nvme:size=16M", NULL};
+    char file[96];
+    int fd = mkstemp(path);
+
+    CHECK(fd >= 0);
+    close(fd);
+    snprintf(file, sizeof(file), "nvme:size=16M,file=%s", path);
+    names[1] = file;
+    for (int k = 0; k < 2; k++) {
+        struct rig r;
+        struct sqe cmd;
+        const unsigned char *id;
+
+        rig_open(&r, "sim", names[k]);
+        io_create(&r, 8);
+        cmd = (struct sqe){.cdw0 = 0x06, .cdw10 = 1, .prp1 = r.data.la};
+        CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+        id = data(&r, 0);
+        CHECK_EQ_U(id[520] & 0x81, 0x81); /* ONCS: Compare, Verify */
+        fill(data(&r, 0), 2 * PAGE, 40);
+        cmd = rw_cmd(0x01, 1, 16, 16, r.data.la, r.data.la + PAGE);
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        /* The same data compares equal; one byte off in the second page does not. */
+        cmd.cdw0 = 0x05;
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        data(&r, 0)[PAGE + 77] ^= 1;
+        CHECK_EQ_U(io(&r, &cmd), DNR | 0x285);
+        cmd = rw_cmd(0x05, 1, (16u << 20) / 512, 1, r.data.la, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_LBA_RANGE);
+        /* Verify: in range, no data; out of range; beyond the size limit. */
+        cmd = rw_cmd(0x0c, 1, 0, 1024, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_OK);
+        cmd = rw_cmd(0x0c, 1, (16u << 20) / 512 - 1, 2, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_LBA_RANGE);
+        cmd = rw_cmd(0x0c, 1, 0, 1025, 0, 0);
+        CHECK_EQ_U(io(&r, &cmd), ST_BAD_FIELD);
+        rig_close(&r);
+    }
+    unlink(path);
 }
