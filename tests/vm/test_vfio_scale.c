@@ -134,3 +134,70 @@ TEST(hundred_thousand_concurrent_maps)
     free(s);
     munmap(mem, len);
 }
+
+/* The kB that the mapping holding @va reports for @key in /proc/self/smaps, or -1. */
+static long smaps_kb(const void *va, const char *key)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[256];
+    bool in = false;
+    long kb = -1;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            if (in)
+                break;
+            in = (uintptr_t)va >= lo && (uintptr_t)va < hi;
+            continue;
+        }
+        if (in && strncmp(line, key, strlen(key)) == 0)
+            kb = strtol(line + strlen(key), NULL, 10);
+    }
+    fclose(f);
+    return kb;
+}
+
+/* Large IOMMU pages: a lazily unmapped adapter's 2 MiB arena is one huge page (hugetlbfs or
+ * transparent) at a 2 MiB-aligned IOVA, and the device reaches all of it. */
+TEST(arenas_use_large_pages)
+{
+    struct rig r;
+    struct dmahal_buf small, big;
+    unsigned char buf[EDU_DMA_LIMIT];
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *f;
+    long thp, kps;
+
+    rig_open(&r, DMAHAL_DESC_LAZY_UNMAP);
+    f = open_memstream(&text, &tlen);
+    CHECK_OK(dmahal_dump(r.p, f, DMAHAL_DUMP_PLATFORM));
+    fclose(f);
+    printf("%s", strstr(text, "iommu-page-sizes") ? strstr(text, "iommu-page-sizes") : "");
+    if (!strstr(text, "iommu-page-sizes: 0x") ||
+        !(strtoull(strstr(text, "iommu-page-sizes: ") + 18, NULL, 16) & (2u << 20))) {
+        free(text);
+        rig_close(&r);
+        TEST_SKIP("the IOMMU reports no 2 MiB page");
+    }
+    free(text);
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &small));
+    CHECK_OK(dmahal_common_alloc(r.a, 64 * 1024, 0, &big));
+    CHECK_EQ_U(small.la & ~(uint64_t)((2u << 20) - 1), big.la & ~(uint64_t)((2u << 20) - 1));
+    thp = smaps_kb(small.va, "AnonHugePages:");
+    kps = smaps_kb(small.va, "KernelPageSize:");
+    printf("arena at va %p la %#" PRIx64 ": AnonHugePages %ld kB, KernelPageSize %ld kB\n",
+           small.va, small.la, thp, kps);
+    CHECK(thp >= 2048 || kps >= 2048);
+    pattern(buf, sizeof(buf), 11);
+    CHECK_OK(edu_write(r.e, 0, buf, sizeof(buf)));
+    CHECK_OK(edu_dma(r.e, big.la + 8192, 0, EDU_DMA_LIMIT, true));
+    CHECK(memcmp((char *)big.va + 8192, buf, sizeof(buf)) == 0);
+    CHECK_OK(dmahal_common_free(r.a, &small));
+    CHECK_OK(dmahal_common_free(r.a, &big));
+    rig_close(&r);
+}

@@ -78,6 +78,37 @@ static void *map_aligned(size_t len, size_t align)
     return va;
 }
 
+/* The largest IOMMU page size above the CPU's that fits @len and that huge pages can back
+ * (at most 1 GiB), or 0. */
+static size_t large_page(const struct vfio_plat *vp, size_t len)
+{
+    uint64_t best = 0;
+
+    for (uint64_t ps = vp->pgsizes; ps; ps &= ps - 1) {
+        uint64_t size = ps & -ps;
+
+        if (size > 4096 && size <= len && size <= ((uint64_t)1 << 30) && !(len & (size - 1)))
+            best = size;
+    }
+    return (size_t)best;
+}
+
+/* @len bytes in pages of @big bytes where the system gives them: hugetlbfs pages, else memory
+ * aligned to @big and advised to be transparent huge pages. */
+static void *map_huge(size_t len, size_t big)
+{
+    int shift = __builtin_ctzll(big);
+    void *va = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (shift << MAP_HUGE_SHIFT), -1, 0);
+
+    if (va != MAP_FAILED)
+        return va;
+    va = map_aligned(len, big);
+    if (va)
+        madvise(va, len, MADV_HUGEPAGE); /* before the pin touches it; fails harmlessly */
+    return va;
+}
+
 /*
  * Turns a failed VFIO_IOMMU_MAP_DMA of [iova, iova + len) into the code the caller gets. The
  * limits a person can raise are named once per platform: a driver that retries would
@@ -153,10 +184,16 @@ static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
                             ? dmahal__adp(a)->c.boundary
                             : 0;
     uint64_t iova;
+    size_t big = large_page(vp, len);
     void *va;
     int rc;
 
-    va = map_aligned(len, align);
+    /* Large IOMMU pages: memory in huge pages (hugetlbfs when the system has them reserved,
+     * else transparent ones), at an IOVA aligned alike, lets the kernel map each with one
+     * IOMMU entry instead of 512. Without them the pages are small: nothing else changes. */
+    if (big > align)
+        align = big;
+    va = big ? map_huge(len, big) : map_aligned(len, align);
     if (!va)
         return -ENOMEM;
     /* A child of fork() must not get copy-on-write copies of pinned pages: the device
