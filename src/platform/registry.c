@@ -9,6 +9,9 @@ static const struct dmahal__platform_ops *const platforms[] = {
 #ifdef DMAHAL_HAVE_VFIO
     &dmahal__vfio_ops,
 #endif
+#ifdef DMAHAL_HAVE_NOIOMMU
+    &dmahal__noiommu_ops,
+#endif
 };
 
 const struct dmahal__platform_ops *dmahal__platform_find(const char *name)

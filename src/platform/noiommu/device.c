@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * device.c - PCI devices without an IOMMU: found by address or vendor:device in sysfs, bound to
+ * uio_pci_generic (or vfio-pci in no-IOMMU mode), BARs through the resourceN files, the
+ * configuration space through the config file, bus mastering.
+ */
+#include "platform/noiommu/noiommu.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/pci_regs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define IORESOURCE_MEM 0x200ul /* include/linux/ioport.h */
+
+/* Reads @n hex digits exactly. */
+static bool hex_field(const char *s, int n, unsigned *out)
+{
+    *out = 0;
+    for (int i = 0; i < n; i++) {
+        int c = s[i];
+        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+
+        if (v == 16)
+            return false;
+        *out = *out << 4 | v;
+    }
+    return true;
+}
+
+/* Accepts "DDDD:BB:SS.F" or "BB:SS.F" exactly, and writes the canonical form sysfs uses. */
+static bool pci_addr_parse(const char *name, char *out, size_t size)
+{
+    unsigned dom = 0, bus, slot, fn;
+    size_t len = strlen(name);
+    const char *s = name;
+
+    if (len == 12) {
+        if (!hex_field(s, 4, &dom) || s[4] != ':')
+            return false;
+        s += 5;
+    } else if (len != 7) {
+        return false;
+    }
+    if (!hex_field(s, 2, &bus) || s[2] != ':' || !hex_field(s + 3, 2, &slot) || s[5] != '.' ||
+        !hex_field(s + 6, 1, &fn) || slot > 0x1f || fn > 7)
+        return false;
+    snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
+    return true;
+}
+
+/* Reads a sysfs attribute of @addr holding one number ("0x1234"). */
+static bool read_num(const char *sysfs, const char *addr, const char *what, unsigned long *out)
+{
+    char path[PATH_MAX + 64], buf[64];
+    FILE *f;
+    bool ok;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", sysfs, addr, what);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    if (ok)
+        *out = strtoul(buf, NULL, 0);
+    return ok;
+}
+
+/* "VVVV:DDDD": the first device by address with those IDs. */
+static int find_by_id(const struct nio_plat *np, const char *name, char *out, size_t size)
+{
+    unsigned ven, devid;
+    struct dirent **list;
+    int n, rc = -ENOENT;
+
+    if (strlen(name) != 9 || !hex_field(name, 4, &ven) || name[4] != ':' ||
+        !hex_field(name + 5, 4, &devid)) {
+        dmahal__nio_say("\"%s\" is neither a PCI address (DDDD:BB:SS.F) nor a vendor:device "
+                        "(VVVV:DDDD, e.g. 1234:11e8)",
+                        name);
+        return -EINVAL;
+    }
+    n = scandir(np->sysfs, &list, NULL, alphasort);
+    if (n < 0) {
+        dmahal__nio_say("cannot list %s: %s", np->sysfs, strerror(errno));
+        return -errno;
+    }
+    for (int i = 0; i < n; i++) {
+        unsigned long v, d;
+
+        if (rc == -ENOENT && list[i]->d_name[0] != '.' &&
+            read_num(np->sysfs, list[i]->d_name, "vendor", &v) && v == ven &&
+            read_num(np->sysfs, list[i]->d_name, "device", &d) && d == devid &&
+            strlen(list[i]->d_name) < size) {
+            memcpy(out, list[i]->d_name, strlen(list[i]->d_name) + 1);
+            rc = 0;
+        }
+        free(list[i]);
+    }
+    free(list);
+    if (rc)
+        dmahal__nio_say("no PCI device %04x:%04x in %s (see lspci -nn)", ven, devid, np->sysfs);
+    return rc;
+}
+
+/* The last component of a sysfs symlink of @addr (its driver, its IOMMU group). */
+static int link_name(const struct nio_plat *np, const char *addr, const char *what, char *out,
+                     size_t size)
+{
+    char path[PATH_MAX + 64], link[PATH_MAX];
+    const char *base;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/%s/%s", np->sysfs, addr, what);
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0)
+        return -errno;
+    link[n] = '\0';
+    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+    if (strlen(base) >= size)
+        return -ENAMETOOLONG;
+    memcpy(out, base, strlen(base) + 1);
+    return 0;
+}
+
+/* vfio-pci serves a device without an IOMMU only in the kernel's no-IOMMU mode. */
+static int vfio_noiommu_check(const struct nio_plat *np, const char *addr)
+{
+    char group[64], path[PATH_MAX + 64], mode = 'N';
+    FILE *f = fopen("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "re");
+
+    if (!f) {
+        dmahal__nio_say("%s is bound to vfio-pci, but this kernel has no VFIO no-IOMMU mode "
+                        "(CONFIG_VFIO_NOIOMMU; Debian's kernel lacks it): bind it to "
+                        "uio_pci_generic instead",
+                        addr);
+        return -ENODEV;
+    }
+    if (fscanf(f, "%c", &mode) != 1)
+        mode = 'N';
+    fclose(f);
+    snprintf(path, sizeof(path), "iommu_group");
+    if (mode != 'Y' || link_name(np, addr, path, group, sizeof(group))) {
+        dmahal__nio_say("%s is bound to vfio-pci without no-IOMMU mode: echo 1 > "
+                        "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode before binding "
+                        "it, or bind it to uio_pci_generic",
+                        addr);
+        return -ENODEV;
+    }
+    return 0;
+}
+
+/* Checks the device and its driver; fills nd->driver. */
+static int device_check(const struct nio_plat *np, struct nio_dev *nd)
+{
+    char path[PATH_MAX + 64];
+    unsigned long ven = 0, dev = 0;
+    const char *addr = nd->addr;
+
+    snprintf(path, sizeof(path), "%s/%s", np->sysfs, addr);
+    if (access(path, F_OK)) {
+        dmahal__nio_say("no PCI device %s (see ls %s)", addr, np->sysfs);
+        return -ENOENT;
+    }
+    read_num(np->sysfs, addr, "vendor", &ven);
+    read_num(np->sysfs, addr, "device", &dev);
+    if (link_name(np, addr, "driver", nd->driver, sizeof(nd->driver))) {
+        dmahal__nio_say("%s is bound to no driver; bind it to uio_pci_generic: modprobe "
+                        "uio_pci_generic; echo %04lx %04lx > "
+                        "/sys/bus/pci/drivers/uio_pci_generic/new_id",
+                        addr, ven, dev);
+        return -ENODEV;
+    }
+    if (strcmp(nd->driver, "uio_pci_generic") == 0)
+        return 0;
+    if (strcmp(nd->driver, "vfio-pci") == 0)
+        return vfio_noiommu_check(np, addr);
+    dmahal__nio_say("%s is bound to %s, not uio_pci_generic; rebind it: echo %s > "
+                    "/sys/bus/pci/devices/%s/driver/unbind; echo uio_pci_generic > "
+                    "/sys/bus/pci/devices/%s/driver_override; echo %s > "
+                    "/sys/bus/pci/drivers_probe",
+                    addr, nd->driver, addr, addr, addr, addr);
+    return -EBUSY;
+}
+
+static int cfg_rw(struct nio_dev *nd, bool write, unsigned off, void *buf, size_t len)
+{
+    ssize_t n = write ? pwrite(nd->cfg_fd, buf, len, off) : pread(nd->cfg_fd, buf, len, off);
+
+    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* Memory decoding and bus mastering: without the latter the device's DMA goes nowhere. */
+static int bus_master(struct nio_dev *nd, bool on)
+{
+    uint16_t cmd;
+    int rc = cfg_rw(nd, false, PCI_COMMAND, &cmd, sizeof(cmd));
+
+    if (rc)
+        return rc;
+    if (on)
+        cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+    else
+        cmd &= (uint16_t)~PCI_COMMAND_MASTER;
+    return cfg_rw(nd, true, PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+/* Maps every memory BAR the sysfs resource file lists. */
+static int bars_map(const struct nio_plat *np, struct dmahal_device *d, struct nio_dev *nd)
+{
+    char path[PATH_MAX + 64], line[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s/resource", np->sysfs, nd->addr);
+    f = fopen(path, "re");
+    if (!f) {
+        dmahal__nio_say("cannot read %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    for (unsigned i = 0; i < DMAHAL__BARS && fgets(line, sizeof(line), f); i++) {
+        unsigned long long start, end, flags;
+        uint64_t size;
+        void *map;
+        int fd;
+
+        if (sscanf(line, "%llx %llx %llx", &start, &end, &flags) != 3 || end <= start ||
+            !(flags & IORESOURCE_MEM))
+            continue;
+        size = end - start + 1;
+        snprintf(path, sizeof(path), "%s/%s/resource%u", np->sysfs, nd->addr, i);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        close(fd);
+        if (map == MAP_FAILED)
+            continue;
+        nd->bar[i].map = map;
+        nd->bar[i].size = size;
+        dmahal__dev(d)->bar_size[i] = size;
+    }
+    fclose(f);
+    return 0;
+}
+
+static void bars_unmap(struct nio_dev *nd)
+{
+    for (unsigned i = 0; i < DMAHAL__BARS; i++)
+        if (nd->bar[i].map)
+            munmap((void *)nd->bar[i].map, nd->bar[i].size);
+}
+
+/* The uio node of the device (/dev/uioN), for its interrupt; -1 if it has none. */
+static int uio_open(const struct nio_plat *np, const struct nio_dev *nd)
+{
+    char path[PATH_MAX + 300];
+    struct dirent *e;
+    DIR *dir;
+    int fd = -1;
+
+    snprintf(path, sizeof(path), "%s/%s/uio", np->sysfs, nd->addr);
+    dir = opendir(path);
+    if (!dir)
+        return -1;
+    while (fd < 0 && (e = readdir(dir)))
+        if (strncmp(e->d_name, "uio", 3) == 0) {
+            snprintf(path, sizeof(path), "%s/%s", np->dev_dir, e->d_name);
+            fd = open(path, O_RDWR | O_CLOEXEC);
+        }
+    closedir(dir);
+    return fd;
+}
+
+int dmahal__nio_device_open(struct dmahal_device *d, const char *name)
+{
+    struct nio_plat *np = dmahal__dev_plat(d)->priv;
+    char path[PATH_MAX + 64];
+    struct nio_dev *nd;
+    int rc;
+
+    nd = calloc(1, sizeof(*nd));
+    if (!nd)
+        return -ENOMEM;
+    nd->cfg_fd = nd->uio_fd = -1;
+    if (!pci_addr_parse(name, nd->addr, sizeof(nd->addr))) {
+        rc = find_by_id(np, name, nd->addr, sizeof(nd->addr));
+        if (rc)
+            goto err_free;
+    }
+    rc = device_check(np, nd);
+    if (rc)
+        goto err_free;
+    snprintf(path, sizeof(path), "%s/%s/config", np->sysfs, nd->addr);
+    nd->cfg_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (nd->cfg_fd < 0) {
+        rc = errno == EACCES || errno == EPERM ? -EACCES : -errno;
+        dmahal__nio_say("cannot open %s: %s%s", path, strerror(errno),
+                        rc == -EACCES ? " (run as root)" : "");
+        goto err_free;
+    }
+    rc = bars_map(np, d, nd);
+    if (rc)
+        goto err_cfg;
+    nd->uio_fd = uio_open(np, nd);
+    dmahal__dev(d)->priv = nd;
+    return 0;
+
+err_cfg:
+    close(nd->cfg_fd);
+err_free:
+    free(nd);
+    return rc;
+}
+
+void dmahal__nio_device_close(struct dmahal_device *d)
+{
+    struct nio_dev *nd = dmahal__dev(d)->priv;
+
+    /* Its buffers are freed already: a device still mastering now would write anywhere. */
+    if (nd->master)
+        bus_master(nd, false);
+    bars_unmap(nd);
+    if (nd->uio_fd >= 0)
+        close(nd->uio_fd);
+    close(nd->cfg_fd);
+    free(nd);
+}
+
+int dmahal__nio_adapter_init(struct dmahal_adapter *a)
+{
+    struct nio_dev *nd = dmahal__adp_dev(a)->priv;
+    int rc;
+
+    if (nd->master)
+        return 0;
+    rc = bus_master(nd, true);
+    if (rc) {
+        dmahal__nio_say("cannot enable bus mastering on %s: %s", nd->addr, strerror(-rc));
+        return rc;
+    }
+    nd->master = true;
+    return 0;
+}
+
+uint64_t dmahal__nio_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size)
+{
+    struct nio_bar *b = &((struct nio_dev *)dmahal__dev(d)->priv)->bar[bar];
+
+    return size == 8 ? *(volatile uint64_t *)(b->map + off) : *(volatile uint32_t *)(b->map + off);
+}
+
+void dmahal__nio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
+                            unsigned size)
+{
+    struct nio_bar *b = &((struct nio_dev *)dmahal__dev(d)->priv)->bar[bar];
+
+    if (size == 8)
+        *(volatile uint64_t *)(b->map + off) = val;
+    else
+        *(volatile uint32_t *)(b->map + off) = (uint32_t)val;
+}
