@@ -139,7 +139,8 @@ static struct result run(const struct params *pp)
     struct dmahal_platform *p = NULL;
     struct dmahal_device *d = NULL;
     struct dmahal_adapter *a = NULL;
-    struct dmahal_desc desc = {.addr_bits = pp->bits,
+    struct dmahal_desc desc = {.size = sizeof(desc),
+                               .addr_bits = pp->bits,
                                .max_transfer = (size_t)pp->granule * 4096,
                                .flags = desc_flags(pp->mode)};
     static struct worker w[MAX_THREADS];

@@ -21,7 +21,10 @@ struct rig {
 
 static void rig_open(struct rig *r, unsigned flags)
 {
-    struct dmahal_desc desc = {.addr_bits = 64, .max_transfer = 1 << 20, .flags = flags};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc),
+                               .addr_bits = 64,
+                               .max_transfer = 1 << 20,
+                               .flags = flags};
 
     CHECK_OK(dmahal_platform_open("vfio", &r->p));
     CHECK_OK(dmahal_device_open(r->p, vm_dev("DMAHAL_VM_EDU64"), &r->d));

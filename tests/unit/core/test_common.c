@@ -43,7 +43,7 @@ TEST(common_fits_addr_bits_everywhere)
 
     for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
         for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
-            struct dmahal_desc desc = {.addr_bits = widths[w]};
+            struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = widths[w]};
             static const size_t sizes[] = {1, 64, 100, 4096, 5000, 65536, 3u << 20};
             struct rig r;
 
@@ -68,7 +68,7 @@ TEST(common_fits_addr_bits_everywhere)
 
 TEST(common_default_machine_puts_64bit_buffers_high)
 {
-    struct dmahal_desc desc = {.addr_bits = 64};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 64};
     struct rig r;
     struct dmahal_buf b;
 
@@ -88,7 +88,8 @@ TEST(common_default_machine_puts_64bit_buffers_high)
 
 TEST(common_alignment_and_boundary)
 {
-    struct dmahal_desc desc = {.alignment = 256, .boundary = 64 * 1024};
+    struct dmahal_desc desc = {
+        .size = sizeof(struct dmahal_desc), .alignment = 256, .boundary = 64 * 1024};
     struct rig r;
     struct dmahal_buf b[64];
 
@@ -247,7 +248,7 @@ TEST(common_low_memory_exhaustion_fails_cleanly)
 {
     /* 28-bit device, no IOMMU, 8 MiB of RAM below 2^28: it runs out, and everything it got
      * comes back when freed. */
-    struct dmahal_desc desc = {.addr_bits = 28};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 28};
     struct rig r;
     struct dmahal_buf b[64];
     int n = 0, rc;
@@ -273,7 +274,7 @@ TEST(common_low_memory_exhaustion_fails_cleanly)
 TEST(common_iommu_maps_high_memory_low)
 {
     /* With an IOMMU a 28-bit device works on a machine whose RAM is all above 4 GiB. */
-    struct dmahal_desc desc = {.addr_bits = 28};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 28};
     struct rig r;
     struct dmahal_buf b;
     uint64_t pa;
@@ -292,7 +293,7 @@ TEST(common_freed_buffer_faults_with_iommu)
     struct rig r;
     struct dmahal_buf b, keep;
     char x[16];
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     rig_open(&r, "sim:iommu=on", NULL);
     CHECK_OK(dmahal_common_alloc(r.a, 3 << 20, 0, &b));
@@ -386,7 +387,7 @@ TEST(common_small_buffers_leave_reach_with_their_page)
  * arena has a live buffer), and the arena leaves the device's reach once empty. */
 TEST(common_lazy_unmap_keeps_arena_reachable_until_empty)
 {
-    struct dmahal_desc desc = {.flags = DMAHAL_DESC_LAZY_UNMAP};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .flags = DMAHAL_DESC_LAZY_UNMAP};
     struct rig r;
     struct dmahal_buf b, keep, big;
     char x[8];
@@ -415,7 +416,9 @@ TEST(common_unknown_desc_flags_are_refused)
 
     CHECK_OK(dmahal_platform_open("sim", &p));
     CHECK_OK(dmahal_device_open(p, "edu", &d));
-    CHECK_ERR(dmahal_adapter_get(d, &(struct dmahal_desc){.flags = 0x80}, &a), -EINVAL);
+    CHECK_ERR(dmahal_adapter_get(
+                  d, &(struct dmahal_desc){.size = sizeof(struct dmahal_desc), .flags = 0x80}, &a),
+              -EINVAL);
     CHECK(a == NULL);
     dmahal_platform_close(p);
 }

@@ -16,7 +16,7 @@
  * after its unmap. */
 TEST(maps_spill_when_the_mappings_run_out)
 {
-    struct dmahal_desc desc = {.addr_bits = 64};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 64};
     struct rig r;
     unsigned char *mem = pages(N), in[4096];
     static struct dmahal_sgl *s[N];
@@ -55,7 +55,8 @@ TEST(maps_spill_when_the_mappings_run_out)
  * its end faults, the bytes around the buffer are intact, and the data arrives. */
 TEST(untrusted_small_map_bounces_and_faults_past_the_end)
 {
-    struct dmahal_desc desc = {.addr_bits = 64, .flags = DMAHAL_DESC_UNTRUSTED};
+    struct dmahal_desc desc = {
+        .size = sizeof(struct dmahal_desc), .addr_bits = 64, .flags = DMAHAL_DESC_UNTRUSTED};
     struct rig r;
     unsigned char *page = pages(1), before[4096], in[100];
     struct iovec v = {page + 1000, 100};
@@ -87,7 +88,7 @@ TEST(untrusted_small_map_bounces_and_faults_past_the_end)
  * the driver's memory with no fault (what the flag prevents). Whole pages never bounce. */
 TEST(untrusted_flag_is_what_keeps_the_neighbour)
 {
-    struct dmahal_desc desc = {.addr_bits = 64};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 64};
     struct rig r, u;
     unsigned char *page = pages(2), x = 0xee;
     struct iovec v = {page + 1000, 100}, whole = {page + 4096, 4096};
@@ -117,7 +118,8 @@ TEST(untrusted_flag_is_what_keeps_the_neighbour)
  * mapping; the cache gives its mappings back when the IOMMU runs out. */
 TEST(map_cache_reuses_and_flushes)
 {
-    struct dmahal_desc desc = {.addr_bits = 64, .flags = DMAHAL_DESC_MAP_CACHE};
+    struct dmahal_desc desc = {
+        .size = sizeof(struct dmahal_desc), .addr_bits = 64, .flags = DMAHAL_DESC_MAP_CACHE};
     struct rig r;
     unsigned char *mem = pages(8), x[8];
     struct iovec v = {mem + 16, 100};
