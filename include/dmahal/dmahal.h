@@ -1100,6 +1100,17 @@ int dmahal_verify_check(struct dmahal_platform *p);
 uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
 
 /**
+ * Counts device-side reports not made because they repeat one made already: a device that
+ * touches a freed buffer, an unmapped list or memory outside its buffers is reported once
+ * per kind of bug, buffer or mapping, and device; each further access of that kind is only
+ * counted here (a polling engine would otherwise report the same bug thousands of times).
+ * @param kind  an enum dmahal_report_kind, or 0 for every kind.
+ * @return the count since the verifier was enabled or cleared; 0 for NULL, an unknown kind,
+ *         or a verifier that is off.
+ */
+uint64_t dmahal_verify_repeats(const struct dmahal_platform *p, int kind);
+
+/**
  * Reads one kept report. The most recent 64 are kept.
  * @param index  0 for the most recent, 1 for the one before, ...
  * @param out    receives the report, as far as its size says; its message stays valid until

@@ -237,6 +237,10 @@ struct dmahal__platform_ops {
      * the devices run in real time. */
     void (*wait_point)(struct dmahal_device *d, uint64_t max_ns, bool (*ready)(void *ctx),
                        void *ctx);
+    /* What @d is doing on this thread, for the verifier's reports of its accesses: one phrase
+     * in @buf ("in work due at ..., queued at ... by the driver's write ..."), its length
+     * returned; 0 when the access is not the device's deferred work. May be NULL. */
+    size_t (*dev_activity)(struct dmahal_device *d, char *buf, size_t size);
 
     /* ---- configuration space ---- */
     /* Size of the device's configuration space in bytes. NULL: it has none,

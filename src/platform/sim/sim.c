@@ -403,7 +403,9 @@ static void sim_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, 
 {
     struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    dmahal__sim_time_write_begin(sd->s, bar, off, val, size);
     sd->model->mmio_write(d, sd->state, bar, off, val, size);
+    dmahal__sim_time_write_end();
 }
 
 /* ---- DMA memory ---------------------------------------------------------------------------- */
@@ -739,6 +741,7 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .cache_flush = dmahal__sim_cache_flush,
     .cache_invalidate = dmahal__sim_cache_invalidate,
     .wait_point = dmahal__sim_wait_point,
+    .dev_activity = dmahal__sim_dev_activity,
     .irq_count = dmahal__sim_irq_count,
     .irq_enable = dmahal__sim_irq_enable,
     .irq_disable = dmahal__sim_irq_disable,
