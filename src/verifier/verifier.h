@@ -236,7 +236,8 @@ void dmahal__verify_stream_forget_adapter(struct dmahal__verifier *v, struct dma
 /* A common buffer is freed: is any of it still mapped? */
 void dmahal__verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec);
 void dmahal__verify_stream_fini(struct dmahal__verifier *v);
-void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
+/* Lists the adapter's live mappings, one each; returns how many. */
+size_t dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
 uint64_t dmahal__verify_hash(const void *p, size_t n);
 
 /* check.c: for the dump. Writes a verified adapter's buffers (with guard state and

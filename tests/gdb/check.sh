@@ -77,7 +77,7 @@ want common "alignment 64"
 want common "map registers: "
 want common "to-device mapping #1 of 8192 bytes"
 want common "la $lamap len "
-want common "scatter/gather lists: 1"
+want common "scatter/gather lists: 1 (verified)"
 
 if [ -n "$tool" ]; then
     want core "device edu"
