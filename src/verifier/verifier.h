@@ -204,7 +204,13 @@ const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
                                                  const struct verify_bt_raw *raw);
 extern const struct verify_bt dmahal__verify_bt_none;
 void dmahal__verify_depot_fini(struct verify_depot *d);
+/* Prints a trace, a frame a line: "#N 0xPC function+0xoff (file:line) in object". */
 void dmahal__verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
+/* Names a return address (symbolize.c): "function+0xoff (file:line) in object" from the
+ * debug information through libdw, else what dladdr knows. Thread-safe. */
+void dmahal__verify_symbolize(const void *pc, char *buf, size_t size);
+/* Which of the two names frames in this process: "libdw" or "dladdr". */
+const char *dmahal__verify_symbolizer(void);
 /* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
 void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
 /* Describes a buffer in a few words: "64-byte common buffer la 0x...-0x... (adapter #3,
