@@ -27,6 +27,8 @@
 #   --keep           keep the work directory (initramfs, serial log) and print its path
 #   --verbose        copy the guest's serial console to stdout as it runs
 #   --boot-only      boot, list devices and IOMMU groups, run nothing (PROGRAMs optional)
+#   --file PATH      also copy PATH (a static program the tests run, e.g. the dmahal command)
+#                    into the guest's /tests, without running it as a test; repeatable
 # Exit status: 0 when every program passed, 1 when one failed, 2 when the harness itself
 # could not run (missing QEMU, kernel, modules or busybox; the guest did not finish).
 set -euo pipefail
@@ -39,6 +41,7 @@ keep=0
 verbose=0
 boot_only=0
 progs=()
+files=()
 
 die() {
     echo "vm: error: $*" >&2
@@ -53,6 +56,7 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --verbose) verbose=1; shift ;;
     --boot-only) boot_only=1; shift ;;
+    --file) files+=("$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; progs+=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -146,6 +150,10 @@ if [ $boot_only = 0 ]; then
         names[$n]=1
         cp "$p" "$root/tests/$n"
         echo "$n" >>"$root/tests/list"
+    done
+    for f in "${files[@]}"; do
+        [ -x "$f" ] && is_static "$f" || die "--file $f missing, not executable or not static"
+        cp "$f" "$root/tests/$(basename "$f")"
     done
 fi
 echo "$test_timeout" >"$root/tests/timeout"

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -67,8 +68,12 @@
 #define CQE_SIZE 16u
 
 /* MSI-X: the table and pending bits follow the doorbells in BAR0, as in QEMU. */
-#define MSIX_ENTRY    16u
-#define MSIX_VEC_CTRL 12u /* offset of Vector Control in an entry; bit 0 masks */
+#define MSIX_ENTRY     16u
+#define MSIX_VECTORS   65u     /* QEMU's msix_qsize: the admin queue's and 64 I/O queues' */
+#define MSIX_TABLE_OFF 0x2000u /* in BAR0 */
+#define MSIX_PBA_OFF   0x3000u
+#define BAR0_SIZE      0x4000u
+#define MSIX_VEC_CTRL  12u /* offset of Vector Control in an entry; bit 0 masks */
 
 /* ---- status codes (the completion's status field: SC 7:0, SCT 10:8, M 13, DNR 14) ------ */
 
@@ -144,6 +149,7 @@ enum {
     FEAT_IRQ_VECTOR_CONF = 0x09,
     FEAT_WRITE_ATOMICITY = 0x0a,
     FEAT_ASYNC_EVENT_CONF = 0x0b,
+    FEAT_TIMESTAMP = 0x0e,
 };
 
 #define FEAT_CAP_SAVE   0x1u
@@ -185,6 +191,7 @@ _Static_assert(sizeof(struct cqe) == CQE_SIZE, "completion queue entry layout");
 
 struct nvme_sq {
     bool live;
+    bool due; /* with a latency: its run is scheduled */
     uint64_t base;
     uint16_t size, head, tail, cqid;
 };
@@ -233,6 +240,7 @@ struct ctrl {
     /* configuration, from the device name's arguments */
     uint64_t ns_bytes;
     unsigned lbads, nns, qpairs, nvec, dstrd, mdts;
+    uint64_t latency_ns; /* from a tail doorbell to the queue's run; 0: inside the write */
     char serial[21];
     int fd; /* the backing file, -1 for memory */
 
@@ -242,7 +250,8 @@ struct ctrl {
 
     /* registers, at their offsets, little-endian */
     unsigned char regs[REGS_SIZE];
-    uint32_t *msix; /* nvec entries of four dwords */
+    uint32_t *msix;                                  /* nvec entries of four dwords */
+    uint64_t msix_pending[(MSIX_VECTORS + 63) / 64]; /* the PBA */
 
     /* the enabled controller */
     unsigned page_bits;
@@ -261,6 +270,7 @@ struct ctrl {
 
     /* features (current values) */
     uint32_t feat_temp_over, feat_err_rec, feat_vwc, feat_coalescing, feat_async;
+    uint64_t host_ts, host_ts_at; /* the Timestamp the host set (ms), and when (ms) */
 
     /* SMART counters */
     uint64_t bytes_read, bytes_written, reads, writes;
@@ -353,12 +363,11 @@ static int parse_one(struct ctrl *c, const char *key, const char *val, char *pat
     } else if (!strcmp(key, "queues")) {
         rc = parse_uint(val, 1, MAX_QUEUE_PAIRS, &v);
         c->qpairs = (unsigned)v;
-    } else if (!strcmp(key, "vectors")) {
-        rc = parse_uint(val, 1, 2048, &v);
-        c->nvec = (unsigned)v;
     } else if (!strcmp(key, "mdts")) {
         rc = parse_uint(val, 1, 10, &v);
         c->mdts = (unsigned)v;
+    } else if (!strcmp(key, "latency")) {
+        rc = parse_uint(val, 0, UINT64_C(1) << 40, &c->latency_ns);
     } else if (!strcmp(key, "dstrd")) {
         rc = parse_uint(val, 0, 8, &v);
         c->dstrd = (unsigned)v;
@@ -376,7 +385,7 @@ static int parse_one(struct ctrl *c, const char *key, const char *val, char *pat
     return rc ? -EINVAL : 0;
 }
 
-/* Parses "key=value,..." (size, lba, namespaces, queues, vectors, mdts, dstrd, serial, file). */
+/* Parses "key=value,..." (size, lba, namespaces, queues, mdts, dstrd, serial, file). */
 static int parse_args(struct ctrl *c, const char *args, char *path, size_t plen)
 {
     char *copy, *save = NULL;
@@ -410,28 +419,22 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-static uint64_t pow2ceil(uint64_t v)
-{
-    uint64_t p = 1;
-
-    while (p < v)
-        p <<= 1;
-    return p;
-}
-
-/* BAR0 as QEMU lays it out: registers, doorbells, then the MSI-X table and pending bits,
- * each 4 KiB-aligned, the whole rounded up to a power of two. */
-static void layout_bar0(struct ctrl *c)
+/* BAR0 as QEMU lays it out with its default 64 queue pairs and 65 vectors: registers,
+ * doorbells, the MSI-X table at 8 KiB and the pending bits at 12 KiB, 16 KiB in all. The
+ * table's place is part of the model's PCI identity (its MSI-X capability), so the doorbells
+ * must end before it: -EINVAL for more queue pairs than fit at the stride. */
+static int layout_bar0(struct ctrl *c)
 {
     uint64_t end;
 
     c->db_stride = (size_t)4 << c->dstrd;
     end = DB_BASE + 2 * (uint64_t)(c->qpairs + 1) * c->db_stride;
-    c->msix_off = align_up(end, 4096);
-    end = c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY;
-    c->pba_off = align_up(end, 4096);
-    end = c->pba_off + align_up(c->nvec, 64) / 8;
-    c->bar0_size = pow2ceil(end);
+    if (end > MSIX_TABLE_OFF)
+        return -EINVAL;
+    c->msix_off = MSIX_TABLE_OFF;
+    c->pba_off = MSIX_PBA_OFF;
+    c->bar0_size = BAR0_SIZE;
+    return 0;
 }
 
 static void build_id_ctrl(struct ctrl *c)
@@ -462,7 +465,7 @@ static void build_id_ctrl(struct ctrl *c)
     id[513] = (4 << 4) | 4; /* CQES: 16 bytes */
     put32(id + 516, MAX_NAMESPACES);
     /* ONCS: Compare, DSM, Write Zeroes, Save/Select, Verify */
-    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x80);
+    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80); /* ... and Timestamp */
     put32(id + 536, 0x1 | 1u << 16); /* SGLS: SGLs without alignment rules, bit buckets */
     id[525] = 0x1 | 0x6;             /* VWC present; Flush takes the broadcast NSID */
     snprintf(nqn, sizeof(nqn), "nqn.2019-08.org.qemu:%s", c->serial);
@@ -537,7 +540,7 @@ static int nvme_init(struct dmahal_device *d, void *state, const char *args)
     c->lbads = 9;
     c->nns = 1;
     c->qpairs = 64;
-    c->nvec = 65;
+    c->nvec = MSIX_VECTORS;
     c->mdts = 7;
     strcpy(c->serial, "dmahal-nvme");
     rc = -pthread_mutex_init(&c->lock, NULL);
@@ -547,7 +550,9 @@ static int nvme_init(struct dmahal_device *d, void *state, const char *args)
     if (rc)
         goto err;
     c->ns_bytes &= ~((UINT64_C(1) << c->lbads) - 1);
-    layout_bar0(c);
+    rc = layout_bar0(c);
+    if (rc)
+        goto err;
     c->max_xfer = (size_t)PAGE_MIN << c->mdts;
     c->ns = calloc(c->nns, sizeof(*c->ns));
     c->sq = calloc(c->qpairs + 1, sizeof(*c->sq));
@@ -610,6 +615,18 @@ static void irq_recheck(struct dmahal_device *d, struct ctrl *c, const struct nv
     irq_update(d, c);
 }
 
+/* MSI-X: a message for @vector, or its pending bit while the host masks it (QEMU's
+ * msix_notify). */
+static void msix_notify(struct dmahal_device *d, struct ctrl *c, unsigned vector)
+{
+    if (vector >= c->nvec)
+        return;
+    if (c->msix[vector * 4 + MSIX_VEC_CTRL / 4] & 1)
+        c->msix_pending[vector / 64] |= UINT64_C(1) << (vector % 64);
+    else
+        dmahal_irq_raise(d, vector);
+}
+
 /* ---- controller state ----------------------------------------------------------------------- */
 
 static void fatal(struct ctrl *c)
@@ -638,6 +655,14 @@ static void ctrl_reset(struct dmahal_device *d, struct ctrl *c)
 }
 
 /* CC.EN 0 -> 1: QEMU's checks; any failure is a controller fatal status. */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int ctrl_start(struct ctrl *c)
 {
     uint32_t cc = REG32(c, REG_CC), aqa = REG32(c, REG_AQA);
@@ -658,6 +683,8 @@ static int ctrl_start(struct ctrl *c)
         return -1;
     c->page_bits = page_bits;
     c->page_size = (size_t)1 << page_bits;
+    c->host_ts = 0; /* QEMU starts the Timestamp at 0 on enable */
+    c->host_ts_at = now_ms();
     c->cq[0] = (struct nvme_cq){
         .live = true, .ien = true, .base = acq, .size = (uint16_t)(acqs + 1), .phase = 1, .nsq = 1};
     c->sq[0] = (struct nvme_sq){.live = true, .base = asq, .size = (uint16_t)(asqs + 1)};
@@ -936,7 +963,7 @@ static uint16_t mqes(const struct ctrl *c)
     return (uint16_t)(get64(c->regs + REG_CAP) & 0xffff);
 }
 
-static uint16_t create_cq(struct ctrl *c, const struct sqe *cmd)
+static uint16_t create_cq(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd)
 {
     uint16_t qid = cmd->cdw10 & 0xffff, qsize = cmd->cdw10 >> 16;
     uint16_t vector = cmd->cdw11 >> 16;
@@ -949,7 +976,7 @@ static uint16_t create_cq(struct ctrl *c, const struct sqe *cmd)
     if (cmd->prp1 & (c->page_size - 1))
         return SC_INVALID_PRP_OFS | SC_DNR;
     /* Without MSI-X only vector 0 (INTx) exists. */
-    if (vector != 0 || vector >= c->nvec)
+    if ((dmahal_irq_mode(d, NULL) != DMAHAL_IRQ_MSIX && vector) || vector >= c->nvec)
         return SC_INVALID_VECTOR | SC_DNR;
     if (!pc)
         return SC_INVALID_FIELD | SC_DNR;
@@ -1146,6 +1173,7 @@ static uint32_t feature_cap(unsigned fid)
     case FEAT_NUM_QUEUES:
     case FEAT_IRQ_COALESCING:
     case FEAT_ASYNC_EVENT_CONF:
+    case FEAT_TIMESTAMP:
         return FEAT_CAP_CHANGE;
     case FEAT_ERROR_RECOVERY:
         return FEAT_CAP_CHANGE | FEAT_CAP_NS;
@@ -1156,7 +1184,8 @@ static uint32_t feature_cap(unsigned fid)
 
 static bool feature_supported(unsigned fid)
 {
-    return fid >= FEAT_ARBITRATION && fid <= FEAT_ASYNC_EVENT_CONF && fid != 0x03;
+    return (fid >= FEAT_ARBITRATION && fid <= FEAT_ASYNC_EVENT_CONF && fid != 0x03) ||
+           fid == FEAT_TIMESTAMP;
 }
 
 static uint16_t feature_ns_check(struct ctrl *c, unsigned fid, uint32_t nsid)
@@ -1175,7 +1204,8 @@ static uint32_t nq_result(const struct ctrl *c)
 
 /* Get Features: the current value (SEL 0), the default (1), the saved one (2: none is
  * saveable, so the default) or the capabilities (3). */
-static uint16_t get_features(struct ctrl *c, const struct sqe *cmd, uint32_t *result)
+static uint16_t get_features(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd,
+                             uint32_t *result)
 {
     unsigned fid = cmd->cdw10 & 0xff, sel = (cmd->cdw10 >> 8) & 0x7;
     bool cur = sel == 0;
@@ -1224,6 +1254,16 @@ static uint16_t get_features(struct ctrl *c, const struct sqe *cmd, uint32_t *re
     }
     case FEAT_ASYNC_EVENT_CONF:
         *result = cur ? c->feat_async : 0;
+        break;
+    case FEAT_TIMESTAMP:
+        *result = 0;
+        if (cur) { /* 8 bytes: milliseconds, then the origin: 1 once the host set it */
+            unsigned char ts[8];
+            uint64_t ms = c->host_ts + (now_ms() - c->host_ts_at);
+
+            put64(ts, (ms & ((UINT64_C(1) << 48) - 1)) | (uint64_t)(c->host_ts ? 1 : 0) << 49);
+            return to_host(d, c, cmd, ts, sizeof(ts));
+        }
         break;
     default: /* power management, write atomicity: 0 */
         *result = 0;
@@ -1278,6 +1318,19 @@ static uint16_t set_features(struct dmahal_device *d, struct ctrl *c, const stru
     case FEAT_ASYNC_EVENT_CONF:
         c->feat_async = v;
         break;
+    case FEAT_TIMESTAMP: { /* 8 bytes through the data pointer: milliseconds in 47:0 */
+        unsigned char ts[8];
+        unsigned nseg;
+
+        st = prp_map(d, c, cmd->prp1, cmd->prp2, sizeof(ts), &nseg);
+        if (!st)
+            st = seg_xfer(d, c, nseg, ts, false);
+        if (st)
+            return st;
+        c->host_ts = get64(ts) & ((UINT64_C(1) << 48) - 1);
+        c->host_ts_at = now_ms();
+        break;
+    }
     }
     return SC_SUCCESS;
 }
@@ -1300,7 +1353,7 @@ static uint16_t admin_cmd(struct dmahal_device *d, struct ctrl *c, const struct 
     case ADM_DELETE_CQ:
         return delete_cq(d, c, cmd);
     case ADM_CREATE_CQ:
-        return create_cq(c, cmd);
+        return create_cq(d, c, cmd);
     case ADM_IDENTIFY:
         return identify(d, c, cmd);
     case ADM_ABORT:
@@ -1312,7 +1365,7 @@ static uint16_t admin_cmd(struct dmahal_device *d, struct ctrl *c, const struct 
     case ADM_SET_FEATURES:
         return set_features(d, c, cmd, result);
     case ADM_GET_FEATURES:
-        return get_features(c, cmd, result);
+        return get_features(d, c, cmd, result);
     case ADM_ASYNC_EVENT:
         if (c->aer_outstanding > AERL)
             return SC_AER_LIMIT;
@@ -1571,7 +1624,9 @@ static int post(struct dmahal_device *d, struct ctrl *c, uint16_t sqid, const st
         cq->tail = 0;
         cq->phase ^= 1;
     }
-    if (cq->ien && cq->vector < 32) {
+    if (cq->ien && dmahal_irq_mode(d, NULL) == DMAHAL_IRQ_MSIX) {
+        msix_notify(d, c, cq->vector);
+    } else if (cq->ien && cq->vector < 32) {
         c->irq_status |= UINT32_C(1) << cq->vector;
         irq_update(d, c);
     }
@@ -1643,6 +1698,27 @@ static void run_sq(struct dmahal_device *d, struct ctrl *c, uint16_t sqid)
     }
 }
 
+/* Device work: the queue's run, a latency after its doorbell. A queue deleted meanwhile does
+ * not run; one created again in its place runs early, which a controller may do. */
+static void sq_work(struct dmahal_device *d, void *state, void *arg)
+{
+    struct ctrl *c = state;
+    uint16_t qid = (uint16_t)(uintptr_t)arg;
+
+    pthread_mutex_lock(&c->lock);
+    c->sq[qid].due = false;
+    run_sq(d, c, qid);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void sq_schedule(struct dmahal_device *d, struct ctrl *c, uint16_t qid)
+{
+    if (dmahal_model_schedule(d, c->latency_ns, sq_work, (void *)(uintptr_t)qid, NULL) == 0)
+        c->sq[qid].due = true;
+    else
+        run_sq(d, c, qid); /* no time to defer in: at once */
+}
+
 /* The host freed completion entries of @cqid: the submission queues that were held back on it
  * run again. */
 static void run_cq_waiters(struct dmahal_device *d, struct ctrl *c, uint16_t cqid)
@@ -1694,7 +1770,10 @@ static void doorbell(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint
             return;
         }
         sq->tail = val;
-        run_sq(d, c, qid);
+        if (!c->latency_ns)
+            run_sq(d, c, qid);
+        else if (!sq->due)
+            sq_schedule(d, c, qid);
     }
 }
 
@@ -1709,18 +1788,30 @@ static uint64_t msix_read(const struct ctrl *c, uint64_t off, unsigned size)
 
         if (o >= c->msix_off && o < c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY)
             dw = c->msix[(o - c->msix_off) / 4];
+        else if (o >= c->pba_off && o < c->pba_off + sizeof(c->msix_pending))
+            dw = (uint32_t)(c->msix_pending[(o - c->pba_off) / 8] >> (8 * ((o - c->pba_off) % 8)));
         v |= dw << (8 * i);
     }
-    return v; /* the pending bits read as 0: no vector is ever left pending */
+    return v;
 }
 
-static void msix_write(struct ctrl *c, uint64_t off, uint64_t v, unsigned size)
+/* The table is the host's; unmasking a vector with its pending bit set sends the message. */
+static void msix_write(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint64_t v,
+                       unsigned size)
 {
     for (unsigned i = 0; i < size; i += 4) {
         uint64_t o = off + i;
+        unsigned vec = (unsigned)((o - c->msix_off) / MSIX_ENTRY);
+        uint64_t bit = UINT64_C(1) << (vec % 64);
 
-        if (o >= c->msix_off && o < c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY)
-            c->msix[(o - c->msix_off) / 4] = (uint32_t)(v >> (8 * i));
+        if (o < c->msix_off || o >= c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY)
+            continue;
+        c->msix[(o - c->msix_off) / 4] = (uint32_t)(v >> (8 * i));
+        if ((o - c->msix_off) % MSIX_ENTRY == MSIX_VEC_CTRL &&
+            !(c->msix[vec * 4 + MSIX_VEC_CTRL / 4] & 1) && (c->msix_pending[vec / 64] & bit)) {
+            c->msix_pending[vec / 64] &= ~bit;
+            dmahal_irq_raise(d, vec);
+        }
     }
 }
 
@@ -1794,7 +1885,7 @@ static void nvme_mmio_write(struct dmahal_device *d, void *state, unsigned bar, 
     if (off < REGS_SIZE)
         write_reg(d, c, off, val, size);
     else if (off >= c->msix_off)
-        msix_write(c, off, val, size);
+        msix_write(d, c, off, val, size);
     else
         doorbell(d, c, off, (uint32_t)val);
     pthread_mutex_unlock(&c->lock);
@@ -1810,4 +1901,18 @@ const struct dmahal_model dmahal__model_nvme = {
     .fini = nvme_fini,
     .mmio_read = nvme_mmio_read,
     .mmio_write = nvme_mmio_write,
+    .usage = "size=N,lba=N,namespaces=N,queues=N,mdts=N,dstrd=N,latency=NS,serial=S,file=PATH",
+    /* QEMU 7.2's nvme: Red Hat's 1b36:0010, NVM Express class 01:08:02, INTA# and 65 MSI-X
+     * vectors with the table and PBA in BAR0. */
+    .vendor_id = 0x1b36,
+    .device_id = 0x0010,
+    .subsystem_vendor_id = 0x1af4,
+    .subsystem_id = 0x1100,
+    .class_code = 0x010802,
+    .revision = 0x02,
+    .intx = true,
+    .msix_vectors = MSIX_VECTORS,
+    .msix_bar = 0,
+    .msix_table_off = MSIX_TABLE_OFF,
+    .msix_pba_off = MSIX_PBA_OFF,
 };
