@@ -111,6 +111,7 @@ static void model_write(struct dmahal_device *d, void *state, unsigned bar, uint
 }
 
 static const struct dmahal_model bench_model = {
+    .size = sizeof(struct dmahal_model),
     .name = "bench",
     .summary = "benchmark bus master: registers read as zero, DMA driven by the benchmark",
     .bar_size = {4096},

@@ -4,7 +4,7 @@
 #   scripts/deps.sh            build and test on the simulated platform
 #   scripts/deps.sh --vm       also what the QEMU guest tests need
 #   scripts/deps.sh --bench    also what the benchmarks compare against (DPDK)
-#   scripts/deps.sh --lint     what scripts/lint.sh runs (clang-format, python3)
+#   scripts/deps.sh --lint     what scripts/lint.sh runs (clang-format, cppcheck, python3)
 set -euo pipefail
 
 pkgs=(cmake make gcc g++ libc6-dev pkg-config gdb)
@@ -12,7 +12,7 @@ for arg in "$@"; do
     case "$arg" in
     --vm) pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod) ;;
     --bench) pkgs+=(dpdk-dev libdpdk-dev) ;;
-    --lint) pkgs+=(clang-format git python3) ;;
+    --lint) pkgs+=(clang-format cppcheck git python3) ;;
     *) echo "deps.sh: unknown option $arg" >&2; exit 2 ;;
     esac
 done

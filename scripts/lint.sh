@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The tree's habits, checked: every C/C++ file as .clang-format lays it out, every include
-# within its layer's rules (scripts/check-layers.py), every file with its license line.
+# within its layer's rules (scripts/check-layers.py), every file with its license line, and no
+# static-analysis finding outside the reviewed baseline (scripts/analyze.sh, cppcheck).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +18,5 @@ fi
 rm -f /tmp/dmahal-format.$$
 python3 scripts/check-layers.py || status=1
 python3 scripts/spdx.py || status=1
+scripts/analyze.sh || status=1
 exit $status

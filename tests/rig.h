@@ -24,6 +24,16 @@ static inline void rig_open(struct rig *r, const char *spec, const struct dmahal
     CHECK_OK(dmahal_adapter_get(r->d, desc, &r->a));
 }
 
+/* Sets the bus-master bit, for tests that have the device DMA without an adapter. */
+static inline void rig_bus_master(struct dmahal_device *d)
+{
+    uint16_t cmd = 0;
+
+    CHECK_OK(dmahal_config_read(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd)));
+    cmd |= DMAHAL_PCI_COMMAND_MASTER;
+    CHECK_OK(dmahal_config_write(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd)));
+}
+
 static inline void rig_close(struct rig *r)
 {
     dmahal_platform_close(r->p);

@@ -73,6 +73,16 @@ const char *dmahal_version(void);
  *       iommu=on|off   a per-device IOMMU (default off);
  *       coherent=yes|no  whether devices snoop CPU caches (default yes);
  *       page=SIZE      the page size (4K, default);
+ *       time=virtual|threads  how device models' deferred work runs (include/dmahal/device.h):
+ *                      in virtual time that moves at defined points (default), or on one
+ *                      thread per device in real time;
+ *       seed=N         the seed of virtual time's jitter (default 0): the same seed replays
+ *                      the same interleaving of device work and driver, another changes it;
+ *       mmio_ns=N      virtual nanoseconds a register read takes (default 500; 1..10^9);
+ *       idle=MS        virtual time: a driver that reaches no point where time moves for MS
+ *                      milliseconds of real time (it polls memory only) has time moved to
+ *                      the next device work for it (default 100; 0: never). Such a run is
+ *                      not replayed exactly;
  *   - "vfio": Linux VFIO with the type1 IOMMU.
  *   - "noiommu[:key=val,...]": real PCI devices on a machine without an IOMMU (bound to
  *     uio_pci_generic, or vfio-pci in no-IOMMU mode), DMA memory from hugepages and a reserved
@@ -180,6 +190,180 @@ uint64_t dmahal_mmio_read64(struct dmahal_device *d, unsigned bar, uint64_t off)
 
 /** Writes a 64-bit device register; dropped where dmahal_mmio_write32 would refuse. */
 void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t v);
+
+/*
+ * Ordering of register access against DMA memory, on every platform (as Linux's writel and
+ * readl):
+ *  - dmahal_mmio_write32/64: every store the CPU made to DMA memory (common buffers, mapped
+ *    buffers) before the call is visible to the device before the register write reaches
+ *    it. A doorbell write needs no fence of the driver's own.
+ *  - dmahal_mmio_read32/64: the register read completes before any later load of DMA
+ *    memory, so a driver that reads a "done" register and then the data sees the data the
+ *    device wrote before it set the register.
+ * Neither orders against non-coherent caches: dmahal_sync_for_cpu/_device still do that.
+ */
+
+/* ------------------------------------------------------------------------------------------
+ * Interrupts
+ *
+ * One model on every platform, VFIO's: each vector of the type the driver enabled has a
+ * file descriptor that becomes readable when the vector fires. A driver waits on it with
+ * dmahal_irq_wait(), or puts it in its own poll/epoll loop (dmahal_irq_fd()). MSI and MSI-X
+ * are edge-triggered messages: each firing is one event. INTx is a level: when the line
+ * rises the platform signals the fd and masks the line, and nothing more arrives until the
+ * driver has quietened the device (acknowledged it in its registers) and called
+ * dmahal_irq_unmask(); if the line is still asserted then, it fires again at once.
+ *
+ * What each platform supports:
+ *  - sim:  every type the device model declares (edu: INTx and one MSI vector; see
+ *          docs/devices/); the fds are eventfds the models' raises write;
+ *  - vfio: what the kernel reports for the device (VFIO_DEVICE_GET_IRQ_INFO): INTx
+ *          (masked by the kernel when it fires), MSI and MSI-X with several vectors, as
+ *          eventfds given to VFIO_DEVICE_SET_IRQS;
+ *  - a platform without interrupts returns -ENOTSUP from dmahal_irq_enable().
+ * A port of a Windows driver's IoConnectInterrupt ISR becomes a thread (or an event loop)
+ * that waits for the vector, runs the ISR's body (read and acknowledge the device's
+ * interrupt status) and the DPC's work, then calls dmahal_irq_unmask() for INTx: the
+ * passive-level, message-signalled model (IoConnectInterruptEx with
+ * CONNECT_MESSAGE_BASED), not a callback at device IRQL.
+ * ------------------------------------------------------------------------------------------ */
+
+/** Interrupt types, as PCI has them. */
+enum dmahal_irq_type {
+    DMAHAL_IRQ_ANY = 0,  /**< the best the device offers: MSI-X, else MSI, else INTx */
+    DMAHAL_IRQ_INTX = 1, /**< the legacy level-triggered line (INTA#); one vector */
+    DMAHAL_IRQ_MSI = 2,  /**< message-signalled, up to 32 vectors */
+    DMAHAL_IRQ_MSIX = 3, /**< message-signalled with a table, up to 2048 vectors */
+};
+
+/**
+ * Tells how many vectors of a type the device has.
+ * @return the number (> 0); 0 if the device has none of that type (or the platform no
+ *         interrupts); -EINVAL for NULL or a type that is not INTX, MSI or MSIX.
+ */
+int dmahal_irq_count(struct dmahal_device *d, enum dmahal_irq_type type);
+
+/**
+ * Enables a device's interrupts: @p nvec vectors of @p type, numbered 0 .. nvec - 1.
+ *
+ * @param nvec  vectors wanted; 0 means all the device has of the type. More than it has is
+ *              capped to what it has (INTx has one; MSI a power of two).
+ * @return the number of vectors enabled (> 0); -EINVAL for NULL or an unknown type;
+ *         -ENOTSUP if the device (or the platform) lacks the type; -EBUSY if interrupts are
+ *         enabled already (dmahal_irq_disable first); -EMFILE, -ENOMEM; on vfio the errno of
+ *         a failed VFIO_DEVICE_SET_IRQS.
+ */
+int dmahal_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec);
+
+/**
+ * Disables the device's interrupts and closes their fds. A dmahal_irq_wait() pending in
+ * another thread returns -ECANCELED first; fds returned by dmahal_irq_fd() are invalid
+ * afterwards. dmahal_device_close() does this too.
+ * @return 0; -EINVAL for NULL or when interrupts are not enabled.
+ */
+int dmahal_irq_disable(struct dmahal_device *d);
+
+/**
+ * Returns the type enabled by dmahal_irq_enable() (DMAHAL_IRQ_INTX, _MSI or _MSIX) and, in
+ * @p nvec if not NULL, the number of vectors; 0 (and *nvec = 0) when interrupts are off;
+ * -EINVAL for NULL @p d. Device models use it to choose between a message and the line.
+ */
+int dmahal_irq_mode(struct dmahal_device *d, unsigned *nvec);
+
+/**
+ * Returns the file descriptor of a vector, for the driver's own poll/epoll loop: it becomes
+ * readable (POLLIN) when the vector fires; reading 8 bytes from it consumes the events so
+ * far (it is an eventfd in non-blocking mode). The library owns it: do not close it.
+ * @return the fd (>= 0); -EINVAL for NULL, interrupts not enabled, or a vector out of range.
+ */
+int dmahal_irq_fd(struct dmahal_device *d, unsigned vector);
+
+/**
+ * Waits for a vector to fire and consumes its event.
+ * @param timeout_ms  milliseconds; 0 only checks; -1 waits for ever.
+ * @return 0 when it fired; -ETIMEDOUT; -EINTR when a signal interrupted the wait;
+ *         -ECANCELED when dmahal_irq_disable() ran meanwhile; -EINVAL for NULL, interrupts
+ *         not enabled, a vector out of range or a timeout below -1.
+ */
+int dmahal_irq_wait(struct dmahal_device *d, unsigned vector, int timeout_ms);
+
+/**
+ * Unmasks a vector after its event was handled: for INTx, which the platform masks when it
+ * fires (VFIO's semantics); a no-op (0) for MSI and MSI-X, which nothing masks.
+ * @return 0; -EINVAL for NULL, interrupts not enabled or a vector out of range; on vfio the
+ *         errno of a failed VFIO_DEVICE_SET_IRQS.
+ */
+int dmahal_irq_unmask(struct dmahal_device *d, unsigned vector);
+
+/* ------------------------------------------------------------------------------------------
+ * PCI configuration space
+ *
+ * sim: each device model has a 256-byte type-0 header built from what it declares (IDs,
+ * class, BARs, the MSI/MSI-X capabilities it offers, the command register); writes reach
+ * the command register (memory enable, bus master, INTx disable), the BARs and the
+ * interrupt line. vfio: the device's config region, as the kernel virtualises it.
+ * Device DMA needs the command register's bus-master bit: dmahal_adapter_get() sets it (the
+ * sim refuses a DMA without it, as a fault of reason DMAHAL_FAULT_BUS_MASTER).
+ * ------------------------------------------------------------------------------------------ */
+
+/** Command register bits (offset 0x04), as PCI defines them. */
+#define DMAHAL_PCI_COMMAND          0x04
+#define DMAHAL_PCI_COMMAND_MEMORY   0x0002u /**< memory space decoding */
+#define DMAHAL_PCI_COMMAND_MASTER   0x0004u /**< bus mastering: the device may DMA */
+#define DMAHAL_PCI_COMMAND_INTX_OFF 0x0400u /**< INTx disable */
+#define DMAHAL_PCI_CAP_ID_MSI       0x05u   /**< capability IDs for dmahal_config_find_cap */
+#define DMAHAL_PCI_CAP_ID_PCIE      0x10u
+#define DMAHAL_PCI_CAP_ID_MSIX      0x11u
+
+/**
+ * Reads @p len bytes of the device's configuration space from offset @p off.
+ * @return 0; -EINVAL for NULL arguments, len 0, or a range beyond the space (256 bytes on
+ *         sim, what the kernel reports on vfio); -ENOTSUP on a platform without one; on
+ *         vfio -EIO for a short read or the errno of pread.
+ */
+int dmahal_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len);
+
+/**
+ * Writes @p len bytes of configuration space at @p off; read-only bits keep their values.
+ * @return as dmahal_config_read.
+ */
+int dmahal_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len);
+
+/**
+ * Finds a capability by ID in the device's capability list (standard, not extended).
+ * @param off  receives its offset in config space; cleared on failure.
+ * @return 0; -ENOENT if the device has none (or no capability list); -ELOOP for a list that
+ *         loops; -EINVAL for NULL arguments; the codes of dmahal_config_read.
+ */
+int dmahal_config_find_cap(struct dmahal_device *d, uint8_t id, unsigned *off);
+
+/* ------------------------------------------------------------------------------------------
+ * Discovery: what a platform could open
+ * ------------------------------------------------------------------------------------------ */
+
+/** One device a platform can see, from dmahal_device_list(). */
+struct dmahal_device_info {
+    char name[64];       /**< what dmahal_device_open() takes: "0000:00:03.0", or a model */
+    uint16_t vendor;     /**< PCI vendor ID */
+    uint16_t device;     /**< PCI device ID */
+    uint32_t class_code; /**< base class, subclass, programming interface (24 bits) */
+    int iommu_group;     /**< -1: none (the IOMMU is off); sim: -1 */
+    char driver[64];     /**< the kernel driver bound, "" if none; sim: "sim" */
+    bool openable;       /**< the platform can open it as things are */
+    char fix[256];       /**< if not openable: the one-line fix; "" otherwise */
+};
+
+/**
+ * Lists the devices a platform can see, without opening the platform: "sim" lists the
+ * registered device models (with the IDs their config space reports), "vfio" every PCI
+ * device in sysfs, with what stands between it and dmahal_device_open().
+ *
+ * @param platform  "sim", "vfio", or NULL/"" for $DMAHAL_PLATFORM, else "sim".
+ * @param out       receives an array to free with free(); NULL when @p count is 0.
+ * @return the number of devices (>= 0); -EINVAL for a NULL @p out or an unknown platform;
+ *         -ENOTSUP for a platform that cannot list; -ENOMEM; the errno of opening sysfs.
+ */
+int dmahal_device_list(const char *platform, struct dmahal_device_info **out);
 
 /* ------------------------------------------------------------------------------------------
  * Adapter: IoGetDmaAdapter with a DEVICE_DESCRIPTION
@@ -496,9 +680,10 @@ int dmahal_dev_write(struct dmahal_device *d, dmahal_addr_t la, const void *src,
 
 /** Fault reasons. */
 enum dmahal_fault_reason {
-    DMAHAL_FAULT_UNMAPPED = 1, /**< no IOMMU mapping covers the address */
-    DMAHAL_FAULT_NO_RAM = 2,   /**< no RAM at the (physical) address */
-    DMAHAL_FAULT_PERM = 3,     /**< the mapping does not allow the access */
+    DMAHAL_FAULT_UNMAPPED = 1,   /**< no IOMMU mapping covers the address */
+    DMAHAL_FAULT_NO_RAM = 2,     /**< no RAM at the (physical) address */
+    DMAHAL_FAULT_PERM = 3,       /**< the mapping does not allow the access */
+    DMAHAL_FAULT_BUS_MASTER = 4, /**< the device's bus-master bit is clear (config space) */
 };
 
 /** One recorded DMA fault, like an IOMMU's fault record. */
@@ -562,6 +747,24 @@ int dmahal_sim_contig_free(struct dmahal_platform *p, void *va);
  *         -ENOTSUP off the sim platform.
  */
 int dmahal_sim_virt_to_phys(struct dmahal_platform *p, const void *va, uint64_t *pa);
+
+/**
+ * Moves the simulated machine's virtual time forward by @p ns nanoseconds, running every
+ * piece of device work that falls due, in time order, before it returns. With
+ * `time=threads` it sleeps @p ns of real time (the devices' threads run meanwhile).
+ * Not callable from device work.
+ *
+ * @return 0; -EINVAL for NULL @p p or @p ns above 2^62; -ENOTSUP off the sim platform;
+ *         -EDEADLK when called from a device model's callback.
+ */
+int dmahal_sim_advance(struct dmahal_platform *p, uint64_t ns);
+
+/**
+ * The simulated machine's time in nanoseconds since it was opened (virtual or real, as
+ * `time=` says), through @p ns.
+ * @return 0; -EINVAL for NULL arguments; -ENOTSUP off the sim platform.
+ */
+int dmahal_sim_now(struct dmahal_platform *p, uint64_t *ns);
 
 /* ------------------------------------------------------------------------------------------
  * The noiommu platform's own

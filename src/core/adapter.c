@@ -88,6 +88,10 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
     a->id = atomic_fetch_add(&next_adapter_id, 1);
     constraints_from_desc(&a->c, &a->desc, d->p);
     a->map_registers = map_registers(a->desc.max_transfer, d->p->page_size);
+    /* IoGetDmaAdapter's promise: the device may master the bus once it has an adapter. */
+    rc = dmahal__bus_master(d);
+    if (rc)
+        goto err_alloc;
     if (d->p->ops->adapter_init) {
         rc = d->p->ops->adapter_init(a);
         if (rc)
@@ -105,10 +109,7 @@ int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
         a->ops = &dmahal__coherent_ops;
     dmahal__vhook_adapter_new(a);
     pthread_mutex_lock(&d->lock);
-    a->next = d->adapters;
-    if (d->adapters)
-        d->adapters->prev = a;
-    d->adapters = a;
+    DMAHAL__LIST_PUSH(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     *out = a;
     return 0;
@@ -128,12 +129,7 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
     struct dmahal_device *d = a->dev;
 
     pthread_mutex_lock(&d->lock);
-    if (a->prev)
-        a->prev->next = a->next;
-    else
-        d->adapters = a->next;
-    if (a->next)
-        a->next->prev = a->prev;
+    DMAHAL__LIST_UNLINK(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     dmahal__stream_fini(a);
     dmahal__cbufs_fini(a);

@@ -276,12 +276,7 @@ static void partial_push(struct dmahal__common *cm, struct dmahal__slab *s)
 
 static void partial_remove(struct dmahal__common *cm, struct dmahal__slab *s)
 {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        cm->partial[s->shift - MIN_CLASS_SHIFT] = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    DMAHAL__LIST_UNLINK(cm->partial[s->shift - MIN_CLASS_SHIFT], s, next, prev);
     s->next = s->prev = NULL;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* device.c - device objects, register access, contexts, interrupts, device-side DMA. */
+/* device.c - device objects, register access, contexts, configuration space, discovery. */
 #include "core/internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,19 +27,18 @@ int dmahal_device_open(struct dmahal_platform *p, const char *name, struct dmaha
         goto err_alloc;
     }
     pthread_mutex_init(&d->lock, NULL);
+    dmahal__irq_init(d);
     rc = p->ops->device_open(d, name);
     if (rc)
         goto err_lock;
     pthread_mutex_lock(&p->lock);
-    d->next = p->devices;
-    if (p->devices)
-        p->devices->prev = d;
-    p->devices = d;
+    DMAHAL__LIST_PUSH(p->devices, d, next, prev);
     pthread_mutex_unlock(&p->lock);
     *out = d;
     return 0;
 
 err_lock:
+    dmahal__irq_fini(d);
     pthread_mutex_destroy(&d->lock);
     free(d->name);
 err_alloc:
@@ -53,6 +53,8 @@ void dmahal_device_close(struct dmahal_device *d)
     if (!d)
         return;
     p = d->p;
+    /* Interrupts first: a wait pending in another thread returns before anything goes. */
+    dmahal_irq_disable(d);
     while (d->adapters)
         dmahal_adapter_put(d->adapters);
     while (d->contexts) {
@@ -66,13 +68,9 @@ void dmahal_device_close(struct dmahal_device *d)
     if (p->ops->device_close)
         p->ops->device_close(d);
     pthread_mutex_lock(&p->lock);
-    if (d->prev)
-        d->prev->next = d->next;
-    else
-        p->devices = d->next;
-    if (d->next)
-        d->next->prev = d->prev;
+    DMAHAL__LIST_UNLINK(p->devices, d, next, prev);
     pthread_mutex_unlock(&p->lock);
+    dmahal__irq_fini(d);
     pthread_mutex_destroy(&d->lock);
     free(d->name);
     free(d);
@@ -144,6 +142,32 @@ void *dmahal_device_context(const struct dmahal_device *d, const void *key)
 
 /* ---- registers ------------------------------------------------------------------------- */
 
+/*
+ * The ordering dmahal.h promises, as Linux's writel/readl: before a register write, the
+ * CPU's earlier stores to DMA memory are visible to the device; after a register read, later
+ * loads of DMA memory happen after it. On x86 stores are not reordered with stores nor
+ * loads with loads (uncached BAR mappings included), so only the compiler must be kept
+ * from moving accesses across; arm64 needs the barriers Linux's __iowmb/__iormb use. The
+ * fence also orders against a device model running on another thread.
+ */
+static inline void mmio_wmb(void)
+{
+#if defined(__aarch64__)
+    __asm__ __volatile__("dmb oshst" ::: "memory");
+#else
+    atomic_thread_fence(memory_order_release);
+#endif
+}
+
+static inline void mmio_rmb(void)
+{
+#if defined(__aarch64__)
+    __asm__ __volatile__("dmb oshld" ::: "memory");
+#else
+    atomic_thread_fence(memory_order_acquire);
+#endif
+}
+
 static bool mmio_ok(const struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size)
 {
     return d && bar < DMAHAL__BARS && off % size == 0 && off < d->bar_size[bar] &&
@@ -152,41 +176,136 @@ static bool mmio_ok(const struct dmahal_device *d, unsigned bar, uint64_t off, u
 
 uint32_t dmahal_mmio_read32(struct dmahal_device *d, unsigned bar, uint64_t off)
 {
+    uint32_t v;
+
     if (!mmio_ok(d, bar, off, 4))
         return UINT32_MAX;
-    return (uint32_t)d->p->ops->mmio_read(d, bar, off, 4);
+    v = (uint32_t)d->p->ops->mmio_read(d, bar, off, 4);
+    mmio_rmb();
+    return v;
 }
 
 void dmahal_mmio_write32(struct dmahal_device *d, unsigned bar, uint64_t off, uint32_t v)
 {
-    if (mmio_ok(d, bar, off, 4))
-        d->p->ops->mmio_write(d, bar, off, v, 4);
+    if (!mmio_ok(d, bar, off, 4))
+        return;
+    mmio_wmb();
+    d->p->ops->mmio_write(d, bar, off, v, 4);
 }
 
 uint64_t dmahal_mmio_read64(struct dmahal_device *d, unsigned bar, uint64_t off)
 {
+    uint64_t v;
+
     if (!mmio_ok(d, bar, off, 8))
         return UINT64_MAX;
-    return d->p->ops->mmio_read(d, bar, off, 8);
+    v = d->p->ops->mmio_read(d, bar, off, 8);
+    mmio_rmb();
+    return v;
 }
 
 void dmahal_mmio_write64(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t v)
 {
-    if (mmio_ok(d, bar, off, 8))
-        d->p->ops->mmio_write(d, bar, off, v, 8);
+    if (!mmio_ok(d, bar, off, 8))
+        return;
+    mmio_wmb();
+    d->p->ops->mmio_write(d, bar, off, v, 8);
 }
 
-/* ---- interrupts and device-side DMA ------------------------------------------------------ */
+/* ---- configuration space ------------------------------------------------------------ */
 
-void dmahal_irq_set(struct dmahal_device *d, bool asserted)
+static int config_check(struct dmahal_device *d, unsigned off, const void *buf, size_t len)
 {
-    if (d)
-        atomic_store_explicit(&d->irq, asserted, memory_order_release);
-}
+    unsigned size;
 
-int dmahal_irq_pending(const struct dmahal_device *d)
-{
-    if (!d)
+    if (!d || !buf || len == 0)
         return -EINVAL;
-    return atomic_load_explicit(&((struct dmahal_device *)d)->irq, memory_order_acquire);
+    if (!d->p->ops->config_size)
+        return -ENOTSUP;
+    size = d->p->ops->config_size(d);
+    return off < size && len <= size - off ? 0 : -EINVAL;
+}
+
+int dmahal_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len)
+{
+    int rc = config_check(d, off, buf, len);
+
+    return rc ? rc : d->p->ops->config_read(d, off, buf, len);
+}
+
+int dmahal_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len)
+{
+    int rc = config_check(d, off, buf, len);
+
+    return rc ? rc : d->p->ops->config_write(d, off, buf, len);
+}
+
+int dmahal_config_find_cap(struct dmahal_device *d, uint8_t id, unsigned *off)
+{
+    uint8_t ptr, hdr[2];
+    uint16_t status;
+    int rc;
+
+    if (off)
+        *off = 0;
+    if (!d || !off)
+        return -EINVAL;
+    rc = dmahal_config_read(d, 0x06, &status, sizeof(status));
+    if (rc)
+        return rc;
+    if (!(status & 0x10)) /* no capability list */
+        return -ENOENT;
+    rc = dmahal_config_read(d, 0x34, &ptr, 1);
+    /* At most 48 capabilities fit in the 192 bytes after the header. */
+    for (unsigned n = 0; rc == 0 && n < 48; n++) {
+        ptr &= 0xfc;
+        if (ptr < 0x40)
+            return -ENOENT;
+        rc = dmahal_config_read(d, ptr, hdr, sizeof(hdr));
+        if (rc)
+            return rc;
+        if (hdr[0] == id) {
+            *off = ptr;
+            return 0;
+        }
+        ptr = hdr[1];
+    }
+    return rc ? rc : -ELOOP;
+}
+
+/* Sets the command register's bus-master (and memory) bits, where the platform has a
+ * config space: without them the device's DMA goes nowhere. */
+int dmahal__bus_master(struct dmahal_device *d)
+{
+    uint16_t cmd;
+    int rc;
+
+    if (!d->p->ops->config_size)
+        return 0;
+    rc = dmahal_config_read(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd));
+    if (rc || (cmd & DMAHAL_PCI_COMMAND_MASTER))
+        return rc;
+    cmd |= DMAHAL_PCI_COMMAND_MASTER | DMAHAL_PCI_COMMAND_MEMORY;
+    return dmahal_config_write(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+/* ---- discovery ------------------------------------------------------------------------ */
+
+int dmahal_device_list(const char *platform, struct dmahal_device_info **out)
+{
+    const struct dmahal__platform_ops *ops;
+
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!platform || !*platform)
+        platform = getenv("DMAHAL_PLATFORM");
+    if (!platform || !*platform)
+        platform = "sim";
+    ops = dmahal__platform_find(platform);
+    if (!ops)
+        return -EINVAL;
+    if (!ops->device_list)
+        return -ENOTSUP;
+    return ops->device_list(out);
 }

@@ -26,13 +26,17 @@ static const struct {
     {EPERM, "EPERM", "operation not permitted"},
     {ENODEV, "ENODEV", "no such device or IOMMU"},
     {EIO, "EIO", "I/O error"},
-    {ENXIO, "ENXIO", "no such device or address"},
+    {ENXIO, "ENXIO", "no such PCI device (at that address or with those IDs)"},
     {ERANGE, "ERANGE", "value out of range"},
     {EAGAIN, "EAGAIN", "resource temporarily unavailable"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},
     {EINPROGRESS, "EINPROGRESS", "queued: the callback runs when resources free up"},
-    {ECANCELED, "ECANCELED", "cancelled: its adapter went away first"},
+    {ECANCELED, "ECANCELED", "cancelled: what it waited for went away first"},
     {ENAMETOOLONG, "ENAMETOOLONG", "name too long"},
+    {EINTR, "EINTR", "interrupted by a signal"},
+    {ELOOP, "ELOOP", "the capability list loops"},
+    {EMFILE, "EMFILE", "too many open files"},
+    {EDEADLK, "EDEADLK", "would deadlock: called from device work"},
 };
 
 const char *dmahal_strerror(int err)

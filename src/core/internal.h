@@ -79,6 +79,20 @@ struct dmahal_platform {
     struct dmahal_platform *next_platform, *prev_platform;
 };
 
+/* A device's enabled interrupts (irq.c). Under its lock; waiters are counted so that
+ * disable can close the fds only once no wait is still polling them. */
+struct dmahal__irq {
+    pthread_mutex_t lock;
+    pthread_cond_t idle; /* signalled when waiters drops to 0 */
+    int type;            /* enum dmahal_irq_type; 0: off */
+    unsigned nvec;
+    int *fds;   /* what each vector's waiter polls (the platform may have replaced some) */
+    int *own;   /* the eventfds the core made, closed at disable */
+    int cancel; /* an eventfd, readable once disable has started */
+    unsigned waiters;
+    bool closing;
+};
+
 struct dmahal_device {
     union { /* first: the provider's view (platform_ops.h) */
         struct dmahal__device_view view;
@@ -86,7 +100,7 @@ struct dmahal_device {
             DMAHAL__DEVICE_VIEW;
         };
     };
-    atomic_bool irq;
+    struct dmahal__irq irq; /* irq.c */
 
     pthread_mutex_t lock; /* the adapter list and contexts */
     struct dmahal_adapter *adapters;
@@ -229,6 +243,12 @@ void dmahal__stream_walk(struct dmahal_adapter *a,
                          void (*fn)(const struct dmahal_sgl *sgl, enum dmahal_dir dir,
                                     unsigned regs, void *arg),
                          void *arg);
+
+/* irq.c: set up at device open, torn down (interrupts disabled) at close. */
+void dmahal__irq_init(struct dmahal_device *d);
+void dmahal__irq_fini(struct dmahal_device *d);
+/* device.c: sets the command register's bus-master bit, where there is a config space. */
+int dmahal__bus_master(struct dmahal_device *d);
 
 /* bounce.c: the bounce pools, shared per platform and constraint class. */
 void dmahal__bounce_fini(struct dmahal_platform *p);

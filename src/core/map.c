@@ -142,7 +142,7 @@ static void mapping_free(struct mapping *m)
 
 static size_t bucket_of(const struct dmahal__stream *st, const void *sgl)
 {
-    uint64_t h = (uint64_t)(uintptr_t)sgl * 0x9e3779b97f4a7c15ull;
+    uint64_t h = dmahal__hash_ptr(sgl);
 
     return (size_t)(h >> 32) & (st->nbuckets - 1);
 }
@@ -700,7 +700,7 @@ static bool slot_names(uintptr_t v, const struct dmahal_sgl *sgl)
 
 static size_t fast_home(const void *sgl)
 {
-    return (size_t)(((uint64_t)(uintptr_t)sgl * 0x9e3779b97f4a7c15ull) >> 40);
+    return (size_t)((dmahal__hash_ptr(sgl)) >> 40);
 }
 
 static void mapping_register(struct mapping *m)

@@ -55,10 +55,7 @@ int dmahal_platform_open(const char *spec, struct dmahal_platform **out)
     p->page_shift = (unsigned)__builtin_ctzll(p->page_size);
     free(name);
     pthread_mutex_lock(&dmahal__platforms_lock);
-    p->next_platform = dmahal__platforms;
-    if (dmahal__platforms)
-        dmahal__platforms->prev_platform = p;
-    dmahal__platforms = p;
+    DMAHAL__LIST_PUSH(dmahal__platforms, p, next_platform, prev_platform);
     pthread_mutex_unlock(&dmahal__platforms_lock);
     dmahal__vhook_platform_open(p);
     *out = p;
@@ -82,12 +79,7 @@ void dmahal_platform_close(struct dmahal_platform *p)
         dmahal_device_close(p->devices);
     dmahal__vhook_platform_close(p);
     pthread_mutex_lock(&dmahal__platforms_lock);
-    if (p->prev_platform)
-        p->prev_platform->next_platform = p->next_platform;
-    else
-        dmahal__platforms = p->next_platform;
-    if (p->next_platform)
-        p->next_platform->prev_platform = p->prev_platform;
+    DMAHAL__LIST_UNLINK(dmahal__platforms, p, next_platform, prev_platform);
     pthread_mutex_unlock(&dmahal__platforms_lock);
     dmahal__bounce_fini(p);
     if (p->ops->close)
@@ -188,6 +180,8 @@ const char *dmahal_fault_reason_name(enum dmahal_fault_reason r)
         return "no RAM";
     case DMAHAL_FAULT_PERM:
         return "permission";
+    case DMAHAL_FAULT_BUS_MASTER:
+        return "bus mastering off";
     }
     return "unknown";
 }

@@ -193,6 +193,42 @@ struct dmahal__platform_ops {
     void (*cache_untrack)(struct dmahal_platform *p, void *va, size_t len);
     void (*cache_flush)(struct dmahal_platform *p, void *va, size_t len);
     void (*cache_invalidate)(struct dmahal_platform *p, void *va, size_t len);
+
+    /* ---- interrupts (see core/irq.c) ---- */
+    /* Vectors of @type (INTX, MSI, MSIX; never ANY) the device has; 0 for none. NULL: the
+     * platform has no interrupts, dmahal_irq_enable() returns -ENOTSUP. */
+    unsigned (*irq_count)(struct dmahal_device *d, enum dmahal_irq_type type);
+    /* Connects @nvec (1 .. irq_count) vectors of @type to the non-blocking eventfds
+     * fds[0 .. nvec): the platform makes fds[i] readable (adds to its counter) each time
+     * vector i fires, and for INTx masks the line until irq_unmask. A platform whose events
+     * come on a descriptor of its own (a uio fd) stores it in fds[i] instead: it stays the
+     * platform's, closed by its irq_disable; the core still closes the eventfds it made.
+     * Not NULL when irq_count is not. On failure nothing stays connected. */
+    int (*irq_enable)(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec, int *fds);
+    /* Disconnects what irq_enable connected; no vector fires after it returns. Not NULL
+     * when irq_count is not. */
+    void (*irq_disable)(struct dmahal_device *d);
+    /* Unmasks INTx (@vector 0) after an event. May be NULL: nothing masks, a no-op. */
+    int (*irq_unmask)(struct dmahal_device *d, unsigned vector);
+    /* Consumes the event that made fds[@vector] readable: 1 if there was one, 0 if none
+     * (another reader took it), or a negative errno. May be NULL: the core reads the
+     * eventfd's 8-byte counter. */
+    int (*irq_consume)(struct dmahal_device *d, unsigned vector, int fd);
+
+    /* ---- configuration space ---- */
+    /* Size of the device's configuration space in bytes. NULL: it has none,
+     * dmahal_config_read/_write return -ENOTSUP (and config_read/_write are NULL). */
+    unsigned (*config_size)(struct dmahal_device *d);
+    /* Access [off, off + len) of it; the core has checked the range. Not NULL when
+     * config_size is not. */
+    int (*config_read)(struct dmahal_device *d, unsigned off, void *buf, size_t len);
+    int (*config_write)(struct dmahal_device *d, unsigned off, const void *buf, size_t len);
+
+    /* ---- discovery ---- */
+    /* Lists the devices the platform could open, without an open platform: *out gets a
+     * malloc'ed array, the return value its length, or a negative errno. May be NULL:
+     * dmahal_device_list() returns -ENOTSUP. */
+    int (*device_list)(struct dmahal_device_info **out);
 };
 
 #define DMAHAL__PERM_READ  1u /* the device may read */

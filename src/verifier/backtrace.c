@@ -364,7 +364,7 @@ const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
 
     if (raw->n == 0)
         return &dmahal__verify_bt_none;
-    slot = (size_t)(((uint64_t)(uintptr_t)raw->pc[0] * 0x9e3779b97f4a7c15ull) >> 58);
+    slot = (size_t)((dmahal__hash_ptr(raw->pc[0])) >> 58);
     /* Two ways: an allocation's and a free's callers may share a slot. */
     for (int w = 0; w < 2; w++) {
         e = d->recent[slot ^ (size_t)w];

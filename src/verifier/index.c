@@ -15,7 +15,7 @@
 
 static size_t va_slot(const struct verify_vahash *h, const void *va)
 {
-    uint64_t k = (uint64_t)(uintptr_t)va * 0x9e3779b97f4a7c15ull;
+    uint64_t k = dmahal__hash_ptr(va);
 
     return (size_t)(k >> 32) & (h->cap - 1);
 }

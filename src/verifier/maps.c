@@ -123,7 +123,7 @@ static void report_map(struct dmahal__verifier *v, int kind, const struct dmahal
 
 static size_t map_slot(const struct dmahal__verifier *v, const struct dmahal_sgl *sgl)
 {
-    uint64_t k = (uint64_t)(uintptr_t)sgl * 0x9e3779b97f4a7c15ull;
+    uint64_t k = dmahal__hash_ptr(sgl);
 
     return (size_t)(k >> 32) & (v->map_cap - 1);
 }
@@ -175,10 +175,7 @@ static void live_add(struct dmahal__verifier *v, struct dmahal__verify_map *m)
     m->hnext = v->map_bucket[at];
     v->map_bucket[at] = m;
     m->prev = NULL;
-    m->next = v->maps;
-    if (v->maps)
-        v->maps->prev = m;
-    v->maps = m;
+    DMAHAL__LIST_PUSH(v->maps, m, next, prev);
     v->nmaps++;
 }
 
@@ -189,12 +186,7 @@ static void live_remove(struct dmahal__verifier *v, struct dmahal__verify_map *m
     while (*pp != m)
         pp = &(*pp)->hnext;
     *pp = m->hnext;
-    if (m->prev)
-        m->prev->next = m->next;
-    else
-        v->maps = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
+    DMAHAL__LIST_UNLINK(v->maps, m, next, prev);
     v->nmaps--;
 }
 

@@ -237,6 +237,15 @@ static void show_program(uint64_t base, const char *name)
 
 /* ---- the neighbour ------------------------------------------------------------------------- */
 
+static int bus_master_on(struct dmahal_device *d)
+{
+    uint16_t cmd;
+    int rc = dmahal_config_read(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd));
+
+    cmd |= DMAHAL_PCI_COMMAND_MASTER | DMAHAL_PCI_COMMAND_MEMORY;
+    return rc ? rc : dmahal_config_write(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
 static bool neighbour_setup(struct story *st)
 {
     struct dmahal_desc desc = {.addr_bits = EDU_ADDR_BITS};
@@ -766,8 +775,11 @@ static void run(struct story *st)
     tool_dump_indented(st->p, DMAHAL_DUMP_PLATFORM, "  ", "ram:");
 
     printf("\n-- Part 1: the wrong way (contiguous memory + its physical address) --\n");
+    /* The wrong way asks for no adapter, so it turns on bus mastering itself, as a driver
+     * that hand-rolls its DMA pokes the command register itself. */
     if (neighbour_setup(st) &&
-        api(st, "dmahal_device_open(\"edu\")", dmahal_device_open(st->p, "edu", &st->d)))
+        api(st, "dmahal_device_open(\"edu\")", dmahal_device_open(st->p, "edu", &st->d)) &&
+        api(st, "dmahal_config_write(command |= bus master)", bus_master_on(st->d)))
         wrong_way(st);
     if (!st->why[0]) {
         printf("\n-- Part 2: the seed's way (adapter + common buffer + logical address) --\n");

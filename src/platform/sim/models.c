@@ -8,7 +8,8 @@
 
 #define MAX_MODELS 64
 
-static const struct dmahal_model *models[MAX_MODELS];
+/* The library's copies, each full size: members beyond a model's own size are zero. */
+static struct dmahal_model models[MAX_MODELS];
 static size_t nmodels;
 static pthread_mutex_t models_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t models_once = PTHREAD_ONCE_INIT;
@@ -18,10 +19,37 @@ static const struct dmahal_model *const builtin[] = {
     &dmahal__model_nvme,
 };
 
+/*
+ * Copies @m as its size says: a shorter (older) struct has its missing members zeroed, a
+ * longer (newer) one is taken if what this library lacks is zero, as Linux's
+ * copy_struct_from_user() takes an extensible struct. Size 0 is this library's own size: a
+ * model built with the library itself.
+ */
+static int model_copy(struct dmahal_model *to, const struct dmahal_model *m)
+{
+    size_t size = m->size ? m->size : sizeof(*m);
+
+    if (size < DMAHAL_MODEL_SIZE_V1)
+        return -EINVAL;
+    if (size > sizeof(*m)) {
+        const unsigned char *extra = (const unsigned char *)m + sizeof(*m);
+
+        for (size_t i = 0; i < size - sizeof(*m); i++)
+            if (extra[i])
+                return -E2BIG;
+        size = sizeof(*m);
+    }
+    memset(to, 0, sizeof(*to));
+    memcpy(to, m, size);
+    to->size = sizeof(*to);
+    return 0;
+}
+
 static void register_builtin(void)
 {
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
-        models[nmodels++] = builtin[i];
+        if (model_copy(&models[nmodels], builtin[i]) == 0)
+            nmodels++;
 }
 
 static void models_init(void)
@@ -32,25 +60,32 @@ static void models_init(void)
 static const struct dmahal_model *find_locked(const char *name, size_t len)
 {
     for (size_t i = 0; i < nmodels; i++)
-        if (strlen(models[i]->name) == len && strncmp(models[i]->name, name, len) == 0)
-            return models[i];
+        if (strlen(models[i].name) == len && strncmp(models[i].name, name, len) == 0)
+            return &models[i];
     return NULL;
 }
 
 int dmahal_model_register(const struct dmahal_model *m)
 {
-    int rc = 0;
+    struct dmahal_model copy;
+    int rc;
 
-    if (!m || !m->name || !*m->name || !m->mmio_read || !m->mmio_write || strpbrk(m->name, ":,"))
+    if (!m)
+        return -EINVAL;
+    rc = model_copy(&copy, m);
+    if (rc)
+        return rc;
+    if (!copy.name || !*copy.name || !copy.mmio_read || !copy.mmio_write ||
+        strpbrk(copy.name, ":,"))
         return -EINVAL;
     models_init();
     pthread_mutex_lock(&models_lock);
-    if (find_locked(m->name, strlen(m->name)))
+    if (find_locked(copy.name, strlen(copy.name)))
         rc = -EEXIST;
     else if (nmodels == MAX_MODELS)
         rc = -ENOSPC;
     else
-        models[nmodels++] = m;
+        models[nmodels++] = copy;
     pthread_mutex_unlock(&models_lock);
     return rc;
 }
@@ -85,7 +120,7 @@ const struct dmahal_model *dmahal_model_at(size_t index)
     models_init();
     pthread_mutex_lock(&models_lock);
     if (index < nmodels)
-        m = models[index];
+        m = &models[index];
     pthread_mutex_unlock(&models_lock);
     return m;
 }

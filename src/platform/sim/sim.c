@@ -13,6 +13,7 @@
 #include "platform/sim/sim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -93,7 +94,7 @@ static int parse_bool(const char *v, const char *yes, const char *no, bool *out)
 static int parse_args(struct sim *s, char *args)
 {
     char *cursor = args, *key, *val;
-    bool in_ram = false, ram_given = false;
+    bool in_ram = false, ram_given = false, taken;
     uint64_t page = 4096;
     int rc = 0;
 
@@ -105,6 +106,8 @@ static int parse_args(struct sim *s, char *args)
         in_ram = false;
         if (!val)
             rc = -EINVAL;
+        else if ((rc = dmahal__sim_time_option(s, key, val, &taken)) != 0 || taken)
+            continue;
         else if (strcmp(key, "ram") == 0) {
             if (!ram_given)
                 s->nram = 0;
@@ -239,10 +242,12 @@ static int sim_open(struct dmahal_platform *p, const char *args)
     s->ram[0] = (struct sim_ram){.start = 0, .end = (uint64_t)1 << 30};
     s->ram[1] = (struct sim_ram){.start = (uint64_t)4 << 30, .end = (uint64_t)64 << 30};
     s->nram = 2;
+    dmahal__sim_time_defaults(s);
     rc = parse_args(s, copy);
     if (rc)
         goto err_alloc;
     pthread_mutex_init(&s->lock, NULL);
+    dmahal__sim_time_init(s);
     dmahal__range_init(&s->free);
     dmahal__sim_pin_init(s);
     dmahal__sim_cache_init(s);
@@ -267,6 +272,7 @@ static int sim_open(struct dmahal_platform *p, const char *args)
 
 err_ram:
     ram_unmap(s);
+    dmahal__sim_time_fini(s);
     dmahal__sim_cache_fini(s);
     dmahal__sim_pin_fini(s);
     dmahal__range_fini(&s->free);
@@ -287,6 +293,7 @@ static void sim_close(struct dmahal_platform *p)
         s->contig = c->next;
         free(c);
     }
+    dmahal__sim_time_fini(s);
     ram_unmap(s);
     dmahal__sim_cache_fini(s);
     dmahal__sim_pin_fini(s);
@@ -310,9 +317,12 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
         return -ENOMEM;
     sd->model = dmahal__sim_model_find(name, nlen);
     if (!sd->model) {
+        fprintf(stderr, "dmahal: sim: no device model \"%.*s\" (dmahal devices lists them)\n",
+                (int)nlen, name);
         rc = -ENOENT;
         goto err_alloc;
     }
+    dmahal__sim_pci_init(sd);
     if (s->iommu) {
         rc = dmahal__sim_iopt_init(&sd->iopt, s->page_shift);
         if (rc == 0)
@@ -331,13 +341,18 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
     }
     memcpy(dmahal__dev(d)->bar_size, sd->model->bar_size, sizeof(dmahal__dev(d)->bar_size));
     dmahal__dev(d)->priv = sd;
+    rc = dmahal__sim_time_device_open(s, sd);
+    if (rc)
+        goto err_state;
     if (sd->model->init) {
         rc = sd->model->init(d, sd->state, colon ? colon + 1 : "");
         if (rc)
-            goto err_state;
+            goto err_time;
     }
     return 0;
 
+err_time:
+    dmahal__sim_time_device_close(s, d);
 err_state:
     free(sd->state);
     dmahal__dev(d)->priv = NULL;
@@ -345,6 +360,7 @@ err_iommu:
     dmahal__sim_iopt_fini(&sd->iopt);
     dmahal__iova_destroy(dmahal__dev(d)->iova);
     dmahal__dev(d)->iova = NULL;
+    dmahal__sim_pci_fini(sd);
 err_alloc:
     free(sd);
     return rc;
@@ -354,12 +370,15 @@ static void sim_device_close(struct dmahal_device *d)
 {
     struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    /* The device stops first: none of its work runs once fini has begun. */
+    dmahal__sim_time_device_close(sd->s, d);
     if (sd->model->fini)
         sd->model->fini(d, sd->state);
     free(sd->state);
     dmahal__sim_iopt_fini(&sd->iopt);
     dmahal__iova_destroy(dmahal__dev(d)->iova);
     dmahal__dev(d)->iova = NULL;
+    dmahal__sim_pci_fini(sd);
     free(sd);
 }
 
@@ -367,6 +386,8 @@ static uint64_t sim_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t of
 {
     struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    /* A read is a round trip on the bus: the device has moved on when it is answered. */
+    dmahal__sim_time_read_point(sd->s);
     return sd->model->mmio_read(d, sd->state, bar, off, size);
 }
 
@@ -509,7 +530,14 @@ static int sim_dev_access(struct dmahal_device *d, dmahal_addr_t la, void *buf, 
                           bool write)
 {
     struct sim *s = dmahal__dev_plat(d)->priv;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
 
+    /* A device whose bus-master bit is clear cannot start a transaction: as on hardware,
+     * its DMA goes nowhere (here it is also a fault, so that a driver learns why). */
+    if (!atomic_load_explicit(&sd->pci.master, memory_order_acquire)) {
+        dmahal__fault_record(d, la, len, write, DMAHAL_FAULT_BUS_MASTER);
+        return -EFAULT;
+    }
     return sim_access(d, s, la, buf, len, write);
 }
 
@@ -613,6 +641,7 @@ static void sim_describe(struct dmahal_platform *p, FILE *f)
                 (unsigned long long)((s->ram[i].end - s->ram[i].start) >> 20));
     fprintf(f, "ram total: %llu MiB, in use: %llu KiB\n", (unsigned long long)(s->ram_total >> 20),
             (unsigned long long)(used >> 10));
+    dmahal__sim_time_describe(s, f);
 }
 
 const struct dmahal__platform_ops dmahal__sim_ops = {
@@ -638,4 +667,12 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .cache_untrack = dmahal__sim_cache_untrack,
     .cache_flush = dmahal__sim_cache_flush,
     .cache_invalidate = dmahal__sim_cache_invalidate,
+    .irq_count = dmahal__sim_irq_count,
+    .irq_enable = dmahal__sim_irq_enable,
+    .irq_disable = dmahal__sim_irq_disable,
+    .irq_unmask = dmahal__sim_irq_unmask,
+    .config_size = dmahal__sim_config_size,
+    .config_read = dmahal__sim_config_read,
+    .config_write = dmahal__sim_config_write,
+    .device_list = dmahal__sim_device_list,
 };

@@ -28,6 +28,22 @@ struct sim_contig {
     struct sim_contig *next;
 };
 
+/* A piece of device work (dmahal_model_schedule). */
+struct sim_work {
+    uint64_t when;   /* due, in the platform's time */
+    uint64_t id;     /* orders work due at once, and names it for cancel */
+    uint64_t queued; /* when it was scheduled */
+    struct dmahal_device *d;
+    dmahal_work_fn fn;
+    void *arg;
+};
+
+/* Work waiting for its time: a binary min-heap by (when, id). */
+struct sim_queue {
+    struct sim_work **heap;
+    size_t n, cap;
+};
+
 struct sim {
     struct sim_ram ram[SIM_MAX_RAM];
     unsigned nram;
@@ -49,6 +65,22 @@ struct sim {
     pthread_mutex_t shadow_lock; /* the non-coherent model */
     struct sim_shadow *shadow[SIM_SHADOW_BUCKETS];
     atomic_size_t nshadow;
+
+    /* time.c: options (set by open), then virtual time and its queue */
+    bool threads;             /* time=threads */
+    uint64_t seed;            /* seed= */
+    uint64_t mmio_ns;         /* mmio_ns= */
+    unsigned idle_ms;         /* idle= */
+    uint64_t t0;              /* CLOCK_MONOTONIC at open */
+    pthread_mutex_t run_lock; /* held while device work runs in virtual time */
+    pthread_mutex_t tlock;    /* what follows */
+    struct sim_queue queue;
+    _Atomic uint64_t now; /* written under tlock, read anywhere */
+    uint64_t rng, next_id, points, works_run, idle_runs;
+    unsigned spin;
+    pthread_t idle_thread;
+    pthread_cond_t idle_cond;
+    bool idle_started, idle_stop;
 };
 
 /* An IO page table: a radix tree of 512-entry nodes. A leaf entry is a page-aligned address
@@ -86,12 +118,73 @@ struct sim_shadow {
     size_t tracked;       /* bytes with count > 0 */
 };
 
+/* A model's PCI side (irq.c): its configuration space and the interrupts the driver
+ * enabled, under one lock, which models' raises take (never the other way round). */
+#define SIM_CFG_SIZE 256
+
+struct sim_pci {
+    pthread_mutex_t lock;
+    uint8_t cfg[SIM_CFG_SIZE];
+    uint64_t bar_addr[DMAHAL__BARS]; /* what the BARs decode at, as written */
+    unsigned msi_cap, msix_cap;      /* offsets of the capabilities; 0: none */
+    int irq_type;                    /* enum dmahal_irq_type the driver enabled; 0: off */
+    unsigned irq_nvec;
+    const int *irq_fds; /* the core's eventfds, valid until irq_disable */
+    bool line;          /* INTx asserted by the model */
+    bool masked;        /* INTx masked since it fired (VFIO's automask) */
+    atomic_bool master; /* the command register's bus-master bit, for the DMA path */
+};
+
+/* A device's own clock with time=threads: its queue and the thread that runs it. */
+struct sim;
+struct sim_clock {
+    struct sim *s;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    struct sim_queue queue;
+    pthread_t thread;
+    bool stop;
+    uint64_t works_run;
+};
+
 struct sim_dev {
     const struct dmahal_model *model;
+    struct sim *s;
+    struct sim_clock *clock; /* time=threads */
     void *state;
+    struct sim_pci pci;
     struct sim_iopt iopt;              /* iommu=on; the IOVA space is dmahal__dev(d)->iova */
     atomic_uint_fast64_t mapped_pages; /* by common-buffer arenas */
 };
+
+/* irq.c: the configuration space and interrupts (members of dmahal__sim_ops). */
+void dmahal__sim_pci_init(struct sim_dev *sd);
+void dmahal__sim_pci_fini(struct sim_dev *sd);
+unsigned dmahal__sim_irq_count(struct dmahal_device *d, enum dmahal_irq_type type);
+int dmahal__sim_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec,
+                           int *fds);
+void dmahal__sim_irq_disable(struct dmahal_device *d);
+int dmahal__sim_irq_unmask(struct dmahal_device *d, unsigned vector);
+unsigned dmahal__sim_config_size(struct dmahal_device *d);
+int dmahal__sim_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len);
+int dmahal__sim_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len);
+int dmahal__sim_device_list(struct dmahal_device_info **out);
+
+/* time.c */
+void dmahal__sim_time_defaults(struct sim *s);
+/* A time option of the spec (time=, seed=, mmio_ns=, idle=): *taken says whether @key is
+ * one; -EINVAL for a bad value. */
+int dmahal__sim_time_option(struct sim *s, const char *key, const char *val, bool *taken);
+void dmahal__sim_time_init(struct sim *s);
+void dmahal__sim_time_fini(struct sim *s);
+int dmahal__sim_time_device_open(struct sim *s, struct sim_dev *sd);
+/* Drops the device's pending work; none of it runs after this returns. */
+void dmahal__sim_time_device_close(struct sim *s, struct dmahal_device *d);
+/* A driver's register read: virtual time moves, due work runs. */
+void dmahal__sim_time_read_point(struct sim *s);
+void dmahal__sim_time_describe(struct sim *s, FILE *f);
+/* The device work running on this thread, or NULL. */
+const struct sim_work *dmahal__sim_work_running(void);
 
 /* models.c: the model registry */
 const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len);

@@ -118,18 +118,25 @@ static void edu_fini(struct dmahal_device *d, void *state)
     pthread_mutex_destroy(&e->lock);
 }
 
-/* The line follows the interrupt status: asserted while any cause is set (INTx). */
+/* As QEMU's edu_raise_irq: with MSI enabled every raise sends the message (vector 0), even
+ * when the cause was pending already; otherwise the INTx line follows the interrupt status,
+ * asserted while any cause is set. */
 static void irq_raise(struct dmahal_device *d, struct edu *e, uint32_t causes)
 {
     e->irq_status |= causes;
-    if (e->irq_status)
+    if (!e->irq_status)
+        return;
+    if (dmahal_irq_mode(d, NULL) == DMAHAL_IRQ_MSI)
+        dmahal_irq_raise(d, 0);
+    else
         dmahal_irq_set(d, true);
 }
 
+/* As QEMU's edu_lower_irq: a message needs no lowering; the line drops with the last cause. */
 static void irq_lower(struct dmahal_device *d, struct edu *e, uint32_t causes)
 {
     e->irq_status &= ~causes;
-    if (!e->irq_status)
+    if (!e->irq_status && dmahal_irq_mode(d, NULL) != DMAHAL_IRQ_MSI)
         dmahal_irq_set(d, false);
 }
 
@@ -323,6 +330,7 @@ static void edu_mmio_write(struct dmahal_device *d, void *state, unsigned bar, u
 }
 
 const struct dmahal_model dmahal__model_edu = {
+    .size = sizeof(struct dmahal_model),
     .name = "edu",
     .summary = "QEMU's educational PCI device (1234:11e8): factorial, interrupts, "
                "4 KiB DMA engine with a 28-bit mask",
@@ -332,4 +340,12 @@ const struct dmahal_model dmahal__model_edu = {
     .fini = edu_fini,
     .mmio_read = edu_mmio_read,
     .mmio_write = edu_mmio_write,
+    /* QEMU 7.2's edu: PCI_CLASS_OTHERS, revision 0x10, INTA# and one 64-bit MSI vector
+     * (msi_init(pdev, 0, 1, true, false)). */
+    .vendor_id = 0x1234,
+    .device_id = 0x11e8,
+    .class_code = 0xff0000,
+    .revision = 0x10,
+    .intx = true,
+    .msi_vectors = 1,
 };
