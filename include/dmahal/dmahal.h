@@ -554,9 +554,10 @@ struct dmahal_sgl {
  * fits one piece of its pool (aligned as the adapter asks) once the pages are unmapped,
  * and one that fits none fails at once with -E2BIG. Thread-safe.
  *
- * Bounce pages start, in every direction, as a copy of the memory mapped: bytes a
- * DMAHAL_FROM_DEVICE transfer's device does not write come back at unmap as the driver
- * left them, never as what the pages held before.
+ * Bounce pages start, in every direction, as a copy of the memory mapped (and caches are
+ * written back): bytes a DMAHAL_FROM_DEVICE transfer's device does not write come back at
+ * unmap as the driver left them, never as what the pages held before. dmahal_sync_for_device
+ * after dmahal_sync_for_cpu does the same, so this holds for the CPU's changes between them.
  *
  * @param iov     the memory, @p iovcnt entries; not NULL.
  * @param dir     the direction of the transfer.
@@ -593,8 +594,10 @@ int dmahal_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
 
 /**
  * Gives a mapped transfer back to the device after the CPU touched it: the analog of
- * dma_sync_sg_for_device. For DMAHAL_TO_DEVICE and DMAHAL_BIDIRECTIONAL the CPU's writes
- * become visible to the device (copied into bounce pages, caches written back).
+ * dma_sync_sg_for_device. The CPU's writes become visible to the device (copied into bounce
+ * pages, caches written back): for DMAHAL_TO_DEVICE and DMAHAL_BIDIRECTIONAL always, for
+ * DMAHAL_FROM_DEVICE after a dmahal_sync_for_cpu (as Linux's swiotlb does), so that what
+ * the device then does not write keeps the CPU's bytes.
  * @return 0; -EINVAL for NULL arguments; -ENOENT as dmahal_unmap.
  */
 int dmahal_sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl);

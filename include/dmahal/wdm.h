@@ -24,9 +24,11 @@
  * reachable (dmahal_wdm_adapter) for what has no Windows name.
  *
  * DMA_OPERATIONS lists every member Windows has, in Windows' order. Size covers exactly the
- * members filled, as on Windows: for a description of version 0 to 2 it is
- * offsetof(DMA_OPERATIONS, GetDmaAdapterInfo) and the version-3 members are NULL; for
- * version 3 it is sizeof(DMA_OPERATIONS) and every member is set. Members that exist for
+ * members filled, as on Windows, where the description's version picks the table's: for
+ * versions 0 and 1 it is offsetof(DMA_OPERATIONS, CalculateScatterGatherList) (version 1:
+ * Calculate and BuildScatterGatherList came with version 2); for version 2,
+ * offsetof(DMA_OPERATIONS, GetDmaAdapterInfo); for version 3, sizeof(DMA_OPERATIONS), every
+ * member set. Members beyond Size are NULL. Members that exist for
  * system DMA controllers or DMA domains, which dmahal does not have, are set too and
  * answer what Windows documents for an adapter without them (STATUS_NOT_SUPPORTED, or 0
  * and NULL where the member returns no status): never NULL inside Size. The table is
@@ -1207,8 +1209,8 @@ typedef struct _DMA_OPERATIONS {
  *  - the adapter's map registers are reserved in its bounce pool now (where transfers
  *    bounce), so that common buffers allocated later cannot take the low memory a full
  *    transfer of a 24- or 28-bit device needs.
- * DMA_ADAPTER.Version is 1 for every version; versions 0-2 get the version-2 operations,
- * version 3 all of them (see Size above).
+ * DMA_ADAPTER.Version is 1 for every version; the operations are the description
+ * version's (see Size above).
  *
  * @param PhysicalDeviceObject  from dmahal_wdm_device().
  * @param DeviceDescription     the device's capabilities; not modified.

@@ -229,12 +229,25 @@ static int consume(struct dmahal_device *d, unsigned vector, int fd)
     return n < 0 && errno != EAGAIN ? -errno : 0;
 }
 
+/* Whether the vector's fd or the cancel fd is readable now (for the platform's wait_point). */
+static bool fds_ready(void *ctx)
+{
+    struct pollfd *pfd = ctx;
+
+    return poll(pfd, 2, 0) > 0;
+}
+
 /* Polls until the vector fires, the wait is cancelled, or the deadline passes. */
 static int wait_fd(struct dmahal_device *d, unsigned vector, int fd, int cancel, int timeout_ms)
 {
     struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = cancel, .events = POLLIN}};
     int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
     int left = timeout_ms, n, rc;
+
+    /* Virtual time: the devices' work until the interrupt comes runs now. */
+    if (d->p->ops->wait_point && timeout_ms != 0)
+        d->p->ops->wait_point(d, timeout_ms < 0 ? UINT64_MAX : (uint64_t)timeout_ms * 1000000,
+                              fds_ready, pfd);
 
     for (;;) {
         n = poll(pfd, 2, left);

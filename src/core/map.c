@@ -430,13 +430,6 @@ static void fill_device_view(struct mapping *m)
         for_each_device_view(m, m->a->dev->p->ops->cache_flush);
 }
 
-/* The CPU hands the memory to the device. */
-static void to_device(struct mapping *m)
-{
-    if (m->dir & DMAHAL_TO_DEVICE)
-        fill_device_view(m);
-}
-
 /* The device hands the memory back to the CPU. */
 static void to_cpu(struct mapping *m)
 {
@@ -856,9 +849,10 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
             mapping_release(m);
             return rc;
         }
-        /* A direct layout has nothing to copy: only a tracked one has caches to flush. */
+        /* A direct layout has nothing to copy: only a tracked one has caches to flush, in
+         * every direction (as arm64 cleans them): bytes the device does not write stay. */
         if (m->tracked)
-            to_device(m);
+            fill_device_view(m);
         *out = m;
         return 0;
     }
@@ -945,7 +939,11 @@ int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 
     if (!m)
         return -ENOENT;
-    to_device(m);
+    /* In every direction after the CPU had it, as at map: a FROM_DEVICE transfer's device
+     * may write only part of it, and what it leaves must come back as the CPU left it.
+     * While the device has it, a FROM_DEVICE transfer holds the device's bytes: kept. */
+    if ((m->dir & DMAHAL_TO_DEVICE) || !m->device_owns)
+        fill_device_view(m);
     m->device_owns = true;
     live_put(a->stream, m, slot);
     return 0;

@@ -214,6 +214,12 @@ struct dmahal__platform_ops {
      * (another reader took it), or a negative errno. May be NULL: the core reads the
      * eventfd's 8-byte counter. */
     int (*irq_consume)(struct dmahal_device *d, unsigned vector, int fd);
+    /* A driver is about to block in dmahal_irq_wait() for up to @max_ns (UINT64_MAX: for
+     * ever): a platform with virtual time runs device work, in time order, until @ready(ctx)
+     * is true, nothing is pending within @max_ns, or that much time has passed. May be NULL:
+     * the devices run in real time. */
+    void (*wait_point)(struct dmahal_device *d, uint64_t max_ns, bool (*ready)(void *ctx),
+                       void *ctx);
 
     /* ---- configuration space ---- */
     /* Size of the device's configuration space in bytes. NULL: it has none,

@@ -84,9 +84,27 @@ NTSTATUS dmahal__wdm_status(int rc)
     }
 }
 
-/* Versions 0 to 2: the members Windows has for them, up to BuildMdlFromScatterGatherList.
- * ReadDmaCounter and BuildMdlFromScatterGatherList answer as for an adapter without a system
- * DMA controller and without CPU pages behind its logical addresses. */
+/* Versions 0 and 1: DMA_OPERATIONS version 1, up to PutScatterGatherList (Calculate and
+ * BuildScatterGatherList came with version 2). ReadDmaCounter answers as for an adapter
+ * without a system DMA controller. */
+static const DMA_OPERATIONS wdm_ops_v1 = {
+    .Size = offsetof(DMA_OPERATIONS, CalculateScatterGatherList),
+    .PutDmaAdapter = put_dma_adapter,
+    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
+    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
+    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
+    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
+    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
+    .FreeMapRegisters = dmahal__wdm_free_map_registers,
+    .MapTransfer = dmahal__wdm_map_transfer,
+    .GetDmaAlignment = get_dma_alignment,
+    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
+    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    .ReadDmaCounter = dmahal__wdm_read_dma_counter,
+};
+
+/* Version 2: up to BuildMdlFromScatterGatherList, which answers as for an adapter without
+ * CPU pages behind its logical addresses. */
 static const DMA_OPERATIONS wdm_ops_v2 = {
     .Size = offsetof(DMA_OPERATIONS, GetDmaAdapterInfo),
     .PutDmaAdapter = put_dma_adapter,
@@ -247,7 +265,9 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
     w->hdr.Size = sizeof(w->hdr);
     /* Windows' member is not const; the table is, and stays read-only. */
     w->hdr.DmaOperations =
-        (PDMA_OPERATIONS)(dd->Version == DEVICE_DESCRIPTION_VERSION3 ? &wdm_ops_v3 : &wdm_ops_v2);
+        (PDMA_OPERATIONS)(dd->Version == DEVICE_DESCRIPTION_VERSION3   ? &wdm_ops_v3
+                          : dd->Version == DEVICE_DESCRIPTION_VERSION2 ? &wdm_ops_v2
+                                                                       : &wdm_ops_v1);
     if (dmahal_adapter_desc(w->a, &merged))
         goto err_adapter;
     w->nregs = nregs;

@@ -65,7 +65,8 @@ static bool read_num(const char *sysfs, const char *addr, const char *what, unsi
     FILE *f;
     bool ok;
 
-    snprintf(path, sizeof(path), "%s/%s/%s", sysfs, addr, what);
+    if (snprintf(path, sizeof(path), "%s/%s/%s", sysfs, addr, what) >= (int)sizeof(path))
+        return false;
     f = fopen(path, "re");
     if (!f)
         return false;

@@ -667,6 +667,7 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .cache_untrack = dmahal__sim_cache_untrack,
     .cache_flush = dmahal__sim_cache_flush,
     .cache_invalidate = dmahal__sim_cache_invalidate,
+    .wait_point = dmahal__sim_wait_point,
     .irq_count = dmahal__sim_irq_count,
     .irq_enable = dmahal__sim_irq_enable,
     .irq_disable = dmahal__sim_irq_disable,

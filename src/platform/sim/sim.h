@@ -183,6 +183,9 @@ void dmahal__sim_time_device_close(struct sim *s, struct dmahal_device *d);
 /* A driver's register read: virtual time moves, due work runs. */
 void dmahal__sim_time_read_point(struct sim *s);
 void dmahal__sim_time_describe(struct sim *s, FILE *f);
+/* A driver about to block in dmahal_irq_wait (a member of dmahal__sim_ops). */
+void dmahal__sim_wait_point(struct dmahal_device *d, uint64_t max_ns, bool (*ready)(void *ctx),
+                            void *ctx);
 /* The device work running on this thread, or NULL. */
 const struct sim_work *dmahal__sim_work_running(void);
 

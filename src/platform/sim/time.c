@@ -418,6 +418,44 @@ void dmahal__sim_time_read_point(struct sim *s)
     }
 }
 
+void dmahal__sim_wait_point(struct dmahal_device *d, uint64_t max_ns, bool (*ready)(void *ctx),
+                            void *ctx)
+{
+    struct sim *s = ((struct sim_dev *)dmahal__dev(d)->priv)->s;
+    uint64_t deadline;
+
+    if (s->threads || running_here)
+        return;
+    if (max_ns == 0) {
+        /* Only a look: as a register read. */
+        dmahal__sim_time_read_point(s);
+        return;
+    }
+    pthread_mutex_lock(&s->tlock);
+    s->points++;
+    s->spin = 0;
+    deadline = atomic_load_explicit(&s->now, memory_order_relaxed);
+    deadline = max_ns > MAX_DELAY ? UINT64_MAX : deadline + max_ns;
+    pthread_mutex_unlock(&s->tlock);
+    while (!ready(ctx)) {
+        struct sim_work *w;
+        uint64_t when = 0;
+
+        pthread_mutex_lock(&s->tlock);
+        w = queue_top(&s->queue);
+        if (w)
+            when = w->when;
+        pthread_mutex_unlock(&s->tlock);
+        if (!w || when > deadline) {
+            /* Nothing comes in time: the wait's time passes. */
+            if (deadline != UINT64_MAX)
+                advance_to(s, deadline, false);
+            break;
+        }
+        advance_to(s, when, false);
+    }
+}
+
 void dmahal__sim_time_describe(struct sim *s, FILE *f)
 {
     uint64_t now, run, pending = 0, idle;

@@ -258,7 +258,10 @@ static void check_ops_table(ULONG version, size_t want_size)
 
 TEST(wdm_dma_operations_table_is_filled_up_to_size_and_null_after)
 {
-    check_ops_table(DEVICE_DESCRIPTION_VERSION, offsetof(DMA_OPERATIONS, GetDmaAdapterInfo));
+    check_ops_table(DEVICE_DESCRIPTION_VERSION,
+                    offsetof(DMA_OPERATIONS, CalculateScatterGatherList));
+    check_ops_table(DEVICE_DESCRIPTION_VERSION1,
+                    offsetof(DMA_OPERATIONS, CalculateScatterGatherList));
     check_ops_table(DEVICE_DESCRIPTION_VERSION2, offsetof(DMA_OPERATIONS, GetDmaAdapterInfo));
     check_ops_table(DEVICE_DESCRIPTION_VERSION3, sizeof(DMA_OPERATIONS));
 }

@@ -6,6 +6,8 @@
  */
 #include <dmahal/wdm.h> /* first: the header must stand alone in C++ too */
 
+#include <dmahal/wdf.h> /* KMDF's DMA objects: C++ too */
+
 #include <cstddef>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -19,6 +21,8 @@ extern "C" {
 }
 
 static_assert(sizeof(ULONG) == 4, "ULONG is 32 bits, as on Windows");
+C_ASSERT(sizeof(DMA_ADAPTER_INFO_V1) == 20);
+static_assert(sizeof(WDF_DMA_ENABLER_CONFIG) >= sizeof(size_t) + 8, "WDF_DMA_ENABLER_CONFIG");
 static_assert(sizeof(DEVICE_DESCRIPTION) == 0x40, "DEVICE_DESCRIPTION as on Windows x64");
 static_assert(offsetof(DEVICE_DESCRIPTION, DeviceAddress) == 0x38, "DeviceAddress offset");
 static_assert(sizeof(DMA_ADAPTER) == 16, "DMA_ADAPTER as on Windows x64");

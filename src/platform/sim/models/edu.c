@@ -4,8 +4,10 @@
  * QEMU docs/specs/edu.rst), so that one driver runs unchanged on the simulated platform and
  * on the QEMU-emulated device through VFIO. docs/devices/edu.md is this model's spec.
  *
- * It differs from QEMU only where QEMU depends on time or crashes: the factorial and the
- * DMA run synchronously inside the register write that starts them, and a DMA whose
+ * The factorial and the DMA take time as in QEMU: a transfer runs when its timer fires,
+ * 100 ms of platform time after the command (dma_ns=), and the factorial is computed
+ * fact_ns= later (QEMU's worker thread); a latency of 0 runs either inside the register
+ * write that starts it. It differs from QEMU only where QEMU crashes: a DMA whose
  * device-side range leaves the 4 KiB buffer is refused (QEMU 7.2 aborts the whole machine)
  * and reported in two registers of the model's own at 0xa0 and 0xa4.
  */
@@ -52,6 +54,9 @@
 #define EDU_DMA_SIZE  4096u
 
 #define EDU_DMA_MASK_DEFAULT ((UINT64_C(1) << 28) - 1) /* QEMU's default: 28 bits */
+#define EDU_DMA_NS_DEFAULT   UINT64_C(100000000)       /* QEMU's DMA timer: 100 ms */
+#define EDU_FACT_NS_DEFAULT  UINT64_C(10000)           /* the worker thread's turn */
+#define EDU_LATENCY_MAX      UINT64_C(3600000000000)   /* an hour */
 
 /* Values of EDU_REG_SIM_DMA_ERROR. */
 #define EDU_DMA_OK        0 /* done, or no DMA yet */
@@ -62,6 +67,8 @@ struct edu {
     /* QEMU serialises register accesses under its big lock; drivers here may not. */
     pthread_mutex_t lock;
     uint64_t dma_mask; /* applied to the RAM-side address of every transfer */
+    uint64_t dma_ns;   /* from the command to the transfer; 0: at once */
+    uint64_t fact_ns;  /* from the operand to the result; 0: at once */
     uint32_t liveness;
     uint32_t fact;
     uint32_t status;
@@ -72,28 +79,48 @@ struct edu {
     unsigned char buf[EDU_DMA_SIZE];
 };
 
-/* Parses "dma_mask=VALUE" (decimal, 0x hex or 0 octal, as QEMU's property parser takes
- * it), the only argument QEMU's edu has. */
+/* One number as QEMU's property parser takes it: decimal, 0x hex or 0 octal, with no
+ * leading blanks or sign (strtoull would take both). */
+static int parse_u64(const char *text, size_t len, uint64_t *out)
+{
+    char buf[32], *end;
+
+    if (len == 0 || len >= sizeof(buf) || text[0] < '0' || text[0] > '9')
+        return -EINVAL;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    errno = 0;
+    *out = strtoull(buf, &end, 0);
+    return errno || *end ? -EINVAL : 0;
+}
+
+/* Parses "dma_mask=N,dma_ns=N,fact_ns=N", each optional: QEMU's one property (dma_mask)
+ * and the two latencies. */
 static int parse_args(struct edu *e, const char *args)
 {
-    const char *key = "dma_mask=";
-    size_t klen = strlen(key);
-    char *end;
-    uint64_t v;
+    while (args && *args) {
+        const char *comma = strchr(args, ',');
+        size_t len = comma ? (size_t)(comma - args) : strlen(args);
+        const char *eq = memchr(args, '=', len);
+        size_t klen = eq ? (size_t)(eq - args) : len;
+        uint64_t v;
 
-    if (!args || !*args)
-        return 0;
-    if (strncmp(args, key, klen) != 0)
-        return -EINVAL;
-    args += klen;
-    /* strtoull would take leading blanks and a minus sign; a mask has neither. */
-    if (*args < '0' || *args > '9')
-        return -EINVAL;
-    errno = 0;
-    v = strtoull(args, &end, 0);
-    if (errno || *end)
-        return -EINVAL;
-    e->dma_mask = v;
+        if (!eq || parse_u64(eq + 1, len - klen - 1, &v))
+            return -EINVAL;
+        if (klen == 8 && strncmp(args, "dma_mask", 8) == 0)
+            e->dma_mask = v;
+        else if (klen == 6 && strncmp(args, "dma_ns", 6) == 0 && v <= EDU_LATENCY_MAX)
+            e->dma_ns = v;
+        else if (klen == 7 && strncmp(args, "fact_ns", 7) == 0 && v <= EDU_LATENCY_MAX)
+            e->fact_ns = v;
+        else
+            return -EINVAL;
+        if (!comma)
+            break;
+        args = comma + 1;
+        if (!*args)
+            return -EINVAL;
+    }
     return 0;
 }
 
@@ -104,6 +131,8 @@ static int edu_init(struct dmahal_device *d, void *state, const char *args)
 
     (void)d;
     e->dma_mask = EDU_DMA_MASK_DEFAULT;
+    e->dma_ns = EDU_DMA_NS_DEFAULT;
+    e->fact_ns = EDU_FACT_NS_DEFAULT;
     rc = parse_args(e, args);
     if (rc)
         return rc;
@@ -154,17 +183,35 @@ static uint32_t factorial32(uint32_t n)
     return r;
 }
 
-static void fact_start(struct dmahal_device *d, struct edu *e, uint32_t n)
+/* The worker's computation: the operand in fact becomes its factorial. */
+static void fact_finish(struct dmahal_device *d, struct edu *e)
 {
-    /* QEMU ignores a new operand while computing; here the computation never outlives the
-     * write that starts it, so COMPUTING is set and cleared within this call. */
-    if (e->status & EDU_STATUS_COMPUTING)
-        return;
-    e->status |= EDU_STATUS_COMPUTING;
-    e->fact = factorial32(n);
+    e->fact = factorial32(e->fact);
     e->status &= ~EDU_STATUS_COMPUTING;
     if (e->status & EDU_STATUS_IRQFACT)
         irq_raise(d, e, EDU_IRQ_FACT);
+}
+
+static void fact_work(struct dmahal_device *d, void *state, void *arg)
+{
+    struct edu *e = state;
+
+    (void)arg;
+    pthread_mutex_lock(&e->lock);
+    fact_finish(d, e);
+    pthread_mutex_unlock(&e->lock);
+}
+
+static void fact_start(struct dmahal_device *d, struct edu *e, uint32_t n)
+{
+    /* As QEMU: a new operand is ignored while computing; until the result is in, the
+     * register reads the operand. */
+    if (e->status & EDU_STATUS_COMPUTING)
+        return;
+    e->status |= EDU_STATUS_COMPUTING;
+    e->fact = n;
+    if (e->fact_ns == 0 || dmahal_model_schedule(d, e->fact_ns, fact_work, NULL, NULL) != 0)
+        fact_finish(d, e);
 }
 
 /*
@@ -179,7 +226,7 @@ static bool dma_range_ok(uint64_t addr, uint64_t cnt)
            end <= EDU_DMA_START + EDU_DMA_SIZE;
 }
 
-/* Runs the programmed transfer to completion: what QEMU's DMA timer does 100 ms later. */
+/* Runs the programmed transfer to completion: what QEMU's DMA timer does when it fires. */
 static void dma_run(struct dmahal_device *d, struct edu *e)
 {
     bool to_ram = e->dma_cmd & EDU_CMD_TO_RAM;
@@ -208,6 +255,23 @@ static void dma_run(struct dmahal_device *d, struct edu *e)
     e->dma_cmd &= ~(uint64_t)EDU_CMD_RUN;
     if (e->dma_cmd & EDU_CMD_IRQ)
         irq_raise(d, e, EDU_IRQ_DMA);
+}
+
+static void dma_work(struct dmahal_device *d, void *state, void *arg)
+{
+    struct edu *e = state;
+
+    (void)arg;
+    pthread_mutex_lock(&e->lock);
+    dma_run(d, e);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* Starts the programmed transfer: QEMU arms its DMA timer. */
+static void dma_start(struct dmahal_device *d, struct edu *e)
+{
+    if (e->dma_ns == 0 || dmahal_model_schedule(d, e->dma_ns, dma_work, NULL, NULL) != 0)
+        dma_run(d, e);
 }
 
 /* Where QEMU's edu answers an access of this size; elsewhere it reads all ones. */
@@ -305,7 +369,7 @@ static void edu_write_locked(struct dmahal_device *d, struct edu *e, uint64_t of
         if (!(v & EDU_CMD_RUN) || (e->dma_cmd & EDU_CMD_RUN))
             break;
         e->dma_cmd = v;
-        dma_run(d, e);
+        dma_start(d, e);
         break;
     default:
         /* Read-only and unassigned registers ignore writes. */
@@ -336,6 +400,7 @@ const struct dmahal_model dmahal__model_edu = {
                "4 KiB DMA engine with a 28-bit mask",
     .state_size = sizeof(struct edu),
     .bar_size = {EDU_BAR0_SIZE},
+    .usage = "dma_mask=N,dma_ns=N,fact_ns=N",
     .init = edu_init,
     .fini = edu_fini,
     .mmio_read = edu_mmio_read,

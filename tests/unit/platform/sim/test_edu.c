@@ -7,6 +7,7 @@
 #include <dmahal/dmahal.h>
 
 #include <errno.h>
+#include <time.h>
 
 #include "edu/edu_regs.h"
 #include "test.h"
@@ -57,6 +58,17 @@ static void dma(struct dmahal_device *d, uint64_t src, uint64_t dst, uint64_t cn
     dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, cnt);
     dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
     while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
+        CHECK_LT(++spins, 1000);
+}
+
+/* Writes a factorial's operand and polls STATUS until the device has computed it, as a
+ * driver does: the result comes fact_ns of platform time later. */
+static void fact(struct dmahal_device *d, uint32_t n)
+{
+    int spins = 0;
+
+    dmahal_mmio_write32(d, 0, EDU_REG_FACT, n);
+    while (dmahal_mmio_read32(d, 0, EDU_REG_STATUS) & 0x01)
         CHECK_LT(++spins, 1000);
 }
 
@@ -210,19 +222,61 @@ TEST(edu_factorial_values)
 
     rig_open(&r, "sim", "edu", 28);
     for (uint32_t n = 0; n <= 40; n++) {
-        dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, n);
-        CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0); /* done at once */
+        fact(r.d, n);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), ref_factorial(n));
     }
     CHECK_EQ_U(ref_factorial(12), 479001600); /* the reference itself, on a known value */
     /* 33! holds 31 factors of two and 34! 32: the first result that wraps to zero. */
     for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
-        dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, big[i]);
+        fact(r.d, big[i]);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), big[i] == 33 ? 0x80000000u : 0);
     }
     /* A factorial raises no interrupt unless asked to. */
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
+    rig_close(&r);
+}
+
+/* The work takes platform time, as QEMU's timer and worker thread do; a latency of 0 is the
+ * synchronous device. */
+TEST(edu_work_takes_time)
+{
+    struct rig r;
+    uint64_t t0, t1;
+
+    rig_open(&r, "sim", "edu", 28);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 5);
+    /* Computing: the register reads the operand until the result is in. */
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0x01);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 5);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 7); /* ignored while computing */
+    CHECK_OK(dmahal_sim_advance(r.p, 20000));
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 120);
+    /* A transfer runs 100 ms (plus jitter) after its command. */
+    CHECK_OK(dmahal_sim_now(r.p, &t0));
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_DST, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_CNT, 8);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN | EDU_CMD_TO_RAM);
+    CHECK_OK(dmahal_sim_advance(r.p, 99000000));
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN, EDU_CMD_RUN);
+    while (dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
+        ;
+    CHECK_OK(dmahal_sim_now(r.p, &t1));
+    CHECK_GE_U(t1 - t0, 100000000);
+    CHECK_LE_U(t1 - t0, 126000000);
+    rig_close(&r);
+
+    rig_open(&r, "sim", "edu:dma_ns=0,fact_ns=0", 28);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 5);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0); /* done at once */
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 120);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_DST, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_CNT, 8);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN | EDU_CMD_TO_RAM);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN, 0);
     rig_close(&r);
 }
 
@@ -249,7 +303,7 @@ TEST(edu_factorial_interrupt)
     rig_open(&r, "sim", "edu", 28);
     dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0x80);
     CHECK_EQ(dmahal_irq_pending(r.d), 0); /* asking raises nothing by itself */
-    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 10);
+    fact(r.d, 10);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 3628800);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x01);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
@@ -258,7 +312,7 @@ TEST(edu_factorial_interrupt)
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     /* Cleared again: the next factorial is silent. */
     dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0);
-    dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 3);
+    fact(r.d, 3);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 6);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     rig_close(&r);
@@ -589,6 +643,8 @@ TEST(edu_bad_arguments)
         "edu:dma_mask=-1",     "edu:dma_mask= 1",       "edu:dma_mask=0x1g",
         "edu:dma_mask=1 ",     "edu:mask=0xffffffff",   "edu:dma_mask=0x10000000000000000",
         "edu:DMA_MASK=0xffff", "edu:dma_mask=0xff,x=1", "edu:dma_mask=08",
+        "edu:dma_ns=",         "edu:dma_ns=-1",         "edu:fact_ns=3600000000001",
+        "edu:dma_ns=1,",       "edu:,dma_ns=1",         "edu:fact_ns=1x",
     };
     struct dmahal_platform *p;
     struct dmahal_device *d;
@@ -605,6 +661,8 @@ TEST(edu_bad_arguments)
     CHECK_OK(dmahal_device_open(p, "edu:dma_mask=4095", &d));
     dmahal_device_close(d);
     CHECK_OK(dmahal_device_open(p, "edu:dma_mask=07777", &d));
+    dmahal_device_close(d);
+    CHECK_OK(dmahal_device_open(p, "edu:dma_mask=0xfff,dma_ns=5,fact_ns=3600000000000", &d));
     dmahal_device_close(d);
     CHECK_OK(dmahal_device_open(p, "edu", &d));
     CHECK_STR(dmahal_device_name(d), "edu");
@@ -667,4 +725,35 @@ TEST(edu_dma_above_mask_lands_elsewhere)
 TEST(edu_dma_64bit_mask_reaches_high_ram)
 {
     high_buffer("edu:dma_mask=0xffffffffffffffff", true);
+}
+
+/* A driver that sleeps in dmahal_irq_wait has virtual time move to its interrupt at once:
+ * the 100 ms transfer does not cost 100 ms of real time. */
+TEST(edu_irq_wait_moves_virtual_time)
+{
+    struct rig r;
+    struct timespec t0, t1;
+    uint64_t now, t0_ns;
+
+    rig_open(&r, "sim:idle=0", "edu", 28);
+    CHECK_EQ(dmahal_irq_enable(r.d, DMAHAL_IRQ_INTX, 1), 1);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_DST, EDU_BUF_ADDR);
+    dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_CNT, 8);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN | EDU_CMD_TO_RAM | EDU_CMD_IRQ);
+    CHECK_OK(dmahal_irq_wait(r.d, 0, 10000));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_OK(dmahal_sim_now(r.p, &now));
+    CHECK_GE_U(now, 100000000);
+    CHECK_LT((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 90);
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN, 0);
+    /* Nothing pending: a wait with a timeout lets that much virtual time pass. */
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, EDU_IRQ_DMA);
+    CHECK_OK(dmahal_irq_unmask(r.d, 0));
+    CHECK_ERR(dmahal_irq_wait(r.d, 0, 5), -ETIMEDOUT);
+    CHECK_OK(dmahal_sim_now(r.p, &t0_ns));
+    CHECK_GE_U(t0_ns, now + 5000000);
+    CHECK_OK(dmahal_irq_disable(r.d));
+    rig_close(&r);
 }

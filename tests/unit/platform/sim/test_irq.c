@@ -38,6 +38,9 @@ static void dma_to_device(struct rig *r, dmahal_addr_t la, uint32_t cmd)
     dmahal_mmio_write64(r->d, 0, EDU_REG_DMA_DST, EDU_BUF_ADDR);
     dmahal_mmio_write64(r->d, 0, EDU_REG_DMA_CNT, 64);
     dmahal_mmio_write32(r->d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
+    /* The transfer takes platform time: a polling driver waits for RUN to clear. */
+    while (dmahal_mmio_read32(r->d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
+        ;
 }
 
 TEST(irq_counts_follow_the_model)
@@ -438,6 +441,8 @@ TEST(config_dma_refused_without_bus_mastering)
     dmahal_mmio_write64(d2, 0, EDU_REG_DMA_DST, EDU_BUF_ADDR);
     dmahal_mmio_write64(d2, 0, EDU_REG_DMA_CNT, 16);
     dmahal_mmio_write32(d2, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN);
+    while (dmahal_mmio_read32(d2, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
+        ;
     CHECK_EQ_U(dmahal_mmio_read32(d2, 0, EDU_REG_SIM_DMA_RESULT), EDU_DMA_ERR_BUS);
     CHECK_EQ_U(dmahal_fault_count(p), 2);
     CHECK_ERR(dmahal_model_bus_master(NULL), -EINVAL);
