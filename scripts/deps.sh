@@ -7,7 +7,9 @@
 #   scripts/deps.sh --lint     what scripts/lint.sh runs (clang-format, cppcheck, python3)
 set -euo pipefail
 
-pkgs=(cmake make gcc g++ libc6-dev pkg-config gdb)
+# abigail-tools: the ABI check; doxygen: the API reference; libdw-dev: the verifier's
+# backtraces (file:line, static functions).
+pkgs=(cmake make gcc g++ libc6-dev pkg-config gdb abigail-tools doxygen libdw-dev)
 for arg in "$@"; do
     case "$arg" in
     --vm) pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static cpio kmod) ;;

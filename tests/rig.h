@@ -87,7 +87,7 @@ static inline void dev_scatter(struct dmahal_device *d, const struct dmahal_sgl 
 /* Every element honours the adapter's constraints. */
 static inline void check_constraints(struct dmahal_adapter *a, const struct dmahal_sgl *sgl)
 {
-    struct dmahal_desc d;
+    struct dmahal_desc d = {.size = sizeof(d)};
 
     CHECK_OK(dmahal_adapter_desc(a, &d));
     CHECK_GE(sgl->nseg, 1);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file
  * device.h - writing device models for the simulated platform.
  *
  * A device model is a register file plus whatever engines the device has. The simulated
@@ -86,10 +87,14 @@ struct dmahal_model {
     /* ---- end of DMAHAL_MODEL_SIZE_V1 ---- */
 
     /* ---- PCI identity and interrupts: the model's configuration space ----------------- */
+    /** @{ */
     /** PCI vendor and device IDs (QEMU's edu: 0x1234, 0x11e8). 0, 0: 0x1234, 0xffff. */
     uint16_t vendor_id, device_id;
+    /** @} */
+    /** @{ */
     /** Subsystem IDs; 0, 0: QEMU's defaults, 0x1af4, 0x1100. */
     uint16_t subsystem_vendor_id, subsystem_id;
+    /** @} */
     /** Class code: base class << 16 | subclass << 8 | programming interface. */
     uint32_t class_code;
     /** Revision ID. */
@@ -99,12 +104,14 @@ struct dmahal_model {
     /** MSI vectors (0: no MSI capability; else a power of two, at most 32); the model sends
      *  them with dmahal_irq_raise(). */
     unsigned msi_vectors;
+    /** @{ */
     /** MSI-X vectors (0: no MSI-X capability; at most 2048), sent with dmahal_irq_raise().
      *  The table and the PBA are the model's own registers, in msix_bar at the offsets
      *  below, which the capability reports. */
     unsigned msix_vectors;
     unsigned msix_bar;
     uint32_t msix_table_off, msix_pba_off;
+    /** @} */
 
     /** The arguments init takes, for `dmahal info` (e.g. "dma_mask=N,dma_ns=N"). May be
      *  NULL (none). */

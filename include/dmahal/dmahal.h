@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/*
+/**
+ * @file
  * dmahal.h - the DMA hardware-abstraction layer for user-space drivers.
  *
  * A driver opens a platform (the machine's DMA topology), opens its device on it, and asks
@@ -52,6 +53,16 @@ struct dmahal_adapter;
  * @return     a static, human-readable string; never NULL. Unknown codes give "unknown error".
  */
 const char *dmahal_strerror(int err);
+
+/**
+ * The version of these headers, semantic versioning (docs/ABI.md): MAJOR changes with an
+ * ABI break (and is the soname's number), MINOR with an addition, PATCH with a fix.
+ * dmahal_version() is the library's, which may be newer than the headers a program was
+ * built with, never of another MAJOR.
+ */
+#define DMAHAL_VERSION_MAJOR 0
+#define DMAHAL_VERSION_MINOR 1 /**< see DMAHAL_VERSION_MAJOR */
+#define DMAHAL_VERSION_PATCH 0 /**< see DMAHAL_VERSION_MAJOR */
 
 /** Returns the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
 const char *dmahal_version(void);
@@ -311,9 +322,11 @@ int dmahal_irq_unmask(struct dmahal_device *d, unsigned vector);
 #define DMAHAL_PCI_COMMAND_MEMORY   0x0002u /**< memory space decoding */
 #define DMAHAL_PCI_COMMAND_MASTER   0x0004u /**< bus mastering: the device may DMA */
 #define DMAHAL_PCI_COMMAND_INTX_OFF 0x0400u /**< INTx disable */
-#define DMAHAL_PCI_CAP_ID_MSI       0x05u   /**< capability IDs for dmahal_config_find_cap */
-#define DMAHAL_PCI_CAP_ID_PCIE      0x10u
-#define DMAHAL_PCI_CAP_ID_MSIX      0x11u
+/** @{ */
+#define DMAHAL_PCI_CAP_ID_MSI  0x05u /**< capability IDs for dmahal_config_find_cap */
+#define DMAHAL_PCI_CAP_ID_PCIE 0x10u
+#define DMAHAL_PCI_CAP_ID_MSIX 0x11u
+/** @} */
 
 /**
  * Reads @p len bytes of the device's configuration space from offset @p off.
@@ -369,8 +382,16 @@ int dmahal_device_list(const char *platform, struct dmahal_device_info **out);
  * Adapter: IoGetDmaAdapter with a DEVICE_DESCRIPTION
  * ------------------------------------------------------------------------------------------ */
 
-/** What a device can drive. Zero-initialise it and set what you know. */
+/**
+ * What a device can drive. Zero-initialise it and set what you know.
+ *
+ * Like every public struct that may grow, it starts with its size: set it to
+ * sizeof(struct dmahal_desc) to use members added after the first layout; 0 stands for the
+ * first layout (every member up to virt_boundary). A newer program's longer struct is
+ * accepted as long as the members this library does not know are zero.
+ */
 struct dmahal_desc {
+    size_t size;           /**< sizeof(struct dmahal_desc), or 0 (see above) */
     unsigned addr_bits;    /**< address width the device drives, 24..64; 0 means 32 */
     unsigned max_segments; /**< scatter/gather elements per transfer; 0 or 1: none */
     size_t max_transfer;   /**< largest transfer in bytes; 0: 1 MiB; above 1 TiB: 1 TiB */
@@ -398,10 +419,12 @@ struct dmahal_desc {
  *
  * @param desc  the device's constraints; NULL means all defaults.
  * @param out   receives the adapter; cleared on failure.
- * @return 0; -EINVAL for a NULL @p d or @p out, @p addr_bits outside 24..64, an alignment
- *         or boundary that is not a power of two, a boundary smaller than the alignment,
- *         max_segment or max_transfer smaller than the alignment, a virt_boundary that is not
- *         a power of two, larger than a boundary or not dividing max_segment; -ENOMEM.
+ * @return 0; -EINVAL for a NULL @p d or @p out, a size from 1 to less than the first
+ *         layout, @p addr_bits outside 24..64, an alignment or boundary that is not a power
+ *         of two, a boundary smaller than the alignment, max_segment or max_transfer smaller
+ *         than the alignment, a virt_boundary that is not a power of two, larger than a
+ *         boundary or not dividing max_segment; -ENOTSUP for a longer struct that sets a
+ *         member this library does not have; -ENOMEM.
  */
 int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
                        struct dmahal_adapter **out);
@@ -436,7 +459,9 @@ struct dmahal_device *dmahal_adapter_device(const struct dmahal_adapter *a);
 
 /**
  * Reads back the adapter's merged constraints (defaults filled in).
- * @return 0; -EINVAL for NULL arguments.
+ * @param out  its size member says how much the caller has room for (0: the first layout);
+ *             on return it says how much was written.
+ * @return 0; -EINVAL for NULL arguments or a size from 1 to less than the first layout.
  */
 int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out);
 
@@ -689,15 +714,20 @@ enum dmahal_fault_reason {
     DMAHAL_FAULT_BUS_MASTER = 4, /**< the device's bus-master bit is clear (config space) */
 };
 
-/** One recorded DMA fault, like an IOMMU's fault record. */
+/**
+ * One recorded DMA fault, like an IOMMU's fault record. The caller sets size (as for
+ * struct dmahal_desc: its sizeof, or 0 for the first layout, up to reason) before
+ * dmahal_fault_get, which fills that much and sets size to what it wrote.
+ */
 struct dmahal_fault {
+    size_t size;        /**< sizeof(struct dmahal_fault), or 0 (see above) */
     uint64_t seq;       /**< 1 for the platform's first fault, then counting up */
     const char *device; /**< the device that faulted; valid until the platform closes or
                              256 newer faults are recorded */
     dmahal_addr_t la;   /**< the logical address of the first byte that failed */
     size_t len;         /**< length of the access that failed */
     bool write;         /**< true for a device write (DMA to memory) */
-    enum dmahal_fault_reason reason;
+    enum dmahal_fault_reason reason; /**< why the access failed */
 };
 
 /**
@@ -709,7 +739,9 @@ uint64_t dmahal_fault_count(const struct dmahal_platform *p);
 /**
  * Reads one recorded fault.
  * @param index  0 for the oldest fault still kept, up to the number kept minus one.
- * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such record.
+ * @param out    receives the record, as far as its size says; cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or a size from 1 to less than the first layout;
+ *         -ENOENT when there is no such record.
  */
 int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmahal_fault *out);
 
@@ -863,9 +895,12 @@ enum dmahal_report_kind {
 };
 
 /**
- * One verifier report.
+ * One verifier report. The verifier hands its callback one with size set to the bytes it
+ * filled (check it before reading a member added after the first layout, which ends with
+ * len); dmahal_verify_report fills one as far as the caller's size says, as dmahal_fault_get.
  */
 struct dmahal_report {
+    size_t size;         /**< sizeof(struct dmahal_report), or 0 (see above) */
     int kind;            /**< enum dmahal_report_kind; dmahal_report_kind_name() names it */
     const char *message; /**< one line a person can act on: the bug, the buffer, its owner */
     dmahal_addr_t la;    /**< the logical address concerned, 0 if none */
@@ -948,9 +983,11 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind);
 /**
  * Reads one kept report. The most recent 64 are kept.
  * @param index  0 for the most recent, 1 for the one before, ...
- * @param out    receives the report; its message stays valid until 64 newer reports are
- *               made, dmahal_verify_clear() or the platform closes. Cleared on failure.
- * @return 0; -EINVAL for NULL arguments; -ENOENT when there is no such report.
+ * @param out    receives the report, as far as its size says; its message stays valid until
+ *               64 newer reports are made, dmahal_verify_clear() or the platform closes.
+ *               Cleared on failure.
+ * @return 0; -EINVAL for NULL arguments or a size from 1 to less than the first layout;
+ *         -ENOENT when there is no such report.
  */
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out);
 

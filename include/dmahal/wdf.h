@@ -69,6 +69,9 @@ typedef PVOID WDFCONTEXT;
 
 /** KMDF's object attributes: accepted and ignored (no context areas, no cleanup callbacks). */
 typedef struct _WDF_OBJECT_ATTRIBUTES {
+    /** @{ */
+    /** KMDF's members, in its order: WDF_OBJECT_ATTRIBUTES_INIT sets Size, dmahal ignores the rest.
+     */
     ULONG Size;
     PVOID EvtCleanupCallback;
     PVOID EvtDestroyCallback;
@@ -77,6 +80,7 @@ typedef struct _WDF_OBJECT_ATTRIBUTES {
     WDFOBJECT ParentObject;
     size_t ContextSizeOverride;
     const void *ContextTypeInfo;
+    /** @} */
 } WDF_OBJECT_ATTRIBUTES, *PWDF_OBJECT_ATTRIBUTES;
 
 static inline VOID WDF_OBJECT_ATTRIBUTES_INIT(PWDF_OBJECT_ATTRIBUTES Attributes)

@@ -308,8 +308,8 @@ typedef union _LARGE_INTEGER {
     struct {
         ULONG LowPart;
         LONG HighPart;
-    } u;
-    LONGLONG QuadPart;
+    } u;               /**< the two halves, named */
+    LONGLONG QuadPart; /**< the whole */
 } LARGE_INTEGER, *PLARGE_INTEGER;
 
 /** A physical or, for DMA, logical address: what the device is programmed with. */
@@ -350,7 +350,7 @@ typedef struct _DMA_ADAPTER_INFO_V1 {
 
 /** Set Version to DMA_ADAPTER_INFO_VERSION1 before the call. */
 typedef struct _DMA_ADAPTER_INFO {
-    ULONG Version;
+    ULONG Version; /**< DMA_ADAPTER_INFO_VERSION1 */
     DMAHAL_WDM_ANONYMOUS union {
         DMA_ADAPTER_INFO_V1 V1;
     };
@@ -358,22 +358,22 @@ typedef struct _DMA_ADAPTER_INFO {
 
 /** What one transfer needs (GetDmaTransferInfo, version 1). */
 typedef struct _DMA_TRANSFER_INFO_V1 {
-    ULONG MapRegisterCount;
-    ULONG ScatterGatherElementCount;
-    ULONG ScatterGatherListSize; /**< bytes BuildScatterGatherListEx needs */
+    ULONG MapRegisterCount;          /**< map registers the transfer needs */
+    ULONG ScatterGatherElementCount; /**< elements of its list */
+    ULONG ScatterGatherListSize;     /**< bytes BuildScatterGatherListEx needs */
 } DMA_TRANSFER_INFO_V1, *PDMA_TRANSFER_INFO_V1;
 
 /** Version 2 adds the logical pages the transfer spans. */
 typedef struct _DMA_TRANSFER_INFO_V2 {
-    ULONG MapRegisterCount;
-    ULONG ScatterGatherElementCount;
-    ULONG ScatterGatherListSize;
-    ULONG LogicalPageCount;
+    ULONG MapRegisterCount;          /**< as in version 1 */
+    ULONG ScatterGatherElementCount; /**< as in version 1 */
+    ULONG ScatterGatherListSize;     /**< as in version 1 */
+    ULONG LogicalPageCount;          /**< logical pages the transfer spans */
 } DMA_TRANSFER_INFO_V2, *PDMA_TRANSFER_INFO_V2;
 
 /** Set Version to DMA_TRANSFER_INFO_VERSION1 or 2 before the call. */
 typedef struct _DMA_TRANSFER_INFO {
-    ULONG Version;
+    ULONG Version; /**< DMA_TRANSFER_INFO_VERSION1 or 2 */
     DMAHAL_WDM_ANONYMOUS union {
         DMA_TRANSFER_INFO_V1 V1;
         DMA_TRANSFER_INFO_V2 V2;
@@ -527,9 +527,9 @@ typedef struct _SCATTER_GATHER_ELEMENT {
  * 16-byte header. Read-only for the driver; it stays valid until PutScatterGatherList.
  */
 typedef struct _SCATTER_GATHER_LIST {
-    ULONG NumberOfElements;
-    ULONG_PTR Reserved; /**< dmahal's: do not touch */
-    SCATTER_GATHER_ELEMENT Elements[];
+    ULONG NumberOfElements;            /**< elements that follow */
+    ULONG_PTR Reserved;                /**< dmahal's: do not touch */
+    SCATTER_GATHER_ELEMENT Elements[]; /**< NumberOfElements of them */
 } SCATTER_GATHER_LIST, *PSCATTER_GATHER_LIST;
 #if defined(__cplusplus) && defined(__GNUC__)
 #pragma GCC diagnostic pop
@@ -714,25 +714,25 @@ typedef enum _DMA_SPEED {
  * for which members dmahal reads.
  */
 typedef struct _DEVICE_DESCRIPTION {
-    ULONG Version;             /**< DEVICE_DESCRIPTION_VERSION .. DEVICE_DESCRIPTION_VERSION3 */
-    BOOLEAN Master;            /**< a bus master; dmahal supports nothing else */
-    BOOLEAN ScatterGather;     /**< the device takes scatter/gather lists */
-    BOOLEAN DemandMode;        /**< subordinate devices only */
-    BOOLEAN AutoInitialize;    /**< subordinate devices only */
-    BOOLEAN Dma32BitAddresses; /**< versions 0-2: drives 32-bit addresses */
-    BOOLEAN IgnoreCount;       /**< subordinate devices only */
-    BOOLEAN Reserved1;         /**< must be FALSE */
-    BOOLEAN Dma64BitAddresses; /**< versions 0-2: drives 64-bit addresses */
-    ULONG BusNumber;           /**< unused */
-    ULONG DmaChannel;          /**< subordinate devices only */
-    INTERFACE_TYPE InterfaceType;
-    DMA_WIDTH DmaWidth;             /**< subordinate devices only */
-    DMA_SPEED DmaSpeed;             /**< subordinate devices only */
-    ULONG MaximumLength;            /**< largest transfer in bytes */
-    ULONG DmaPort;                  /**< obsolete */
-    ULONG DmaAddressWidth;          /**< version 3: address bits the device drives, 1..64 */
-    ULONG DmaControllerInstance;    /**< unused */
-    ULONG DmaRequestLine;           /**< subordinate devices only */
+    ULONG Version;                /**< DEVICE_DESCRIPTION_VERSION .. DEVICE_DESCRIPTION_VERSION3 */
+    BOOLEAN Master;               /**< a bus master; dmahal supports nothing else */
+    BOOLEAN ScatterGather;        /**< the device takes scatter/gather lists */
+    BOOLEAN DemandMode;           /**< subordinate devices only */
+    BOOLEAN AutoInitialize;       /**< subordinate devices only */
+    BOOLEAN Dma32BitAddresses;    /**< versions 0-2: drives 32-bit addresses */
+    BOOLEAN IgnoreCount;          /**< subordinate devices only */
+    BOOLEAN Reserved1;            /**< must be FALSE */
+    BOOLEAN Dma64BitAddresses;    /**< versions 0-2: drives 64-bit addresses */
+    ULONG BusNumber;              /**< unused */
+    ULONG DmaChannel;             /**< subordinate devices only */
+    INTERFACE_TYPE InterfaceType; /**< the bus: PCIBus (or 0, as PCI) for a bus master */
+    DMA_WIDTH DmaWidth;           /**< subordinate devices only */
+    DMA_SPEED DmaSpeed;           /**< subordinate devices only */
+    ULONG MaximumLength;          /**< largest transfer in bytes */
+    ULONG DmaPort;                /**< obsolete */
+    ULONG DmaAddressWidth;        /**< version 3: address bits the device drives, 1..64 */
+    ULONG DmaControllerInstance;  /**< unused */
+    ULONG DmaRequestLine;         /**< subordinate devices only */
     PHYSICAL_ADDRESS DeviceAddress; /**< subordinate devices only */
 } DEVICE_DESCRIPTION, *PDEVICE_DESCRIPTION;
 
@@ -746,7 +746,7 @@ struct _DMA_OPERATIONS;
 typedef struct _DMA_ADAPTER {
     USHORT Version; /**< 1, whatever the description's version (as Windows sets it) */
     USHORT Size;    /**< sizeof(DMA_ADAPTER) */
-    struct _DMA_OPERATIONS *DmaOperations;
+    struct _DMA_OPERATIONS *DmaOperations; /**< the operations (DMA_OPERATIONS) */
 } DMA_ADAPTER, *PDMA_ADAPTER;
 
 typedef IO_ALLOCATION_ACTION DRIVER_CONTROL(PDEVICE_OBJECT DeviceObject, PIRP Irp,
@@ -914,7 +914,9 @@ typedef CREATE_COMMON_BUFFER_FROM_MDL *PCREATE_COMMON_BUFFER_FROM_MDL;
  * what Size means and which members are set.
  */
 typedef struct _DMA_OPERATIONS {
-    ULONG Size;
+    ULONG Size; /**< bytes of the table that are filled */
+    /** @{ */
+    /** An operation by its Windows name, in Windows' order; NULL past Size. */
     PPUT_DMA_ADAPTER PutDmaAdapter;
     PALLOCATE_COMMON_BUFFER AllocateCommonBuffer;
     PFREE_COMMON_BUFFER FreeCommonBuffer;
@@ -954,6 +956,7 @@ typedef struct _DMA_OPERATIONS {
     PFREE_COMMON_BUFFER_FROM_VECTOR FreeCommonBufferFromVector;
     PFREE_COMMON_BUFFER_VECTOR FreeCommonBufferVector;
     PCREATE_COMMON_BUFFER_FROM_MDL CreateCommonBufferFromMdl;
+    /** @} */
 } DMA_OPERATIONS, *PDMA_OPERATIONS;
 
 /*

@@ -12,10 +12,17 @@
 
 static atomic_uint_fast64_t next_adapter_id = 1;
 
-/* Fills in the defaults of a description and checks it. */
+/* Fills in the defaults of a description (of any layout: see dmahal__struct_in) and checks
+ * it. */
 static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
 {
-    *d = in ? *in : (struct dmahal_desc){0};
+    *d = (struct dmahal_desc){.size = sizeof(*d)};
+    if (in) {
+        int rc = dmahal__struct_in(d, sizeof(*d), in, DMAHAL__DESC_V1);
+
+        if (rc)
+            return rc;
+    }
     if (d->addr_bits == 0)
         d->addr_bits = 32;
     if (d->max_segments == 0)
@@ -167,12 +174,13 @@ struct dmahal_device *dmahal_adapter_device(const struct dmahal_adapter *a)
 
 int dmahal_adapter_desc(const struct dmahal_adapter *a, struct dmahal_desc *out)
 {
-    if (out)
-        memset(out, 0, sizeof(*out));
-    if (!a || !out)
+    if (!out)
         return -EINVAL;
-    *out = a->desc;
-    return 0;
+    if (!a) {
+        dmahal__struct_clear(out, sizeof(*out), DMAHAL__DESC_V1);
+        return -EINVAL;
+    }
+    return dmahal__struct_out(out, &a->desc, sizeof(*out), DMAHAL__DESC_V1);
 }
 
 /* Streaming and teardown are the same for every device; only common buffers differ. */

@@ -17,6 +17,17 @@
 #define DMAHAL__FAULT_RING 256
 
 /*
+ * The first layout of each versioned public struct, what a size of 0 stands for: the bytes up
+ * to the end of its last member then, padded as the struct was. These never change; members
+ * added later start at or after them (docs/ABI.md).
+ */
+#define DMAHAL__V1_SIZE(type, last)                                                                \
+    DMAHAL__ALIGN_UP(offsetof(type, last) + sizeof(((type *)0)->last), _Alignof(type))
+#define DMAHAL__DESC_V1   DMAHAL__V1_SIZE(struct dmahal_desc, virt_boundary)
+#define DMAHAL__FAULT_V1  DMAHAL__V1_SIZE(struct dmahal_fault, reason)
+#define DMAHAL__REPORT_V1 DMAHAL__V1_SIZE(struct dmahal_report, len)
+
+/*
  * An adapter's operations: the DMA_OPERATIONS analog. Public functions check their
  * arguments and dispatch through a->ops, so the verifier can wrap them. Every member is
  * non-NULL.

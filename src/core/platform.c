@@ -117,6 +117,7 @@ void dmahal__fault_record(struct dmahal_device *d, dmahal_addr_t la, size_t len,
     p->fault_total++;
     snprintf(p->fault_dev[slot], sizeof(p->fault_dev[slot]), "%s", d->name);
     p->faults[slot] = (struct dmahal_fault){
+        .size = sizeof(struct dmahal_fault),
         .seq = p->fault_total,
         .device = p->fault_dev[slot],
         .la = la,
@@ -145,9 +146,10 @@ int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmaha
     uint64_t kept, first;
     int rc = 0;
 
-    if (out)
-        memset(out, 0, sizeof(*out));
-    if (!p || !out)
+    if (!out)
+        return -EINVAL;
+    dmahal__struct_clear(out, sizeof(*out), DMAHAL__FAULT_V1);
+    if (!p)
         return -EINVAL;
     lock = (pthread_mutex_t *)&p->lock;
     pthread_mutex_lock(lock);
@@ -156,7 +158,8 @@ int dmahal_fault_get(const struct dmahal_platform *p, size_t index, struct dmaha
     if (index >= kept)
         rc = -ENOENT;
     else
-        *out = p->faults[(first + index) % DMAHAL__FAULT_RING];
+        rc = dmahal__struct_out(out, &p->faults[(first + index) % DMAHAL__FAULT_RING], sizeof(*out),
+                                DMAHAL__FAULT_V1);
     pthread_mutex_unlock(lock);
     return rc;
 }

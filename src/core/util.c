@@ -74,3 +74,54 @@ int dmahal__next_kv(char **cursor, char **key, char **val)
     *key = s;
     return 1;
 }
+
+/* ---- versioned public structs ---------------------------------------------------------------- */
+
+/* The length a caller's struct claims: its size, 0 standing for @base; 0 if impossible. */
+static size_t caller_size(const void *s, size_t base)
+{
+    size_t n;
+
+    memcpy(&n, s, sizeof(n));
+    if (n == 0)
+        return base;
+    return n < base ? 0 : n;
+}
+
+int dmahal__struct_in(void *dst, size_t ours, const void *src, size_t base)
+{
+    size_t n = caller_size(src, base);
+
+    if (!n)
+        return -EINVAL;
+    for (size_t i = ours; i < n; i++)
+        if (((const unsigned char *)src)[i])
+            return -ENOTSUP;
+    memset(dst, 0, ours);
+    memcpy(dst, src, n < ours ? n : ours);
+    memcpy(dst, &ours, sizeof(ours));
+    return 0;
+}
+
+int dmahal__struct_out(void *dst, const void *src, size_t ours, size_t base)
+{
+    size_t n = caller_size(dst, base);
+
+    if (!n)
+        return -EINVAL;
+    if (n > ours)
+        n = ours;
+    memcpy(dst, src, n);
+    memcpy(dst, &n, sizeof(n));
+    return 0;
+}
+
+void dmahal__struct_clear(void *dst, size_t ours, size_t base)
+{
+    size_t n = caller_size(dst, base);
+
+    if (n > ours)
+        n = ours;
+    if (n > sizeof(size_t))
+        memset((char *)dst + sizeof(size_t), 0, n - sizeof(size_t));
+}

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util.h - private: the parsers of spec strings ("sim:ram=0-1G,iommu=on", "nvme:size=1G"),
- * for platforms and the built-in device models.
+ * for platforms and the built-in device models; the copying of versioned public structs.
  */
 #ifndef DMAHAL_UTIL_H
 #define DMAHAL_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Parses "4096", "4K", "1M", "2G", "1T", "0x1000" into @out; -EINVAL if malformed or
@@ -14,5 +15,22 @@ int dmahal__parse_size(const char *s, uint64_t *out);
 /* Splits "key=val,key=val" one pair at a time: returns 1 with @key/@val set (pointing into
  * the string at *@cursor, which is modified), 0 at the end. */
 int dmahal__next_kv(char **cursor, char **key, char **val);
+
+/*
+ * Versioned public structs (docs/ABI.md) start with a size_t size: the caller's
+ * sizeof(struct ...), or 0 for the struct's first layout, @base bytes long. Members are only
+ * ever appended, so a caller built against an older header passes a shorter struct.
+ */
+/* Copies a caller's struct @src into ours, @dst of @ours bytes: the members it has, zeroes for
+ * the members it lacks, and @dst's size set to @ours. -EINVAL for a size between 1 and
+ * @base - 1; -ENOTSUP for a longer struct (a newer caller) with a member past ours that is not
+ * zero: it asks for what this library does not have. */
+int dmahal__struct_in(void *dst, size_t ours, const void *src, size_t base);
+/* Copies our struct @src, @ours bytes, to a caller's @dst as far as @dst's size says (0:
+ * @base), and sets @dst's size to the bytes written. -EINVAL, touching nothing, for a size
+ * between 1 and @base - 1. */
+int dmahal__struct_out(void *dst, const void *src, size_t ours, size_t base);
+/* Clears a caller's struct as far as its size says (keeping the size), for a failed call. */
+void dmahal__struct_clear(void *dst, size_t ours, size_t base);
 
 #endif /* DMAHAL_UTIL_H */

@@ -34,9 +34,10 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind)
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out)
 {
     (void)index;
-    if (out)
-        *out = (struct dmahal_report){0};
-    return p && out ? -ENOENT : -EINVAL;
+    if (!out)
+        return -EINVAL;
+    dmahal__struct_clear(out, sizeof(*out), DMAHAL__REPORT_V1);
+    return p ? -ENOENT : -EINVAL;
 }
 
 int dmahal_verify_free_mismatch(struct dmahal_adapter *a, const struct dmahal_buf *b,

@@ -87,7 +87,7 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
 
 static void dump_faults(struct dmahal_platform *p, FILE *f)
 {
-    struct dmahal_fault ft;
+    struct dmahal_fault ft = {.size = sizeof(ft)};
     uint64_t total = dmahal_fault_count(p);
 
     fprintf(f, "faults: %llu\n", (unsigned long long)total);

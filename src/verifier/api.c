@@ -101,9 +101,10 @@ int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct d
     struct dmahal__verifier *v;
     int rc = 0;
 
-    if (out)
-        memset(out, 0, sizeof(*out));
-    if (!p || !out)
+    if (!out)
+        return -EINVAL;
+    dmahal__struct_clear(out, sizeof(*out), DMAHAL__REPORT_V1);
+    if (!p)
         return -EINVAL;
     v = atomic_load(&((struct dmahal_platform *)p)->verifier);
     if (!v)
@@ -112,7 +113,8 @@ int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct d
     if (index >= VERIFY_RING || index >= v->total)
         rc = -ENOENT;
     else
-        *out = v->ring[(v->total - 1 - index) % VERIFY_RING];
+        rc = dmahal__struct_out(out, &v->ring[(v->total - 1 - index) % VERIFY_RING], sizeof(*out),
+                                DMAHAL__REPORT_V1);
     pthread_mutex_unlock(&v->rlock);
     return rc;
 }

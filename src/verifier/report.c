@@ -82,7 +82,7 @@ static void print_report(const struct verify_report *r, unsigned flags)
 
 void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report *r)
 {
-    struct dmahal_report pub = {r->kind, r->msg, r->la, r->len};
+    struct dmahal_report pub = {sizeof(pub), r->kind, r->msg, r->la, r->len};
     unsigned flags;
 
     pthread_mutex_lock(&v->rlock);
@@ -93,7 +93,8 @@ void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report 
         v->count[r->kind]++;
         v->total++;
         snprintf(v->ring_msg[slot], VERIFY_MSG, "%s", r->msg);
-        v->ring[slot] = (struct dmahal_report){r->kind, v->ring_msg[slot], r->la, r->len};
+        v->ring[slot] = (struct dmahal_report){sizeof(v->ring[slot]), r->kind, v->ring_msg[slot],
+                                               r->la, r->len};
     }
     if (v->fn)
         v->fn(&pub, v->ctx);

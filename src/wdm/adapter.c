@@ -202,6 +202,7 @@ static ULONG desc_translate(const DEVICE_DESCRIPTION *dd, size_t page, struct dm
         nregs > WDM_MAX_MAP_REGISTERS_NO_SG)
         nregs = WDM_MAX_MAP_REGISTERS_NO_SG;
     *desc = (struct dmahal_desc){
+        .size = sizeof(*desc),
         .addr_bits = desc_addr_bits(dd),
         .max_segments = dd->ScatterGather ? nregs : 1,
         /* The most that nregs map registers map (page-aligned): Windows refuses a transfer
@@ -235,7 +236,7 @@ PDMA_ADAPTER IoGetDmaAdapter(PDEVICE_OBJECT PhysicalDeviceObject,
 {
     struct wdm_device *dev = dmahal__wdm_device_of(PhysicalDeviceObject);
     const DEVICE_DESCRIPTION *dd = DeviceDescription;
-    struct dmahal_desc desc, merged;
+    struct dmahal_desc desc, merged = {.size = sizeof(merged)};
     struct wdm_adapter *w;
     size_t page;
     ULONG nregs;

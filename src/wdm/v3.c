@@ -24,7 +24,7 @@ struct _DMA_COMMON_BUFFER_VECTOR {
 NTSTATUS dmahal__wdm_get_dma_adapter_info(PDMA_ADAPTER DmaAdapter, PDMA_ADAPTER_INFO AdapterInfo)
 {
     struct wdm_adapter *w = wdm_adapter_of(DmaAdapter);
-    struct dmahal_desc desc;
+    struct dmahal_desc desc = {.size = sizeof(desc)};
 
     if (!w || !AdapterInfo)
         return STATUS_INVALID_PARAMETER;

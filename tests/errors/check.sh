@@ -3,9 +3,10 @@
 # Every error code the library can return has a name: each -ECODE written in src/ (what the
 # code returns) or in include/dmahal/ (what the headers say it returns) is an errno, and
 # dmahal_strerror() names it rather than answering "unknown error".
-# usage: check.sh SOURCE_DIR LIBDMAHAL.a
+# usage: check.sh SOURCE_DIR LIBDMAHAL.a [CFLAGS...] (the library's sanitizer flags, if any)
 set -eu
 src=$1 ar=$2
+shift 2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -44,6 +45,6 @@ HEAD
     done <"$tmp/codes"
     printf '    return bad;\n}\n'
 } >"$tmp/codes.c"
-${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Werror -Iinclude -o "$tmp/names" "$tmp/codes.c" "$ar" -pthread
+${CC:-cc} -std=c11 -D_GNU_SOURCE -Wall -Werror -Iinclude "$@" -o "$tmp/names" "$tmp/codes.c" "$ar" -pthread
 "$tmp/names"
 echo "errors: $(wc -l <"$tmp/codes") codes, each named by dmahal_strerror"

@@ -180,7 +180,7 @@ static bool in_buf(const struct dmahal_buf *b, uint64_t la)
 /* Prints the faults recorded after the first @p before; returns how many it saw. */
 static uint64_t show_faults(struct story *st, uint64_t before)
 {
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
     uint64_t n = 0;
 
     for (size_t i = 0; dmahal_fault_get(st->p, i, &f) == 0; i++) {
@@ -196,7 +196,7 @@ static uint64_t show_faults(struct story *st, uint64_t before)
 /* Did a fault after @p before hit @p la with @p reason (0: any)? */
 static bool faulted_at(struct story *st, uint64_t before, uint64_t la, int reason)
 {
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     for (size_t i = 0; dmahal_fault_get(st->p, i, &f) == 0; i++)
         if (f.seq > before && f.la == la && (!reason || (int)f.reason == reason))

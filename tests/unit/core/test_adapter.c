@@ -19,7 +19,7 @@ static void open_dev(void)
 TEST(adapter_defaults_are_filled_in)
 {
     struct dmahal_adapter *a;
-    struct dmahal_desc got;
+    struct dmahal_desc got = {.size = sizeof(got)};
 
     open_dev();
     CHECK_OK(dmahal_adapter_get(d, NULL, &a));

@@ -292,7 +292,7 @@ TEST(common_freed_buffer_faults_with_iommu)
     struct rig r;
     struct dmahal_buf b, keep;
     char x[16];
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     rig_open(&r, "sim:iommu=on", NULL);
     CHECK_OK(dmahal_common_alloc(r.a, 3 << 20, 0, &b));

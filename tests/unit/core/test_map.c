@@ -246,7 +246,7 @@ TEST(map_iommu_enforces_direction)
     unsigned char *b = pages(1), byte = 1;
     struct iovec iov = {b, 4096};
     struct dmahal_sgl *sgl;
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     rig_open(&r, "sim:iommu=on", NULL);
     CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl));

@@ -169,7 +169,7 @@ TEST(verify_leaks_reported_at_put_and_at_platform_close)
     CHECK_CONTAINS(r.last.message, "leak: adapter put with");
     /* The two reports name the two buffers, whichever order they came in. */
     {
-        struct dmahal_report x, y;
+        struct dmahal_report x = {.size = sizeof(x)}, y = {.size = sizeof(y)};
 
         CHECK_OK(dmahal_verify_report(r.p, 0, &x));
         CHECK_OK(dmahal_verify_report(r.p, 1, &y));
@@ -467,7 +467,7 @@ TEST(verify_only_adapters_after_enable_and_the_environment)
 TEST(verify_api_arguments_and_names)
 {
     struct dmahal_platform *p;
-    struct dmahal_report rep = {.kind = 99};
+    struct dmahal_report rep = {.size = sizeof(rep), .kind = 99};
 
     CHECK_ERR(dmahal_verify_enable(NULL, 0, NULL, NULL), -EINVAL);
     CHECK_OK(dmahal_platform_open("sim", &p));
@@ -498,7 +498,7 @@ TEST(verify_report_ring_keeps_the_latest)
 {
     struct vrig r;
     struct dmahal_buf bogus = {(void *)&r, 0x1000, 1};
-    struct dmahal_report rep;
+    struct dmahal_report rep = {.size = sizeof(rep)};
 
     vrig_open(&r, "sim", NULL);
     for (size_t i = 0; i < 70; i++) {

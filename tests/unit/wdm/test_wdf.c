@@ -62,7 +62,7 @@ TEST(enabler_profiles_and_errors)
     struct rig r;
     WDF_DMA_ENABLER_CONFIG cfg;
     WDFDMAENABLER en = (WDFDMAENABLER)1;
-    struct dmahal_desc desc;
+    struct dmahal_desc desc = {.size = sizeof(desc)};
 
     rig_open(&r, "sim", WdfDmaProfileScatterGather64, 64 * 1024);
     CHECK_EQ(WdfDmaEnablerGetMaximumLength(r.en), 64 * 1024);

@@ -83,7 +83,7 @@ static void put_adapter(PDMA_ADAPTER a)
 /* The address width the adapter was given, read back through dmahal. */
 static unsigned adapter_bits(PDMA_ADAPTER a)
 {
-    struct dmahal_desc desc;
+    struct dmahal_desc desc = {.size = sizeof(desc)};
 
     CHECK_OK(dmahal_adapter_desc(dmahal_wdm_adapter(a), &desc));
     return desc.addr_bits;
@@ -439,7 +439,7 @@ TEST(wdm_map_registers_as_windows_computes_them)
     rig_open(&r, "sim");
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
         DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION2);
-        struct dmahal_desc desc;
+        struct dmahal_desc desc = {.size = sizeof(desc)};
         ULONG n;
         PDMA_ADAPTER a;
 

@@ -499,7 +499,7 @@ TEST(edu_dma_wide_mask_does_not_truncate)
 {
     struct rig r;
     struct dmahal_buf b;
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
     uint64_t hi;
 
     rig_open(&r, "sim:iommu=on", "edu:dma_mask=0xffffffffffffffff", 28);
@@ -598,7 +598,7 @@ TEST(edu_dma_fault_leaves_device_sane)
 {
     struct rig r;
     struct dmahal_buf b;
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
     const uint64_t hole = UINT64_C(128) << 20;
 
     rig_open(&r, "sim:ram=0-64M", "edu", 28);
@@ -676,7 +676,7 @@ TEST(edu_dma_mask_argument_applies)
 {
     struct rig r;
     struct dmahal_buf b;
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     rig_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff0", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));

@@ -171,7 +171,7 @@ TEST(sim_device_access_outside_ram_faults)
     struct dmahal_platform *p;
     struct dmahal_device *d;
     char x[32] = {0};
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     CHECK_OK(dmahal_platform_open("sim", &p));
     CHECK_OK(dmahal_device_open(p, "edu", &d));
@@ -207,7 +207,7 @@ TEST(sim_iommu_isolates_devices)
     struct dmahal_adapter *a1;
     struct dmahal_buf b;
     char x[8];
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
 
     CHECK_OK(dmahal_platform_open("sim:iommu=on", &p));
     CHECK_OK(dmahal_device_open(p, "edu", &d1));
@@ -253,7 +253,7 @@ TEST(sim_faults_ring_keeps_latest)
 {
     struct dmahal_platform *p;
     struct dmahal_device *d;
-    struct dmahal_fault f;
+    struct dmahal_fault f = {.size = sizeof(f)};
     char x;
 
     CHECK_OK(dmahal_platform_open("sim:iommu=on", &p));
