@@ -13,7 +13,8 @@
  * out-parameters, no two live buffers overlapping in a device's address space, and
  * faults where the IOMMU must give them.
  *
- *   dmahal_fuzz [--seed N] [--runs N] [--ops N] [--seconds S] [--threads N] [--quiet]
+ *   dmahal_fuzz [--seed N] [--runs N] [--ops N] [--seconds S] [--threads N]
+ *               [--verify on|off] [--quiet]
  *
  * Without --seed the seed comes from the clock, and is printed first: a failing run prints
  * its seed, and "--seed N" with the same other options replays it exactly (the threaded
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +51,8 @@ static struct {
     unsigned runs, ops, threads;
     double seconds;
     bool quiet;
-} opt = {.runs = 40, .ops = 400, .threads = 1, .seconds = 0};
+    int verify; /* -1: each run picks; 0 off; 1 on */
+} opt = {.runs = 40, .ops = 400, .threads = 1, .seconds = 0, .verify = -1};
 
 static _Atomic bool failed;
 
@@ -101,8 +104,12 @@ static void fail(const struct ctx *c, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n  replay: dmahal_fuzz --seed %" PRIu64 " --runs %u --ops %u --threads %u\n",
-            opt.seed, opt.runs, opt.ops, opt.threads);
+    fprintf(stderr,
+            "\n  replay: dmahal_fuzz --seed %" PRIu64 " --runs %u --ops %u --threads %u%s\n",
+            opt.seed, opt.runs, opt.ops, opt.threads,
+            opt.verify < 0 ? ""
+            : opt.verify   ? " --verify on"
+                           : " --verify off");
     atomic_store(&failed, true);
     abort();
 }
@@ -989,6 +996,8 @@ static void run_one(struct ctx *c, struct dmahal_platform *shared, struct dmahal
         c->last = "dmahal_platform_open";
         EXPECT_RC(c, dmahal_platform_open(c->spec, &w->p), 0);
         c->verify = chance(&c->r, 50);
+        if (opt.verify >= 0)
+            c->verify = opt.verify;
         if (c->verify &&
             dmahal_verify_enable(w->p, DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_NO_BACKTRACE,
                                  report_ignore, &reports) != 0)
@@ -1075,6 +1084,8 @@ static void run_threads(uint64_t run_seed, unsigned run)
     pc.last = "dmahal_platform_open";
     EXPECT_RC(&pc, dmahal_platform_open(pc.spec, &p), 0);
     pc.verify = chance(&pc.r, 50);
+    if (opt.verify >= 0)
+        pc.verify = opt.verify;
     if (pc.verify && dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT | DMAHAL_VERIFY_NO_BACKTRACE,
                                           report_ignore, &reports) != 0)
         pc.verify = false;
@@ -1098,6 +1109,23 @@ static void run_threads(uint64_t run_seed, unsigned run)
 /* ---- main -------------------------------------------------------------------------------------
  */
 
+/* The resident set now and at its peak, in MiB: a long run must stay flat. */
+static void rss_mib(double *now_mib, double *peak_mib)
+{
+    unsigned long size = 0, resident = 0;
+    struct rusage ru;
+    FILE *f = fopen("/proc/self/statm", "r");
+
+    *now_mib = *peak_mib = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &resident) == 2)
+            *now_mib = (double)resident * (double)sysconf(_SC_PAGESIZE) / (1 << 20);
+        fclose(f);
+    }
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        *peak_mib = (double)ru.ru_maxrss / 1024;
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -1109,14 +1137,14 @@ static double now(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: dmahal_fuzz [--seed N] [--runs N] [--ops N] [--seconds S] "
-                    "[--threads N] [--quiet]\n");
+                    "[--threads N] [--verify on|off] [--quiet]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     bool seeded = false;
-    double start;
+    double start, rss, peak;
     unsigned run;
 
     for (int i = 1; i < argc; i++) {
@@ -1135,6 +1163,8 @@ int main(int argc, char **argv)
             opt.ops = (unsigned)strtoul(argv[++i], NULL, 0);
         } else if (!strcmp(argv[i], "--seconds")) {
             opt.seconds = strtod(argv[++i], NULL);
+        } else if (!strcmp(argv[i], "--verify")) {
+            opt.verify = !strcmp(argv[++i], "on") ? 1 : !strcmp(argv[i], "off") ? 0 : -1;
         } else if (!strcmp(argv[i], "--threads")) {
             opt.threads = (unsigned)strtoul(argv[++i], NULL, 0);
         } else {
@@ -1149,8 +1179,11 @@ int main(int argc, char **argv)
     }
     /* First, and flushed: a run killed by a timeout still leaves its seed. */
     printf("dmahal_fuzz: seed %" PRIu64 " (replay: --seed %" PRIu64 " --runs %u --ops %u "
-           "--threads %u)\n",
-           opt.seed, opt.seed, opt.runs, opt.ops, opt.threads);
+           "--threads %u%s)\n",
+           opt.seed, opt.seed, opt.runs, opt.ops, opt.threads,
+           opt.verify < 0 ? ""
+           : opt.verify   ? " --verify on"
+                          : " --verify off");
     fflush(stdout);
     start = now();
     for (run = 0; run < opt.runs || (opt.seconds > 0 && opt.runs == 0); run++) {
@@ -1166,14 +1199,20 @@ int main(int argc, char **argv)
 
             run_one(&c, NULL, NULL);
         }
+        if (!opt.quiet && (run + 1) % 50 == 0) {
+            rss_mib(&rss, &peak);
+            printf("dmahal_fuzz: %u runs, RSS %.0f MiB (peak %.0f MiB)\n", run + 1, rss, peak);
+            fflush(stdout);
+        }
         if (opt.seconds > 0 && now() - start >= opt.seconds) {
             run++;
             break;
         }
     }
-    printf("dmahal_fuzz: %u runs of %u operations%s in %.1f s, %lu verifier reports, all "
-           "guarantees held\n",
+    rss_mib(&rss, &peak);
+    printf("dmahal_fuzz: %u runs of %u operations%s in %.1f s, %lu verifier reports, RSS %.0f "
+           "MiB (peak %.0f MiB), all guarantees held\n",
            run, opt.ops, opt.threads > 1 ? " per thread" : "", now() - start,
-           (unsigned long)atomic_load(&reports));
+           (unsigned long)atomic_load(&reports), rss, peak);
     return 0;
 }

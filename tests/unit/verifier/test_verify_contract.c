@@ -131,3 +131,23 @@ TEST(verify_map_transfer_within_the_map_registers_is_not_reported)
         }
     }
 }
+
+/* The layer-above entry: a buffer not live is -ENOENT and reports nothing. */
+TEST(verify_free_mismatch_of_a_buffer_not_live)
+{
+    struct vrig r;
+    struct dmahal_buf b, wrong;
+
+    vrig_open(&r, "sim", NULL);
+    CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
+    CHECK_ERR(dmahal_verify_free_mismatch(NULL, &b, "x"), -EINVAL);
+    CHECK_ERR(dmahal_verify_free_mismatch(r.a, NULL, "x"), -EINVAL);
+    CHECK_ERR(dmahal_verify_free_mismatch(r.a, &b, NULL), -EINVAL);
+    wrong = b;
+    wrong.len = 100;
+    CHECK_ERR(dmahal_verify_free_mismatch(r.a, &wrong, "x"), -ENOENT);
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_ERR(dmahal_verify_free_mismatch(r.a, &b, "x"), -ENOENT);
+    CHECK_EQ(dmahal_verify_count(r.p, 0), 0);
+    dmahal_platform_close(r.p);
+}
