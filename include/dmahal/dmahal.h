@@ -949,6 +949,12 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * the device reaches, the quarantine gives back every buffer it holds (checked as they
  * leave) and the allocation is tried again.
  *
+ * The core file that DMAHAL_VERIFY_ABORT leaves holds no simulated RAM ("sim" marks it
+ * MADV_DONTDUMP, or a 64 GiB machine would write a 64 GiB core): what common buffers,
+ * bounce pages and contiguous memory held is not in it. The library's state (platforms,
+ * adapters, buffers, mappings, the verifier's records and backtraces), which the gdb `dma`
+ * command and `dmahal dma --core` show, is.
+ *
  * @param flags  DMAHAL_VERIFY_* flags; 0 means PRINT | COUNT.
  * @param fn     called for each report; NULL: reports are printed to stderr.
  * @param ctx    passed to @p fn.

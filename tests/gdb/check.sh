@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The gdb `dma` command (tools/gdb/dmahal.py) on a process stopped mid-run: it must find the
-# buffers the program says it has, from the process's memory alone.
-#   check.sh GDB TARGET DMAHAL_PY
+# buffers the program says it has, from the process's memory alone. Then `dmahal dma` shows
+# the same of a core file the stopped process leaves (gcore), and of the process running
+# (--pid), when a TOOL is given.
+#   check.sh GDB TARGET DMAHAL_PY [TOOL]
 set -euo pipefail
-gdb=$1 target=$2 py=$3
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+gdb=$1 target=$2 py=$3 tool=${4:-}
+out=$(mktemp) tmp=$(mktemp -d)
+trap 'rm -rf "$out" "$tmp"; [ -z "${live:-}" ] || kill "$live" 2>/dev/null || true' EXIT
 
 "$gdb" -nx -batch -ex "source $py" -ex "break dmahal_gdb_stop" -ex run -ex "echo ==all\n" \
     -ex "dma" -ex "echo ==common\n" -ex "dma 0 0xf" -ex "echo ==one\n" -ex "dma #1 2" \
-    -ex "echo ==end\n" -ex kill "$target" >"$out" 2>&1 || true
+    -ex "gcore $tmp/core" -ex "echo ==end\n" -ex kill "$target" >"$out" 2>&1 || true
+if [ -n "$tool" ]; then
+    echo "==core" >>"$out"
+    DMAHAL_GDB_SCRIPT="$py" DMAHAL_GDB="$gdb" "$tool" dma --core "$tmp/core" "$target" 0 0xf \
+        >>"$out" 2>&1 || echo "dmahal dma --core failed: $?" >>"$out"
+    # A process that waits at its stop for the tool to look at it.
+    DMAHAL_GDB_TARGET_WAIT=1 "$target" >"$tmp/live.out" 2>&1 &
+    live=$!
+    for _ in $(seq 100); do grep -q '^waiting' "$tmp/live.out" && break; sleep 0.1; done
+    echo "==pid" >>"$out"
+    DMAHAL_GDB_SCRIPT="$py" DMAHAL_GDB="$gdb" "$tool" dma --pid "$live" 0 2 \
+        >>"$out" 2>&1 || echo "dmahal dma --pid failed: $?" >>"$out"
+    echo "==end" >>"$out"
+fi
 
 fail=0
 want() { # want SECTION TEXT: TEXT appears in SECTION of the output
@@ -63,6 +78,18 @@ want common "map registers: "
 want common "to-device mapping #1 of 8192 bytes"
 want common "la $lamap len "
 want common "scatter/gather lists: 1"
+
+if [ -n "$tool" ]; then
+    want core "device edu"
+    want core "common buffers: 2, 5100 bytes"
+    want core "la $la64-"
+    # The simulated RAM is not in a core file (MADV_DONTDUMP): guard zones cannot be read.
+    want core "guards unreadable"
+    want core "to-device mapping #1 of 8192 bytes"
+    want pid "device edu"
+    want pid "sim:iommu=on"
+    want pid "common buffers: 1, 64 bytes (verified)"
+fi
 
 want one "adapter $plain  id 1"
 want one "la $la100-"

@@ -10,6 +10,7 @@
 #include <dmahal/dmahal.h>
 
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Where the debugger stops: not inlined, so that it has a breakpoint address of its own. */
 __attribute__((noinline)) void dmahal_gdb_stop(void);
@@ -53,6 +54,13 @@ int main(void)
     printf("mapped la 0x%012llx len %zu\n", (unsigned long long)sgl->seg[0].la, sgl->seg[0].len);
     fflush(stdout);
     dmahal_gdb_stop();
+    /* For `dmahal dma --pid`: wait here, stopped in nothing, until killed. */
+    if (getenv("DMAHAL_GDB_TARGET_WAIT")) {
+        printf("waiting\n");
+        fflush(stdout);
+        for (;;)
+            pause();
+    }
     dmahal_platform_close(p);
     return 0;
 }

@@ -4,6 +4,7 @@
  *
  *   dmahal info [--platform SPEC]
  *   dmahal demo [--platform SPEC]
+ *   dmahal dma --pid PID | --core CORE PROGRAM [ADAPTER [FLAGS]]
  *   dmahal help | --help | --version
  */
 #include "tool.h"
@@ -22,6 +23,10 @@ static void usage(FILE *f)
                "            edu device (28-bit DMA); without --platform it runs on \"sim\" and\n"
                "            on \"sim:iommu=on\"; with --platform noiommu[:...] it tells the same\n"
                "            story on a real edu without an IOMMU (root, hugepages, lowmem=)\n"
+               "  dma       the !dma view of another process: dma --pid PID, or of a core\n"
+               "            file: dma --core CORE PROGRAM; then ADAPTER (0: all, an address\n"
+               "            or #ID) and FLAGS (0x1 map registers, 0x2 common buffers, 0x4\n"
+               "            scatter/gather lists, 0x8 descriptions), as gdb's dma command\n"
                "  help      this text (also --help); --version prints the version\n"
                "\n"
                "SPEC: \"sim[:key=val,...]\" with ram=RANGES (default 0-1G,4G-64G), iommu=on|off,\n"
@@ -84,6 +89,8 @@ int main(int argc, char **argv)
         printf("dmahal %s\n", dmahal_version());
         return TOOL_EXIT_OK;
     }
+    if (strcmp(cmd, "dma") == 0)
+        return tool_dma(argc - 2, argv + 2);
     if (strcmp(cmd, "info") != 0 && strcmp(cmd, "demo") != 0)
         return misuse("unknown command '%s'", cmd);
     rc = parse_options(argc, argv, &spec);

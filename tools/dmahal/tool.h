@@ -34,6 +34,14 @@ int tool_platform_open(const char *spec, struct dmahal_platform **out);
 int tool_dump_indented(struct dmahal_platform *p, unsigned flags, const char *indent,
                        const char *only);
 
+/**
+ * `dmahal dma`: the !dma view of another process (--pid PID) or of a core file (--core CORE
+ * PROGRAM), through gdb and tools/gdb/dmahal.py.
+ * @param argv  what follows "dma" on the command line, @p argc entries.
+ * @return an exit code: gdb's failure or a missing extension is TOOL_EXIT_FAIL.
+ */
+int tool_dma(int argc, char **argv);
+
 /** `dmahal info`: the platform's configuration and the device models. Returns an exit code. */
 int tool_info(const char *spec);
 

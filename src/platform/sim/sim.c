@@ -141,6 +141,10 @@ static int ram_map(struct sim_ram *r)
                 -1, 0);
     if (base == MAP_FAILED)
         return -ENOMEM;
+    /* Left out of core files: a 64 GiB machine would write a 64 GiB (sparse) core, the
+     * verifier's abort mode one per bug. The library's own state, which the debugger's dma
+     * command reads, is in ordinary memory and stays in the core. */
+    (void)madvise(base, map_len, MADV_DONTDUMP);
     /* Congruent with the physical start modulo 1 GiB: va alignment follows pa alignment. */
     host = base + ((r->start - (uint64_t)(uintptr_t)base) & (HOST_ALIGN - 1));
     r->map_base = base;
