@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -144,6 +145,7 @@ enum {
     FEAT_IRQ_VECTOR_CONF = 0x09,
     FEAT_WRITE_ATOMICITY = 0x0a,
     FEAT_ASYNC_EVENT_CONF = 0x0b,
+    FEAT_TIMESTAMP = 0x0e,
 };
 
 #define FEAT_CAP_SAVE   0x1u
@@ -261,6 +263,7 @@ struct ctrl {
 
     /* features (current values) */
     uint32_t feat_temp_over, feat_err_rec, feat_vwc, feat_coalescing, feat_async;
+    uint64_t host_ts, host_ts_at; /* the Timestamp the host set (ms), and when (ms) */
 
     /* SMART counters */
     uint64_t bytes_read, bytes_written, reads, writes;
@@ -462,7 +465,7 @@ static void build_id_ctrl(struct ctrl *c)
     id[513] = (4 << 4) | 4; /* CQES: 16 bytes */
     put32(id + 516, MAX_NAMESPACES);
     /* ONCS: Compare, DSM, Write Zeroes, Save/Select, Verify */
-    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x80);
+    put16(id + 520, 0x1 | 0x4 | 0x8 | 0x10 | 0x40 | 0x80); /* ... and Timestamp */
     put32(id + 536, 0x1 | 1u << 16); /* SGLS: SGLs without alignment rules, bit buckets */
     id[525] = 0x1 | 0x6;             /* VWC present; Flush takes the broadcast NSID */
     snprintf(nqn, sizeof(nqn), "nqn.2019-08.org.qemu:%s", c->serial);
@@ -638,6 +641,14 @@ static void ctrl_reset(struct dmahal_device *d, struct ctrl *c)
 }
 
 /* CC.EN 0 -> 1: QEMU's checks; any failure is a controller fatal status. */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int ctrl_start(struct ctrl *c)
 {
     uint32_t cc = REG32(c, REG_CC), aqa = REG32(c, REG_AQA);
@@ -658,6 +669,8 @@ static int ctrl_start(struct ctrl *c)
         return -1;
     c->page_bits = page_bits;
     c->page_size = (size_t)1 << page_bits;
+    c->host_ts = 0; /* QEMU starts the Timestamp at 0 on enable */
+    c->host_ts_at = now_ms();
     c->cq[0] = (struct nvme_cq){
         .live = true, .ien = true, .base = acq, .size = (uint16_t)(acqs + 1), .phase = 1, .nsq = 1};
     c->sq[0] = (struct nvme_sq){.live = true, .base = asq, .size = (uint16_t)(asqs + 1)};
@@ -1146,6 +1159,7 @@ static uint32_t feature_cap(unsigned fid)
     case FEAT_NUM_QUEUES:
     case FEAT_IRQ_COALESCING:
     case FEAT_ASYNC_EVENT_CONF:
+    case FEAT_TIMESTAMP:
         return FEAT_CAP_CHANGE;
     case FEAT_ERROR_RECOVERY:
         return FEAT_CAP_CHANGE | FEAT_CAP_NS;
@@ -1156,7 +1170,8 @@ static uint32_t feature_cap(unsigned fid)
 
 static bool feature_supported(unsigned fid)
 {
-    return fid >= FEAT_ARBITRATION && fid <= FEAT_ASYNC_EVENT_CONF && fid != 0x03;
+    return (fid >= FEAT_ARBITRATION && fid <= FEAT_ASYNC_EVENT_CONF && fid != 0x03) ||
+           fid == FEAT_TIMESTAMP;
 }
 
 static uint16_t feature_ns_check(struct ctrl *c, unsigned fid, uint32_t nsid)
@@ -1175,7 +1190,8 @@ static uint32_t nq_result(const struct ctrl *c)
 
 /* Get Features: the current value (SEL 0), the default (1), the saved one (2: none is
  * saveable, so the default) or the capabilities (3). */
-static uint16_t get_features(struct ctrl *c, const struct sqe *cmd, uint32_t *result)
+static uint16_t get_features(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd,
+                             uint32_t *result)
 {
     unsigned fid = cmd->cdw10 & 0xff, sel = (cmd->cdw10 >> 8) & 0x7;
     bool cur = sel == 0;
@@ -1224,6 +1240,16 @@ static uint16_t get_features(struct ctrl *c, const struct sqe *cmd, uint32_t *re
     }
     case FEAT_ASYNC_EVENT_CONF:
         *result = cur ? c->feat_async : 0;
+        break;
+    case FEAT_TIMESTAMP:
+        *result = 0;
+        if (cur) { /* 8 bytes: milliseconds, then the origin: 1 once the host set it */
+            unsigned char ts[8];
+            uint64_t ms = c->host_ts + (now_ms() - c->host_ts_at);
+
+            put64(ts, (ms & ((UINT64_C(1) << 48) - 1)) | (uint64_t)(c->host_ts ? 1 : 0) << 49);
+            return to_host(d, c, cmd, ts, sizeof(ts));
+        }
         break;
     default: /* power management, write atomicity: 0 */
         *result = 0;
@@ -1278,6 +1304,19 @@ static uint16_t set_features(struct dmahal_device *d, struct ctrl *c, const stru
     case FEAT_ASYNC_EVENT_CONF:
         c->feat_async = v;
         break;
+    case FEAT_TIMESTAMP: { /* 8 bytes through the data pointer: milliseconds in 47:0 */
+        unsigned char ts[8];
+        unsigned nseg;
+
+        st = prp_map(d, c, cmd->prp1, cmd->prp2, sizeof(ts), &nseg);
+        if (!st)
+            st = seg_xfer(d, c, nseg, ts, false);
+        if (st)
+            return st;
+        c->host_ts = get64(ts) & ((UINT64_C(1) << 48) - 1);
+        c->host_ts_at = now_ms();
+        break;
+    }
     }
     return SC_SUCCESS;
 }
@@ -1312,7 +1351,7 @@ static uint16_t admin_cmd(struct dmahal_device *d, struct ctrl *c, const struct 
     case ADM_SET_FEATURES:
         return set_features(d, c, cmd, result);
     case ADM_GET_FEATURES:
-        return get_features(c, cmd, result);
+        return get_features(d, c, cmd, result);
     case ADM_ASYNC_EVENT:
         if (c->aer_outstanding > AERL)
             return SC_AER_LIMIT;

@@ -1235,3 +1235,31 @@ TEST(random_commands_complete_and_never_break_the_controller)
     CHECK_GT(refused, 100);
     rig_close(&r);
 }
+
+TEST(timestamp)
+{
+    struct rig r;
+    struct sqe cmd;
+    uint64_t ts;
+
+    rig_open(&r, "sim", "nvme");
+    /* Since enable, from 0, no origin; set by the host, it counts on from there. */
+    cmd = (struct sqe){.cdw0 = 0x0a, .cdw10 = 0x0e, .prp1 = r.data.la};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    memcpy(&ts, data(&r, 0), 8);
+    CHECK_LT_U(ts & 0xffffffffffffull, 60000);
+    CHECK_EQ_U((ts >> 49) & 7, 0);
+    ts = 1700000000000ull;
+    memcpy(data(&r, PAGE), &ts, 8);
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x0e, .prp1 = r.data.la + PAGE};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x0a, .cdw10 = 0x0e, .prp1 = r.data.la};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    memcpy(&ts, data(&r, 0), 8);
+    CHECK_GE_U(ts & 0xffffffffffffull, 1700000000000ull);
+    CHECK_LT_U(ts & 0xffffffffffffull, 1700000060000ull);
+    CHECK_EQ_U((ts >> 49) & 7, 1);
+    cmd = (struct sqe){.cdw0 = 0x09, .cdw10 = 0x0e, .prp1 = r.data.la + 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_PRP_OFFSET);
+    rig_close(&r);
+}
