@@ -68,8 +68,12 @@
 #define CQE_SIZE 16u
 
 /* MSI-X: the table and pending bits follow the doorbells in BAR0, as in QEMU. */
-#define MSIX_ENTRY    16u
-#define MSIX_VEC_CTRL 12u /* offset of Vector Control in an entry; bit 0 masks */
+#define MSIX_ENTRY     16u
+#define MSIX_VECTORS   65u     /* QEMU's msix_qsize: the admin queue's and 64 I/O queues' */
+#define MSIX_TABLE_OFF 0x2000u /* in BAR0 */
+#define MSIX_PBA_OFF   0x3000u
+#define BAR0_SIZE      0x4000u
+#define MSIX_VEC_CTRL  12u /* offset of Vector Control in an entry; bit 0 masks */
 
 /* ---- status codes (the completion's status field: SC 7:0, SCT 10:8, M 13, DNR 14) ------ */
 
@@ -244,7 +248,8 @@ struct ctrl {
 
     /* registers, at their offsets, little-endian */
     unsigned char regs[REGS_SIZE];
-    uint32_t *msix; /* nvec entries of four dwords */
+    uint32_t *msix;                                  /* nvec entries of four dwords */
+    uint64_t msix_pending[(MSIX_VECTORS + 63) / 64]; /* the PBA */
 
     /* the enabled controller */
     unsigned page_bits;
@@ -356,9 +361,6 @@ static int parse_one(struct ctrl *c, const char *key, const char *val, char *pat
     } else if (!strcmp(key, "queues")) {
         rc = parse_uint(val, 1, MAX_QUEUE_PAIRS, &v);
         c->qpairs = (unsigned)v;
-    } else if (!strcmp(key, "vectors")) {
-        rc = parse_uint(val, 1, 2048, &v);
-        c->nvec = (unsigned)v;
     } else if (!strcmp(key, "mdts")) {
         rc = parse_uint(val, 1, 10, &v);
         c->mdts = (unsigned)v;
@@ -379,7 +381,7 @@ static int parse_one(struct ctrl *c, const char *key, const char *val, char *pat
     return rc ? -EINVAL : 0;
 }
 
-/* Parses "key=value,..." (size, lba, namespaces, queues, vectors, mdts, dstrd, serial, file). */
+/* Parses "key=value,..." (size, lba, namespaces, queues, mdts, dstrd, serial, file). */
 static int parse_args(struct ctrl *c, const char *args, char *path, size_t plen)
 {
     char *copy, *save = NULL;
@@ -413,28 +415,22 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-static uint64_t pow2ceil(uint64_t v)
-{
-    uint64_t p = 1;
-
-    while (p < v)
-        p <<= 1;
-    return p;
-}
-
-/* BAR0 as QEMU lays it out: registers, doorbells, then the MSI-X table and pending bits,
- * each 4 KiB-aligned, the whole rounded up to a power of two. */
-static void layout_bar0(struct ctrl *c)
+/* BAR0 as QEMU lays it out with its default 64 queue pairs and 65 vectors: registers,
+ * doorbells, the MSI-X table at 8 KiB and the pending bits at 12 KiB, 16 KiB in all. The
+ * table's place is part of the model's PCI identity (its MSI-X capability), so the doorbells
+ * must end before it: -EINVAL for more queue pairs than fit at the stride. */
+static int layout_bar0(struct ctrl *c)
 {
     uint64_t end;
 
     c->db_stride = (size_t)4 << c->dstrd;
     end = DB_BASE + 2 * (uint64_t)(c->qpairs + 1) * c->db_stride;
-    c->msix_off = align_up(end, 4096);
-    end = c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY;
-    c->pba_off = align_up(end, 4096);
-    end = c->pba_off + align_up(c->nvec, 64) / 8;
-    c->bar0_size = pow2ceil(end);
+    if (end > MSIX_TABLE_OFF)
+        return -EINVAL;
+    c->msix_off = MSIX_TABLE_OFF;
+    c->pba_off = MSIX_PBA_OFF;
+    c->bar0_size = BAR0_SIZE;
+    return 0;
 }
 
 static void build_id_ctrl(struct ctrl *c)
@@ -540,7 +536,7 @@ static int nvme_init(struct dmahal_device *d, void *state, const char *args)
     c->lbads = 9;
     c->nns = 1;
     c->qpairs = 64;
-    c->nvec = 65;
+    c->nvec = MSIX_VECTORS;
     c->mdts = 7;
     strcpy(c->serial, "dmahal-nvme");
     rc = -pthread_mutex_init(&c->lock, NULL);
@@ -550,7 +546,9 @@ static int nvme_init(struct dmahal_device *d, void *state, const char *args)
     if (rc)
         goto err;
     c->ns_bytes &= ~((UINT64_C(1) << c->lbads) - 1);
-    layout_bar0(c);
+    rc = layout_bar0(c);
+    if (rc)
+        goto err;
     c->max_xfer = (size_t)PAGE_MIN << c->mdts;
     c->ns = calloc(c->nns, sizeof(*c->ns));
     c->sq = calloc(c->qpairs + 1, sizeof(*c->sq));
@@ -611,6 +609,18 @@ static void irq_recheck(struct dmahal_device *d, struct ctrl *c, const struct nv
     }
     c->irq_status &= ~(UINT32_C(1) << cq->vector);
     irq_update(d, c);
+}
+
+/* MSI-X: a message for @vector, or its pending bit while the host masks it (QEMU's
+ * msix_notify). */
+static void msix_notify(struct dmahal_device *d, struct ctrl *c, unsigned vector)
+{
+    if (vector >= c->nvec)
+        return;
+    if (c->msix[vector * 4 + MSIX_VEC_CTRL / 4] & 1)
+        c->msix_pending[vector / 64] |= UINT64_C(1) << (vector % 64);
+    else
+        dmahal_irq_raise(d, vector);
 }
 
 /* ---- controller state ----------------------------------------------------------------------- */
@@ -949,7 +959,7 @@ static uint16_t mqes(const struct ctrl *c)
     return (uint16_t)(get64(c->regs + REG_CAP) & 0xffff);
 }
 
-static uint16_t create_cq(struct ctrl *c, const struct sqe *cmd)
+static uint16_t create_cq(struct dmahal_device *d, struct ctrl *c, const struct sqe *cmd)
 {
     uint16_t qid = cmd->cdw10 & 0xffff, qsize = cmd->cdw10 >> 16;
     uint16_t vector = cmd->cdw11 >> 16;
@@ -962,7 +972,7 @@ static uint16_t create_cq(struct ctrl *c, const struct sqe *cmd)
     if (cmd->prp1 & (c->page_size - 1))
         return SC_INVALID_PRP_OFS | SC_DNR;
     /* Without MSI-X only vector 0 (INTx) exists. */
-    if (vector != 0 || vector >= c->nvec)
+    if ((dmahal_irq_mode(d, NULL) != DMAHAL_IRQ_MSIX && vector) || vector >= c->nvec)
         return SC_INVALID_VECTOR | SC_DNR;
     if (!pc)
         return SC_INVALID_FIELD | SC_DNR;
@@ -1339,7 +1349,7 @@ static uint16_t admin_cmd(struct dmahal_device *d, struct ctrl *c, const struct 
     case ADM_DELETE_CQ:
         return delete_cq(d, c, cmd);
     case ADM_CREATE_CQ:
-        return create_cq(c, cmd);
+        return create_cq(d, c, cmd);
     case ADM_IDENTIFY:
         return identify(d, c, cmd);
     case ADM_ABORT:
@@ -1610,7 +1620,9 @@ static int post(struct dmahal_device *d, struct ctrl *c, uint16_t sqid, const st
         cq->tail = 0;
         cq->phase ^= 1;
     }
-    if (cq->ien && cq->vector < 32) {
+    if (cq->ien && dmahal_irq_mode(d, NULL) == DMAHAL_IRQ_MSIX) {
+        msix_notify(d, c, cq->vector);
+    } else if (cq->ien && cq->vector < 32) {
         c->irq_status |= UINT32_C(1) << cq->vector;
         irq_update(d, c);
     }
@@ -1748,18 +1760,30 @@ static uint64_t msix_read(const struct ctrl *c, uint64_t off, unsigned size)
 
         if (o >= c->msix_off && o < c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY)
             dw = c->msix[(o - c->msix_off) / 4];
+        else if (o >= c->pba_off && o < c->pba_off + sizeof(c->msix_pending))
+            dw = (uint32_t)(c->msix_pending[(o - c->pba_off) / 8] >> (8 * ((o - c->pba_off) % 8)));
         v |= dw << (8 * i);
     }
-    return v; /* the pending bits read as 0: no vector is ever left pending */
+    return v;
 }
 
-static void msix_write(struct ctrl *c, uint64_t off, uint64_t v, unsigned size)
+/* The table is the host's; unmasking a vector with its pending bit set sends the message. */
+static void msix_write(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint64_t v,
+                       unsigned size)
 {
     for (unsigned i = 0; i < size; i += 4) {
         uint64_t o = off + i;
+        unsigned vec = (unsigned)((o - c->msix_off) / MSIX_ENTRY);
+        uint64_t bit = UINT64_C(1) << (vec % 64);
 
-        if (o >= c->msix_off && o < c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY)
-            c->msix[(o - c->msix_off) / 4] = (uint32_t)(v >> (8 * i));
+        if (o < c->msix_off || o >= c->msix_off + (uint64_t)c->nvec * MSIX_ENTRY)
+            continue;
+        c->msix[(o - c->msix_off) / 4] = (uint32_t)(v >> (8 * i));
+        if ((o - c->msix_off) % MSIX_ENTRY == MSIX_VEC_CTRL &&
+            !(c->msix[vec * 4 + MSIX_VEC_CTRL / 4] & 1) && (c->msix_pending[vec / 64] & bit)) {
+            c->msix_pending[vec / 64] &= ~bit;
+            dmahal_irq_raise(d, vec);
+        }
     }
 }
 
@@ -1833,7 +1857,7 @@ static void nvme_mmio_write(struct dmahal_device *d, void *state, unsigned bar, 
     if (off < REGS_SIZE)
         write_reg(d, c, off, val, size);
     else if (off >= c->msix_off)
-        msix_write(c, off, val, size);
+        msix_write(d, c, off, val, size);
     else
         doorbell(d, c, off, (uint32_t)val);
     pthread_mutex_unlock(&c->lock);
@@ -1849,4 +1873,18 @@ const struct dmahal_model dmahal__model_nvme = {
     .fini = nvme_fini,
     .mmio_read = nvme_mmio_read,
     .mmio_write = nvme_mmio_write,
+    .usage = "size=N,lba=N,namespaces=N,queues=N,mdts=N,dstrd=N,serial=S,file=PATH",
+    /* QEMU 7.2's nvme: Red Hat's 1b36:0010, NVM Express class 01:08:02, INTA# and 65 MSI-X
+     * vectors with the table and PBA in BAR0. */
+    .vendor_id = 0x1b36,
+    .device_id = 0x0010,
+    .subsystem_vendor_id = 0x1af4,
+    .subsystem_id = 0x1100,
+    .class_code = 0x010802,
+    .revision = 0x02,
+    .intx = true,
+    .msix_vectors = MSIX_VECTORS,
+    .msix_bar = 0,
+    .msix_table_off = MSIX_TABLE_OFF,
+    .msix_pba_off = MSIX_PBA_OFF,
 };
