@@ -15,6 +15,7 @@ struct edu {
     struct dmahal_adapter *adapter;
     struct dmahal_buf bounce; /* one page of DMA memory for edu_read/edu_write */
     unsigned version;
+    int irq; /* enum dmahal_irq_type waited on; 0: the driver polls */
 };
 
 static double now(void)
@@ -41,6 +42,54 @@ static int wait_clear(struct edu *e, uint64_t reg, uint64_t mask, bool wide, dou
             return -ETIMEDOUT;
         nanosleep(&pause, NULL);
     }
+}
+
+/*
+ * Waits for the interrupt that reports @cause, as an interrupt handler would: each event,
+ * read the causes, acknowledge them (which lowers the INTx line), unmask INTx, and stop once
+ * @cause was among them.
+ */
+static int wait_irq(struct edu *e, uint32_t cause, double secs)
+{
+    double deadline = now() + secs;
+
+    for (;;) {
+        int left = (int)((deadline - now()) * 1000);
+        uint32_t st;
+        int rc;
+
+        rc = dmahal_irq_wait(e->dev, 0, left > 0 ? left : 0);
+        if (rc)
+            return rc;
+        st = dmahal_mmio_read32(e->dev, 0, EDU_REG_IRQ_STATUS);
+        if (st)
+            dmahal_mmio_write32(e->dev, 0, EDU_REG_IRQ_ACK, st);
+        if (e->irq == DMAHAL_IRQ_INTX) {
+            rc = dmahal_irq_unmask(e->dev, 0);
+            if (rc)
+                return rc;
+        }
+        if (st & cause)
+            return 0;
+    }
+}
+
+int edu_irq_enable(struct edu *e, enum dmahal_irq_type type)
+{
+    int rc;
+
+    if (!e)
+        return -EINVAL;
+    rc = dmahal_irq_enable(e->dev, type, 1);
+    if (rc < 0)
+        return rc;
+    e->irq = dmahal_irq_mode(e->dev, NULL);
+    return 0;
+}
+
+int edu_irq_type(const struct edu *e)
+{
+    return e ? e->irq : 0;
 }
 
 int edu_attach(struct dmahal_device *dev, unsigned addr_bits, struct edu **out)
@@ -83,6 +132,8 @@ void edu_detach(struct edu *e)
 {
     if (!e)
         return;
+    if (e->irq)
+        dmahal_irq_disable(e->dev);
     dmahal_common_free(e->adapter, &e->bounce);
     dmahal_adapter_put(e->adapter);
     free(e);
@@ -113,8 +164,10 @@ int edu_factorial(struct edu *e, uint32_t n, uint32_t *out)
     rc = wait_clear(e, EDU_REG_STATUS, EDU_STATUS_COMPUTING, false, 1.0);
     if (rc)
         return rc;
+    dmahal_mmio_write32(e->dev, 0, EDU_REG_STATUS, e->irq ? EDU_STATUS_IRQFACT : 0);
     dmahal_mmio_write32(e->dev, 0, EDU_REG_FACT, n);
-    rc = wait_clear(e, EDU_REG_STATUS, EDU_STATUS_COMPUTING, false, 1.0);
+    rc = e->irq ? wait_irq(e, EDU_IRQ_FACT, 1.0)
+                : wait_clear(e, EDU_REG_STATUS, EDU_STATUS_COMPUTING, false, 1.0);
     if (rc)
         return rc;
     *out = dmahal_mmio_read32(e->dev, 0, EDU_REG_FACT);
@@ -131,7 +184,11 @@ int edu_dma(struct edu *e, dmahal_addr_t la, uint32_t off, uint32_t len, bool to
     dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_SRC, to_ram ? EDU_BUF_ADDR + off : la);
     dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_DST, to_ram ? la : EDU_BUF_ADDR + off);
     dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_CNT, len);
-    dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_CMD, EDU_CMD_RUN | (to_ram ? EDU_CMD_TO_RAM : 0));
+    /* The register write orders the CPU's stores to the buffer before it (as writel). */
+    dmahal_mmio_write64(e->dev, 0, EDU_REG_DMA_CMD,
+                        EDU_CMD_RUN | (to_ram ? EDU_CMD_TO_RAM : 0) | (e->irq ? EDU_CMD_IRQ : 0));
+    if (e->irq)
+        return wait_irq(e, EDU_IRQ_DMA, 5.0);
     return wait_clear(e, EDU_REG_DMA_CMD, EDU_CMD_RUN, true, 5.0);
 }
 

@@ -36,6 +36,19 @@ struct edu;
  */
 int edu_attach(struct dmahal_device *dev, unsigned addr_bits, struct edu **out);
 
+/**
+ * Makes the driver wait for the device's interrupts instead of polling its registers: the
+ * factorial (status bit 0x80) and DMA completion (command bit 0x4) then end with an
+ * interrupt, which the driver waits for with dmahal_irq_wait(), acknowledges at 0x64 and,
+ * for INTx, unmasks.
+ * @param type  DMAHAL_IRQ_INTX, DMAHAL_IRQ_MSI, or DMAHAL_IRQ_ANY (the best: MSI).
+ * @return 0; what dmahal_irq_enable() returns (-ENOTSUP, -EBUSY, ...).
+ */
+int edu_irq_enable(struct edu *e, enum dmahal_irq_type type);
+
+/** Returns the interrupt type the driver waits on, or 0 when it polls. */
+int edu_irq_type(const struct edu *e);
+
 /** Releases the adapter and the driver's buffers. NULL does nothing. */
 void edu_detach(struct edu *e);
 

@@ -4,9 +4,13 @@
  * buffers, with the data checked. The same program runs on the simulated platform and on
  * the real device through VFIO:
  *
- *   edu_example [PLATFORM [DEVICE]]
+ *   edu_example [--poll | --irq[=intx|msi]] [PLATFORM [DEVICE]]
  *   edu_example sim edu                   the simulated edu model (the default)
  *   edu_example vfio 0000:00:03.0         QEMU's edu, bound to vfio-pci
+ *   edu_example --irq=intx vfio 1234:11e8 the first edu, waiting for its INTx interrupts
+ *
+ * --poll (the default) polls the status registers; --irq waits for the device's interrupts
+ * (MSI unless =intx), acknowledging each as an interrupt handler does.
  *
  * Without arguments PLATFORM comes from $DMAHAL_PLATFORM (else "sim") and DEVICE from
  * $DMAHAL_EDU_DEVICE, else $DMAHAL_VM_EDU (set by the test guest), else "edu".
@@ -70,11 +74,24 @@ int main(int argc, char **argv)
     struct dmahal_device *dev = NULL;
     struct edu *e = NULL;
     uint32_t f;
-    int rc = 0, err;
+    int rc = 0, err, irq = -1;
 
-    if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: %s [PLATFORM [DEVICE]]  e.g. sim edu, vfio 0000:00:03.0\n",
-                argv[0]);
+    while (argc > 1 && argv[1][0] == '-') {
+        if (strcmp(argv[1], "--poll") == 0)
+            irq = -1;
+        else if (strcmp(argv[1], "--irq") == 0 || strcmp(argv[1], "--irq=msi") == 0)
+            irq = DMAHAL_IRQ_MSI;
+        else if (strcmp(argv[1], "--irq=intx") == 0)
+            irq = DMAHAL_IRQ_INTX;
+        else
+            argc = 99; /* usage */
+        argv++;
+        argc--;
+    }
+    if (argc > 3) {
+        fprintf(stderr,
+                "usage: edu_example [--poll | --irq[=intx|msi]] [PLATFORM [DEVICE]]  e.g. sim "
+                "edu, vfio 0000:00:03.0\n");
         return 2;
     }
     spec = pick(argc, argv, 1, "DMAHAL_PLATFORM", NULL, "sim");
@@ -85,6 +102,12 @@ int main(int argc, char **argv)
         FAIL("cannot open device \"%s\": %s", name, dmahal_strerror(err));
     if ((err = edu_attach(dev, EDU_DEFAULT_ADDR_BITS, &e)))
         FAIL("%s is not a working edu device: %s", name, dmahal_strerror(err));
+    if (irq > 0 && (err = edu_irq_enable(e, (enum dmahal_irq_type)irq)))
+        FAIL("cannot enable %s interrupts: %s", irq == DMAHAL_IRQ_INTX ? "INTx" : "MSI",
+             dmahal_strerror(err));
+    printf("completion: %s\n", irq == DMAHAL_IRQ_INTX  ? "INTx interrupt"
+                               : irq == DMAHAL_IRQ_MSI ? "MSI interrupt"
+                                                       : "polling");
     printf("edu %s on %s: version %u.%u\n", name, dmahal_platform_name(p), edu_version(e) >> 8,
            edu_version(e) & 0xff);
 

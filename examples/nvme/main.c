@@ -4,13 +4,14 @@
  * patterns and reads them back with transfers of one block, two pages (PRP2 as a data
  * pointer), 64 KiB and the largest the controller allows (PRP lists), checking every byte.
  *
- *   nvme_example [PLATFORM [DEVICE]]
+ *   nvme_example [--poll | --irq] [PLATFORM [DEVICE]]
  *   nvme_example vfio 0000:00:05.0        QEMU's nvme bound to vfio-pci
  *   nvme_example sim nvme                 the simulated platform's NVMe controller model
  *
  * Without arguments PLATFORM comes from $DMAHAL_PLATFORM (else "vfio") and DEVICE from
  * $DMAHAL_NVME_DEVICE, else $DMAHAL_VM_NVME (set by the test guest). The program overwrites
- * the first blocks of the namespace. Exits 0 when every check passed.
+ * the first blocks of the namespace. --irq waits for the I/O queue's interrupt (MSI-X, else
+ * INTx); --poll (the default) polls the completion queue. Exits 0 when every check passed.
  */
 #include "nvme_driver.h"
 
@@ -81,10 +82,20 @@ int main(int argc, char **argv)
     struct dmahal_buf buf = {0};
     struct nvme_info info;
     struct nvme *n = NULL;
+    unsigned flags = 0;
     int rc;
 
-    if (argc > 3 || (argc > 1 && argv[1][0] == '-')) {
-        fprintf(stderr, "usage: %s [PLATFORM [DEVICE]]  e.g. vfio 0000:00:05.0\n", argv[0]);
+    for (; argc > 1 && argv[1][0] == '-'; argv++, argc--) {
+        if (strcmp(argv[1], "--irq") == 0)
+            flags = NVME_OPEN_IRQ;
+        else if (strcmp(argv[1], "--poll") == 0)
+            flags = 0;
+        else
+            argc = 99;
+    }
+    if (argc > 3) {
+        fprintf(stderr, "usage: nvme_example [--poll | --irq] [PLATFORM [DEVICE]]  e.g. vfio "
+                        "0000:00:05.0\n");
         return 2;
     }
     spec = pick(argc, argv, 1, "DMAHAL_PLATFORM", NULL, "vfio");
@@ -97,7 +108,7 @@ int main(int argc, char **argv)
     if (!rc)
         rc = dmahal_device_open(p, name, &dev);
     if (!rc)
-        rc = nvme_open(dev, &n);
+        rc = nvme_open_flags(dev, flags, &n);
     if (!rc)
         rc = nvme_identify(n, &info);
     if (rc) {
@@ -107,6 +118,9 @@ int main(int argc, char **argv)
     }
     printf("%s on %s: model \"%s\", serial \"%s\", firmware \"%s\", NVMe %u.%u\n", name, spec,
            info.model, info.serial, info.firmware, info.version >> 16, (info.version >> 8) & 0xff);
+    printf("  I/O completions: %s\n", nvme_irq_type(n) == DMAHAL_IRQ_MSIX   ? "MSI-X interrupt"
+                                      : nvme_irq_type(n) == DMAHAL_IRQ_INTX ? "INTx interrupt"
+                                                                            : "polled");
     printf("  namespace %" PRIu32 ": %" PRIu64 " blocks of %" PRIu32 " bytes (%" PRIu64
            " MiB); transfers up to %zu KiB; I/O queues of %u; doorbell stride %u\n",
            info.nsid, info.nsze, info.lba_size, info.nsze * info.lba_size >> 20,

@@ -86,7 +86,9 @@ struct nvme {
     struct dmahal_buf prp_list; /* one page: the PRP list of the command in flight */
     uint64_t cap;
     bool cq_created, sq_created;
-    bool broken; /* a command timed out: its completion may still land, stop issuing */
+    bool broken;    /* a command timed out: its completion may still land, stop issuing */
+    int irq;        /* enum dmahal_irq_type the I/O queue completes on; 0: polled */
+    unsigned io_iv; /* the I/O queue's interrupt vector */
     struct nvme_info info;
 };
 
@@ -236,7 +238,19 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
 
         if (((dw3 >> 16) & 1u) == q->phase)
             break;
-        if (spins % 64)
+        if (n->irq && q == &n->io) {
+            /* Sleep until the queue's vector fires, then look again: an event may be an
+             * earlier completion's, already consumed. INTx is unmasked at once; it fires again
+             * while entries stay unconsumed, which the loop also absorbs. */
+            int left =
+                (int)(((uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u - (now_ns() - start)) / 1000000u);
+            int rc = dmahal_irq_wait(n->dev, n->io_iv, left > 0 ? left : 0);
+
+            if (n->irq == DMAHAL_IRQ_INTX)
+                dmahal_irq_unmask(n->dev, 0);
+            if (rc && rc != -ETIMEDOUT && rc != -EINTR)
+                return rc;
+        } else if (spins % 64)
             continue;
         t = now_ns();
         if (t - start > (uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u) {
@@ -473,8 +487,12 @@ static int create_io_queues(struct nvme *n)
     rc = queue_alloc(n, &n->io, IO_QID, (uint16_t)n->info.io_depth);
     if (rc)
         return rc;
-    /* Physically contiguous (PC = 1), interrupts disabled (IEN = 0): the driver polls. */
-    cmd = (struct sqe){.cdw0 = ADM_CREATE_CQ, .prp1 = n->io.cq.la, .cdw10 = size, .cdw11 = 1};
+    /* Physically contiguous (PC = 1); interrupts (IEN, bit 1) on vector IV (31:16) when the
+     * driver waits for them, else disabled: the driver polls. */
+    cmd = (struct sqe){.cdw0 = ADM_CREATE_CQ,
+                       .prp1 = n->io.cq.la,
+                       .cdw10 = size,
+                       .cdw11 = n->irq ? (uint32_t)n->io_iv << 16 | 2u | 1u : 1u};
     rc = admin(n, &cmd);
     if (rc)
         return rc;
@@ -502,7 +520,33 @@ static void release(struct nvme *n)
     n->adapter = NULL;
 }
 
+/* MSI-X with a vector for the I/O queue apart from the admin queue's, else INTx. */
+static int irq_setup(struct nvme *n)
+{
+    int rc = dmahal_irq_enable(n->dev, DMAHAL_IRQ_MSIX, 2);
+
+    if (rc == -ENOTSUP)
+        rc = dmahal_irq_enable(n->dev, DMAHAL_IRQ_INTX, 1);
+    if (rc < 0) {
+        say("cannot enable interrupts on %s: %s", dmahal_device_name(n->dev), dmahal_strerror(rc));
+        return rc;
+    }
+    n->irq = dmahal_irq_mode(n->dev, NULL);
+    n->io_iv = n->irq == DMAHAL_IRQ_MSIX && rc >= 2 ? 1 : 0;
+    return 0;
+}
+
+int nvme_irq_type(const struct nvme *n)
+{
+    return n ? n->irq : 0;
+}
+
 int nvme_open(struct dmahal_device *dev, struct nvme **out)
+{
+    return nvme_open_flags(dev, 0, out);
+}
+
+int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out)
 {
     /* PRPs: dword-aligned data, a list of up to one page of entries after PRP1's page, and
      * the PRP rule as the adapter's virtual boundary. */
@@ -518,7 +562,7 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out)
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!dev)
+    if (!dev || (flags & ~NVME_OPEN_IRQ))
         return -EINVAL;
     rc = dmahal_device_bar_size(dev, 0, &bar0);
     if (rc || !bar0) {
@@ -547,6 +591,11 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out)
     rc = identify_all(n, &n->info);
     if (rc)
         goto err_disable;
+    if (flags & NVME_OPEN_IRQ) {
+        rc = irq_setup(n);
+        if (rc)
+            goto err_disable;
+    }
     rc = create_io_queues(n);
     if (rc)
         goto err_disable;
@@ -583,6 +632,8 @@ void nvme_close(struct nvme *n)
      * only then may that memory go back. If it does not acknowledge, the memory stays with
      * the adapter (until the device closes) rather than being handed out again at once. */
     dmahal_mmio_write32(n->dev, 0, REG_CC, 0);
+    if (n->irq)
+        dmahal_irq_disable(n->dev);
     if (wait_ready(n, false) == 0)
         release(n);
     free(n);

@@ -81,6 +81,22 @@ struct nvme_info {
  */
 int nvme_open(struct dmahal_device *dev, struct nvme **out);
 
+/** nvme_open_flags(): wait for the I/O completion queue's interrupt instead of polling it. */
+#define NVME_OPEN_IRQ 0x1u
+
+/**
+ * As nvme_open(); with NVME_OPEN_IRQ the I/O completion queue is created with interrupts
+ * enabled, on MSI-X vector 1 when the device has MSI-X (vector 0 stays the admin queue's), else
+ * on INTx, and the driver sleeps in dmahal_irq_wait() until an I/O completion arrives (the
+ * admin queue is still polled).
+ * @return as nvme_open(); -EINVAL for unknown flags; what dmahal_irq_enable() returns
+ *         (-ENOTSUP for a device with neither MSI-X nor INTx).
+ */
+int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out);
+
+/** Returns the interrupt type the I/O queue completes on (DMAHAL_IRQ_*), 0 when polled. */
+int nvme_irq_type(const struct nvme *n);
+
 /**
  * Disables the controller after deleting the I/O queues, so that it no longer touches the
  * driver's memory, then frees that memory and the adapter. NULL does nothing.

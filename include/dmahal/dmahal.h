@@ -714,6 +714,17 @@ enum dmahal_fault_reason {
     DMAHAL_FAULT_BUS_MASTER = 4, /**< the device's bus-master bit is clear (config space) */
 };
 
+/*
+ * What each platform can report of DMA faults:
+ *  - sim: every access it refuses (no mapping, no RAM, permission, bus mastering off), with
+ *    the device, address, length and direction: dmahal_fault_count()/dmahal_fault_get().
+ *  - vfio: nothing. The IOMMU's faults go to the kernel, which logs them ("DMAR: [DMA Read]
+ *    Request device [00:03.0] ... fault addr ..." with VT-d; "AMD-Vi: Event logged
+ *    [IO_PAGE_FAULT ...]" with AMD): a test on real hardware reads the kernel log (dmesg,
+ *    /dev/kmsg). dmahal_fault_count() stays 0 there; the device's own error registers and
+ *    the kernel log are where to look.
+ */
+
 /**
  * One recorded DMA fault, like an IOMMU's fault record. The caller sets size (as for
  * struct dmahal_desc: its sizeof, or 0 for the first layout, up to reason) before

@@ -302,7 +302,15 @@ int dmahal_device_list(const char *platform, struct dmahal_device_info **out)
         platform = getenv("DMAHAL_PLATFORM");
     if (!platform || !*platform)
         platform = "sim";
-    ops = dmahal__platform_find(platform);
+    /* A platform spec's options ("sim:iommu=on") do not change what it can see. */
+    char name[16];
+    size_t len = strcspn(platform, ":");
+
+    if (len >= sizeof(name))
+        return -EINVAL;
+    memcpy(name, platform, len);
+    name[len] = '\0';
+    ops = dmahal__platform_find(name);
     if (!ops)
         return -EINVAL;
     if (!ops->device_list)

@@ -35,6 +35,8 @@
 #   --boot-only      boot, list devices and IOMMU groups, run nothing (PROGRAMs optional)
 #   --machine M      iommu (default: intel-iommu, vfio-pci) or noiommu (see above)
 #   --args NAME ARGS the program called NAME runs with ARGS (split at blanks)
+#   --file PATH      also copy PATH (a static program the tests run, e.g. the dmahal command)
+#                    into the guest's /tests, without running it as a test; repeatable
 # Exit status: 0 when every program passed, 1 when one failed, 2 when the harness itself
 # could not run (missing QEMU, kernel, modules or busybox; the guest did not finish).
 set -euo pipefail
@@ -49,6 +51,7 @@ boot_only=0
 machine=iommu
 progs=()
 declare -A prog_args=()
+files=()
 
 die() {
     echo "vm: error: $*" >&2
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
     --boot-only) boot_only=1; shift ;;
     --machine) machine=$2; shift 2 ;;
     --args) prog_args[$2]=$3; shift 3 ;;
+    --file) files+=("$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; progs+=("$@"); break ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -175,6 +179,10 @@ if [ $boot_only = 0 ]; then
         cp "$p" "$root/tests/$n"
         echo "$n" >>"$root/tests/list"
         [ -z "${prog_args[$n]:-}" ] || echo "${prog_args[$n]}" >"$root/tests/$n.args"
+    done
+    for f in "${files[@]}"; do
+        [ -x "$f" ] && is_static "$f" || die "--file $f missing, not executable or not static"
+        cp "$f" "$root/tests/$(basename "$f")"
     done
 fi
 echo "$test_timeout" >"$root/tests/timeout"

@@ -4,6 +4,9 @@
  *
  *   dmahal info [--platform SPEC]
  *   dmahal demo [--platform SPEC]
+ *   dmahal devices [--platform SPEC]
+ *   dmahal bind BDF [DRIVER]
+ *   dmahal unbind BDF
  *   dmahal dma --pid PID | --core CORE PROGRAM [ADAPTER [FLAGS]]
  *   dmahal help | --help | --version
  */
@@ -23,6 +26,15 @@ static void usage(FILE *f)
                "            edu device (28-bit DMA); without --platform it runs on \"sim\" and\n"
                "            on \"sim:iommu=on\"; with --platform noiommu[:...] it tells the same\n"
                "            story on a real edu without an IOMMU (root, hugepages, lowmem=)\n"
+               "  devices   the devices the platform sees (default: vfio, every PCI device), with\n"
+               "            IDs, class, IOMMU group, driver, and whether dmahal can open each\n"
+               "            (if not, the fix)\n"
+               "  bind BDF [DRIVER]\n"
+               "            binds a PCI device to DRIVER (default vfio-pci) through sysfs\n"
+               "            driver_override; refuses when its IOMMU group has devices on kernel\n"
+               "            drivers\n"
+               "  unbind BDF\n"
+               "            unbinds a PCI device from its driver and clears the override\n"
                "  dma       the !dma view of another process: dma --pid PID, or of a core\n"
                "            file: dma --core CORE PROGRAM; then ADAPTER (0: all, an address\n"
                "            or #ID) and FLAGS (0x1 map registers, 0x2 common buffers, 0x4\n"
@@ -88,6 +100,20 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--version") == 0) {
         printf("dmahal %s\n", dmahal_version());
         return TOOL_EXIT_OK;
+    }
+    if (strcmp(cmd, "bind") == 0) {
+        if (argc < 3 || argc > 4)
+            return misuse("usage: dmahal bind BDF [DRIVER]%s", "");
+        return tool_bind(argv[2], argc == 4 ? argv[3] : NULL);
+    }
+    if (strcmp(cmd, "unbind") == 0) {
+        if (argc != 3)
+            return misuse("usage: dmahal unbind BDF%s", "");
+        return tool_unbind(argv[2]);
+    }
+    if (strcmp(cmd, "devices") == 0) {
+        rc = parse_options(argc, argv, &spec);
+        return rc != TOOL_EXIT_OK ? rc : tool_devices(spec);
     }
     if (strcmp(cmd, "dma") == 0)
         return tool_dma(argc - 2, argv + 2);

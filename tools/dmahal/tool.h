@@ -34,6 +34,15 @@ int tool_platform_open(const char *spec, struct dmahal_platform **out);
 int tool_dump_indented(struct dmahal_platform *p, unsigned flags, const char *indent,
                        const char *only);
 
+/** `dmahal devices`: what the platform (NULL: $DMAHAL_PLATFORM, else vfio) can see and open. */
+int tool_devices(const char *platform);
+
+/** `dmahal bind BDF [DRIVER]` (default vfio-pci), through sysfs driver_override. */
+int tool_bind(const char *bdf, const char *driver);
+
+/** `dmahal unbind BDF`: unbinds the device and clears its driver_override. */
+int tool_unbind(const char *bdf);
+
 /**
  * `dmahal dma`: the !dma view of another process (--pid PID) or of a core file (--core CORE
  * PROGRAM), through gdb and tools/gdb/dmahal.py.

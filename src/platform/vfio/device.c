@@ -64,6 +64,27 @@ static int pci_addr_parse(const char *name, char *out, size_t size)
     return 0;
 }
 
+/* Accepts "VVVV:DDDD" and "VVVV:DDDD#N" (N decimal, 0 the first match). */
+static bool ids_parse(const char *name, unsigned *vendor, unsigned *device, unsigned *nth)
+{
+    const char *s = name + 9;
+
+    *nth = 0;
+    if (strlen(name) < 9 || !hex_field(name, 4, vendor) || name[4] != ':' ||
+        !hex_field(name + 5, 4, device))
+        return false;
+    if (*s == '\0')
+        return true;
+    if (*s++ != '#' || *s == '\0' || strlen(s) > 4)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        *nth = *nth * 10 + (unsigned)(*s - '0');
+    }
+    return true;
+}
+
 /* Reads the last component of a sysfs symlink (a driver's or a group's name). */
 static int link_name(const char *addr, const char *what, char *out, size_t size)
 {
@@ -90,8 +111,8 @@ static int device_check(const char *addr, int *group)
 
     snprintf(path, sizeof(path), SYSFS_PCI "/%s", addr);
     if (access(path, F_OK)) {
-        dmahal__vfio_say("no PCI device %s (see ls " SYSFS_PCI ")", addr);
-        return -ENOENT;
+        dmahal__vfio_say("no PCI device %s (dmahal devices lists them)", addr);
+        return -ENXIO;
     }
     if (link_name(addr, "iommu_group", name, sizeof(name))) {
         dmahal__vfio_say(
@@ -182,6 +203,7 @@ static int regions_setup(struct dmahal_device *d, struct vfio_dev *vd)
         return -errno;
     }
     vd->cfg_offset = ri.offset;
+    vd->cfg_size = ri.size > 4096 ? 4096 : (unsigned)ri.size;
     return 0;
 }
 
@@ -197,10 +219,20 @@ int dmahal__vfio_device_open(struct dmahal_device *d, const char *name)
     struct vfio_plat *vp = dmahal__dev_plat(d)->priv;
     struct vfio_dev *vd;
     char addr[32];
+    unsigned vendor, devid, nth;
     int group, rc;
 
-    if (pci_addr_parse(name, addr, sizeof(addr))) {
-        dmahal__vfio_say("\"%s\" is not a PCI address (DDDD:BB:SS.F, e.g. 0000:00:03.0)", name);
+    if (ids_parse(name, &vendor, &devid, &nth)) {
+        rc = dmahal__vfio_find_ids(vendor, devid, nth, addr, sizeof(addr));
+        if (rc) {
+            dmahal__vfio_say("no PCI device %04x:%04x%s (dmahal devices lists them)", vendor, devid,
+                             strchr(name, '#') ? strchr(name, '#') : "");
+            return rc;
+        }
+    } else if (pci_addr_parse(name, addr, sizeof(addr))) {
+        dmahal__vfio_say("\"%s\" is not a PCI address (DDDD:BB:SS.F, e.g. 0000:00:03.0) nor "
+                         "IDs (VVVV:DDDD or VVVV:DDDD#N); device models are the sim platform's",
+                         name);
         return -EINVAL;
     }
     rc = device_check(addr, &group);
@@ -209,6 +241,7 @@ int dmahal__vfio_device_open(struct dmahal_device *d, const char *name)
     vd = calloc(1, sizeof(*vd));
     if (!vd)
         return -ENOMEM;
+    vd->irq_index = -1;
     pthread_mutex_lock(&vp->lock);
     rc = dmahal__vfio_group_get(dmahal__dev(d)->p, group, &vd->group);
     /* Every device of the container shares its IOVA space. */

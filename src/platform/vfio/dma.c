@@ -287,4 +287,13 @@ const struct dmahal__platform_ops dmahal__vfio_ops = {
     .cache_untrack = NULL,
     .cache_flush = NULL,
     .cache_invalidate = NULL,
+    .irq_count = dmahal__vfio_irq_count,
+    .irq_enable = dmahal__vfio_irq_enable,
+    .irq_disable = dmahal__vfio_irq_disable,
+    .irq_unmask = dmahal__vfio_irq_unmask,
+    .irq_consume = NULL, /* the fds are the core's eventfds */
+    .config_size = dmahal__vfio_config_size,
+    .config_read = dmahal__vfio_config_read,
+    .config_write = dmahal__vfio_config_write,
+    .device_list = dmahal__vfio_device_list,
 };

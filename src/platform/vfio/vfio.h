@@ -77,6 +77,9 @@ struct vfio_dev {
     struct vfio_group *group;
     int fd;
     uint64_t cfg_offset;
+    unsigned cfg_size; /* of the config region (256, or 4096 with extended space) */
+    int irq_index;     /* VFIO_PCI_*_IRQ_INDEX enabled; -1: none */
+    unsigned irq_nvec;
     struct vfio_bar bar[DMAHAL__BARS];
 };
 
@@ -95,6 +98,20 @@ void dmahal__vfio_group_put(struct vfio_plat *vp, struct vfio_group *g);
 /* device.c */
 int dmahal__vfio_device_open(struct dmahal_device *d, const char *name);
 void dmahal__vfio_device_close(struct dmahal_device *d);
+/* irq.c: interrupts through VFIO_DEVICE_SET_IRQS, the config region (dmahal__vfio_ops). */
+unsigned dmahal__vfio_irq_count(struct dmahal_device *d, enum dmahal_irq_type type);
+int dmahal__vfio_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec,
+                            int *fds);
+void dmahal__vfio_irq_disable(struct dmahal_device *d);
+int dmahal__vfio_irq_unmask(struct dmahal_device *d, unsigned vector);
+unsigned dmahal__vfio_config_size(struct dmahal_device *d);
+int dmahal__vfio_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len);
+int dmahal__vfio_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len);
+/* list.c: the PCI devices in sysfs. */
+int dmahal__vfio_device_list(struct dmahal_device_info **out);
+/* Finds the @nth (0: first) device with IDs @vendor:@device, in address order; writes its
+ * address. -ENXIO when there is none. */
+int dmahal__vfio_find_ids(unsigned vendor, unsigned device, unsigned nth, char *addr, size_t size);
 uint64_t dmahal__vfio_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t off, unsigned size);
 void dmahal__vfio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
                              unsigned size);

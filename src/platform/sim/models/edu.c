@@ -405,11 +405,11 @@ const struct dmahal_model dmahal__model_edu = {
     .fini = edu_fini,
     .mmio_read = edu_mmio_read,
     .mmio_write = edu_mmio_write,
-    /* QEMU 7.2's edu: PCI_CLASS_OTHERS, revision 0x10, INTA# and one 64-bit MSI vector
-     * (msi_init(pdev, 0, 1, true, false)). */
+    /* QEMU 7.2's edu: PCI_CLASS_OTHERS (class 00, subclass ff), revision 0x10, INTA# and one 64-bit
+     * MSI vector (msi_init(pdev, 0, 1, true, false)). */
     .vendor_id = 0x1234,
     .device_id = 0x11e8,
-    .class_code = 0xff0000,
+    .class_code = 0x00ff00,
     .revision = 0x10,
     .intx = true,
     .msi_vectors = 1,

@@ -344,7 +344,7 @@ TEST(config_edu_identity_is_qemus)
     CHECK_EQ_U(c[2] | c[3] << 8, 0x11e8);
     CHECK_EQ_U(c[4] | c[5] << 8, 0); /* command: nothing enabled before an adapter */
     CHECK_EQ_U(c[8], 0x10);
-    CHECK_EQ_U(c[9] | c[10] << 8 | c[11] << 16, 0xff0000);
+    CHECK_EQ_U(c[9] | c[10] << 8 | c[11] << 16, 0x00ff00);
     CHECK_EQ_U(c[0x2c] | c[0x2d] << 8, 0x1af4);
     CHECK_EQ_U(c[0x2e] | c[0x2f] << 8, 0x1100);
     CHECK_EQ_U(c[0x3d], 1); /* INTA# */
