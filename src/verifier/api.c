@@ -96,6 +96,19 @@ uint64_t dmahal_verify_count(const struct dmahal_platform *p, int kind)
     return n;
 }
 
+uint64_t dmahal_verify_repeats(const struct dmahal_platform *p, int kind)
+{
+    struct dmahal__verifier *v = p ? atomic_load(&((struct dmahal_platform *)p)->verifier) : NULL;
+    uint64_t n;
+
+    if (!v || kind < 0 || kind >= DMAHAL_REPORT_KINDS)
+        return 0;
+    pthread_mutex_lock(&v->rlock);
+    n = kind ? v->repeats[kind] : v->repeats_total;
+    pthread_mutex_unlock(&v->rlock);
+    return n;
+}
+
 int dmahal_verify_report(const struct dmahal_platform *p, size_t index, struct dmahal_report *out)
 {
     struct dmahal__verifier *v;
@@ -129,5 +142,8 @@ void dmahal_verify_clear(struct dmahal_platform *p)
     memset(v->count, 0, sizeof(v->count));
     memset(v->ring, 0, sizeof(v->ring));
     v->total = 0;
+    memset(v->seen, 0, sizeof(v->seen));
+    memset(v->repeats, 0, sizeof(v->repeats));
+    v->repeats_total = 0;
     pthread_mutex_unlock(&v->rlock);
 }

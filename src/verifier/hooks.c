@@ -202,8 +202,12 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
         copy = *near;
         describe_near(&copy, la, len, where, sizeof(where));
         r.rec = &copy;
-    } else
+        r.dedup = near->seq << 1;
+    } else {
         snprintf(where, sizeof(where), "no verified buffer is live on this device");
+        r.dedup = (la >> 12) << 1 | ((uint64_t)1 << 63);
+    }
+    r.dedup_dev = d;
     dmahal__lock_drop(&v->lock);
 
     if (freed) {
@@ -219,7 +223,18 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
                  "buffer: %s",
                  d->name, write ? "writes" : "reads", len, (unsigned long long)la, where);
     }
+    dmahal__verify_add_activity(d, &r);
     dmahal__verify_emit(v, &r);
+}
+
+void dmahal__verify_add_activity(struct dmahal_device *d, struct verify_report *r)
+{
+    size_t used = strlen(r->msg);
+    char what[256];
+
+    if (!d->p->ops->dev_activity || !d->p->ops->dev_activity(d, what, sizeof(what)))
+        return;
+    snprintf(r->msg + used, sizeof(r->msg) - used, "; the device was %s", what);
 }
 
 void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,

@@ -640,6 +640,8 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
         map_name(m, name, sizeof(name));
         r->extra_bt = m->map_bt;
         r->extra_what = "mapped by";
+        r->dedup = m->seq << 1 | 1;
+        r->dedup_dev = d;
         if (n < len) {
             r->kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
             snprintf(r->msg, sizeof(r->msg),
@@ -647,6 +649,7 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
                      "of %s",
                      d->name, write ? "writes" : "reads", len, (unsigned long long)la, len - n,
                      name);
+            dmahal__verify_add_activity(d, r);
         } else if (write && m->dir == DMAHAL_TO_DEVICE) {
             r->kind = DMAHAL_REPORT_DEV_WRITE_TO_DEVICE;
             snprintf(r->msg, sizeof(r->msg), "device %s writes %zu byte(s) at la %#llx into %s",
@@ -670,6 +673,8 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
             continue;
         map_name(m, name, sizeof(name));
         r->kind = DMAHAL_REPORT_DEV_USE_AFTER_UNMAP;
+        r->dedup = m->seq << 1 | 1;
+        r->dedup_dev = d;
         r->extra_bt = m->map_bt;
         r->extra_what = "mapped by";
         r->extra_bt2 = m->unmap_bt;
@@ -678,6 +683,7 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
                  "device %s %s %zu byte(s) at la %#llx in %s, unmapped %llu unmap(s) ago", d->name,
                  write ? "writes" : "reads", len, (unsigned long long)la, name,
                  (unsigned long long)(v->nunmaps - m->unmap_seq));
+        dmahal__verify_add_activity(d, r);
         return true;
     }
     return false;

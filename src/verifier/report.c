@@ -80,12 +80,42 @@ static void print_report(const struct verify_report *r, unsigned flags)
     funlockfile(f);
 }
 
+/* Under rlock: true if @r repeats a device-side bug reported already (then counted). */
+static bool repeated(struct dmahal__verifier *v, const struct verify_report *r)
+{
+    uint64_t h = r->dedup * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)(uintptr_t)r->dedup_dev ^
+                 (uint64_t)r->kind;
+    struct verify_seen *victim = NULL;
+
+    h ^= h >> 29;
+    for (unsigned probe = 0; probe < 8; probe++) {
+        struct verify_seen *e = &v->seen[(h + probe) % VERIFY_SEEN];
+
+        if (e->dev == r->dedup_dev && e->key == r->dedup && e->kind == r->kind) {
+            e->repeats++;
+            v->repeats[r->kind]++;
+            v->repeats_total++;
+            return true;
+        }
+        if (!victim && !e->dev)
+            victim = e;
+    }
+    if (!victim)
+        victim = &v->seen[h % VERIFY_SEEN];
+    *victim = (struct verify_seen){r->dedup_dev, r->dedup, r->kind, 0};
+    return false;
+}
+
 void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report *r)
 {
     struct dmahal_report pub = {sizeof(pub), r->kind, r->msg, r->la, r->len};
     unsigned flags;
 
     pthread_mutex_lock(&v->rlock);
+    if (r->dedup && r->dedup_dev && repeated(v, r)) {
+        pthread_mutex_unlock(&v->rlock);
+        return;
+    }
     flags = v->flags;
     if (flags & DMAHAL_VERIFY_COUNT) {
         size_t slot = v->total % VERIFY_RING;

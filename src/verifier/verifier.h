@@ -23,6 +23,7 @@
 #define VERIFY_BT_DEPTH         16
 #define VERIFY_RING             64  /* reports kept for dmahal_verify_report */
 #define VERIFY_MSG              512 /* bytes of one report's message */
+#define VERIFY_SEEN             256 /* device-side bugs remembered, to count their repeats */
 #define VERIFY_QUARANTINE       64  /* freed buffers held back from reuse */
 #define VERIFY_QUARANTINE_BYTES ((size_t)64 << 20)
 #define VERIFY_GRAVEYARD        64   /* put adapters whose structs are kept to catch later use */
@@ -172,6 +173,16 @@ struct dmahal__verifier {
     uint64_t total;
     struct dmahal_report ring[VERIFY_RING];
     char ring_msg[VERIFY_RING][VERIFY_MSG];
+    /* Device-side bugs reported once: (kind, device, buffer or mapping), and how often each
+     * was seen again (an open-addressed table; the oldest entry of a full probe is
+     * replaced, so a bug long forgotten is reported anew). */
+    struct verify_seen {
+        const struct dmahal_device *dev;
+        uint64_t key;
+        int kind;
+        uint64_t repeats;
+    } seen[VERIFY_SEEN];
+    uint64_t repeats[DMAHAL_REPORT_KINDS], repeats_total;
 };
 
 /* A report being made: the one line, plus what the printed form adds. */
@@ -185,6 +196,10 @@ struct verify_report {
     const char *extra_what;
     const struct verify_bt *extra_bt2;
     const char *extra_what2;
+    /* Nonzero: a device-side report about one buffer (its seq << 1) or mapping (seq << 1 |
+     * 1) of @dedup_dev; a repeat of the same kind is counted, not reported. */
+    uint64_t dedup;
+    const struct dmahal_device *dedup_dev;
 };
 
 /* Two 64-bit words, as a 128-bit vector (SSE2, NEON): for patterns and checksums. */
@@ -207,6 +222,8 @@ void dmahal__verify_depot_fini(struct verify_depot *d);
 void dmahal__verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
 /* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
 void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
+/* hooks.c: appends what the device was doing (its platform's word) to a device-side report. */
+void dmahal__verify_add_activity(struct dmahal_device *d, struct verify_report *r);
 /* Describes a buffer in a few words: "64-byte common buffer la 0x...-0x... (adapter #3,
  * device edu)". */
 void dmahal__verify_rec_name(const struct verify_rec *rec, char *buf, size_t size);

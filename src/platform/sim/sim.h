@@ -28,6 +28,14 @@ struct sim_contig {
     struct sim_contig *next;
 };
 
+/* The driver's register write that work stems from (directly, or through work it queued). */
+struct sim_origin {
+    bool set;
+    unsigned bar, size;
+    uint64_t off, val;
+    uint64_t at; /* the platform's time of the write */
+};
+
 /* A piece of device work (dmahal_model_schedule). */
 struct sim_work {
     uint64_t when;   /* due, in the platform's time */
@@ -36,6 +44,7 @@ struct sim_work {
     struct dmahal_device *d;
     dmahal_work_fn fn;
     void *arg;
+    struct sim_origin origin;
 };
 
 /* Work waiting for its time: a binary min-heap by (when, id). */
@@ -49,6 +58,8 @@ struct sim {
     unsigned nram;
     bool iommu;
     bool coherent;
+    uint64_t dma_entries;          /* streaming IOMMU mappings allowed at once; 0: no limit */
+    atomic_uint_fast64_t dma_used; /* counted only when dma_entries is set */
     size_t page;
     unsigned page_shift;
 
@@ -186,8 +197,12 @@ void dmahal__sim_time_describe(struct sim *s, FILE *f);
 /* A driver about to block in dmahal_irq_wait (a member of dmahal__sim_ops). */
 void dmahal__sim_wait_point(struct dmahal_device *d, uint64_t max_ns, bool (*ready)(void *ctx),
                             void *ctx);
-/* The device work running on this thread, or NULL. */
-const struct sim_work *dmahal__sim_work_running(void);
+/* A driver's register write to @d begins (its model may queue work) or ends. */
+void dmahal__sim_time_write_begin(struct sim *s, unsigned bar, uint64_t off, uint64_t val,
+                                  unsigned size);
+void dmahal__sim_time_write_end(void);
+/* What @d is doing on this thread (a member of dmahal__sim_ops). */
+size_t dmahal__sim_dev_activity(struct dmahal_device *d, char *buf, size_t size);
 
 /* models.c: the model registry */
 const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len);
@@ -214,6 +229,7 @@ void dmahal__sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_ad
 int dmahal__sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
                           unsigned perm);
 void dmahal__sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
+int64_t dmahal__sim_mappings_avail(struct dmahal_platform *p);
 int dmahal__sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
                              struct dmahal__chunk *out);
 void dmahal__sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch);

@@ -26,6 +26,8 @@
 
 /* The work running on this thread, if any: device work may not move time itself. */
 static _Thread_local const struct sim_work *running_here;
+/* The driver's register write in progress on this thread, for the work it queues. */
+static _Thread_local struct sim_origin writing_here;
 
 /* ---- the queue: a binary min-heap of (when, id) ------------------------------------------ */
 
@@ -477,9 +479,41 @@ void dmahal__sim_time_describe(struct sim *s, FILE *f)
             (unsigned long long)idle);
 }
 
-const struct sim_work *dmahal__sim_work_running(void)
+void dmahal__sim_time_write_begin(struct sim *s, unsigned bar, uint64_t off, uint64_t val,
+                                  unsigned size)
 {
-    return running_here;
+    writing_here = (struct sim_origin){
+        true, bar, size,
+        off,  val, s->threads ? real_now(s) : atomic_load_explicit(&s->now, memory_order_relaxed)};
+}
+
+void dmahal__sim_time_write_end(void)
+{
+    writing_here.set = false;
+}
+
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+size_t dmahal__sim_dev_activity(struct dmahal_device *d, char *buf, size_t size)
+{
+    const struct sim_work *w = running_here;
+    int n;
+
+    if (!w || w->d != d || size == 0)
+        return 0;
+    if (w->origin.set)
+        n = snprintf(buf, size,
+                     "in work due at %.6f ms, queued at %.6f ms, started by the driver's %u-byte "
+                     "write of %#llx to BAR%u+%#llx at %.6f ms",
+                     ms(w->when), ms(w->queued), w->origin.size, (unsigned long long)w->origin.val,
+                     w->origin.bar, (unsigned long long)w->origin.off, ms(w->origin.at));
+    else
+        n = snprintf(buf, size, "in work due at %.6f ms, queued at %.6f ms", ms(w->when),
+                     ms(w->queued));
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
 /* ---- the model's side ------------------------------------------------------------------ */
@@ -514,6 +548,11 @@ int dmahal_model_schedule(struct dmahal_device *d, uint64_t delay_ns, dmahal_wor
     w->d = d;
     w->fn = fn;
     w->arg = arg;
+    /* Work queued by work inherits its origin: the chain began at one register write. */
+    if (running_here)
+        w->origin = running_here->origin;
+    else if (writing_here.set)
+        w->origin = writing_here;
     pthread_mutex_lock(&s->tlock);
     w->id = ++s->next_id;
     w->queued = s->threads ? real_now(s) : atomic_load_explicit(&s->now, memory_order_relaxed);

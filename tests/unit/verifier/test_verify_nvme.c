@@ -229,3 +229,32 @@ TEST(completion_read_without_sync_is_stale)
     CHECK_OK(dmahal_common_free(r.a, &cq2));
     rig_close(&r);
 }
+
+TEST(data_unmapped_while_the_controller_works_in_time)
+{
+    static unsigned char mem[PAGE] __attribute__((aligned(4096)));
+    struct dmahal_sgl *sgl;
+    struct sqe cmd;
+    struct rig r;
+    struct seen s;
+    struct cqe e;
+
+    /* The controller takes 20 us: the driver unmaps before the command ran. */
+    memset(&s, 0, sizeof(s));
+    rig_dev_verified(&r, "sim:iommu=on", "nvme:size=16M,latency=20000", on_report, &s);
+    enable(&r);
+    CHECK_OK(dmahal_map(r.a, &(struct iovec){mem, PAGE}, 1, DMAHAL_FROM_DEVICE, 0, &sgl));
+    cmd = (struct sqe){.cdw0 = 0x06, .cdw10 = 1, .prp1 = sgl->seg[0].la};
+    queue_cmd(&r.admin, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 0), r.admin.tail);
+    CHECK_OK(dmahal_unmap(r.a, sgl));
+    CHECK_EQ(s.calls, 0);
+    CHECK_OK(dmahal_sim_advance(r.p, 40000));
+    CHECK(reap(&r, &r.admin, &e));
+    CHECK_EQ_U(e.dw3 >> 17, ST_XFER);
+    CHECK_GE(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind),
+              dmahal_report_kind_name(DMAHAL_REPORT_DEV_USE_AFTER_UNMAP));
+    dmahal_verify_clear(r.p);
+    rig_close(&r);
+}

@@ -98,7 +98,9 @@ static int parse_u64(const char *text, size_t len, uint64_t *out)
  * and the two latencies. */
 static int parse_args(struct edu *e, const char *args)
 {
-    while (args && *args) {
+    if (!args || !*args)
+        return 0;
+    for (;;) {
         const char *comma = strchr(args, ',');
         size_t len = comma ? (size_t)(comma - args) : strlen(args);
         const char *eq = memchr(args, '=', len);
@@ -116,12 +118,11 @@ static int parse_args(struct edu *e, const char *args)
         else
             return -EINVAL;
         if (!comma)
-            break;
+            return 0;
         args = comma + 1;
         if (!*args)
             return -EINVAL;
     }
-    return 0;
 }
 
 static int edu_init(struct dmahal_device *d, void *state, const char *args)

@@ -191,6 +191,7 @@ _Static_assert(sizeof(struct cqe) == CQE_SIZE, "completion queue entry layout");
 
 struct nvme_sq {
     bool live;
+    bool due; /* with a latency: its run is scheduled */
     uint64_t base;
     uint16_t size, head, tail, cqid;
 };
@@ -239,6 +240,7 @@ struct ctrl {
     /* configuration, from the device name's arguments */
     uint64_t ns_bytes;
     unsigned lbads, nns, qpairs, nvec, dstrd, mdts;
+    uint64_t latency_ns; /* from a tail doorbell to the queue's run; 0: inside the write */
     char serial[21];
     int fd; /* the backing file, -1 for memory */
 
@@ -364,6 +366,8 @@ static int parse_one(struct ctrl *c, const char *key, const char *val, char *pat
     } else if (!strcmp(key, "mdts")) {
         rc = parse_uint(val, 1, 10, &v);
         c->mdts = (unsigned)v;
+    } else if (!strcmp(key, "latency")) {
+        rc = parse_uint(val, 0, UINT64_C(1) << 40, &c->latency_ns);
     } else if (!strcmp(key, "dstrd")) {
         rc = parse_uint(val, 0, 8, &v);
         c->dstrd = (unsigned)v;
@@ -1694,6 +1698,27 @@ static void run_sq(struct dmahal_device *d, struct ctrl *c, uint16_t sqid)
     }
 }
 
+/* Device work: the queue's run, a latency after its doorbell. A queue deleted meanwhile does
+ * not run; one created again in its place runs early, which a controller may do. */
+static void sq_work(struct dmahal_device *d, void *state, void *arg)
+{
+    struct ctrl *c = state;
+    uint16_t qid = (uint16_t)(uintptr_t)arg;
+
+    pthread_mutex_lock(&c->lock);
+    c->sq[qid].due = false;
+    run_sq(d, c, qid);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void sq_schedule(struct dmahal_device *d, struct ctrl *c, uint16_t qid)
+{
+    if (dmahal_model_schedule(d, c->latency_ns, sq_work, (void *)(uintptr_t)qid, NULL) == 0)
+        c->sq[qid].due = true;
+    else
+        run_sq(d, c, qid); /* no time to defer in: at once */
+}
+
 /* The host freed completion entries of @cqid: the submission queues that were held back on it
  * run again. */
 static void run_cq_waiters(struct dmahal_device *d, struct ctrl *c, uint16_t cqid)
@@ -1745,7 +1770,10 @@ static void doorbell(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint
             return;
         }
         sq->tail = val;
-        run_sq(d, c, qid);
+        if (!c->latency_ns)
+            run_sq(d, c, qid);
+        else if (!sq->due)
+            sq_schedule(d, c, qid);
     }
 }
 
@@ -1873,7 +1901,7 @@ const struct dmahal_model dmahal__model_nvme = {
     .fini = nvme_fini,
     .mmio_read = nvme_mmio_read,
     .mmio_write = nvme_mmio_write,
-    .usage = "size=N,lba=N,namespaces=N,queues=N,mdts=N,dstrd=N,serial=S,file=PATH",
+    .usage = "size=N,lba=N,namespaces=N,queues=N,mdts=N,dstrd=N,latency=NS,serial=S,file=PATH",
     /* QEMU 7.2's nvme: Red Hat's 1b36:0010, NVM Express class 01:08:02, INTA# and 65 MSI-X
      * vectors with the table and PBA in BAR0. */
     .vendor_id = 0x1b36,
