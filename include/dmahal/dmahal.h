@@ -61,7 +61,7 @@ const char *dmahal_strerror(int err);
  * built with, never of another MAJOR.
  */
 #define DMAHAL_VERSION_MAJOR 0
-#define DMAHAL_VERSION_MINOR 1 /**< see DMAHAL_VERSION_MAJOR */
+#define DMAHAL_VERSION_MINOR 2 /**< see DMAHAL_VERSION_MAJOR */
 #define DMAHAL_VERSION_PATCH 0 /**< see DMAHAL_VERSION_MAJOR */
 
 /** Returns the library's version as "MAJOR.MINOR.PATCH"; never NULL. */
@@ -84,6 +84,8 @@ const char *dmahal_version(void);
  *       iommu=on|off   a per-device IOMMU (default off);
  *       coherent=yes|no  whether devices snoop CPU caches (default yes);
  *       page=SIZE      the page size (4K, default);
+ *       dma_entries=N  with the IOMMU: at most N streaming mappings (maps, bounce runs,
+ *                      registrations) at once, as vfio's dma_entry_limit (default: no limit);
  *       time=virtual|threads  how device models' deferred work runs (include/dmahal/device.h):
  *                      in virtual time that moves at defined points (default), or on one
  *                      thread per device in real time;
@@ -407,7 +409,46 @@ struct dmahal_desc {
      * boundary, boundary must be at least this large.
      */
     uint64_t virt_boundary;
+    /** DMAHAL_DESC_*: how far the device is kept from memory (since 0.2: set size). */
+    unsigned flags;
 };
+
+/**
+ * dmahal_desc flag: free common buffers lazily. By default a page-granular common buffer
+ * leaves the device's reach when it is freed, and a small one when the last buffer on its
+ * page is (on machines that can keep memory from a device: an IOMMU), at the cost of one
+ * IOMMU mapping per buffer or page of small buffers, and a system call per alloc and free
+ * on vfio. With this flag the memory is mapped in 2 MiB arenas, one mapping each (with the
+ * IOMMU's large pages where the memory allows), and an arena leaves the device's reach only
+ * when every buffer on it is freed. The risk: until then the device can still reach a freed
+ * buffer, and the buffer the same adapter allocates there next, so a device that writes
+ * through a stale address corrupts it silently (Linux's lazy IOTLB flush takes the same risk
+ * for a shorter time).
+ */
+#define DMAHAL_DESC_LAZY_UNMAP 0x1u
+/**
+ * dmahal_desc flag: the device is untrusted. An IOMMU maps whole pages, so a device given a
+ * buffer that shares its first or last page with other memory (the heap or the stack around
+ * a small buffer) could reach that memory too. With this flag every streaming map whose first
+ * or last page is shared bounces: the device reaches a copy on pages of its own, the copy ends
+ * where the mapping ends (so that an access just past the end faults behind an IOMMU), and
+ * the bytes around the buffer stay out of its reach. Maps of whole pages and of registered
+ * memory are not affected. Costs a copy and a bounce run per such map.
+ */
+#define DMAHAL_DESC_UNTRUSTED 0x2u
+/**
+ * dmahal_desc flag: keep the IOMMU mappings of unmapped memory in a cache, so that mapping the
+ * same buffer again (a driver's recycled I/O buffers) costs no system call and no page-table
+ * write. At most DMAHAL_MAP_CACHE_ENTRIES mappings are kept per adapter, the least recently
+ * used one leaving first; dmahal_map_cache_flush() empties it. The risk, which the default
+ * does not take: after dmahal_unmap the device can still reach a cached buffer, and on vfio
+ * its pages stay pinned, so memory that the program frees and maps again at the same address
+ * must be flushed from the cache first, or a later map of that address hands the device the
+ * old pages. Without an IOMMU the flag does nothing.
+ */
+#define DMAHAL_DESC_MAP_CACHE 0x4u
+/** How many unmapped mappings an adapter with DMAHAL_DESC_MAP_CACHE keeps. */
+#define DMAHAL_MAP_CACHE_ENTRIES 1024u
 
 /**
  * Gets a DMA adapter for a device: the analog of IoGetDmaAdapter.
@@ -423,8 +464,8 @@ struct dmahal_desc {
  *         layout, @p addr_bits outside 24..64, an alignment or boundary that is not a power
  *         of two, a boundary smaller than the alignment, max_segment or max_transfer smaller
  *         than the alignment, a virt_boundary that is not a power of two, larger than a
- *         boundary or not dividing max_segment; -ENOTSUP for a longer struct that sets a
- *         member this library does not have; -ENOMEM.
+ *         boundary or not dividing max_segment, or unknown flags; -ENOTSUP for a longer struct that
+ * sets a member this library does not have; -ENOMEM.
  */
 int dmahal_adapter_get(struct dmahal_device *d, const struct dmahal_desc *desc,
                        struct dmahal_adapter **out);
@@ -616,6 +657,67 @@ int dmahal_map(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcn
  *         touched then.
  */
 int dmahal_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl);
+
+/**
+ * Empties the mapping cache of an adapter with DMAHAL_DESC_MAP_CACHE: the device can no longer
+ * reach any memory that is not mapped now. Call it before memory that was mapped is unmapped
+ * from the process (munmap, or free of a large malloc block) and something else may come to
+ * that address. Thread-safe.
+ * @return the number of mappings released (0 without the flag); -EINVAL for NULL.
+ */
+int dmahal_map_cache_flush(struct dmahal_adapter *a);
+
+/* ------------------------------------------------------------------------------------------
+ * Registered memory: mapped into the device's reach once, streaming maps inside it for free
+ * ------------------------------------------------------------------------------------------ */
+
+/**
+ * Registers host memory the driver owns (a pool, hugepages, a packet arena) with an adapter:
+ * its pages are mapped into the device's reach once (one IOMMU mapping; without an IOMMU,
+ * pinned at their bus address), and a later dmahal_map of a piece lying wholly inside the
+ * registered bytes is a table lookup: no system call, no page-table write. Memory that starts
+ * on a 2 MiB boundary and spans 2 MiB or more gets an IOVA aligned alike, so that the IOMMU
+ * can map its huge pages whole.
+ *
+ * Registrations are page-granular and do not overlap: the memory's page span must share no
+ * page with another registration of the adapter. A map piece that runs past a registration's
+ * end, or across two registrations, is mapped the ordinary way. The device can reach every
+ * registered page, mapped or not, until dmahal_unregister: register only memory the device
+ * may see. On vfio each registration counts as one of the container's DMA mappings
+ * (dmahal_register_info tells how many are left). Thread-safe.
+ *
+ * @param va, len  the memory; it must stay mapped until it is unregistered.
+ * @return 0; -EINVAL for a NULL @p a or @p va, a zero @p len, or a range beyond the address
+ *         space; -E2BIG above 1 TiB; -EEXIST when a page of it is registered already;
+ *         -ENOTSUP when the platform cannot map host memory for the device; -ENOSPC when
+ *         the IOMMU's address space or mappings are used up; -EFAULT when the memory is not
+ *         mapped (vfio); -ENOMEM.
+ */
+int dmahal_register(struct dmahal_adapter *a, void *va, size_t len);
+
+/**
+ * Unregisters what dmahal_register registered, exactly: @p va and @p len as given to it.
+ * The device can no longer reach the memory when it returns. Thread-safe.
+ * @return 0; -EINVAL for NULL, a zero @p len, or a range that is part of a registration or
+ *         more than one; -ENOENT when @p va lies in no registration; -EBUSY while a
+ *         streaming map inside the registration is live (unmap it first).
+ */
+int dmahal_unregister(struct dmahal_adapter *a, void *va, size_t len);
+
+/** What dmahal_register_info reports. */
+struct dmahal_reg_info {
+    size_t regions;         /**< live registrations of the adapter */
+    uint64_t bytes;         /**< their page spans, in bytes */
+    int64_t mappings_avail; /**< IOMMU mappings the platform still allows (vfio: from
+                                 dma_entry_limit, as the kernel reports it); -1: no limit
+                                 known */
+};
+
+/**
+ * Reports an adapter's registrations and the mappings left.
+ * @return 0; -EINVAL for NULL arguments (@p out is cleared).
+ */
+int dmahal_register_info(struct dmahal_adapter *a, struct dmahal_reg_info *out);
 
 /**
  * Gives a mapped transfer back to the device after the CPU touched it: the analog of

@@ -47,6 +47,8 @@ static int desc_normalise(const struct dmahal_desc *in, struct dmahal_desc *d)
         (!DMAHAL__IS_POW2(d->virt_boundary) || (d->boundary && d->boundary < d->virt_boundary) ||
          (d->max_segment && d->max_segment % d->virt_boundary)))
         return -EINVAL;
+    if (d->flags & ~(DMAHAL_DESC_LAZY_UNMAP | DMAHAL_DESC_UNTRUSTED | DMAHAL_DESC_MAP_CACHE))
+        return -EINVAL;
     return 0;
 }
 
@@ -139,6 +141,9 @@ void dmahal__adapter_release(struct dmahal_adapter *a)
     DMAHAL__LIST_UNLINK(d->adapters, a, next, prev);
     pthread_mutex_unlock(&d->lock);
     dmahal__stream_fini(a);
+    dmahal__mcache_fini(a);
+    dmahal__spill_fini(a);
+    dmahal__reg_fini(a);
     dmahal__cbufs_fini(a);
     dmahal__common_fini(a);
     if (d->p->ops->adapter_fini)

@@ -12,6 +12,17 @@
  *    as large, and many 64-byte descriptors cost one page, not one each.
  * A buffer larger than an arena gets an arena of its own.
  *
+ * Isolation: where the platform can keep memory from the device (an IOMMU), a shared arena
+ * starts out of the device's reach and each page run is made reachable as a buffer takes it
+ * and unreachable again when it is freed (a slab's page when its last object is freed), so
+ * that the device never reaches memory the driver gave back. That costs an IOMMU mapping per
+ * page-granular buffer or slab page. DMAHAL_DESC_LAZY_UNMAP trades it away: arenas are mapped
+ * whole (one mapping per 2 MiB, large IOMMU pages where the platform has them) and leave the
+ * device's reach only when they are released, so a freed buffer stays reachable, and its pages
+ * are reachable under the next buffer of the same adapter that takes them, until every buffer
+ * of its arena is freed. A buffer with an arena of its own leaves the device's reach when it
+ * is freed in both modes.
+ *
  * Metadata lives outside DMA memory (a device must not be able to corrupt it), and every
  * free is checked against it: the va must start a live buffer of this adapter, and the la
  * and the length must be what the allocation returned.
@@ -33,6 +44,7 @@ struct dmahal__slab {
     dmahal_addr_t la;
     unsigned shift; /* object size is 1 << shift */
     unsigned nobj, nfree;
+    bool dark;                        /* empty, and out of the device's reach */
     struct dmahal__slab *next, *prev; /* on the class's partial list while nfree > 0 */
     uint32_t *lens;                   /* requested length per object; 0 when free */
     uint64_t free_map[];              /* bit set: object free */
@@ -41,6 +53,7 @@ struct dmahal__slab {
 struct dmahal__arena {
     struct dmahal__chunk ch;
     bool single;       /* one buffer spans the arena */
+    bool dark;         /* from mem_alloc_dark: only its used runs are reachable */
     size_t single_len; /* its requested length, 0 when free */
     size_t npages, used_pages;
     struct dmahal__range free;   /* free logical ranges (shared arenas) */
@@ -135,7 +148,12 @@ static int arena_new(struct dmahal_adapter *a, size_t len, size_t align, bool si
             goto err_meta;
         }
     }
-    rc = p->ops->mem_alloc(a, len, align, &ar->ch);
+    rc = -ENOTSUP;
+    if (!single && !(a->desc.flags & DMAHAL_DESC_LAZY_UNMAP) && p->ops->mem_alloc_dark)
+        rc = p->ops->mem_alloc_dark(a, len, align, &ar->ch);
+    ar->dark = rc == 0;
+    if (rc == -ENOTSUP)
+        rc = p->ops->mem_alloc(a, len, align, &ar->ch);
     if (rc)
         goto err_meta;
     if (!single && dmahal__range_add(&ar->free, ar->ch.la, len)) {
@@ -174,6 +192,15 @@ static void arena_used(struct dmahal__common *cm, struct dmahal__arena *ar)
 {
     if (cm->spare == ar)
         cm->spare = NULL;
+}
+
+/* Makes a run of a dark arena reachable by the device, or takes it out of reach again. */
+static int arena_reach(struct dmahal_adapter *a, struct dmahal__arena *ar, dmahal_addr_t la,
+                       size_t len, bool reach)
+{
+    if (!ar->dark)
+        return 0;
+    return a->dev->p->ops->mem_reach(a, &ar->ch, (size_t)(la - ar->ch.la), len, reach);
 }
 
 /* ---- page runs --------------------------------------------------------------------------- */
@@ -300,6 +327,11 @@ static int slab_new(struct dmahal_adapter *a, unsigned shift, struct dmahal__sla
     rc = run_alloc(a, p->page_size, p->page_size, 0, &ar, &s->va, &s->la);
     if (rc)
         goto err_lens;
+    rc = arena_reach(a, ar, s->la, p->page_size, true);
+    if (rc) {
+        run_free(a, ar, s->la, p->page_size);
+        goto err_lens;
+    }
     s->arena = ar;
     s->shift = shift;
     s->nobj = s->nfree = nobj;
@@ -322,6 +354,8 @@ static void slab_destroy(struct dmahal_adapter *a, struct dmahal__slab *s)
     struct dmahal__arena *ar = s->arena;
 
     partial_remove(&a->common, s);
+    if (!s->dark)
+        arena_reach(a, ar, s->la, a->dev->p->page_size, false);
     ar->slabs[(s->la - ar->ch.la) >> a->dev->p->page_shift] = NULL;
     run_free(a, ar, s->la, a->dev->p->page_size);
     free(s->lens);
@@ -339,6 +373,11 @@ static int small_alloc(struct dmahal_adapter *a, size_t len, unsigned shift, str
         rc = slab_new(a, shift, &s);
         if (rc)
             return rc;
+    } else if (s->dark) {
+        rc = arena_reach(a, s->arena, s->la, a->dev->p->page_size, true);
+        if (rc)
+            return rc;
+        s->dark = false;
     }
     for (w = 0; !s->free_map[w]; w++)
         ;
@@ -368,9 +407,14 @@ static int small_free(struct dmahal_adapter *a, struct dmahal__slab *s, const st
     s->lens[i] = 0;
     if (s->nfree++ == 0)
         partial_push(cm, s);
-    /* Keep one empty slab per class so that alloc/free churn does not hit the arena. */
-    if (s->nfree == s->nobj && (s->next || s->prev))
+    /* Keep one empty slab per class so that alloc/free churn does not hit the arena; out
+     * of the device's reach, as its page holds no buffer. */
+    if (s->nfree == s->nobj && (s->next || s->prev)) {
         slab_destroy(a, s);
+    } else if (s->nfree == s->nobj && s->arena->dark) {
+        arena_reach(a, s->arena, s->la, a->dev->p->page_size, false);
+        s->dark = true;
+    }
     return 0;
 }
 
@@ -397,6 +441,11 @@ static int large_alloc(struct dmahal_adapter *a, size_t len, struct dmahal_buf *
         rc = run_alloc(a, bytes, align, a->c.boundary, &ar, &va, &la);
         if (rc)
             return rc;
+        rc = arena_reach(a, ar, la, bytes, true);
+        if (rc) {
+            run_free(a, ar, la, bytes);
+            return rc;
+        }
         ar->head_len[(la - ar->ch.la) >> p->page_shift] = len;
     }
     out->va = va;
@@ -423,6 +472,7 @@ static int large_free(struct dmahal_adapter *a, struct dmahal__arena *ar,
     if ((off & (p->page_size - 1)) || ar->head_len[page] != b->len)
         return -EINVAL;
     ar->head_len[page] = 0;
+    arena_reach(a, ar, b->la, DMAHAL__ALIGN_UP(b->len, p->page_size), false);
     run_free(a, ar, b->la, DMAHAL__ALIGN_UP(b->len, p->page_size));
     return 0;
 }
@@ -443,8 +493,16 @@ void dmahal__common_fini(struct dmahal_adapter *a)
     while (cm->narenas) {
         struct dmahal__arena *ar = cm->arenas[cm->narenas - 1];
 
+        size_t page = a->dev->p->page_size;
+
         for (size_t i = 0; !ar->single && i < ar->npages; i++) {
+            /* A dark arena's live runs leave the device's reach as they were given to it. */
+            if (ar->head_len[i])
+                arena_reach(a, ar, ar->ch.la + i * page, DMAHAL__ALIGN_UP(ar->head_len[i], page),
+                            false);
             if (ar->slabs[i]) {
+                if (!ar->slabs[i]->dark)
+                    arena_reach(a, ar, ar->slabs[i]->la, page, false);
                 free(ar->slabs[i]->lens);
                 free(ar->slabs[i]);
             }

@@ -152,10 +152,13 @@ struct dmahal_adapter {
     uint64_t id; /* unique in the process, never reused */
 
     struct dmahal__common common;
-    struct dmahal__stream *stream;      /* streaming maps and bounce pages (map.c) */
-    struct dmahal__cbufs cbufs;         /* tracked common buffers (common_sync.c) */
-    struct dmahal_adapter *next, *prev; /* on dev->adapters, under dev->lock */
-    struct dmahal__vadapter *verify;    /* the verifier's per-adapter state; NULL if unverified */
+    struct dmahal__stream *stream;       /* streaming maps and bounce pages (map.c) */
+    struct dmahal__cbufs cbufs;          /* tracked common buffers (common_sync.c) */
+    struct dmahal_adapter *next, *prev;  /* on dev->adapters, under dev->lock */
+    struct dmahal__vadapter *verify;     /* the verifier's per-adapter state; NULL if unverified */
+    struct dmahal__regs *_Atomic regs;   /* registered memory (reg.c); NULL until the first */
+    struct dmahal__spill *_Atomic spill; /* bounce memory past the IOMMU's limit (spill.c) */
+    struct dmahal__mcache *_Atomic mcache; /* kept mappings (mcache.c), DMAHAL_DESC_MAP_CACHE */
 };
 
 _Static_assert(offsetof(struct dmahal_platform, view) == 0 &&
@@ -254,6 +257,39 @@ void dmahal__stream_walk(struct dmahal_adapter *a,
                          void (*fn)(const struct dmahal_sgl *sgl, enum dmahal_dir dir,
                                     unsigned regs, void *arg),
                          void *arg);
+
+/* reg.c: registered memory. */
+struct dmahal__reg;
+struct dmahal__regs;
+/* The registration holding all of [va, va + len), with a count taken on it, and the
+ * device's address of va. -ENOENT when no one registration holds it. Lock-free. */
+int dmahal__reg_get(struct dmahal_adapter *a, const void *va, size_t len, struct dmahal__reg **out,
+                    dmahal_addr_t *la);
+void dmahal__reg_put(struct dmahal__reg *r);
+/* Unmaps every registration (the adapter is being put; its maps are gone). */
+void dmahal__reg_fini(struct dmahal_adapter *a);
+
+/* spill.c: pre-mapped bounce memory for maps the IOMMU has no mapping left for. */
+struct dmahal__spill;
+/* @bytes (a page multiple) at an @align-aligned device address the adapter reaches, from
+ * memory mapped for the device already. -ENOMEM. Thread-safe. */
+int dmahal__spill_get(struct dmahal_adapter *a, size_t bytes, uint64_t align, char **va,
+                      dmahal_addr_t *la);
+void dmahal__spill_put(struct dmahal_adapter *a, dmahal_addr_t la, size_t bytes);
+void dmahal__spill_fini(struct dmahal_adapter *a); /* after the adapter's last map */
+
+/* mcache.c: the mapping cache of DMAHAL_DESC_MAP_CACHE. */
+struct dmahal__mcache;
+/* Takes the kept mapping of the page span [base, base + span) with @perm out of the cache:
+ * 0 with its IOVA, or -ENOENT. */
+int dmahal__mcache_take(struct dmahal_adapter *a, void *base, size_t span, unsigned perm,
+                        dmahal_addr_t *iova);
+/* Keeps a mapping an unmap would release (evicting the oldest when full); false when it
+ * could not, and the caller releases it. */
+bool dmahal__mcache_keep(struct dmahal_adapter *a, void *base, size_t span, unsigned perm,
+                         dmahal_addr_t iova);
+unsigned dmahal__mcache_flush(struct dmahal_adapter *a); /* releases all; how many */
+void dmahal__mcache_fini(struct dmahal_adapter *a);      /* after the adapter's last map */
 
 /* irq.c: set up at device open, torn down (interrupts disabled) at close. */
 void dmahal__irq_init(struct dmahal_device *d);

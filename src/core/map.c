@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum how { HOW_PIN, HOW_IOMMU, HOW_BOUNCE };
+enum how { HOW_PIN, HOW_IOMMU, HOW_BOUNCE, HOW_REG };
 
 struct mapping {
     struct mapping *hnext; /* live table chain */
@@ -31,13 +31,18 @@ struct mapping {
     bool small;       /* a SMALL_BLOCK from the thread's cache */
     unsigned niov;
     struct iovec *iov;  /* the non-empty entries, copied */
-    dmahal_addr_t *bus; /* HOW_PIN: each entry's first page's bus address */
+    dmahal_addr_t *bus; /* HOW_PIN: each entry's first page's bus address; HOW_REG: its
+                         * registration */
     size_t total;
     unsigned cap;       /* room in sgl->seg */
     dmahal_addr_t iova; /* HOW_IOMMU, and HOW_BOUNCE behind an IOMMU */
     size_t iova_len;
     struct dmahal__bounce_run run; /* HOW_BOUNCE */
-    struct dmahal__pool *pool;     /* where run came from */
+    size_t boff;  /* where the data starts in the run (untrusted: it ends with the run) */
+    size_t guard; /* unmapped IOVA after the run, in iova_len (untrusted) */
+    bool spill;   /* the run is spill memory (spill.c), mapped already; not the pool's */
+    bool cache;   /* HOW_IOMMU of one piece: its mapping goes to the mapping cache */
+    struct dmahal__pool *pool; /* where run came from */
     struct dmahal__bounce_waiter w;
     dmahal_map_fn fn;
     void *ctx;
@@ -349,6 +354,10 @@ static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsign
     m->iova = 0;
     m->iova_len = 0;
     m->run = (struct dmahal__bounce_run){NULL, 0, 0};
+    m->boff = 0;
+    m->guard = 0;
+    m->spill = false;
+    m->cache = false;
     m->pool = NULL;
     m->fn = NULL;
     m->ctx = NULL;
@@ -379,7 +388,7 @@ static void for_each_device_view(struct mapping *m,
     if (!op)
         return;
     if (m->how == HOW_BOUNCE) {
-        op(p, m->run.va, m->total);
+        op(p, m->run.va + m->boff, m->total);
         return;
     }
     for (unsigned i = 0; i < m->niov; i++)
@@ -393,7 +402,7 @@ static int cache_track(struct mapping *m)
     if (m->a->c.coherent || !p->ops->cache_track)
         return 0;
     if (m->how == HOW_BOUNCE) {
-        if (p->ops->cache_track(p, m->run.va, m->total))
+        if (p->ops->cache_track(p, m->run.va + m->boff, m->total))
             return -ENOMEM;
     } else {
         for (unsigned i = 0; i < m->niov; i++) {
@@ -419,7 +428,7 @@ static void cache_untrack(struct mapping *m)
 static void fill_device_view(struct mapping *m)
 {
     if (m->how == HOW_BOUNCE) {
-        char *at = m->run.va;
+        char *at = m->run.va + m->boff;
 
         for (unsigned i = 0; i < m->niov; i++) {
             memcpy(at, m->iov[i].iov_base, m->iov[i].iov_len);
@@ -438,7 +447,7 @@ static void to_cpu(struct mapping *m)
     if (m->tracked)
         for_each_device_view(m, m->a->dev->p->ops->cache_invalidate);
     if (m->how == HOW_BOUNCE) {
-        const char *at = m->run.va;
+        const char *at = m->run.va + m->boff;
 
         for (unsigned i = 0; i < m->niov; i++) {
             memcpy(m->iov[i].iov_base, at, m->iov[i].iov_len);
@@ -489,6 +498,21 @@ static int map_iommu(struct mapping *m)
 
     for (unsigned i = 0; i < m->niov; i++)
         len += span_of(&m->iov[i], page);
+    if ((a->desc.flags & DMAHAL_DESC_MAP_CACHE) && m->niov == 1) {
+        m->cache = true;
+        if (dmahal__mcache_take(a, base_of(&m->iov[0], page), len, perm, &m->iova) == 0) {
+            m->iova_len = len;
+            rc = sg_add(&a->c, m, m->iova + ((uintptr_t)m->iov[0].iov_base & (page - 1)),
+                        m->iov[0].iov_len);
+            if (rc == 0) {
+                m->how = HOW_IOMMU;
+                return 0;
+            }
+            m->sgl->nseg = 0;
+            d->p->ops->iommu_unmap(d, m->iova, len);
+            goto err_iova;
+        }
+    }
     rc = iova_get(a, len, &m->iova);
     if (rc)
         return rc;
@@ -526,6 +550,7 @@ err_map:
         d->p->ops->iommu_unmap(d, m->iova, at);
 err_iova:
     iova_put(a, m->iova, len);
+    m->iova_len = 0;
     m->sgl->nseg = 0;
     return rc;
 }
@@ -568,6 +593,44 @@ static int map_pinned(struct mapping *m)
         return rc;
     }
     m->how = HOW_PIN;
+    return 0;
+}
+
+static void reg_put_all(struct mapping *m, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        dmahal__reg_put((struct dmahal__reg *)(uintptr_t)m->bus[i]);
+}
+
+/* Inside registered memory (reg.c): the address is the registration's, nothing to map.
+ * -EAGAIN when a piece lies outside every registration, or the layout does not fit. */
+static int map_registered(struct mapping *m)
+{
+    struct dmahal_adapter *a = m->a;
+    unsigned i;
+    int rc = 0;
+
+    for (i = 0; i < m->niov; i++) {
+        struct dmahal__reg *r;
+        dmahal_addr_t la;
+
+        if (dmahal__reg_get(a, m->iov[i].iov_base, m->iov[i].iov_len, &r, &la)) {
+            rc = -EAGAIN;
+            break;
+        }
+        m->bus[i] = (dmahal_addr_t)(uintptr_t)r;
+        rc = sg_add(&a->c, m, la, m->iov[i].iov_len);
+        if (rc) {
+            i++;
+            break;
+        }
+    }
+    if (rc) {
+        reg_put_all(m, i);
+        m->sgl->nseg = 0;
+        return -EAGAIN;
+    }
+    m->how = HOW_REG;
     return 0;
 }
 
@@ -627,25 +690,29 @@ static int bounce_finish(struct mapping *m)
 
     m->how = HOW_BOUNCE;
     if (d->p->has_iommu) {
-        rc = iova_get(a, len, &m->iova);
+        rc = iova_get(a, len + m->guard, &m->iova);
         if (rc)
             return rc;
-        m->iova_len = len;
+        m->iova_len = len + m->guard;
         rc = d->p->ops->iommu_map(d, m->iova, m->run.va, len, perm_of(m->dir));
         if (rc) {
-            iova_put(a, m->iova, len);
+            iova_put(a, m->iova, m->iova_len);
             m->iova_len = 0;
             return rc;
         }
         bus = m->iova;
     }
-    rc = sg_add(&a->c, m, bus, m->total);
+    /* An untrusted device's copy ends where the mapping does, as far as the alignment lets
+     * it: an access past the end reaches the unmapped guard page. */
+    if (m->guard)
+        m->boff = DMAHAL__ALIGN_DOWN(len - m->total, (size_t)a->c.alignment);
+    rc = sg_add(&a->c, m, bus + m->boff, m->total);
     if (rc == 0)
         rc = cache_track(m);
     if (rc) {
         if (m->iova_len) {
             d->p->ops->iommu_unmap(d, m->iova, len);
-            iova_put(a, m->iova, len);
+            iova_put(a, m->iova, m->iova_len);
             m->iova_len = 0;
         }
         /* Even a fresh contiguous run does not fit: no layout would. */
@@ -673,13 +740,21 @@ static void mapping_release(struct mapping *m)
     struct dmahal_device *d = a->dev;
 
     cache_untrack(m);
-    if (m->iova_len) {
-        d->p->ops->iommu_unmap(d, m->iova, m->iova_len);
+    if (m->cache && m->how == HOW_IOMMU &&
+        dmahal__mcache_keep(a, base_of(&m->iov[0], d->p->page_size), m->iova_len, perm_of(m->dir),
+                            m->iova)) {
+        m->iova_len = 0; /* kept mapped, for the next map of the same memory */
+    } else if (m->iova_len) {
+        d->p->ops->iommu_unmap(d, m->iova, m->iova_len - m->guard);
         iova_put(a, m->iova, m->iova_len);
     }
     if (m->how == HOW_PIN)
         unpin_all(m, m->niov);
-    if (m->how == HOW_BOUNCE) {
+    if (m->how == HOW_REG)
+        reg_put_all(m, m->niov);
+    if (m->how == HOW_BOUNCE && m->spill) {
+        dmahal__spill_put(a, m->run.la, m->run.pages << d->p->page_shift);
+    } else if (m->how == HOW_BOUNCE) {
         atomic_fetch_sub(&a->stream->regs, (unsigned)m->run.pages);
         bounce_unwind(m);
     }
@@ -813,6 +888,39 @@ static void grant_async(struct dmahal__bounce_waiter *w)
     m->fn(a, 0, m->sgl, m->ctx);
 }
 
+/* The IOMMU has no mapping left: a copy in spill memory, mapped already (spill.c). */
+static int map_spill(struct mapping *m)
+{
+    struct dmahal_adapter *a = m->a;
+    size_t bytes = bounce_pages(m) << a->dev->p->page_shift;
+    int rc;
+
+    rc = dmahal__spill_get(a, bytes, bounce_align(a), &m->run.va, &m->run.la);
+    if (rc)
+        return -ENOSPC;
+    m->run.pages = bounce_pages(m);
+    rc = sg_add(&a->c, m, m->run.la, m->total);
+    if (rc) {
+        dmahal__spill_put(a, m->run.la, bytes);
+        m->sgl->nseg = 0;
+        return rc == -EAGAIN ? -E2BIG : rc;
+    }
+    m->how = HOW_BOUNCE;
+    m->spill = true;
+    return 0;
+}
+
+/* An untrusted device is given no page it shares with other memory. */
+static bool shares_a_page(const struct mapping *m)
+{
+    size_t page = m->a->dev->p->page_size;
+
+    for (unsigned i = 0; i < m->niov; i++)
+        if (((uintptr_t)m->iov[i].iov_base | m->iov[i].iov_len) & (page - 1))
+            return true;
+    return false;
+}
+
 /*
  * Maps directly if the device can take the memory as it is, else reserves bounce pages:
  * 0 with the mapping complete; -EINPROGRESS when queued (@fn set); an error otherwise.
@@ -829,9 +937,24 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     rc = mapping_new(a, iov, iovcnt, dir, &m);
     if (rc)
         return rc;
+    rc = -EAGAIN;
+    if (atomic_load_explicit(&a->regs, memory_order_relaxed) && a->stream->path <= PATH_PIN)
+        rc = map_registered(m);
+    if (rc == 0)
+        goto direct;
+    if ((a->desc.flags & DMAHAL_DESC_UNTRUSTED) && shares_a_page(m)) {
+        m->guard = a->dev->p->page_size;
+        rc = -EAGAIN;
+        goto bounce;
+    }
     switch (a->stream->path) {
     case PATH_IOMMU:
         rc = map_iommu(m);
+        /* Out of mappings: the cache gives its back first, then the copy goes to spill. */
+        if (rc == -ENOSPC && dmahal__mcache_flush(a))
+            rc = map_iommu(m);
+        if (rc == -ENOSPC)
+            rc = map_spill(m);
         break;
     case PATH_PIN:
         rc = map_pinned(m);
@@ -844,20 +967,27 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
         break;
     }
     if (rc == 0) {
+    direct:
         rc = cache_track(m);
         if (rc) {
             mapping_release(m);
             return rc;
         }
         /* A direct layout has nothing to copy: only a tracked one has caches to flush, in
-         * every direction (as arm64 cleans them): bytes the device does not write stay. */
-        if (m->tracked)
+         * every direction (as arm64 cleans them): bytes the device does not write stay. A
+         * spilled one has its copy to make. */
+        if (m->tracked || m->how == HOW_BOUNCE)
             fill_device_view(m);
         *out = m;
         return 0;
     }
     if (rc != -EAGAIN)
         goto err_free;
+bounce:
+    if (a->stream->path == PATH_NONE) {
+        rc = -ENOTSUP;
+        goto err_free;
+    }
     rc = stream_pool(a, &pool);
     if (rc)
         goto err_free;

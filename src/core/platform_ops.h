@@ -154,11 +154,28 @@ struct dmahal__platform_ops {
      * c.boundary crossed when len <= boundary). Contents unspecified. Not NULL.
      * -ENOMEM when nothing fits. */
     int (*mem_alloc)(struct dmahal_adapter *a, size_t len, size_t align, struct dmahal__chunk *out);
-    /* Returns what mem_alloc gave, whole. Not NULL. */
+    /* Returns what mem_alloc (or mem_alloc_dark) gave, whole, whatever of it is reachable.
+     * Not NULL. */
     void (*mem_free)(struct dmahal_adapter *a, const struct dmahal__chunk *ch);
+    /* Strict isolation. As mem_alloc, but the device reaches none of the chunk until
+     * mem_reach makes page runs of it reachable; the core does so as it hands buffers out,
+     * and takes each run out of reach again, exactly as it was given, when the buffers on it
+     * are freed. -ENOTSUP: this machine cannot keep memory from the device (no IOMMU), the
+     * core then uses mem_alloc. May be NULL (the same). */
+    int (*mem_alloc_dark)(struct dmahal_adapter *a, size_t len, size_t align,
+                          struct dmahal__chunk *out);
+    /* Makes [ch->la + off, ch->la + off + len) reachable by the device (@reach), or takes a
+     * run made reachable before out of its reach again (never fails then). Page-aligned.
+     * -ENOMEM, -ENOSPC (the IOMMU's mappings are all used). Not NULL with mem_alloc_dark. */
+    int (*mem_reach)(struct dmahal_adapter *a, const struct dmahal__chunk *ch, size_t off,
+                     size_t len, bool reach);
     /* A device access to logical memory; records a fault and returns -EFAULT when it
      * cannot be translated. NULL: the device is real, the core returns -ENOTSUP. */
     int (*dev_access)(struct dmahal_device *d, dmahal_addr_t la, void *buf, size_t len, bool write);
+    /* How many more IOMMU mappings (iommu_map, mem_alloc, mem_reach calls) the platform
+     * allows, or -1 if it knows no limit. Cheap: called on the map path when a map fails.
+     * May be NULL (no limit). */
+    int64_t (*mappings_avail)(struct dmahal_platform *p);
     /* Writes the platform's configuration, one "key: value" per line. Not NULL. */
     void (*describe)(struct dmahal_platform *p, FILE *f);
 

@@ -131,16 +131,38 @@ int dmahal__sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va,
     unsigned pte = IOPTE_HOST | (perm & DMAHAL__PERM_READ ? IOPTE_R : 0) |
                    (perm & DMAHAL__PERM_WRITE ? IOPTE_W : 0);
 
-    /* No shared counter here: an atomic add per map and unmap would cost a third of the
-     * page table's own update, on a path meant to scale across threads. */
-    return dmahal__sim_iopt_map(&sd->iopt, iova, (uint64_t)(uintptr_t)va, len, pte);
+    struct sim *s = dmahal__dev_plat(d)->priv;
+    int rc;
+
+    /* No shared counter unless the machine limits mappings: an atomic add per map and unmap
+     * would cost a third of the page table's own update, on a path meant to scale. */
+    if (s->dma_entries && atomic_fetch_add(&s->dma_used, 1) >= s->dma_entries) {
+        atomic_fetch_sub(&s->dma_used, 1);
+        return -ENOSPC;
+    }
+    rc = dmahal__sim_iopt_map(&sd->iopt, iova, (uint64_t)(uintptr_t)va, len, pte);
+    if (rc && s->dma_entries)
+        atomic_fetch_sub(&s->dma_used, 1);
+    return rc;
 }
 
 void dmahal__sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
 {
     struct sim_dev *sd = dmahal__dev(d)->priv;
+    struct sim *s = dmahal__dev_plat(d)->priv;
 
     dmahal__sim_iopt_unmap(&sd->iopt, iova, len);
+    if (s->dma_entries)
+        atomic_fetch_sub(&s->dma_used, 1);
+}
+
+int64_t dmahal__sim_mappings_avail(struct dmahal_platform *p)
+{
+    struct sim *s = dmahal__plat(p)->priv;
+
+    if (!s->dma_entries)
+        return -1;
+    return (int64_t)(s->dma_entries - atomic_load(&s->dma_used));
 }
 
 int dmahal__sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,

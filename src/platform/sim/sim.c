@@ -13,6 +13,7 @@
 #include "platform/sim/sim.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,8 @@ static int parse_args(struct sim *s, char *args)
             rc = add_range(s, val);
         } else if (strcmp(key, "iommu") == 0)
             rc = parse_bool(val, "on", "off", &s->iommu);
+        else if (strcmp(key, "dma_entries") == 0)
+            rc = dmahal__parse_size(val, &s->dma_entries);
         else if (strcmp(key, "coherent") == 0)
             rc = parse_bool(val, "yes", "no", &s->coherent);
         else if (strcmp(key, "page") == 0) {
@@ -455,17 +458,75 @@ static int sim_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
     return 0;
 }
 
+/* Strict isolation: frames and IOVA for the chunk, nothing in the page table until
+ * sim_mem_reach. The cookie is the frames' address with the low bit set. */
+static int sim_mem_alloc_dark(struct dmahal_adapter *a, size_t len, size_t align,
+                              struct dmahal__chunk *out)
+{
+    struct sim *s = dmahal__adp_plat(a)->priv;
+    uint64_t boundary = dmahal__adp(a)->c.boundary && len <= dmahal__adp(a)->c.boundary
+                            ? dmahal__adp(a)->c.boundary
+                            : 0;
+    uint64_t pa, iova;
+    int rc;
+
+    if (!s->iommu)
+        return -ENOTSUP; /* logical = physical: nothing keeps the device from RAM */
+    rc = dmahal__sim_frames_alloc(s, len, align, 0, UINT64_MAX, &pa);
+    if (rc)
+        return rc;
+    rc = dmahal__iova_alloc(dmahal__adp_dev(a)->iova, len, align, boundary,
+                            dmahal__adp(a)->c.max_addr, &iova);
+    if (rc) {
+        dmahal__sim_frames_free(s, pa, len);
+        return rc;
+    }
+    *out = (struct dmahal__chunk){dmahal__sim_host(s, pa, len), iova, len, pa | 1};
+    return 0;
+}
+
+static int sim_mem_reach(struct dmahal_adapter *a, const struct dmahal__chunk *ch, size_t off,
+                         size_t len, bool reach)
+{
+    struct sim *s = dmahal__adp_plat(a)->priv;
+    struct sim_dev *sd = dmahal__adp_dev(a)->priv;
+    int rc;
+
+    if (!reach) {
+        dmahal__sim_iopt_unmap(&sd->iopt, ch->la + off, len);
+        atomic_fetch_sub(&sd->mapped_pages, len >> s->page_shift);
+        return 0;
+    }
+    rc = dmahal__sim_iopt_map(&sd->iopt, ch->la + off, (ch->cookie & ~(uint64_t)1) + off, len,
+                              IOPTE_R | IOPTE_W);
+    if (rc == 0)
+        atomic_fetch_add(&sd->mapped_pages, len >> s->page_shift);
+    return rc;
+}
+
 static void sim_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
 {
     struct sim *s = dmahal__adp_plat(a)->priv;
     struct sim_dev *sd = dmahal__adp_dev(a)->priv;
+    bool dark = ch->cookie & 1;
 
     if (s->iommu) {
+        /* A dark chunk's reachable runs go with it (an adapter put with buffers live). */
+        if (dark) {
+            for (size_t off = 0; off < ch->len; off += s->page) {
+                uint64_t addr;
+                bool host;
+
+                if (dmahal__sim_iopt_lookup(&sd->iopt, ch->la + off, IOPTE_R, &addr, &host) == 0)
+                    atomic_fetch_sub(&sd->mapped_pages, 1);
+            }
+        }
         dmahal__sim_iopt_unmap(&sd->iopt, ch->la, ch->len);
         dmahal__iova_free(dmahal__adp_dev(a)->iova, ch->la, ch->len);
-        atomic_fetch_sub(&sd->mapped_pages, ch->len >> s->page_shift);
+        if (!dark)
+            atomic_fetch_sub(&sd->mapped_pages, ch->len >> s->page_shift);
     }
-    dmahal__sim_frames_release(s, ch->cookie, ch->len);
+    dmahal__sim_frames_release(s, ch->cookie & ~(uint64_t)1, ch->len);
 }
 
 /* ---- the device's side of the bus ------------------------------------------------------- */
@@ -639,6 +700,9 @@ static void sim_describe(struct dmahal_platform *p, FILE *f)
     pthread_mutex_unlock(&s->lock);
     fprintf(f, "platform: sim\n");
     fprintf(f, "iommu: %s\n", s->iommu ? "on (per-device IO page tables, 48-bit IOVA)" : "off");
+    if (s->dma_entries)
+        fprintf(f, "dma-entries: %" PRIu64 " (%" PRIu64 " in use)\n", s->dma_entries,
+                (uint64_t)atomic_load(&s->dma_used));
     fprintf(f, "coherent: %s\n", s->coherent ? "yes" : "no");
     fprintf(f, "page size: %zu\n", s->page);
     for (unsigned i = 0; i < s->nram; i++)
@@ -661,7 +725,10 @@ const struct dmahal__platform_ops dmahal__sim_ops = {
     .adapter_init = sim_adapter_init,
     .mem_alloc = sim_mem_alloc,
     .mem_free = sim_mem_free,
+    .mem_alloc_dark = sim_mem_alloc_dark,
+    .mem_reach = sim_mem_reach,
     .dev_access = sim_dev_access,
+    .mappings_avail = dmahal__sim_mappings_avail,
     .describe = sim_describe,
     .pin = dmahal__sim_pin,
     .unpin = dmahal__sim_unpin,

@@ -58,6 +58,8 @@ struct sim {
     unsigned nram;
     bool iommu;
     bool coherent;
+    uint64_t dma_entries;          /* streaming IOMMU mappings allowed at once; 0: no limit */
+    atomic_uint_fast64_t dma_used; /* counted only when dma_entries is set */
     size_t page;
     unsigned page_shift;
 
@@ -227,6 +229,7 @@ void dmahal__sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_ad
 int dmahal__sim_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va, size_t len,
                           unsigned perm);
 void dmahal__sim_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len);
+int64_t dmahal__sim_mappings_avail(struct dmahal_platform *p);
 int dmahal__sim_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max_addr,
                              struct dmahal__chunk *out);
 void dmahal__sim_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch);

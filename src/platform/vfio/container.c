@@ -100,6 +100,7 @@ int dmahal__vfio_open(struct dmahal_platform *p, const char *args)
     }
     pthread_mutex_init(&vp->lock, NULL);
     vp->dma_avail = -1;
+    atomic_init(&vp->dma_limit, -1);
     dmahal__plat(p)->priv = vp;
     dmahal__plat(p)->page_size = page > 0 ? (size_t)page : 4096;
     dmahal__plat(p)->has_iommu = true;
@@ -196,6 +197,8 @@ static int iova_windows(struct vfio_plat *vp, uint64_t granule, struct dmahal__e
         return rc;
     vp->pgsizes = info->flags & VFIO_IOMMU_INFO_PGSIZES ? info->iova_pgsizes : 0;
     vp->dma_avail = dmahal__vfio_info_dma_avail(info);
+    atomic_store(&vp->dma_limit,
+                 vp->dma_avail < 0 ? -1 : vp->dma_avail + (int64_t)atomic_load(&vp->dma_maps));
     r = (const void *)info_cap(info, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE);
     for (uint32_t i = 0; r && i < r->nr_iovas && *nwin < MAX_WINDOWS; i++) {
         uint64_t start = r->iova_ranges[i].start, last = r->iova_ranges[i].end;

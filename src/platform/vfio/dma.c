@@ -24,6 +24,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Mappings that streaming maps leave to everything else (at most). */
+#define STREAM_RESERVE 256
+
 /* ---- adapters and DMA memory ------------------------------------------------------------ */
 
 /* Narrows the adapter to the IOVA windows it can reach: the highest usable address at or
@@ -75,6 +78,37 @@ static void *map_aligned(size_t len, size_t align)
     return va;
 }
 
+/* The largest IOMMU page size above the CPU's that fits @len and that huge pages can back
+ * (at most 1 GiB), or 0. */
+static size_t large_page(const struct vfio_plat *vp, size_t len)
+{
+    uint64_t best = 0;
+
+    for (uint64_t ps = vp->pgsizes; ps; ps &= ps - 1) {
+        uint64_t size = ps & -ps;
+
+        if (size > 4096 && size <= len && size <= ((uint64_t)1 << 30) && !(len & (size - 1)))
+            best = size;
+    }
+    return (size_t)best;
+}
+
+/* @len bytes in pages of @big bytes where the system gives them: hugetlbfs pages, else memory
+ * aligned to @big and advised to be transparent huge pages. */
+static void *map_huge(size_t len, size_t big)
+{
+    int shift = __builtin_ctzll(big);
+    void *va = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (shift << MAP_HUGE_SHIFT), -1, 0);
+
+    if (va != MAP_FAILED)
+        return va;
+    va = map_aligned(len, big);
+    if (va)
+        madvise(va, len, MADV_HUGEPAGE); /* before the pin touches it; fails harmlessly */
+    return va;
+}
+
 /*
  * Turns a failed VFIO_IOMMU_MAP_DMA of [iova, iova + len) into the code the caller gets. The
  * limits a person can raise are named once per platform: a driver that retries would
@@ -123,6 +157,7 @@ static int dma_map(struct vfio_plat *vp, uint64_t iova, void *va, size_t len, un
     /* The kernel maps all of it or nothing. */
     if (ioctl(vp->container, VFIO_IOMMU_MAP_DMA, &map))
         return map_error(vp, errno, iova, len);
+    atomic_fetch_add_explicit(&vp->dma_maps, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -132,8 +167,10 @@ static bool dma_unmap(struct vfio_plat *vp, uint64_t iova, size_t len)
 {
     struct vfio_iommu_type1_dma_unmap unmap = {.argsz = sizeof(unmap), .iova = iova, .size = len};
 
-    if (ioctl(vp->container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0 && unmap.size == len)
+    if (ioctl(vp->container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0 && unmap.size == len) {
+        atomic_fetch_sub_explicit(&vp->dma_maps, 1, memory_order_relaxed);
         return true;
+    }
     dmahal__vfio_say("VFIO_IOMMU_UNMAP_DMA of IOVA %#" PRIx64 "+%zu failed: %s", iova, len,
                      unmap.size != len ? "not all of it was mapped" : strerror(errno));
     return false;
@@ -147,10 +184,16 @@ static int vfio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
                             ? dmahal__adp(a)->c.boundary
                             : 0;
     uint64_t iova;
+    size_t big = large_page(vp, len);
     void *va;
     int rc;
 
-    va = map_aligned(len, align);
+    /* Large IOMMU pages: memory in huge pages (hugetlbfs when the system has them reserved,
+     * else transparent ones), at an IOVA aligned alike, lets the kernel map each with one
+     * IOMMU entry instead of 512. Without them the pages are small: nothing else changes. */
+    if (big > align)
+        align = big;
+    va = big ? map_huge(len, big) : map_aligned(len, align);
     if (!va)
         return -ENOMEM;
     /* A child of fork() must not get copy-on-write copies of pinned pages: the device
@@ -179,10 +222,62 @@ err_mem:
     return rc;
 }
 
+/* Strict isolation: the memory and its IOVA, mapped run by run as buffers take it
+ * (vfio_mem_reach); the cookie marks the chunk so. */
+static int vfio_mem_alloc_dark(struct dmahal_adapter *a, size_t len, size_t align,
+                               struct dmahal__chunk *out)
+{
+    uint64_t boundary = dmahal__adp(a)->c.boundary && len <= dmahal__adp(a)->c.boundary
+                            ? dmahal__adp(a)->c.boundary
+                            : 0;
+    uint64_t iova;
+    void *va;
+
+    va = map_aligned(len, align);
+    if (!va)
+        return -ENOMEM;
+    if (madvise(va, len, MADV_DONTFORK) ||
+        dmahal__iova_alloc(dmahal__adp_dev(a)->iova, len, align, boundary,
+                           dmahal__adp(a)->c.max_addr, &iova)) {
+        munmap(va, len);
+        return -ENOMEM;
+    }
+    *out = (struct dmahal__chunk){.va = va, .la = iova, .len = len, .cookie = 1};
+    return 0;
+}
+
+/* One VFIO mapping per run: type1 unmaps only whole mappings, and the core takes each run
+ * out of reach exactly as it made it reachable. */
+static int vfio_mem_reach(struct dmahal_adapter *a, const struct dmahal__chunk *ch, size_t off,
+                          size_t len, bool reach)
+{
+    struct vfio_plat *vp = dmahal__adp_plat(a)->priv;
+
+    if (reach)
+        return dma_map(vp, ch->la + off, (char *)ch->va + off, len,
+                       DMAHAL__PERM_READ | DMAHAL__PERM_WRITE);
+    dma_unmap(vp, ch->la + off, len);
+    return 0;
+}
+
 static void vfio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch)
 {
-    if (dma_unmap(dmahal__adp_plat(a)->priv, ch->la, ch->len))
+    struct vfio_plat *vp = dmahal__adp_plat(a)->priv;
+
+    if (ch->cookie == 1) {
+        /* Whatever runs are still mapped (buffers live at adapter put): one unmap of the
+         * whole range takes every mapping inside it, and holes are no error. */
+        struct vfio_iommu_type1_dma_unmap unmap = {
+            .argsz = sizeof(unmap), .iova = ch->la, .size = ch->len};
+
+        if (ioctl(vp->container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0)
+            dmahal__iova_free(dmahal__adp_dev(a)->iova, ch->la, ch->len);
+        else
+            dmahal__vfio_say("VFIO_IOMMU_UNMAP_DMA of IOVA %#" PRIx64 "+%zu failed: %s", ch->la,
+                             ch->len, strerror(errno));
+    } else if (dma_unmap(vp, ch->la, ch->len)) {
         dmahal__iova_free(dmahal__adp_dev(a)->iova, ch->la, ch->len);
+    }
     munmap(ch->va, ch->len);
 }
 
@@ -199,9 +294,20 @@ static int vfio_iommu_map(struct dmahal_device *d, dmahal_addr_t iova, void *va,
      * the device never sees. Have the pages made writable first; memory that is read-only
      * cannot change, and for it (and on kernels without MADV_POPULATE_WRITE) this fails
      * harmlessly. A pin for writing does as much itself. */
+    struct vfio_plat *vp = dmahal__dev_plat(d)->priv;
+    int64_t limit = atomic_load_explicit(&vp->dma_limit, memory_order_relaxed);
+
+    int64_t reserve = limit / 16 < STREAM_RESERVE ? limit / 16 : STREAM_RESERVE;
+
+    /* The last STREAM_RESERVE mappings (or a sixteenth of a smaller limit) are kept for common
+     * buffers and the core's spill memory, which streaming maps go to once they are all that
+     * is left (no ioctl, and no complaint on stderr: nothing failed). */
+    if (limit >= 0 &&
+        limit - (int64_t)atomic_load_explicit(&vp->dma_maps, memory_order_relaxed) <= reserve)
+        return -ENOSPC;
     if (!(perm & DMAHAL__PERM_WRITE))
         madvise(va, len, MADV_POPULATE_WRITE);
-    return dma_map(dmahal__dev_plat(d)->priv, iova, va, len, perm);
+    return dma_map(vp, iova, va, len, perm);
 }
 
 static void vfio_iommu_unmap(struct dmahal_device *d, dmahal_addr_t iova, size_t len)
@@ -238,6 +344,17 @@ static void vfio_bounce_free(struct dmahal_platform *p, const struct dmahal__chu
     munmap(ch->va, ch->len);
 }
 
+static int64_t vfio_mappings_avail(struct dmahal_platform *p)
+{
+    struct vfio_plat *vp = dmahal__plat(p)->priv;
+    int64_t limit = atomic_load_explicit(&vp->dma_limit, memory_order_relaxed);
+
+    if (limit < 0)
+        return -1;
+    limit -= (int64_t)atomic_load_explicit(&vp->dma_maps, memory_order_relaxed);
+    return limit > 0 ? limit : 0;
+}
+
 static void vfio_describe(struct dmahal_platform *p, FILE *f)
 {
     struct vfio_plat *vp = dmahal__plat(p)->priv;
@@ -256,6 +373,8 @@ static void vfio_describe(struct dmahal_platform *p, FILE *f)
     /* Asked afresh: every map and unmap moves it. */
     if (vp->iommu_set && dmahal__vfio_iommu_info(vp, &info) == 0) {
         vp->dma_avail = dmahal__vfio_info_dma_avail(info);
+        atomic_store(&vp->dma_limit,
+                     vp->dma_avail < 0 ? -1 : vp->dma_avail + (int64_t)atomic_load(&vp->dma_maps));
         free(info);
     }
     if (vp->dma_avail >= 0)
@@ -274,7 +393,10 @@ const struct dmahal__platform_ops dmahal__vfio_ops = {
     .adapter_init = vfio_adapter_init,
     .mem_alloc = vfio_mem_alloc,
     .mem_free = vfio_mem_free,
+    .mem_alloc_dark = vfio_mem_alloc_dark,
+    .mem_reach = vfio_mem_reach,
     .dev_access = NULL, /* a real device does its own DMA */
+    .mappings_avail = vfio_mappings_avail,
     .describe = vfio_describe,
     .pin = NULL, /* the device reaches host memory only through the IOMMU */
     .unpin = NULL,

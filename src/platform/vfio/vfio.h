@@ -28,10 +28,13 @@
  *   -ENOENT  no PCI device at that address;
  *   -ENOTSUP the kernel lacks the type1v2 IOMMU;
  *   -EINVAL  a malformed address or platform option.
- * Mapping memory fails with -ENOSPC when the container's DMA mappings are all used (the kernel
- * allows dma_entry_limit of them, 65535 by default), -ENOMEM when the pages would exceed the
- * locked-memory limit (RLIMIT_MEMLOCK, unless CAP_IPC_LOCK), each named once on stderr, and
- * -EFAULT when the kernel cannot pin the memory (not mapped; read-only and the device writes).
+ * Streaming maps leave the container's last 256 DMA mappings (a sixteenth of a smaller limit; the
+ * kernel allows dma_entry_limit of them, 65535 by default, and tells how many are left) to common
+ * buffers and registrations: past that point the core copies them through its pre-mapped spill
+ * memory instead. Mapping memory fails with -ENOSPC when the container's DMA mappings are all used,
+ * -ENOMEM when the pages would exceed the locked-memory limit (RLIMIT_MEMLOCK, unless
+ * CAP_IPC_LOCK), each named once on stderr, and -EFAULT when the kernel cannot pin the memory (not
+ * mapped; read-only and the device writes).
  */
 
 #ifndef DMAHAL_VFIO_H
@@ -65,6 +68,11 @@ struct vfio_plat {
     size_t nwin;
     uint64_t pgsizes;  /* IOMMU page sizes the kernel reported */
     int64_t dma_avail; /* mappings the kernel still allowed when last asked; -1: not told */
+    /* Mappings the kernel allows the container in all (dma_avail when last asked plus ours
+     * then; -1: not told), and ours now: the difference is what is left, known without an
+     * ioctl. */
+    _Atomic int64_t dma_limit;
+    atomic_int_fast64_t dma_maps;
 };
 
 struct vfio_bar {

@@ -50,7 +50,8 @@ TEST(first_layouts_are_what_the_header_says)
     CHECK_EQ(offsetof(struct dmahal_desc, size), 0);
     CHECK_EQ(offsetof(struct dmahal_fault, size), 0);
     CHECK_EQ(offsetof(struct dmahal_report, size), 0);
-    CHECK_EQ(DMAHAL__DESC_V1, sizeof(struct dmahal_desc));
+    CHECK_EQ(DMAHAL__DESC_V1, offsetof(struct dmahal_desc, flags));
+    CHECK_EQ(DMAHAL__V1_SIZE(struct dmahal_desc, flags), sizeof(struct dmahal_desc));
     CHECK_EQ(DMAHAL__FAULT_V1, sizeof(struct dmahal_fault));
     CHECK_EQ(DMAHAL__REPORT_V1, sizeof(struct dmahal_report));
 }

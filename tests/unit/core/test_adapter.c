@@ -116,5 +116,5 @@ TEST(errors_have_names)
     CHECK_STR(dmahal_strerror(-12345), "unknown error");
     CHECK_STR(dmahal_fault_reason_name(DMAHAL_FAULT_PERM), "permission");
     CHECK_STR(dmahal_fault_reason_name((enum dmahal_fault_reason)99), "unknown");
-    CHECK_STR(dmahal_version(), "0.1.0");
+    CHECK_STR(dmahal_version(), "0.2.0");
 }

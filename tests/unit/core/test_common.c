@@ -43,7 +43,7 @@ TEST(common_fits_addr_bits_everywhere)
 
     for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
         for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
-            struct dmahal_desc desc = {.addr_bits = widths[w]};
+            struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = widths[w]};
             static const size_t sizes[] = {1, 64, 100, 4096, 5000, 65536, 3u << 20};
             struct rig r;
 
@@ -68,7 +68,7 @@ TEST(common_fits_addr_bits_everywhere)
 
 TEST(common_default_machine_puts_64bit_buffers_high)
 {
-    struct dmahal_desc desc = {.addr_bits = 64};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 64};
     struct rig r;
     struct dmahal_buf b;
 
@@ -88,7 +88,8 @@ TEST(common_default_machine_puts_64bit_buffers_high)
 
 TEST(common_alignment_and_boundary)
 {
-    struct dmahal_desc desc = {.alignment = 256, .boundary = 64 * 1024};
+    struct dmahal_desc desc = {
+        .size = sizeof(struct dmahal_desc), .alignment = 256, .boundary = 64 * 1024};
     struct rig r;
     struct dmahal_buf b[64];
 
@@ -247,7 +248,7 @@ TEST(common_low_memory_exhaustion_fails_cleanly)
 {
     /* 28-bit device, no IOMMU, 8 MiB of RAM below 2^28: it runs out, and everything it got
      * comes back when freed. */
-    struct dmahal_desc desc = {.addr_bits = 28};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 28};
     struct rig r;
     struct dmahal_buf b[64];
     int n = 0, rc;
@@ -273,7 +274,7 @@ TEST(common_low_memory_exhaustion_fails_cleanly)
 TEST(common_iommu_maps_high_memory_low)
 {
     /* With an IOMMU a 28-bit device works on a machine whose RAM is all above 4 GiB. */
-    struct dmahal_desc desc = {.addr_bits = 28};
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .addr_bits = 28};
     struct rig r;
     struct dmahal_buf b;
     uint64_t pa;
@@ -322,5 +323,120 @@ TEST(common_put_frees_everything)
         dmahal_adapter_put(r.a);
         CHECK_OK(dmahal_adapter_get(r.d, NULL, &r.a));
     }
+    rig_close(&r);
+}
+
+/* The device can reach a page-granular buffer until it is freed, and not after, though its
+ * arena stays (its neighbour is live); the neighbour stays reachable. */
+TEST(common_free_takes_page_runs_out_of_reach)
+{
+    struct rig r;
+    struct dmahal_buf b, keep;
+    char x[16] = {1};
+    struct dmahal_fault f;
+
+    rig_open(&r, "sim:iommu=on", NULL);
+    CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
+    CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &keep));
+    CHECK_OK(dmahal_dev_write(r.d, b.la + 4096, x, sizeof(x)));
+    CHECK_EQ(((char *)b.va)[4096], 1);
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_ERR(dmahal_dev_read(r.d, b.la, x, sizeof(x)), -EFAULT);
+    CHECK_ERR(dmahal_dev_write(r.d, b.la + 8192 - 1, x, 1), -EFAULT);
+    CHECK_EQ_U(dmahal_fault_count(r.p), 2);
+    CHECK_OK(dmahal_fault_get(r.p, 0, &f));
+    CHECK_EQ_U(f.la, b.la);
+    CHECK_EQ(f.reason, DMAHAL_FAULT_UNMAPPED);
+    CHECK_OK(dmahal_dev_read(r.d, keep.la, x, sizeof(x)));
+    CHECK_OK(dmahal_dev_read(r.d, keep.la + 8192 - sizeof(x), x, sizeof(x)));
+    /* Allocated again, the pages are reachable again. */
+    CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
+    CHECK_OK(dmahal_dev_read(r.d, b.la, x, sizeof(x)));
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_OK(dmahal_common_free(r.a, &keep));
+    CHECK_ERR(dmahal_dev_read(r.d, keep.la, x, sizeof(x)), -EFAULT);
+    rig_close(&r);
+}
+
+/* Small buffers share a page: it stays reachable while one of them lives, and leaves the
+ * device's reach with the last one, also when the allocator keeps the empty slab. */
+TEST(common_small_buffers_leave_reach_with_their_page)
+{
+    struct rig r;
+    struct dmahal_buf s1, s2, again;
+    char x[8] = {0};
+
+    rig_open(&r, "sim:iommu=on", NULL);
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &s1));
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &s2));
+    CHECK_EQ_U(s1.la & ~0xfffull, s2.la & ~0xfffull);
+    CHECK_OK(dmahal_common_free(r.a, &s1));
+    CHECK_OK(dmahal_dev_read(r.d, s1.la, x, sizeof(x))); /* s2 keeps the page mapped */
+    CHECK_OK(dmahal_common_free(r.a, &s2));
+    CHECK_ERR(dmahal_dev_read(r.d, s1.la, x, sizeof(x)), -EFAULT);
+    CHECK_ERR(dmahal_dev_read(r.d, s2.la, x, sizeof(x)), -EFAULT);
+    /* The kept slab comes back into reach for its next object. */
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &again));
+    CHECK_OK(dmahal_dev_write(r.d, again.la, x, sizeof(x)));
+    CHECK_OK(dmahal_common_free(r.a, &again));
+    CHECK_ERR(dmahal_dev_read(r.d, again.la, x, sizeof(x)), -EFAULT);
+    rig_close(&r);
+}
+
+/* DMAHAL_DESC_LAZY_UNMAP: the documented risk holds (a freed buffer stays reachable while its
+ * arena has a live buffer), and the arena leaves the device's reach once empty. */
+TEST(common_lazy_unmap_keeps_arena_reachable_until_empty)
+{
+    struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc), .flags = DMAHAL_DESC_LAZY_UNMAP};
+    struct rig r;
+    struct dmahal_buf b, keep, big;
+    char x[8];
+
+    rig_open(&r, "sim:iommu=on", &desc);
+    CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
+    CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &keep));
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_OK(dmahal_dev_read(r.d, b.la, x, sizeof(x)));
+    /* A second arena, so that the first one is not kept as the spare when it empties. */
+    CHECK_OK(dmahal_common_alloc(r.a, 3 << 20, 0, &big));
+    CHECK_OK(dmahal_common_free(r.a, &big));
+    CHECK_ERR(dmahal_dev_read(r.d, big.la, x, sizeof(x)), -EFAULT); /* its own arena */
+    CHECK_OK(dmahal_common_free(r.a, &keep));
+    CHECK_OK(dmahal_common_alloc(r.a, 1 << 20, 0, &big)); /* the spare arena serves it */
+    CHECK_OK(dmahal_common_free(r.a, &big));
+    CHECK_EQ_U(dmahal_fault_count(r.p), 1);
+    rig_close(&r);
+}
+
+TEST(common_unknown_desc_flags_are_refused)
+{
+    struct dmahal_platform *p;
+    struct dmahal_device *d;
+    struct dmahal_adapter *a = (void *)1;
+
+    CHECK_OK(dmahal_platform_open("sim", &p));
+    CHECK_OK(dmahal_device_open(p, "edu", &d));
+    CHECK_ERR(dmahal_adapter_get(
+                  d, &(struct dmahal_desc){.size = sizeof(struct dmahal_desc), .flags = 0x80}, &a),
+              -EINVAL);
+    CHECK(a == NULL);
+    dmahal_platform_close(p);
+}
+
+/* Buffers left at adapter put go with their arenas, whatever of them was reachable. */
+TEST(common_put_with_live_buffers_leaves_nothing_reachable)
+{
+    struct rig r;
+    struct dmahal_buf b[6];
+    char x[8];
+
+    rig_open(&r, "sim:iommu=on", NULL);
+    for (int i = 0; i < 6; i++)
+        CHECK_OK(dmahal_common_alloc(r.a, i % 2 ? 100 : 12288, 0, &b[i]));
+    CHECK_OK(dmahal_common_free(r.a, &b[2]));
+    dmahal_adapter_put(r.a);
+    for (int i = 0; i < 6; i++)
+        CHECK_ERR(dmahal_dev_read(r.d, b[i].la, x, sizeof(x)), -EFAULT);
+    CHECK_OK(dmahal_adapter_get(r.d, NULL, &r.a));
     rig_close(&r);
 }
