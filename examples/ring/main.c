@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ring/ring_model.h"
-#include "ring/ring_regs.h"
+#include "ring_model.h"
+#include "ring_regs.h"
 
 #define ENTRIES 16
 #define ROUNDS  4

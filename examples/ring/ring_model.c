@@ -8,14 +8,14 @@
  * and reschedules itself while descriptors remain. All state is under the model's lock: with
  * sim:time=threads the engine runs on the device's thread beside the driver's accesses.
  */
-#include "ring/ring_model.h"
+#include "ring_model.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
-#include "ring/ring_regs.h"
+#include "ring_regs.h"
 
 #define RING_NS_PER_DESC 2000u
 

@@ -14,15 +14,16 @@
 #include <stdint.h>
 
 /* BAR0 registers, all 4 bytes except RING_BASE (8). */
-#define RING_REG_ID       0x00 /* RO: RING_ID */
-#define RING_REG_BASE     0x08 /* RW, 8 bytes: logical address of the ring */
-#define RING_REG_SIZE     0x10 /* RW: entries, a power of two from 2 to 256; written while idle */
-#define RING_REG_DOORBELL 0x14 /* WO: the producer index (mod 2^32): entries before it are ready   \
-                                */
-#define RING_REG_DONE   0x18   /* RO: the consumer index: entries before it are done */
-#define RING_REG_IRQ    0x1c   /* R: 1 while the interrupt is pending; W: 1 acknowledges */
-#define RING_REG_CTRL   0x20   /* RW: RING_CTRL_* */
-#define RING_REG_ERRORS 0x24   /* RO: descriptors that failed */
+#define RING_REG_ID   0x00 /* RO: RING_ID */
+#define RING_REG_BASE 0x08 /* RW, 8 bytes: logical address of the ring */
+#define RING_REG_SIZE 0x10 /* RW: entries, a power of two from 2 to 256; written while idle */
+#define RING_REG_DOORBELL                                                                          \
+    0x14                     /* WO: the producer index (mod 2^32): entries before it are ready     \
+                              */
+#define RING_REG_DONE   0x18 /* RO: the consumer index: entries before it are done */
+#define RING_REG_IRQ    0x1c /* R: 1 while the interrupt is pending; W: 1 acknowledges */
+#define RING_REG_CTRL   0x20 /* RW: RING_CTRL_* */
+#define RING_REG_ERRORS 0x24 /* RO: descriptors that failed */
 
 #define RING_ID          0x52494e47u /* "RING" */
 #define RING_CTRL_IRQ    0x1u        /* interrupt when the ring drains */
