@@ -14,8 +14,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cmd="${1:-check}"
 build="${2:-$root/build}"
 record="$root/abi/libdmahal.so.abi"
-lib=$(find "$build" -maxdepth 1 -name 'libdmahal.so.*.*' -type f | head -1)
-[ -n "$lib" ] || { echo "abi: no libdmahal.so.X.Y.Z in $build: build it first" >&2; exit 2; }
+# The library the build links now (an older version's file may still lie beside it).
+lib=$(readlink -f "$build/libdmahal.so" 2>/dev/null || true)
+[ -f "$lib" ] || { echo "abi: no libdmahal.so in $build: build it first" >&2; exit 2; }
 command -v abidiff >/dev/null || { echo "abi: abidiff missing: apt-get install abigail-tools" >&2; exit 2; }
 
 case "$cmd" in

@@ -1062,6 +1062,13 @@ typedef void (*dmahal_report_fn)(const struct dmahal_report *r, void *ctx);
  * the device reaches, the quarantine gives back every buffer it holds (checked as they
  * leave) and the allocation is tried again.
  *
+ * Each frame of a backtrace reads "function+0xoff (file:line) in object", static functions
+ * too, from the program's own debug information (elfutils' libdw, loaded at run time when
+ * the library was built with its header, Debian's libdw-dev); without libdw, or in a
+ * statically linked program, a frame says what the dynamic symbol table knows
+ * ("function+0xoff in object" for an exported function, else "object+0xoff", which
+ * addr2line -f -e object 0xoff names).
+ *
  * The core file that DMAHAL_VERIFY_ABORT leaves holds no simulated RAM ("sim" marks it
  * MADV_DONTDUMP, or a 64 GiB machine would write a 64 GiB core): what common buffers,
  * bounce pages and contiguous memory held is not in it. The library's state (platforms,

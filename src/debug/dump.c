@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dump.c - the !dma analog: a human-readable view of a platform's DMA state.
+ *
+ * Layout: a device at column 0, its adapters at 2, an adapter's sections at 4, each one's
+ * count before its items, the items at 6, their details at 8 and backtraces at 10. A
+ * streaming mapping is listed once, under "scatter/gather lists"; common buffers are what
+ * the driver allocated, never a mapping's pages.
  */
 #include "core/verify_hooks.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 struct walk {
     FILE *f;
@@ -51,10 +57,35 @@ static void print_sgl(const struct dmahal_sgl *sgl, enum dmahal_dir dir, unsigne
                 sgl->seg[i].len);
 }
 
+/* Items written to a memory stream, so that the section's count can come first. */
+struct items {
+    FILE *f;
+    char *text;
+    size_t size;
+};
+
+static FILE *items_open(struct items *it, FILE *fallback)
+{
+    it->text = NULL;
+    it->f = open_memstream(&it->text, &it->size);
+    return it->f ? it->f : fallback; /* out of memory: items before their count */
+}
+
+static void items_close(struct items *it, FILE *f)
+{
+    if (!it->f)
+        return;
+    fclose(it->f);
+    if (it->text)
+        fputs(it->text, f);
+    free(it->text);
+}
+
 static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
 {
     const struct dmahal__constraints *c = &a->c;
     struct walk w = {.f = f, .list = flags & DMAHAL_DUMP_COMMON};
+    struct items it;
 
     fprintf(f, "  adapter %p  id %llu  %u-bit  map registers %u  %s%s\n", (void *)a,
             (unsigned long long)a->id, c->addr_bits, a->map_registers,
@@ -71,18 +102,21 @@ static void dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
     if (flags & DMAHAL_DUMP_MAPREGS)
         fprintf(f, "    map registers: %u, %u in use\n", a->map_registers,
                 dmahal_adapter_map_registers_in_use(a));
+    /* A verified adapter's allocator holds buffers with guard zones around them, and its
+     * mappings have backtraces: the verifier knows what the driver got, and shows both. */
+    if (dmahal__vhook_dump_adapter(a, f, flags))
+        return;
+    w.f = items_open(&it, f);
+    dmahal__common_walk(a, print_buf, &w);
+    fprintf(f, "    common buffers: %zu, %zu bytes\n", w.n, w.bytes);
+    items_close(&it, f);
     if (flags & DMAHAL_DUMP_SGL) {
-        struct sgl_walk sw = {.f = f};
+        struct sgl_walk sw = {.f = items_open(&it, f)};
 
         dmahal__stream_walk(a, print_sgl, &sw);
         fprintf(f, "    scatter/gather lists: %zu\n", sw.n);
+        items_close(&it, f);
     }
-    /* A verified adapter's allocator holds buffers with guard zones around them: the
-     * verifier knows what the driver got, and how the guards are. */
-    if (dmahal__vhook_dump_adapter(a, f, flags))
-        return;
-    dmahal__common_walk(a, print_buf, &w);
-    fprintf(f, "    common buffers: %zu, %zu bytes\n", w.n, w.bytes);
 }
 
 static void dump_faults(struct dmahal_platform *p, FILE *f)

@@ -393,16 +393,16 @@ void dmahal__verify_depot_fini(struct verify_depot *d)
 
 void dmahal__verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt)
 {
-    char **sym;
+    char name[512];
 
     if (bt->n == 0) {
         fprintf(f, "%s(no backtrace recorded)\n", indent);
         return;
     }
-    sym = backtrace_symbols(bt->pc, bt->n);
-    for (int i = 0; i < bt->n; i++)
-        fprintf(f, "%s#%d %p %s\n", indent, i, bt->pc[i], sym ? sym[i] : "");
-    free(sym);
+    for (int i = 0; i < bt->n; i++) {
+        dmahal__verify_symbolize(bt->pc[i], name, sizeof(name));
+        fprintf(f, "%s#%d %p %s\n", indent, i, bt->pc[i], name);
+    }
 }
 
 void dmahal__verify_rec_name(const struct verify_rec *rec, char *buf, size_t size)

@@ -59,7 +59,10 @@ static void guard_state(const struct verify_rec *rec, char *buf, size_t size)
 void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags)
 {
     struct dmahal__verifier *v = a->verify->v;
-    size_t n = 0, bytes = 0;
+    size_t n = 0, bytes = 0, size = 0;
+    char *text = NULL;
+    /* The items go to memory first, so that the count comes before them. */
+    FILE *mem = open_memstream(&text, &size), *out = mem ? mem : f;
 
     dmahal__lock_take(&v->lock);
     for (const struct verify_rec *rec = v->recs; rec; rec = rec->next) {
@@ -72,18 +75,35 @@ void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned fla
         if (!(flags & DMAHAL_DUMP_COMMON))
             continue;
         guard_state(rec, state, sizeof(state));
-        fprintf(f, "      buffer va %p  la 0x%012llx-0x%012llx  len %zu  #%llu\n", rec->user.va,
+        fprintf(out, "      buffer va %p  la 0x%012llx-0x%012llx  len %zu  #%llu\n", rec->user.va,
                 (unsigned long long)rec->user.la,
                 (unsigned long long)(rec->user.la + rec->user.len - 1), rec->user.len,
                 (unsigned long long)rec->seq);
-        fprintf(f, "        %s\n", state);
-        fprintf(f, "        allocated by:\n");
-        dmahal__verify_bt_print(f, "          ", rec->alloc_bt);
+        fprintf(out, "        %s\n", state);
+        fprintf(out, "        allocated by:\n");
+        dmahal__verify_bt_print(out, "          ", rec->alloc_bt);
     }
     dmahal__lock_drop(&v->lock);
     fprintf(f, "    common buffers: %zu, %zu bytes (verified)\n", n, bytes);
-    if (flags & DMAHAL_DUMP_SGL)
-        dmahal__verify_stream_dump(v, a, f);
+    if (mem) {
+        fclose(mem);
+        if (text)
+            fputs(text, f);
+        free(text);
+        text = NULL;
+        mem = open_memstream(&text, &size);
+        out = mem ? mem : f;
+    }
+    if (flags & DMAHAL_DUMP_SGL) {
+        n = dmahal__verify_stream_dump(v, a, out);
+        fprintf(f, "    scatter/gather lists: %zu (verified)\n", n);
+    }
+    if (mem) {
+        fclose(mem);
+        if (text)
+            fputs(text, f);
+        free(text);
+    }
 }
 
 void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f)

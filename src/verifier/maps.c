@@ -757,9 +757,10 @@ void dmahal__verify_stream_fini(struct dmahal__verifier *v)
     free(v->map_bucket);
 }
 
-void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f)
+size_t dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f)
 {
     char name[200];
+    size_t n = 0;
 
     dmahal__lock_take(&v->lock);
     for (struct dmahal__verify_map *m = v->maps; m; m = m->next) {
@@ -767,6 +768,7 @@ void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapte
 
         if (m->a != a)
             continue;
+        n++;
         map_name(m, name, sizeof(name));
         fprintf(f, "      %s%s\n", name, m->cpu_owns ? ", CPU owns it" : "");
         for (unsigned i = 0; i < s->nseg; i++)
@@ -776,4 +778,5 @@ void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapte
         dmahal__verify_bt_print(f, "          ", m->map_bt);
     }
     dmahal__lock_drop(&v->lock);
+    return n;
 }

@@ -219,7 +219,13 @@ const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
                                                  const struct verify_bt_raw *raw);
 extern const struct verify_bt dmahal__verify_bt_none;
 void dmahal__verify_depot_fini(struct verify_depot *d);
+/* Prints a trace, a frame a line: "#N 0xPC function+0xoff (file:line) in object". */
 void dmahal__verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
+/* Names a return address (symbolize.c): "function+0xoff (file:line) in object" from the
+ * debug information through libdw, else what dladdr knows. Thread-safe. */
+void dmahal__verify_symbolize(const void *pc, char *buf, size_t size);
+/* Which of the two names frames in this process: "libdw" or "dladdr". */
+const char *dmahal__verify_symbolizer(void);
 /* Makes a report: counts, keeps, calls back, prints, aborts, as the flags say. */
 void dmahal__verify_emit(struct dmahal__verifier *v, const struct verify_report *r);
 /* hooks.c: appends what the device was doing (its platform's word) to a device-side report. */
@@ -253,7 +259,8 @@ void dmahal__verify_stream_forget_adapter(struct dmahal__verifier *v, struct dma
 /* A common buffer is freed: is any of it still mapped? */
 void dmahal__verify_stream_check_free(struct dmahal__verifier *v, const struct verify_rec *rec);
 void dmahal__verify_stream_fini(struct dmahal__verifier *v);
-void dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
+/* Lists the adapter's live mappings, one each; returns how many. */
+size_t dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
 uint64_t dmahal__verify_hash(const void *p, size_t n);
 
 /* check.c: for the dump. Writes a verified adapter's buffers (with guard state and

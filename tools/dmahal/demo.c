@@ -666,13 +666,14 @@ static void dump_line(const char *indent, const char *line)
  * of its own that is not the library's? Frames without a name (static functions) are not. */
 static bool driver_frame(const char *frame)
 {
-    const char *name = strchr(frame, '(');
+    /* "#N 0xPC function+0xoff ...": the third word, up to its '+'. */
+    const char *name = strchr(frame, ' ');
     size_t n;
 
-    if (!name)
+    if (!name || !(name = strchr(name + 1, ' ')))
         return false;
-    n = strcspn(++name, "+)");
-    return n > 0 && strncmp(name, "dmahal_", 7) != 0;
+    n = strcspn(++name, "+ ");
+    return n > 0 && memchr(name, '/', n) == NULL && strncmp(name, "dmahal_", 7) != 0;
 }
 
 /* dmahal_dump's view for Part 4: its lines within 100 columns, and of each allocation

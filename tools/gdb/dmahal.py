@@ -140,22 +140,45 @@ def _guard_state(rec):
     return "; ".join(parts)
 
 
+# Items of a section go to a list first, so that the section's count comes before them,
+# as in dmahal_dump.
+_sink = None
+
+
+def _w(text):
+    if _sink is None:
+        gdb.write(text)
+    else:
+        _sink.append(text)
+
+
+def _collect(fn, *args):
+    """Runs fn, keeping what it writes: (its result, the text)."""
+    global _sink
+    saved, _sink = _sink, []
+    try:
+        result = fn(*args)
+        return result, "".join(_sink)
+    finally:
+        _sink = saved
+
+
 def _print_bt(bt, indent):
     """A backtrace: the verifier keeps each in its stack depot, and points to it."""
     if bt.type.strip_typedefs().code == gdb.TYPE_CODE_PTR:
         if not _ptr(bt):
-            gdb.write("%s(no backtrace recorded)\n" % indent)
+            _w("%s(no backtrace recorded)\n" % indent)
             return
         bt = bt.dereference()
     n = int(bt["n"])
     if not n:
-        gdb.write("%s(no backtrace recorded)\n" % indent)
+        _w("%s(no backtrace recorded)\n" % indent)
     for i in range(n):
-        gdb.write("%s#%d %s\n" % (indent, i, _symbolise(_ptr(bt["pc"][i]))))
+        _w("%s#%d %s\n" % (indent, i, _symbolise(_ptr(bt["pc"][i]))))
 
 
 def _print_buffer(va, la, n, extra=""):
-    gdb.write("      buffer va 0x%x  la 0x%012x-0x%012x  len %d%s\n"
+    _w("      buffer va 0x%x  la 0x%012x-0x%012x  len %d%s\n"
               % (va, la, la + n - 1, n, extra))
 
 
@@ -176,38 +199,44 @@ def _dump_lists(a, verify):
     """Live scatter/gather lists: the verifier records them (with where they were mapped);
     an unverified adapter's are counted from its map registers only."""
     if not _ptr(verify):
-        gdb.write("    scatter/gather lists: shown for verified adapters\n")
+        _w("    scatter/gather lists: shown for verified adapters\n")
         return
+    n, text = _collect(_list_maps, a, verify)
+    _w("    scatter/gather lists: %d (verified)\n" % n)
+    _w(text)
+
+
+def _list_maps(a, verify):
     n = 0
     for m in _verified_maps(verify["v"], a):
         n += 1
         sgl = m["inner"]
-        gdb.write("      %s mapping #%d of %d bytes, %d segment(s)%s\n"
+        _w("      %s mapping #%d of %d bytes, %d segment(s)%s\n"
                   % (DIR_NAMES.get(int(m["dir"]), "?"), int(m["seq"]), int(m["bytes"]),
                      int(sgl["nseg"]), ", CPU owns it" if bool(m["cpu_owns"]) else ""))
         for i in range(int(sgl["nseg"])):
             seg = sgl["seg"][i]
-            gdb.write("        la 0x%012x len %d\n" % (int(seg["la"]), int(seg["len"])))
-        gdb.write("        mapped by:\n")
+            _w("        la 0x%012x len %d\n" % (int(seg["la"]), int(seg["len"])))
+        _w("        mapped by:\n")
         _print_bt(m["map_bt"], "          ")
-    gdb.write("    scatter/gather lists: %d\n" % n)
+    return n
 
 
 def _dump_adapter(a, flags):
     c = a["c"]
     verify = a["verify"]
-    gdb.write("  adapter 0x%x  id %d  %d-bit  map registers %d  %s%s\n"
+    _w("  adapter 0x%x  id %d  %d-bit  map registers %d  %s%s\n"
               % (_ptr(a), int(a["id"]), int(c["addr_bits"]), int(a["map_registers"]),
                  "coherent" if bool(c["coherent"]) else "non-coherent",
                  "  (verified)" if _ptr(verify) else ""))
     if flags & DUMP_DESC:
         d = a["desc"]
-        gdb.write("    description: addr_bits %d, max_segments %d, max_transfer %d,\n"
+        _w("    description: addr_bits %d, max_segments %d, max_transfer %d,\n"
                   "                 max_segment %d, boundary 0x%x, alignment %d, coherent %s\n"
                   % (int(d["addr_bits"]), int(d["max_segments"]), int(d["max_transfer"]),
                      int(d["max_segment"]), int(d["boundary"]), int(d["alignment"]),
                      "yes" if bool(d["coherent"]) else "no"))
-        gdb.write("    reach: logical addresses up to 0x%x\n" % int(c["max_addr"]))
+        _w("    reach: logical addresses up to 0x%x\n" % int(c["max_addr"]))
     if flags & DUMP_MAPREGS:
         in_use = ""
         try:
@@ -215,9 +244,15 @@ def _dump_adapter(a, flags):
                 in_use = ", %d in use" % int(a["stream"]["regs"])
         except gdb.error:
             pass  # a build without streaming DMA
-        gdb.write("    map registers: %d%s\n" % (int(a["map_registers"]), in_use))
+        _w("    map registers: %d%s\n" % (int(a["map_registers"]), in_use))
+    (count, total), text = _collect(_list_buffers, a, verify, flags)
+    _w("    common buffers: %d, %d bytes%s\n" % (count, total, " (verified)" if _ptr(verify) else ""))
+    _w(text)
     if flags & DUMP_SGL:
         _dump_lists(a, verify)
+
+
+def _list_buffers(a, verify, flags):
     count = total = 0
     if _ptr(verify):
         for rec in _verified_records(verify["v"], a):
@@ -227,16 +262,15 @@ def _dump_adapter(a, flags):
             if flags & DUMP_COMMON:
                 _print_buffer(_ptr(u["va"]), int(u["la"]), int(u["len"]),
                               "  #%d" % int(rec["seq"]))
-                gdb.write("        %s\n        allocated by:\n" % _guard_state(rec))
+                _w("        %s\n        allocated by:\n" % _guard_state(rec))
                 _print_bt(rec["alloc_bt"], "          ")
-        gdb.write("    common buffers: %d, %d bytes (verified)\n" % (count, total))
-        return
+        return count, total
     for va, la, n in _common_buffers(a):
         count += 1
         total += n
         if flags & DUMP_COMMON:
             _print_buffer(va, la, n)
-    gdb.write("    common buffers: %d, %d bytes\n" % (count, total))
+    return count, total
 
 
 def _dump_verifier(v):

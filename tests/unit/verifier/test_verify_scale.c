@@ -27,11 +27,13 @@ static void dump_frames(struct dmahal_platform *p, unsigned long long seq, char 
     at = strstr(at, "allocated by:\n");
     CHECK(at != NULL);
     at += strlen("allocated by:\n");
-    /* Up to the next buffer or the adapter's count line. */
+    /* Up to the next buffer, or the first line less indented than a frame. */
     end = strstr(at, "      buffer va");
-    if (!end)
-        end = strstr(at, "    common buffers:");
-    CHECK(end != NULL);
+    if (!end) {
+        end = at;
+        while (strncmp(end, "          ", 10) == 0 && strchr(end, '\n'))
+            end = strchr(end, '\n') + 1;
+    }
     snprintf(out, size, "%.*s", (int)(end - at), at);
     free(text);
 }
