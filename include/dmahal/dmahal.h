@@ -620,6 +620,11 @@ struct dmahal_sgl {
  * fits one piece of its pool (aligned as the adapter asks) once the pages are unmapped,
  * and one that fits none fails at once with -E2BIG. Thread-safe.
  *
+ * Behind an IOMMU that runs short of mappings (vfio: the kernel's dma_entry_limit, less a
+ * reserve it keeps for common buffers), a map is copied through spill memory, mapped once
+ * per 2 MiB, instead of failing; the device then reaches the copy, not the memory, as with
+ * bounce pages. Memory inside a registration (dmahal_register) takes no mapping at all.
+ *
  * Bounce pages start, in every direction, as a copy of the memory mapped (and caches are
  * written back): bytes a DMAHAL_FROM_DEVICE transfer's device does not write come back at
  * unmap as the driver left them, never as what the pages held before. dmahal_sync_for_device
@@ -635,7 +640,7 @@ struct dmahal_sgl {
  *         (a boundary or max_segment smaller than the page with too few segments), or one
  *         that needs more bounce pages than its pool will ever hold;
  *         -ENOSPC with DMAHAL_MAP_NOWAIT when the bounce pages are taken, and whatever the
- *         flags when the IOMMU takes no more mappings (vfio: the kernel's dma_entry_limit);
+ *         flags when the IOMMU takes no more mappings and no spill memory can be had;
  *         -EFAULT when the platform cannot pin the memory (vfio: not mapped, or read-only
  *         in a transfer the device writes); -ENOTSUP when the platform has no streaming
  *         DMA for this device, or the memory needs bounce pages and the platform has none;

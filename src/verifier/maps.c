@@ -291,12 +291,27 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
                  dir_name(dir), iovcnt, (unsigned long long)a->id);
         report_map(v, DMAHAL_REPORT_ZERO_LENGTH_MAP, NULL, 0, 0, "%s%s", what);
     } else if (bytes > a->c.max_transfer) {
+        /* The pages these entries span (entries that continue one another share theirs),
+         * not the worst case of any transfer of this length. */
+        size_t page = a->dev->p->page_size, pages = 0;
+        uintptr_t end = 0;
+
+        for (unsigned i = 0; i < iovcnt; i++) {
+            uintptr_t s0 = (uintptr_t)iov[i].iov_base, s1 = s0 + iov[i].iov_len;
+
+            if (!iov[i].iov_len)
+                continue;
+            if (s0 == end && end % page)
+                s0 = end - end % page + page;
+            if (s1 > s0)
+                pages += (DMAHAL__ALIGN_UP(s1, page) - DMAHAL__ALIGN_DOWN(s0, page)) / page;
+            end = (uintptr_t)iov[i].iov_base + iov[i].iov_len;
+        }
         snprintf(what, sizeof(what),
-                 "a %s mapping of %zu bytes needs up to %zu map registers; adapter #%llu has "
-                 "%u (max_transfer %zu)",
-                 dir_name(dir), bytes,
-                 (bytes + a->dev->p->page_size - 1) / a->dev->p->page_size + 1,
-                 (unsigned long long)a->id, a->map_registers, a->c.max_transfer);
+                 "a %s mapping of %zu bytes, spanning %zu pages, is longer than adapter "
+                 "#%llu's max_transfer %zu (%u map registers)",
+                 dir_name(dir), bytes, pages, (unsigned long long)a->id, a->c.max_transfer,
+                 a->map_registers);
         report_map(v, DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS, NULL, 0, bytes, "%s%s", what);
     }
     if (bytes == 0)

@@ -9,6 +9,8 @@
 #include <dmahal/device.h>
 #include <dmahal/dmahal.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -653,4 +655,62 @@ TEST(misuse_exits_2)
     check_misuse(TOOL("info", "--platform="), "option --platform needs a value");
     check_misuse(TOOL("demo", "--platform", "sim", "--platform", "sim"), "given twice");
     check_misuse(TOOL("help", "demo"), "'help' takes no arguments");
+}
+
+TEST(devices_lists_the_sim_models)
+{
+    struct run r = TOOL("devices", "--platform", "sim");
+
+    CHECK_EQ(r.status, 0);
+    CHECK_CONTAINS(r.out, "edu            1234:11e8 00ff00");
+    CHECK_CONTAINS(r.out, "nvme           1b36:0010 010802");
+    r = TOOL("devices", "--platform", "nonsense");
+    CHECK_EQ(r.status, 1);
+    CHECK_CONTAINS(r.err, "cannot list the devices of \"nonsense\"");
+    r = TOOL("devices", "--bogus");
+    CHECK_EQ(r.status, 2);
+}
+
+/* Only the refusals: they touch nothing in sysfs. */
+TEST(bind_and_unbind_refuse_bad_devices)
+{
+    struct run r = TOOL("bind", "bogus");
+
+    CHECK_EQ(r.status, 2);
+    CHECK_CONTAINS(r.err, "\"bogus\" is not a PCI address");
+    r = TOOL("bind", "00:1f.8");
+    CHECK_EQ(r.status, 2);
+    r = TOOL("bind", "ffff:ff:1f.7");
+    CHECK_EQ(r.status, 1);
+    CHECK_CONTAINS(r.err, "no PCI device ffff:ff:1f.7");
+    r = TOOL("unbind", "ffff:ff:1f.7");
+    CHECK_EQ(r.status, 1);
+    CHECK_CONTAINS(r.err, "no PCI device ffff:ff:1f.7");
+    r = TOOL("unbind");
+    CHECK_EQ(r.status, 2);
+    r = TOOL("bind", "1", "2", "3");
+    CHECK_EQ(r.status, 2);
+}
+
+/* The host's PCI devices, as sysfs shows them: whatever is there, a device that cannot be
+ * opened carries its fix. */
+TEST(devices_on_the_host_each_unopenable_has_a_fix)
+{
+    struct dmahal_device_info *v;
+    int n = dmahal_device_list("vfio", &v);
+    struct run r;
+
+    if (n < 0)
+        TEST_SKIP("no /sys/bus/pci here (%s)", dmahal_strerror(n));
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ(strlen(v[i].name), 12);
+        if (!v[i].openable)
+            CHECK_NE(strlen(v[i].fix), 0);
+        if (v[i].iommu_group < 0)
+            CHECK(!v[i].openable);
+    }
+    free(v);
+    r = TOOL("devices");
+    CHECK_EQ(r.status, 0);
+    CHECK_CONTAINS(r.out, "DEVICE");
 }

@@ -129,7 +129,7 @@ static int scan(struct dmahal_device_info **out)
         }
         x = &v[n++];
         memset(x, 0, sizeof(*x));
-        snprintf(x->name, sizeof(x->name), "%s", e->d_name);
+        memcpy(x->name, e->d_name, strlen(e->d_name) + 1); /* fits: checked above */
         read_hex(x->name, "vendor", &vendor);
         read_hex(x->name, "device", &device);
         read_hex(x->name, "class", &cls);

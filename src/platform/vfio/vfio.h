@@ -11,13 +11,18 @@
  * the same allocation, and its granule is the larger of the CPU's page and the IOMMU's
  * smallest one (VFIO maps nothing smaller).
  *
- * Common-buffer memory is anonymous memory, pinned and mapped by VFIO_IOMMU_MAP_DMA; the
- * core's allocator asks for it in arenas and sub-allocates, so the ioctls are rare. Streaming
- * maps (dmahal_map) give the kernel the caller's own pages: the page-aligned span around each
- * piece is mapped at an IOVA whose offset in the page is the memory's, and the kernel pins the
- * pages until the unmap. The device can reach the rest of a partial first or last page: as
- * with Linux's own DMA API, that is the price of mapping memory in place. x86 DMA through
- * VT-d or AMD-Vi snoops the CPU caches, so there is no cache maintenance.
+ * Common-buffer memory is anonymous memory, pinned and mapped by VFIO_IOMMU_MAP_DMA. By default
+ * (strict isolation) the core reserves each arena's memory and IOVA (mem_alloc_dark) and maps
+ * one run per buffer or slab page as it hands them out, unmapping each when it is freed, so the
+ * device never reaches memory the driver gave back; with DMAHAL_DESC_LAZY_UNMAP, and for
+ * buffers with an arena of their own, an arena is one mapping, in huge pages (hugetlbfs, else
+ * transparent ones) at an IOVA aligned to the IOMMU's largest page that fits, so that 2 MiB
+ * costs one IOMMU entry. Streaming maps (dmahal_map) give the kernel the caller's own pages:
+ * the page-aligned span around each piece is mapped at an IOVA whose offset in the page is the
+ * memory's, and the kernel pins the pages until the unmap. The device can reach the rest of a
+ * partial first or last page (as with Linux's own DMA API) unless the adapter is
+ * DMAHAL_DESC_UNTRUSTED; maps inside registered memory (dmahal_register) cost no ioctl at all.
+ * x86 DMA through VT-d or AMD-Vi snoops the CPU caches, so there is no cache maintenance.
  *
  * Every setup failure prints one line to stderr naming the fix, and returns:
  *   -ENODEV  VFIO or the IOMMU is not there (module not loaded, IOMMU off), or the device

@@ -214,7 +214,17 @@ TEST(verify_stream_too_big_and_zero_length)
     vrig_open(&r, "sim", &desc);
     CHECK_ERR(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl), -E2BIG);
     CHECK_CONTAINS(vrig_one(&r, DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS)->message,
-                   "8193 bytes needs up to 4 map registers; adapter #1 has 3");
+                   "8193 bytes, spanning 3 pages, is longer than adapter #1's max_transfer 8192 "
+                   "(3 map registers)");
+    /* The pages counted are those the entries span: two that continue one another share
+     * the page where they meet. */
+    {
+        struct iovec two[2] = {{m + 100, 4000}, {m + 4100, 4200}};
+
+        CHECK_ERR(dmahal_map(r.a, two, 2, DMAHAL_TO_DEVICE, 0, &sgl), -E2BIG);
+        CHECK_CONTAINS(vrig_one(&r, DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS)->message,
+                       "8200 bytes, spanning 3 pages");
+    }
     CHECK_ERR(dmahal_map(r.a, none, 2, DMAHAL_FROM_DEVICE, 0, &sgl), -EINVAL);
     vrig_one(&r, DMAHAL_REPORT_ZERO_LENGTH_MAP);
     CHECK_ERR(dmahal_map_async(r.a, none, 2, DMAHAL_FROM_DEVICE, 0, async_fn, NULL), -EINVAL);
