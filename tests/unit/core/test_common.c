@@ -5,25 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "test.h"
-
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct dmahal_adapter *a;
-};
-
-static void rig_open(struct rig *r, const char *spec, const struct dmahal_desc *desc)
-{
-    CHECK_OK(dmahal_platform_open(spec, &r->p));
-    CHECK_OK(dmahal_device_open(r->p, "edu", &r->d));
-    CHECK_OK(dmahal_adapter_get(r->d, desc, &r->a));
-}
-
-static void rig_close(struct rig *r)
-{
-    dmahal_platform_close(r->p);
-}
+#include "rig.h"
 
 static bool all_zero(const void *p, size_t n)
 {
