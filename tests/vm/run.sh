@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# tests/vm/run.sh - runs test programs inside a QEMU guest with a real (emulated) IOMMU.
+# tests/vm/run.sh - runs test programs inside a QEMU guest with a real (emulated) IOMMU, or
+# (--machine noiommu) inside one without an IOMMU.
 #
 # Builds an initramfs from Debian's packages already on this machine (busybox-static, the
 # linux-image-amd64 kernel and its VFIO modules) plus the statically linked programs given,
@@ -19,6 +20,11 @@
 # A program that means to make the IOMMU fault prints a line containing EXPECT-DMAR-FAULT:
 # it then passes only if a fault was logged.
 #
+# --machine noiommu boots the seed's own machine instead: q35 without an IOMMU, 6 GiB of RAM
+# (most of it above 4 GiB), memmap=128M$0x8000000 (a low reservation the noiommu platform takes
+# as its lowmem) and hugepages=64 on the kernel command line, the same three test devices
+# bound to uio_pci_generic, DMAHAL_PLATFORM=noiommu and DMAHAL_NOIOMMU_LOWMEM exported.
+#
 # usage: tests/vm/run.sh [options] PROGRAM...
 #   --timeout SECS   whole run, boot included (default 600); the guest never outlives it
 #   --test-timeout S per program inside the guest (default 180)
@@ -27,6 +33,8 @@
 #   --keep           keep the work directory (initramfs, serial log) and print its path
 #   --verbose        copy the guest's serial console to stdout as it runs
 #   --boot-only      boot, list devices and IOMMU groups, run nothing (PROGRAMs optional)
+#   --machine M      iommu (default: intel-iommu, vfio-pci) or noiommu (see above)
+#   --args NAME ARGS the program called NAME runs with ARGS (split at blanks)
 #   --file PATH      also copy PATH (a static program the tests run, e.g. the dmahal command)
 #                    into the guest's /tests, without running it as a test; repeatable
 # Exit status: 0 when every program passed, 1 when one failed, 2 when the harness itself
@@ -40,7 +48,9 @@ kernel=
 keep=0
 verbose=0
 boot_only=0
+machine=iommu
 progs=()
+declare -A prog_args=()
 files=()
 
 die() {
@@ -56,6 +66,8 @@ while [ $# -gt 0 ]; do
     --keep) keep=1; shift ;;
     --verbose) verbose=1; shift ;;
     --boot-only) boot_only=1; shift ;;
+    --machine) machine=$2; shift 2 ;;
+    --args) prog_args[$2]=$3; shift 3 ;;
     --file) files+=("$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; progs+=("$@"); break ;;
@@ -64,6 +76,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ ${#progs[@]} -gt 0 ] || [ $boot_only = 1 ] || die "no test programs given (see --help)"
+case $machine in iommu | noiommu) ;; *) die "unknown machine $machine (iommu or noiommu)" ;; esac
 
 # A program with no ELF interpreter needs no shared libraries: the guest has none.
 is_static() {
@@ -129,10 +142,24 @@ add_module() {
     esac
     order+=("$m")
 }
-for m in vfio vfio_iommu_type1 vfio_pci lpc_ich; do add_module "$m"; done
+if [ $machine = noiommu ]; then
+    for m in uio uio_pci_generic; do add_module "$m"; done
+else
+    for m in vfio vfio_iommu_type1 vfio_pci lpc_ich; do add_module "$m"; done
+fi
 printf '%s\n' "${order[@]}" >"$root/modules.order"
+echo "$machine" >"$root/machine"
 
-cat >"$root/devices.conf" <<'EOF'
+if [ $machine = noiommu ]; then
+    cat >"$root/devices.conf" <<'EOF'
+bind_uio DMAHAL_VM_EDU 0000:00:03.0 1234:11e8
+bind_uio DMAHAL_VM_EDU64 0000:00:04.0 1234:11e8
+bind_uio DMAHAL_VM_NVME 0000:00:05.0 1b36:0010
+export DMAHAL_PLATFORM=noiommu
+export DMAHAL_NOIOMMU_LOWMEM=0x8000000+128M
+EOF
+else
+    cat >"$root/devices.conf" <<'EOF'
 bind_vfio DMAHAL_VM_EDU 0000:00:03.0 1234:11e8
 bind_vfio DMAHAL_VM_EDU64 0000:00:04.0 1234:11e8
 bind_vfio DMAHAL_VM_NVME 0000:00:05.0 1b36:0010
@@ -140,6 +167,7 @@ bind_vfio DMAHAL_VM_SMBUS 0000:00:1f.3 8086:2930
 export DMAHAL_PLATFORM=vfio
 export DMAHAL_VM_MODULES=/modules
 EOF
+fi
 
 : >"$root/tests/list"
 if [ $boot_only = 0 ]; then
@@ -150,6 +178,7 @@ if [ $boot_only = 0 ]; then
         names[$n]=1
         cp "$p" "$root/tests/$n"
         echo "$n" >>"$root/tests/list"
+        [ -z "${prog_args[$n]:-}" ] || echo "${prog_args[$n]}" >"$root/tests/$n.args"
     done
     for f in "${files[@]}"; do
         [ -x "$f" ] && is_static "$f" || die "--file $f missing, not executable or not static"
@@ -184,6 +213,21 @@ qemu_args=(
     -kernel "$kernel" -initrd "$work/initrd.gz"
     -append "console=ttyS0 intel_iommu=on loglevel=3 panic=-1 no_timer_check"
 )
+# Without an IOMMU: 6 GiB, so that most RAM (and the hugepages) lie above 4 GiB, where a
+# 28- or 32-bit device cannot reach; 128 MiB at 128 MiB reserved for the noiommu platform's
+# low pool (memmap=, shown as Reserved in /proc/iomem and reachable through /dev/mem).
+if [ $machine = noiommu ]; then
+    qemu_args=(
+        -M q35 -accel tcg -cpu max -m 6G -smp 2
+        -nodefaults -display none -monitor none -serial stdio -no-reboot
+        -device edu,addr=03.0
+        -device edu,addr=04.0,dma_mask=0xffffffffffffffff
+        -drive "file=$work/nvme.img,if=none,id=nvm0,format=raw"
+        -device nvme,drive=nvm0,serial=dmahal0,addr=05.0
+        -kernel "$kernel" -initrd "$work/initrd.gz"
+        -append "console=ttyS0 loglevel=3 panic=-1 no_timer_check memmap=128M\$0x8000000 hugepages=64"
+    )
+fi
 # Runs the guest once. A guest that prints nothing for longer than any program may take
 # (the per-program limit plus a minute) has stalled: every vCPU idle, no timer firing. That
 # has been seen under TCG on a loaded two-core host, in the middle of a test that passes
@@ -209,7 +253,7 @@ boot() {
     wait "$qpid"
 }
 
-echo "vm: booting $kver (TCG) with ${#progs[@]} program(s), limit ${timeout_s}s"
+echo "vm: booting $kver (TCG, machine $machine) with ${#progs[@]} program(s), limit ${timeout_s}s"
 t0=$(date +%s.%N)
 set +e
 boot

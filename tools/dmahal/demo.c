@@ -808,6 +808,9 @@ int tool_demo(const char *spec)
     size_t n = spec ? 1 : sizeof(defaults) / sizeof(defaults[0]);
     int failed = 0, w = 0;
 
+    /* On a real machine without an IOMMU the story is told on a real device. */
+    if (spec && strncmp(spec, "noiommu", 7) == 0 && (spec[7] == '\0' || spec[7] == ':'))
+        return tool_demo_noiommu(spec);
     memset(st, 0, sizeof(st));
     for (size_t i = 0; i < n; i++) {
         st[i].spec = spec ? spec : defaults[i];

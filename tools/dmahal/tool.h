@@ -84,4 +84,11 @@ struct tool_buggy {
 int tool_buggy_load(struct dmahal_device *d, const struct tool_buggy_sizes *sz,
                     struct tool_buggy *bd);
 
+/**
+ * `dmahal demo --platform noiommu[:...]`: the seed's story on a real edu device without an
+ * IOMMU (tools/dmahal/demo_noiommu.c). Needs root, hugepages and a low reservation.
+ * @return TOOL_EXIT_OK when the story unfolded as explained, else TOOL_EXIT_FAIL.
+ */
+int tool_demo_noiommu(const char *spec);
+
 #endif /* DMAHAL_TOOL_H */

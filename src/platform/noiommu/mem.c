@@ -257,22 +257,23 @@ static int take(struct nio_plat *np, size_t len, uint64_t align, uint64_t bounda
                 uint64_t max_addr, struct dmahal__chunk *out)
 {
     struct nio_region *r;
-    size_t hlen;
 
-    for (r = np->regions; r; r = r->next)
+    /* Hugepages mapped already, then a fresh one, and the low reservation last: it is the
+     * only memory a narrow device reaches. */
+    for (r = np->regions; r && r->huge; r = r->next)
         if (region_take(r, len, align, boundary, max_addr, out) == 0)
             return 0;
     /* A fresh hugepage, unless hugepages have come only from above this reach. */
-    if (!np->huge_on || align > np->huge_size || max_addr < np->huge_lowest ||
-        np->huge_error == -EPERM)
-        return -ENOMEM;
-    hlen = DMAHAL__ALIGN_UP(len, np->huge_size);
-    if (huge_map(np, hlen, &r))
-        return -ENOMEM;
-    if (region_take(r, len, align, boundary, max_addr, out) == 0)
-        return 0;
-    region_unlink(np, r);
-    region_destroy(r);
+    if (np->huge_on && align <= np->huge_size && max_addr >= np->huge_lowest &&
+        np->huge_error != -EPERM && huge_map(np, DMAHAL__ALIGN_UP(len, np->huge_size), &r) == 0) {
+        if (region_take(r, len, align, boundary, max_addr, out) == 0)
+            return 0;
+        region_unlink(np, r);
+        region_destroy(r);
+    }
+    for (r = np->regions; r; r = r->next)
+        if (!r->huge && region_take(r, len, align, boundary, max_addr, out) == 0)
+            return 0;
     return -ENOMEM;
 }
 
@@ -340,6 +341,22 @@ void dmahal__nio_bounce_free(struct dmahal_platform *p, const struct dmahal__chu
     pthread_mutex_lock(&np->lock);
     give_back(np, ch);
     pthread_mutex_unlock(&np->lock);
+}
+
+int dmahal__nio_region_phys(struct nio_plat *np, const void *va, uint64_t *pa)
+{
+    const uint8_t *p = va;
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&np->lock);
+    for (struct nio_region *r = np->regions; r; r = r->next)
+        if (p >= r->va && p < r->va + r->len) {
+            *pa = r->pa + (uint64_t)(p - r->va);
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&np->lock);
+    return rc;
 }
 
 /* ---- streaming maps: only memory the library owns goes to a device in place --------------- */

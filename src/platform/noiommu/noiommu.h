@@ -104,6 +104,9 @@ int dmahal__nio_adapter_init(struct dmahal_adapter *a);
 int dmahal__nio_low_open(struct nio_plat *np);
 void dmahal__nio_regions_free(struct nio_plat *np);
 int dmahal__nio_virt_to_phys(const void *va, uint64_t *pa);
+/* The bus address of @va if it lies in one of the platform's regions; -ENOENT if not (the
+ * low region is a /dev/mem mapping, which pagemap does not show). */
+int dmahal__nio_region_phys(struct nio_plat *np, const void *va, uint64_t *pa);
 int dmahal__nio_mem_alloc(struct dmahal_adapter *a, size_t len, size_t align,
                           struct dmahal__chunk *out);
 void dmahal__nio_mem_free(struct dmahal_adapter *a, const struct dmahal__chunk *ch);

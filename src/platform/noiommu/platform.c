@@ -272,6 +272,8 @@ int dmahal_noiommu_virt_to_phys(struct dmahal_platform *p, const void *va, uint6
         return -EINVAL;
     if (!nio_of(p))
         return -ENOTSUP;
+    if (dmahal__nio_region_phys(nio_of(p), va, pa) == 0)
+        return 0;
     return dmahal__nio_virt_to_phys(va, pa);
 }
 
