@@ -761,6 +761,8 @@ static void mapping_release(struct mapping *m)
     mapping_free(m);
 }
 
+/* ---- the live-list table: registering, finding and holding a list ---------------------- */
+
 static bool slot_names(uintptr_t v, const struct dmahal_sgl *sgl)
 {
     return v > SLOT_TOMB && (uintptr_t)((struct mapping *)(v & ~SLOT_FLAGS) + 1) == (uintptr_t)sgl;
@@ -865,6 +867,8 @@ static void live_put(struct dmahal__stream *st, struct mapping *m, _Atomic uintp
     else
         dmahal__lock_drop(&st->lock);
 }
+
+/* ---- a map: choosing the layout, waiting for bounce pages ------------------------------- */
 
 /* Runs on the thread that freed the pages a queued request waited for. */
 static void grant_async(struct dmahal__bounce_waiter *w)
