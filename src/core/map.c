@@ -1,147 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * map.c - streaming DMA: scatter/gather lists that honour an adapter's constraints, through
- * the IOMMU when there is one, directly when the device can take the memory as it is, and
- * through bounce pages (map registers) when it cannot; plus the cache maintenance a
- * non-coherent device needs for them. (Cached common buffers: common_sync.c.)
- *
- * Every live list is in a per-adapter table keyed by the list's address, so that unmap
- * and sync can refuse a list they never gave out without touching it. The table's lock
- * is the adapter's own: two adapters never share a lock on the map/unmap path, and the
- * IOVA allocator's per-thread caches keep the IOMMU domain's lock off it too.
+ * map.c - streaming DMA: scatter/gather lists that honour an adapter's constraints, through the
+ * IOMMU when there is one, directly when the device can take the memory as it is, and through
+ * bounce pages (map registers) when it cannot. The layouts are built in map_layout.c; cached common
+ * buffers are in common_sync.c.
  */
-#include "core/bounce.h"
-#include "core/iova.h"
+#include "core/map_internal.h"
 
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum how { HOW_PIN, HOW_IOMMU, HOW_BOUNCE, HOW_REG };
-
-struct mapping {
-    struct mapping *hnext; /* live table chain */
-    struct dmahal_sgl *sgl;
-    struct dmahal_adapter *a;
-    enum dmahal_dir dir;
-    enum how how;
-    bool device_owns; /* false between sync_for_cpu and sync_for_device */
-    bool tracked;     /* the platform's cache model follows its memory */
-    bool small;       /* a SMALL_BLOCK from the thread's cache */
-    unsigned niov;
-    struct iovec *iov;  /* the non-empty entries, copied */
-    dmahal_addr_t *bus; /* HOW_PIN: each entry's first page's bus address; HOW_REG: its
-                         * registration */
-    size_t total;
-    unsigned cap;       /* room in sgl->seg */
-    dmahal_addr_t iova; /* HOW_IOMMU, and HOW_BOUNCE behind an IOMMU */
-    size_t iova_len;
-    struct dmahal__bounce_run run; /* HOW_BOUNCE */
-    size_t boff;  /* where the data starts in the run (untrusted: it ends with the run) */
-    size_t guard; /* unmapped IOVA after the run, in iova_len (untrusted) */
-    bool spill;   /* the run is spill memory (spill.c), mapped already; not the pool's */
-    bool cache;   /* HOW_IOMMU of one piece: its mapping goes to the mapping cache */
-    struct dmahal__pool *pool; /* where run came from */
-    struct dmahal__bounce_waiter w;
-    dmahal_map_fn fn;
-    void *ctx;
-};
-
-/*
- * The table of live lists: a small lock-free table first (most adapters have a few dozen
- * transfers in flight), chains under the adapter's lock for what does not fit. A slot holds
- * a mapping's address, EMPTY, or TOMB once freed; BUSY is or'ed in while a sync uses the
- * mapping, so that an unmap waits for it. A list's address is the mapping's plus one
- * mapping, so a slot is matched without reading the mapping it names (which another thread
- * may be freeing).
- */
-#define FAST_SLOTS  256
-#define FAST_PROBES 8
-#define SLOT_EMPTY  ((uintptr_t)0)
-#define SLOT_TOMB   ((uintptr_t)1)
-#define SLOT_BUSY   ((uintptr_t)2)
-#define SLOT_DYING  ((uintptr_t)4) /* an unmap has claimed it: no new hold may start */
-#define SLOT_FLAGS  (SLOT_BUSY | SLOT_DYING)
-
-/* How the adapter's device reaches host memory, decided once. */
-enum path {
-    PATH_IOMMU,  /* through its IOMMU domain */
-    PATH_PIN,    /* at the memory's bus address, bouncing what it cannot take */
-    PATH_BOUNCE, /* only through bounce pages */
-    PATH_NONE,   /* not at all: the platform implements no streaming */
-};
-
-struct dmahal__stream {
-    enum path path;
-    _Atomic uintptr_t fast[FAST_SLOTS]; /* the live table's lock-free part */
-    dmahal__lock_t lock;                /* the live table's overflow, the pool */
-    struct mapping **buckets;
-    size_t nbuckets, live;
-    atomic_uint regs; /* bounce pages held by live lists */
-    struct dmahal__pool *pool;
-    unsigned joined;
-};
-
-/* ---- mapping memory ------------------------------------------------------------------------ */
-
-/*
- * Most transfers are a few pages in a few pieces, so their mapping fits a small block. Each
- * thread keeps a few freed ones: malloc and free would cost a third of a one-page map/unmap.
- * A block freed by another thread than the one that took it simply changes hands.
- */
-#define SMALL_BLOCK 512
-#define SMALL_KEEP  16
-
-struct block_cache {
-    void *v[SMALL_KEEP];
-    unsigned n;
-};
-
-static _Thread_local struct block_cache *blocks;
-static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
-static pthread_key_t blocks_key;
-
-static void blocks_destroy(void *arg)
-{
-    struct block_cache *c = arg;
-
-    while (c->n)
-        free(c->v[--c->n]);
-    free(c);
-    blocks = NULL;
-}
-
-static void blocks_key_init(void)
-{
-    pthread_key_create(&blocks_key, blocks_destroy);
-}
-
-static void *block_get(size_t bytes)
-{
-    if (bytes > SMALL_BLOCK)
-        return malloc(bytes);
-    if (blocks && blocks->n)
-        return blocks->v[--blocks->n];
-    return malloc(SMALL_BLOCK);
-}
-
-static void mapping_free(struct mapping *m)
-{
-    if (m->small && !blocks) {
-        pthread_once(&blocks_once, blocks_key_init);
-        blocks = calloc(1, sizeof(*blocks));
-        if (blocks && pthread_setspecific(blocks_key, blocks)) {
-            free(blocks);
-            blocks = NULL;
-        }
-    }
-    if (m->small && blocks && blocks->n < SMALL_KEEP) {
-        blocks->v[blocks->n++] = m;
-        return;
-    }
-    free(m);
-}
 
 /* ---- the live-list table ------------------------------------------------------------- */
 
@@ -229,411 +98,6 @@ int dmahal__stream_init(struct dmahal_adapter *a)
     return 0;
 }
 
-/* ---- building the list -------------------------------------------------------------------- */
-
-/* Appends [la, la + len) to the list, merging with the last element where the constraints
- * allow and splitting at max_segment and boundary multiples. -EAGAIN when the device cannot
- * take this layout (reach, alignment, element count): the caller bounces. */
-static int sg_add(const struct dmahal__constraints *c, struct mapping *m, dmahal_addr_t la,
-                  size_t len)
-{
-    struct dmahal_sgl *sgl = m->sgl;
-    /* A split at max_segment must leave the next element aligned too. */
-    uint64_t maxseg = c->max_segment == SIZE_MAX
-                          ? UINT64_MAX
-                          : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment, c->alignment);
-
-    if (la + len - 1 < la || la + len - 1 > c->max_addr)
-        return -EAGAIN;
-    /* The first element of a list that needs no split (most maps): no merge to try. */
-    if (sgl->nseg == 0 && len <= maxseg && !(la & (c->alignment - 1)) && m->cap &&
-        (!c->boundary || c->boundary - (la & (c->boundary - 1)) >= len)) {
-        sgl->seg[0] = (struct dmahal_seg){la, len};
-        sgl->nseg = 1;
-        return 0;
-    }
-    while (len) {
-        struct dmahal_seg *last = sgl->nseg ? &sgl->seg[sgl->nseg - 1] : NULL;
-        uint64_t room, take;
-
-        if (last && last->la + last->len == la && last->len < maxseg &&
-            !(c->boundary && (la & (c->boundary - 1)) == 0)) {
-            room = maxseg - last->len;
-        } else {
-            if ((la & (c->alignment - 1)) || sgl->nseg == c->max_segments || sgl->nseg == m->cap)
-                return -EAGAIN;
-            /* A gap in the list must fall on the virtual boundary: the element before it
-             * ends there, and this one starts there. */
-            if (c->virt_boundary && last &&
-                ((la | (last->la + last->len)) & (c->virt_boundary - 1)))
-                return -EAGAIN;
-            last = &sgl->seg[sgl->nseg++];
-            *last = (struct dmahal_seg){la, 0};
-            room = maxseg;
-        }
-        if (c->boundary && c->boundary - (la & (c->boundary - 1)) < room)
-            room = c->boundary - (la & (c->boundary - 1));
-        take = len < room ? len : room;
-        last->len += take;
-        la += take;
-        len -= take;
-    }
-    return 0;
-}
-
-static unsigned perm_of(enum dmahal_dir dir)
-{
-    return (dir & DMAHAL_TO_DEVICE ? DMAHAL__PERM_READ : 0) |
-           (dir & DMAHAL_FROM_DEVICE ? DMAHAL__PERM_WRITE : 0);
-}
-
-/* Allocates a mapping with room for the worst case of either layout, and copies the
- * non-empty iovec entries. */
-static int mapping_new(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-                       enum dmahal_dir dir, struct mapping **out)
-{
-    const struct dmahal__constraints *c = &a->c;
-    uint64_t unit = c->max_segment == SIZE_MAX
-                        ? UINT64_MAX
-                        : DMAHAL__ALIGN_DOWN((uint64_t)c->max_segment, c->alignment);
-    uint64_t total = 0, bound = 2, cap, window = UINT64_MAX;
-    unsigned n = 0;
-    struct mapping *m;
-    size_t bytes;
-
-    *out = NULL;
-    /*
-     * Elements of one contiguous piece of L bytes: within each boundary window, ceil(w /
-     * unit); at most L / unit + (windows touched), windows touched at most L / boundary + 2.
-     * When the unit divides the boundary (or there is none) a split at a window's end is a
-     * split at a unit's end too, and L / unit + 2 is enough; when the boundary is the
-     * smaller, each window is one element.
-     */
-    if (c->boundary && c->boundary <= unit)
-        unit = c->boundary;
-    else if (c->boundary && c->boundary % unit)
-        window = c->boundary;
-    for (unsigned i = 0; i < iovcnt; i++) {
-        if (!iov[i].iov_len)
-            continue;
-        if (!iov[i].iov_base)
-            return -EINVAL;
-        if (iov[i].iov_len > DMAHAL__MAX_LEN || total + iov[i].iov_len > DMAHAL__MAX_LEN)
-            return -E2BIG;
-        total += iov[i].iov_len;
-        /* No division when there is no limit (most adapters). */
-        bound += (unit == UINT64_MAX ? 0 : iov[i].iov_len / unit) +
-                 (window == UINT64_MAX ? 0 : iov[i].iov_len / window) + 2;
-        n++;
-    }
-    if (total == 0)
-        return -EINVAL;
-    if (total > c->max_transfer)
-        return -E2BIG;
-    cap = bound < c->max_segments ? bound : c->max_segments;
-    bytes = sizeof(*m) + sizeof(struct dmahal_sgl) + cap * sizeof(struct dmahal_seg) +
-            n * (sizeof(struct iovec) + sizeof(dmahal_addr_t));
-    m = block_get(bytes);
-    if (!m)
-        return -ENOMEM;
-    m->small = bytes <= SMALL_BLOCK;
-    /* Field by field: a whole-struct clear compiles to a string store that costs more. */
-    m->hnext = NULL;
-    m->sgl = (struct dmahal_sgl *)(m + 1);
-    m->sgl->nseg = 0;
-    m->a = a;
-    m->dir = dir;
-    m->how = HOW_PIN;
-    m->device_owns = true;
-    m->tracked = false;
-    m->niov = 0;
-    m->iov = (struct iovec *)&m->sgl->seg[cap];
-    m->bus = (dmahal_addr_t *)&m->iov[n];
-    m->total = total;
-    m->cap = (unsigned)cap;
-    m->iova = 0;
-    m->iova_len = 0;
-    m->run = (struct dmahal__bounce_run){NULL, 0, 0};
-    m->boff = 0;
-    m->guard = 0;
-    m->spill = false;
-    m->cache = false;
-    m->pool = NULL;
-    m->fn = NULL;
-    m->ctx = NULL;
-    /* Entries that continue one another in memory become one: one pin, one run of pages,
-     * and one element where the device allows it. */
-    for (unsigned i = 0; i < iovcnt; i++) {
-        struct iovec *last = m->niov ? &m->iov[m->niov - 1] : NULL;
-
-        if (!iov[i].iov_len)
-            continue;
-        if (last && (char *)last->iov_base + last->iov_len == (char *)iov[i].iov_base)
-            last->iov_len += iov[i].iov_len;
-        else
-            m->iov[m->niov++] = iov[i];
-    }
-    *out = m;
-    return 0;
-}
-
-/* ---- cache maintenance ------------------------------------------------------------------- */
-
-/* Calls @op on each piece of host memory the device sees for this mapping. */
-static void for_each_device_view(struct mapping *m,
-                                 void (*op)(struct dmahal_platform *p, void *va, size_t len))
-{
-    struct dmahal_platform *p = m->a->dev->p;
-
-    if (!op)
-        return;
-    if (m->how == HOW_BOUNCE) {
-        op(p, m->run.va + m->boff, m->total);
-        return;
-    }
-    for (unsigned i = 0; i < m->niov; i++)
-        op(p, m->iov[i].iov_base, m->iov[i].iov_len);
-}
-
-static int cache_track(struct mapping *m)
-{
-    struct dmahal_platform *p = m->a->dev->p;
-
-    if (m->a->c.coherent || !p->ops->cache_track)
-        return 0;
-    if (m->how == HOW_BOUNCE) {
-        if (p->ops->cache_track(p, m->run.va + m->boff, m->total))
-            return -ENOMEM;
-    } else {
-        for (unsigned i = 0; i < m->niov; i++) {
-            if (p->ops->cache_track(p, m->iov[i].iov_base, m->iov[i].iov_len)) {
-                while (i-- > 0)
-                    p->ops->cache_untrack(p, m->iov[i].iov_base, m->iov[i].iov_len);
-                return -ENOMEM;
-            }
-        }
-    }
-    m->tracked = true;
-    return 0;
-}
-
-static void cache_untrack(struct mapping *m)
-{
-    if (m->tracked)
-        for_each_device_view(m, m->a->dev->p->ops->cache_untrack);
-    m->tracked = false;
-}
-
-/* The device's view gets the driver's bytes: copied into the bounce run, caches written. */
-static void fill_device_view(struct mapping *m)
-{
-    if (m->how == HOW_BOUNCE) {
-        char *at = m->run.va + m->boff;
-
-        for (unsigned i = 0; i < m->niov; i++) {
-            memcpy(at, m->iov[i].iov_base, m->iov[i].iov_len);
-            at += m->iov[i].iov_len;
-        }
-    }
-    if (m->tracked)
-        for_each_device_view(m, m->a->dev->p->ops->cache_flush);
-}
-
-/* The device hands the memory back to the CPU. */
-static void to_cpu(struct mapping *m)
-{
-    if (!(m->dir & DMAHAL_FROM_DEVICE))
-        return;
-    if (m->tracked)
-        for_each_device_view(m, m->a->dev->p->ops->cache_invalidate);
-    if (m->how == HOW_BOUNCE) {
-        const char *at = m->run.va + m->boff;
-
-        for (unsigned i = 0; i < m->niov; i++) {
-            memcpy(m->iov[i].iov_base, at, m->iov[i].iov_len);
-            at += m->iov[i].iov_len;
-        }
-    }
-}
-
-/* ---- the direct layouts ------------------------------------------------------------------- */
-
-static size_t span_of(const struct iovec *v, size_t page)
-{
-    uintptr_t va = (uintptr_t)v->iov_base;
-
-    return DMAHAL__ALIGN_UP(va + v->iov_len, page) - DMAHAL__ALIGN_DOWN(va, page);
-}
-
-static void *base_of(const struct iovec *v, size_t page)
-{
-    return (void *)DMAHAL__ALIGN_DOWN((uintptr_t)v->iov_base, page);
-}
-
-static void iova_put(struct dmahal_adapter *a, dmahal_addr_t iova, size_t len)
-{
-    if (a->c.alignment > a->dev->p->page_size)
-        dmahal__iova_free(a->dev->iova, iova, len);
-    else
-        dmahal__iova_free_fast(a->dev->iova, iova, len);
-}
-
-static int iova_get(struct dmahal_adapter *a, size_t len, dmahal_addr_t *iova)
-{
-    /* Streaming maps align only to the page, which the per-thread caches serve; a larger
-     * alignment goes to the allocator itself. */
-    if (a->c.alignment > a->dev->p->page_size)
-        return dmahal__iova_alloc(a->dev->iova, len, a->c.alignment, 0, a->c.max_addr, iova);
-    return dmahal__iova_alloc_fast(a->dev->iova, len, a->c.max_addr, iova);
-}
-
-/* One contiguous IOVA range for the whole transfer, each entry's pages after the last's. */
-static int map_iommu(struct mapping *m)
-{
-    struct dmahal_adapter *a = m->a;
-    struct dmahal_device *d = a->dev;
-    size_t page = d->p->page_size, len = 0, at;
-    unsigned mapped, perm = perm_of(m->dir);
-    int rc;
-
-    for (unsigned i = 0; i < m->niov; i++)
-        len += span_of(&m->iov[i], page);
-    if ((a->desc.flags & DMAHAL_DESC_MAP_CACHE) && m->niov == 1) {
-        m->cache = true;
-        if (dmahal__mcache_take(a, base_of(&m->iov[0], page), len, perm, &m->iova) == 0) {
-            m->iova_len = len;
-            rc = sg_add(&a->c, m, m->iova + ((uintptr_t)m->iov[0].iov_base & (page - 1)),
-                        m->iov[0].iov_len);
-            if (rc == 0) {
-                m->how = HOW_IOMMU;
-                return 0;
-            }
-            m->sgl->nseg = 0;
-            d->p->ops->iommu_unmap(d, m->iova, len);
-            goto err_iova;
-        }
-    }
-    rc = iova_get(a, len, &m->iova);
-    if (rc)
-        return rc;
-    m->iova_len = len;
-    at = 0;
-    if (m->niov == 1) {
-        /* One piece (most maps): its span is the whole range, no walk needed. */
-        rc = sg_add(&a->c, m, m->iova + ((uintptr_t)m->iov[0].iov_base & (page - 1)),
-                    m->iov[0].iov_len);
-    } else {
-        for (unsigned i = 0; i < m->niov; i++) {
-            rc = sg_add(&a->c, m, m->iova + at + ((uintptr_t)m->iov[i].iov_base & (page - 1)),
-                        m->iov[i].iov_len);
-            if (rc)
-                break;
-            at += span_of(&m->iov[i], page);
-        }
-    }
-    if (rc)
-        goto err_iova;
-    at = 0;
-    for (mapped = 0; mapped < m->niov; mapped++) {
-        size_t span = m->niov == 1 ? len : span_of(&m->iov[mapped], page);
-
-        rc = d->p->ops->iommu_map(d, m->iova + at, base_of(&m->iov[mapped], page), span, perm);
-        if (rc)
-            goto err_map;
-        at += span;
-    }
-    m->how = HOW_IOMMU;
-    return 0;
-
-err_map:
-    if (at)
-        d->p->ops->iommu_unmap(d, m->iova, at);
-err_iova:
-    iova_put(a, m->iova, len);
-    m->iova_len = 0;
-    m->sgl->nseg = 0;
-    return rc;
-}
-
-static void unpin_all(struct mapping *m, unsigned n)
-{
-    struct dmahal_adapter *a = m->a;
-    size_t page = a->dev->p->page_size;
-
-    for (unsigned i = 0; i < n; i++)
-        a->dev->p->ops->unpin(a, base_of(&m->iov[i], page), span_of(&m->iov[i], page), m->bus[i]);
-}
-
-/* Without an IOMMU: the memory where it is, if the device reaches all of it. */
-static int map_pinned(struct mapping *m)
-{
-    struct dmahal_adapter *a = m->a;
-    const struct dmahal__platform_ops *ops = a->dev->p->ops;
-    size_t page = a->dev->p->page_size;
-    unsigned i;
-    int rc = 0;
-
-    if (!ops->pin)
-        return -EAGAIN;
-    for (i = 0; i < m->niov; i++) {
-        const struct iovec *v = &m->iov[i];
-
-        rc = ops->pin(a, base_of(v, page), span_of(v, page), &m->bus[i]);
-        if (rc)
-            break;
-        rc = sg_add(&a->c, m, m->bus[i] + ((uintptr_t)v->iov_base & (page - 1)), v->iov_len);
-        if (rc) {
-            i++;
-            break;
-        }
-    }
-    if (rc) {
-        unpin_all(m, i);
-        m->sgl->nseg = 0;
-        return rc;
-    }
-    m->how = HOW_PIN;
-    return 0;
-}
-
-static void reg_put_all(struct mapping *m, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        dmahal__reg_put((struct dmahal__reg *)(uintptr_t)m->bus[i]);
-}
-
-/* Inside registered memory (reg.c): the address is the registration's, nothing to map.
- * -EAGAIN when a piece lies outside every registration, or the layout does not fit. */
-static int map_registered(struct mapping *m)
-{
-    struct dmahal_adapter *a = m->a;
-    unsigned i;
-    int rc = 0;
-
-    for (i = 0; i < m->niov; i++) {
-        struct dmahal__reg *r;
-        dmahal_addr_t la;
-
-        if (dmahal__reg_get(a, m->iov[i].iov_base, m->iov[i].iov_len, &r, &la)) {
-            rc = -EAGAIN;
-            break;
-        }
-        m->bus[i] = (dmahal_addr_t)(uintptr_t)r;
-        rc = sg_add(&a->c, m, la, m->iov[i].iov_len);
-        if (rc) {
-            i++;
-            break;
-        }
-    }
-    if (rc) {
-        reg_put_all(m, i);
-        m->sgl->nseg = 0;
-        return -EAGAIN;
-    }
-    m->how = HOW_REG;
-    return 0;
-}
-
 /* ---- bouncing ----------------------------------------------------------------------------- */
 
 static size_t bounce_pages(const struct mapping *m)
@@ -690,13 +154,13 @@ static int bounce_finish(struct mapping *m)
 
     m->how = HOW_BOUNCE;
     if (d->p->has_iommu) {
-        rc = iova_get(a, len + m->guard, &m->iova);
+        rc = dmahal__map_iova_get(a, len + m->guard, &m->iova);
         if (rc)
             return rc;
         m->iova_len = len + m->guard;
-        rc = d->p->ops->iommu_map(d, m->iova, m->run.va, len, perm_of(m->dir));
+        rc = d->p->ops->iommu_map(d, m->iova, m->run.va, len, dmahal__map_perm_of(m->dir));
         if (rc) {
-            iova_put(a, m->iova, m->iova_len);
+            dmahal__map_iova_put(a, m->iova, m->iova_len);
             m->iova_len = 0;
             return rc;
         }
@@ -706,13 +170,13 @@ static int bounce_finish(struct mapping *m)
      * it: an access past the end reaches the unmapped guard page. */
     if (m->guard)
         m->boff = DMAHAL__ALIGN_DOWN(len - m->total, (size_t)a->c.alignment);
-    rc = sg_add(&a->c, m, bus + m->boff, m->total);
+    rc = dmahal__map_sg_add(&a->c, m, bus + m->boff, m->total);
     if (rc == 0)
-        rc = cache_track(m);
+        rc = dmahal__map_cache_track(m);
     if (rc) {
         if (m->iova_len) {
             d->p->ops->iommu_unmap(d, m->iova, len);
-            iova_put(a, m->iova, m->iova_len);
+            dmahal__map_iova_put(a, m->iova, m->iova_len);
             m->iova_len = 0;
         }
         /* Even a fresh contiguous run does not fit: no layout would. */
@@ -722,7 +186,7 @@ static int bounce_finish(struct mapping *m)
     /* In every direction, as Linux's swiotlb does: bytes a FROM_DEVICE transfer's device
      * does not write come back at unmap as the driver left them, never as whatever the
      * pages held before (another transfer's data). */
-    fill_device_view(m);
+    dmahal__map_fill_device_view(m);
     return 0;
 }
 
@@ -739,26 +203,26 @@ static void mapping_release(struct mapping *m)
     struct dmahal_adapter *a = m->a;
     struct dmahal_device *d = a->dev;
 
-    cache_untrack(m);
+    dmahal__map_cache_untrack(m);
     if (m->cache && m->how == HOW_IOMMU &&
-        dmahal__mcache_keep(a, base_of(&m->iov[0], d->p->page_size), m->iova_len, perm_of(m->dir),
-                            m->iova)) {
+        dmahal__mcache_keep(a, dmahal__map_base_of(&m->iov[0], d->p->page_size), m->iova_len,
+                            dmahal__map_perm_of(m->dir), m->iova)) {
         m->iova_len = 0; /* kept mapped, for the next map of the same memory */
     } else if (m->iova_len) {
         d->p->ops->iommu_unmap(d, m->iova, m->iova_len - m->guard);
-        iova_put(a, m->iova, m->iova_len);
+        dmahal__map_iova_put(a, m->iova, m->iova_len);
     }
     if (m->how == HOW_PIN)
-        unpin_all(m, m->niov);
+        dmahal__map_unpin_all(m, m->niov);
     if (m->how == HOW_REG)
-        reg_put_all(m, m->niov);
+        dmahal__map_reg_put_all(m, m->niov);
     if (m->how == HOW_BOUNCE && m->spill) {
         dmahal__spill_put(a, m->run.la, m->run.pages << d->p->page_shift);
     } else if (m->how == HOW_BOUNCE) {
         atomic_fetch_sub(&a->stream->regs, (unsigned)m->run.pages);
         bounce_unwind(m);
     }
-    mapping_free(m);
+    dmahal__mapping_free(m);
 }
 
 /* ---- the live-list table: registering, finding and holding a list ---------------------- */
@@ -884,7 +348,7 @@ static void grant_async(struct dmahal__bounce_waiter *w)
         void *ctx = m->ctx;
 
         bounce_unwind(m);
-        mapping_free(m);
+        dmahal__mapping_free(m);
         fn(a, rc, NULL, ctx);
         return;
     }
@@ -903,7 +367,7 @@ static int map_spill(struct mapping *m)
     if (rc)
         return -ENOSPC;
     m->run.pages = bounce_pages(m);
-    rc = sg_add(&a->c, m, m->run.la, m->total);
+    rc = dmahal__map_sg_add(&a->c, m, m->run.la, m->total);
     if (rc) {
         dmahal__spill_put(a, m->run.la, bytes);
         m->sgl->nseg = 0;
@@ -938,12 +402,12 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     int rc;
 
     *out = NULL;
-    rc = mapping_new(a, iov, iovcnt, dir, &m);
+    rc = dmahal__mapping_new(a, iov, iovcnt, dir, &m);
     if (rc)
         return rc;
     rc = -EAGAIN;
     if (atomic_load_explicit(&a->regs, memory_order_relaxed) && a->stream->path <= PATH_PIN)
-        rc = map_registered(m);
+        rc = dmahal__map_registered(m);
     if (rc == 0)
         goto direct;
     if ((a->desc.flags & DMAHAL_DESC_UNTRUSTED) && shares_a_page(m)) {
@@ -953,15 +417,15 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     }
     switch (a->stream->path) {
     case PATH_IOMMU:
-        rc = map_iommu(m);
+        rc = dmahal__map_iommu(m);
         /* Out of mappings: the cache gives its back first, then the copy goes to spill. */
         if (rc == -ENOSPC && dmahal__mcache_flush(a))
-            rc = map_iommu(m);
+            rc = dmahal__map_iommu(m);
         if (rc == -ENOSPC)
             rc = map_spill(m);
         break;
     case PATH_PIN:
-        rc = map_pinned(m);
+        rc = dmahal__map_pinned(m);
         break;
     case PATH_BOUNCE:
         rc = -EAGAIN;
@@ -972,7 +436,7 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
     }
     if (rc == 0) {
     direct:
-        rc = cache_track(m);
+        rc = dmahal__map_cache_track(m);
         if (rc) {
             mapping_release(m);
             return rc;
@@ -981,7 +445,7 @@ static int map_common(struct dmahal_adapter *a, const struct iovec *iov, unsigne
          * every direction (as arm64 cleans them): bytes the device does not write stay. A
          * spilled one has its copy to make. */
         if (m->tracked || m->how == HOW_BOUNCE)
-            fill_device_view(m);
+            dmahal__map_fill_device_view(m);
         *out = m;
         return 0;
     }
@@ -1019,7 +483,7 @@ bounce:
     return 0;
 
 err_free:
-    mapping_free(m);
+    dmahal__mapping_free(m);
     return rc;
 }
 
@@ -1060,7 +524,7 @@ int dmahal__unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
         return -ENOENT;
     /* After sync_for_cpu the CPU has the data already, and the device had no turn since. */
     if (m->device_owns && (m->tracked || m->how == HOW_BOUNCE))
-        to_cpu(m);
+        dmahal__map_to_cpu(m);
     mapping_release(m);
     return 0;
 }
@@ -1077,7 +541,7 @@ int dmahal__sync_for_device(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
      * may write only part of it, and what it leaves must come back as the CPU left it.
      * While the device has it, a FROM_DEVICE transfer holds the device's bytes: kept. */
     if ((m->dir & DMAHAL_TO_DEVICE) || !m->device_owns)
-        fill_device_view(m);
+        dmahal__map_fill_device_view(m);
     m->device_owns = true;
     live_put(a->stream, m, slot);
     return 0;
@@ -1090,7 +554,7 @@ int dmahal__sync_for_cpu(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
 
     if (!m)
         return -ENOENT;
-    to_cpu(m);
+    dmahal__map_to_cpu(m);
     m->device_owns = false;
     live_put(a->stream, m, slot);
     return 0;
@@ -1144,7 +608,7 @@ void dmahal__stream_fini(struct dmahal_adapter *a)
 
             w = w->next;
             m->fn(a, -ECANCELED, NULL, m->ctx);
-            mapping_free(m);
+            dmahal__mapping_free(m);
         }
     }
     for (size_t i = 0; i < FAST_SLOTS; i++) {
