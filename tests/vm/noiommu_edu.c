@@ -248,3 +248,27 @@ TEST(narrow_adapter_without_low_range_is_told_what_to_reserve)
     dmahal_device_close(d);
     dmahal_platform_close(p);
 }
+
+TEST(edu_intx_through_uio)
+{
+    struct rig r;
+
+    rig_up(&r, "DMAHAL_VM_EDU", 28);
+    CHECK_EQ(dmahal_irq_count(r.d, DMAHAL_IRQ_INTX), 1);
+    CHECK_EQ(dmahal_irq_enable(r.d, DMAHAL_IRQ_INTX, 1), 1);
+    CHECK_ERR(dmahal_irq_wait(r.d, 0, 0), -ETIMEDOUT);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0x8);
+    CHECK_OK(dmahal_irq_wait(r.d, 0, 5000));
+    CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x8u);
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x8);
+    CHECK_OK(dmahal_irq_unmask(r.d, 0));
+    CHECK_ERR(dmahal_irq_wait(r.d, 0, 100), -ETIMEDOUT);
+    /* Once more: the line was unmasked. */
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0x10);
+    CHECK_OK(dmahal_irq_wait(r.d, 0, 5000));
+    dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x10);
+    CHECK_OK(dmahal_irq_unmask(r.d, 0));
+    CHECK_OK(dmahal_irq_disable(r.d));
+    printf("  INTx of the edu through /dev/uioN: fired twice, unmasked between\n");
+    rig_down(&r);
+}

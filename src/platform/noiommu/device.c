@@ -276,7 +276,7 @@ static int uio_open(const struct nio_plat *np, const struct nio_dev *nd)
     while (fd < 0 && (e = readdir(dir)))
         if (strncmp(e->d_name, "uio", 3) == 0) {
             snprintf(path, sizeof(path), "%s/%s", np->dev_dir, e->d_name);
-            fd = open(path, O_RDWR | O_CLOEXEC);
+            fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
         }
     closedir(dir);
     return fd;
@@ -292,7 +292,7 @@ int dmahal__nio_device_open(struct dmahal_device *d, const char *name)
     nd = calloc(1, sizeof(*nd));
     if (!nd)
         return -ENOMEM;
-    nd->cfg_fd = nd->uio_fd = -1;
+    nd->cfg_fd = nd->uio_fd = nd->irq_fd = -1;
     if (!pci_addr_parse(name, nd->addr, sizeof(nd->addr))) {
         rc = find_by_id(np, name, nd->addr, sizeof(nd->addr));
         if (rc)
@@ -335,6 +335,102 @@ void dmahal__nio_device_close(struct dmahal_device *d)
         close(nd->uio_fd);
     close(nd->cfg_fd);
     free(nd);
+}
+
+/* ---- configuration space and INTx through uio ------------------------------------------ */
+
+unsigned dmahal__nio_config_size(struct dmahal_device *d)
+{
+    struct nio_dev *nd = dmahal__dev(d)->priv;
+    off_t end = lseek(nd->cfg_fd, 0, SEEK_END);
+
+    /* sysfs gives 4096 bytes for PCIe devices, 256 for conventional PCI. */
+    return end >= 4096 ? 4096 : 256;
+}
+
+int dmahal__nio_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len)
+{
+    return cfg_rw(dmahal__dev(d)->priv, false, off, buf, len);
+}
+
+int dmahal__nio_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len)
+{
+    return cfg_rw(dmahal__dev(d)->priv, true, off, (void *)buf, len);
+}
+
+unsigned dmahal__nio_irq_count(struct dmahal_device *d, enum dmahal_irq_type type)
+{
+    struct nio_dev *nd = dmahal__dev(d)->priv;
+
+    /* uio_pci_generic serves the line only; MSI would need vfio-pci. */
+    return type == DMAHAL_IRQ_INTX && nd->uio_fd >= 0 ? 1 : 0;
+}
+
+/* uio_pci_generic masks INTx on each interrupt with the command register's Interrupt
+ * Disable bit, and has no irqcontrol: user space clears the bit to unmask (the kernel's
+ * uio howto does the same). */
+static int uio_control(struct nio_dev *nd, int32_t on)
+{
+    uint16_t cmd;
+    int rc = cfg_rw(nd, false, PCI_COMMAND, &cmd, sizeof(cmd));
+
+    if (rc)
+        return rc;
+    if (on)
+        cmd &= (uint16_t)~PCI_COMMAND_INTX_DISABLE;
+    else
+        cmd |= PCI_COMMAND_INTX_DISABLE;
+    return cfg_rw(nd, true, PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+int dmahal__nio_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec,
+                           int *fds)
+{
+    struct nio_dev *nd = dmahal__dev(d)->priv;
+    int rc;
+
+    if (type != DMAHAL_IRQ_INTX || nvec != 1 || nd->uio_fd < 0)
+        return -ENOTSUP;
+    /* The uio fd is readable once per interrupt: it is the vector's fd, as a copy that
+     * irq_disable closes. */
+    nd->irq_fd = fcntl(nd->uio_fd, F_DUPFD_CLOEXEC, 0);
+    if (nd->irq_fd < 0)
+        return -errno;
+    rc = uio_control(nd, 1);
+    if (rc) {
+        close(nd->irq_fd);
+        nd->irq_fd = -1;
+        return rc;
+    }
+    fds[0] = nd->irq_fd;
+    return 0;
+}
+
+void dmahal__nio_irq_disable(struct dmahal_device *d)
+{
+    struct nio_dev *nd = dmahal__dev(d)->priv;
+
+    uio_control(nd, 0);
+    close(nd->irq_fd);
+    nd->irq_fd = -1;
+}
+
+int dmahal__nio_irq_unmask(struct dmahal_device *d, unsigned vector)
+{
+    (void)vector;
+    return uio_control(dmahal__dev(d)->priv, 1);
+}
+
+int dmahal__nio_irq_consume(struct dmahal_device *d, unsigned vector, int fd)
+{
+    int32_t count;
+    ssize_t n = read(fd, &count, sizeof(count));
+
+    (void)d;
+    (void)vector;
+    if (n == (ssize_t)sizeof(count))
+        return 1;
+    return n < 0 && errno != EAGAIN ? -errno : 0;
 }
 
 int dmahal__nio_adapter_init(struct dmahal_adapter *a)

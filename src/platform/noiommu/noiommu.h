@@ -6,7 +6,7 @@
  * Devices are bound to uio_pci_generic (or to vfio-pci in the kernel's no-IOMMU mode, where
  * the kernel has CONFIG_VFIO_NOIOMMU): their BARs are the sysfs resourceN files, mapped; their
  * configuration space is the sysfs config file; bus mastering is turned on when the first
- * adapter is got and off when the device is closed.
+ * adapter is got and off when the device is closed; INTx is the uio fd (MSI needs vfio-pci).
  *
  * DMA memory comes only from memory whose physical address never moves, in regions:
  *   - hugetlbfs pages (2 MiB by default), mapped shared and kept out of children, whose
@@ -83,6 +83,7 @@ struct nio_dev {
     char driver[32]; /* uio_pci_generic or vfio-pci */
     int cfg_fd;      /* the sysfs config file */
     int uio_fd;      /* /dev/uioN, for INTx; -1 if none */
+    int irq_fd;      /* its copy while INTx is enabled; -1 */
     bool master;     /* bus mastering turned on by this platform */
     struct nio_bar bar[DMAHAL__BARS];
 };
@@ -99,6 +100,15 @@ uint64_t dmahal__nio_mmio_read(struct dmahal_device *d, unsigned bar, uint64_t o
 void dmahal__nio_mmio_write(struct dmahal_device *d, unsigned bar, uint64_t off, uint64_t val,
                             unsigned size);
 int dmahal__nio_adapter_init(struct dmahal_adapter *a);
+unsigned dmahal__nio_config_size(struct dmahal_device *d);
+int dmahal__nio_config_read(struct dmahal_device *d, unsigned off, void *buf, size_t len);
+int dmahal__nio_config_write(struct dmahal_device *d, unsigned off, const void *buf, size_t len);
+unsigned dmahal__nio_irq_count(struct dmahal_device *d, enum dmahal_irq_type type);
+int dmahal__nio_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec,
+                           int *fds);
+void dmahal__nio_irq_disable(struct dmahal_device *d);
+int dmahal__nio_irq_unmask(struct dmahal_device *d, unsigned vector);
+int dmahal__nio_irq_consume(struct dmahal_device *d, unsigned vector, int fd);
 
 /* mem.c */
 int dmahal__nio_low_open(struct nio_plat *np);

@@ -255,6 +255,15 @@ const struct dmahal__platform_ops dmahal__noiommu_ops = {
     .unpin = dmahal__nio_unpin,
     .bounce_alloc = dmahal__nio_bounce_alloc,
     .bounce_free = dmahal__nio_bounce_free,
+    /* INTx through the device's uio fd; MSI needs vfio-pci. */
+    .irq_count = dmahal__nio_irq_count,
+    .irq_enable = dmahal__nio_irq_enable,
+    .irq_disable = dmahal__nio_irq_disable,
+    .irq_unmask = dmahal__nio_irq_unmask,
+    .irq_consume = dmahal__nio_irq_consume,
+    .config_size = dmahal__nio_config_size,
+    .config_read = dmahal__nio_config_read,
+    .config_write = dmahal__nio_config_write,
 };
 
 /* ---- public entry points ------------------------------------------------------------------ */

@@ -672,3 +672,34 @@ TEST(hugepages_for_a_wide_adapter)
     dmahal_device_close(d);
     dmahal_platform_close(p);
 }
+
+TEST(intx_through_the_uio_fd_and_config_space)
+{
+    struct dmahal_platform *p;
+    struct dmahal_device *d;
+    uint32_t v = 0x12345678, back = 0;
+    char path[128];
+    struct stat st;
+
+    machine();
+    CHECK_OK(dmahal_platform_open(spec(""), &p));
+    CHECK_OK(dmahal_device_open(p, EDU, &d));
+    CHECK_EQ(dmahal_irq_count(d, DMAHAL_IRQ_INTX), 1);
+    CHECK_EQ(dmahal_irq_count(d, DMAHAL_IRQ_MSI), 0);
+    CHECK_ERR(dmahal_irq_enable(d, DMAHAL_IRQ_MSI, 1), -ENOTSUP);
+    CHECK_EQ(dmahal_irq_enable(d, DMAHAL_IRQ_INTX, 0), 1);
+    CHECK_GE(dmahal_irq_fd(d, 0), 0);
+    /* The line is unmasked with the command register's Interrupt Disable bit. */
+    CHECK_EQ_U(command_reg(EDU) & 0x400, 0);
+    CHECK_OK(dmahal_irq_unmask(d, 0));
+    CHECK_OK(dmahal_irq_disable(d));
+    CHECK_EQ_U(command_reg(EDU) & 0x400, 0x400);
+    snprintf(path, sizeof(path), "%s/dev/uio0", root);
+    CHECK_OK(stat(path, &st));
+
+    CHECK_OK(dmahal_config_write(d, 0x40, &v, 4));
+    CHECK_OK(dmahal_config_read(d, 0x40, &back, 4));
+    CHECK_EQ_U(back, v);
+    dmahal_device_close(d);
+    dmahal_platform_close(p);
+}
