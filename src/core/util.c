@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,4 +125,43 @@ void dmahal__struct_clear(void *dst, size_t ours, size_t base)
         n = ours;
     if (n > sizeof(size_t))
         memset((char *)dst + sizeof(size_t), 0, n - sizeof(size_t));
+}
+
+/* ---- PCI names, for the platforms of real devices ---------------------------------- */
+
+bool dmahal__hex_field(const char *s, int n, unsigned *out)
+{
+    *out = 0;
+    for (int i = 0; i < n; i++) {
+        int c = s[i];
+        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+
+        if (v == 16)
+            return false;
+        *out = *out << 4 | v;
+    }
+    return true;
+}
+
+int dmahal__pci_addr_parse(const char *name, char *out, size_t size)
+{
+    unsigned dom = 0, bus, slot, fn;
+    size_t len = strlen(name);
+    const char *s = name;
+
+    if (len == 12) {
+        if (!dmahal__hex_field(s, 4, &dom) || s[4] != ':')
+            return -EINVAL;
+        s += 5;
+    } else if (len != 7) {
+        return -EINVAL;
+    }
+    if (!dmahal__hex_field(s, 2, &bus) || s[2] != ':' || !dmahal__hex_field(s + 3, 2, &slot) ||
+        s[5] != '.' || !dmahal__hex_field(s + 6, 1, &fn) || slot > 0x1f || fn > 7)
+        return -EINVAL;
+    snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
+    return 0;
 }

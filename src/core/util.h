@@ -6,6 +6,7 @@
 #ifndef DMAHAL_UTIL_H
 #define DMAHAL_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,5 +33,11 @@ int dmahal__struct_in(void *dst, size_t ours, const void *src, size_t base);
 int dmahal__struct_out(void *dst, const void *src, size_t ours, size_t base);
 /* Clears a caller's struct as far as its size says (keeping the size), for a failed call. */
 void dmahal__struct_clear(void *dst, size_t ours, size_t base);
+
+/* Reads exactly @n hex digits at @s into @out; false if one is not a hex digit. */
+bool dmahal__hex_field(const char *s, int n, unsigned *out);
+/* Accepts a PCI address "DDDD:BB:SS.F" or "BB:SS.F" exactly (slot <= 0x1f, function <= 7) and
+ * writes the canonical form sysfs uses ("0000:00:03.0") into @out; -EINVAL otherwise. */
+int dmahal__pci_addr_parse(const char *name, char *out, size_t size);
 
 #endif /* DMAHAL_UTIL_H */

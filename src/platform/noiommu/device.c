@@ -19,45 +19,6 @@
 
 #define IORESOURCE_MEM 0x200ul /* include/linux/ioport.h */
 
-/* Reads @n hex digits exactly. */
-static bool hex_field(const char *s, int n, unsigned *out)
-{
-    *out = 0;
-    for (int i = 0; i < n; i++) {
-        int c = s[i];
-        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                            : 16;
-
-        if (v == 16)
-            return false;
-        *out = *out << 4 | v;
-    }
-    return true;
-}
-
-/* Accepts "DDDD:BB:SS.F" or "BB:SS.F" exactly, and writes the canonical form sysfs uses. */
-static bool pci_addr_parse(const char *name, char *out, size_t size)
-{
-    unsigned dom = 0, bus, slot, fn;
-    size_t len = strlen(name);
-    const char *s = name;
-
-    if (len == 12) {
-        if (!hex_field(s, 4, &dom) || s[4] != ':')
-            return false;
-        s += 5;
-    } else if (len != 7) {
-        return false;
-    }
-    if (!hex_field(s, 2, &bus) || s[2] != ':' || !hex_field(s + 3, 2, &slot) || s[5] != '.' ||
-        !hex_field(s + 6, 1, &fn) || slot > 0x1f || fn > 7)
-        return false;
-    snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
-    return true;
-}
-
 /* Reads a sysfs attribute of @addr holding one number ("0x1234"). */
 static bool read_num(const char *sysfs, const char *addr, const char *what, unsigned long *out)
 {
@@ -84,8 +45,8 @@ static int find_by_id(const struct nio_plat *np, const char *name, char *out, si
     struct dirent **list;
     int n, rc = -ENOENT;
 
-    if (strlen(name) != 9 || !hex_field(name, 4, &ven) || name[4] != ':' ||
-        !hex_field(name + 5, 4, &devid)) {
+    if (strlen(name) != 9 || !dmahal__hex_field(name, 4, &ven) || name[4] != ':' ||
+        !dmahal__hex_field(name + 5, 4, &devid)) {
         dmahal__nio_say("\"%s\" is neither a PCI address (DDDD:BB:SS.F) nor a vendor:device "
                         "(VVVV:DDDD, e.g. 1234:11e8)",
                         name);
@@ -293,7 +254,7 @@ int dmahal__nio_device_open(struct dmahal_device *d, const char *name)
     if (!nd)
         return -ENOMEM;
     nd->cfg_fd = nd->uio_fd = nd->irq_fd = -1;
-    if (!pci_addr_parse(name, nd->addr, sizeof(nd->addr))) {
+    if (dmahal__pci_addr_parse(name, nd->addr, sizeof(nd->addr))) {
         rc = find_by_id(np, name, nd->addr, sizeof(nd->addr));
         if (rc)
             goto err_free;

@@ -25,53 +25,14 @@
 
 /* ---- devices ---------------------------------------------------------------------------- */
 
-/* Reads @n hex digits exactly. */
-static bool hex_field(const char *s, int n, unsigned *out)
-{
-    *out = 0;
-    for (int i = 0; i < n; i++) {
-        int c = s[i];
-        unsigned v = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                            : 16;
-
-        if (v == 16)
-            return false;
-        *out = *out << 4 | v;
-    }
-    return true;
-}
-
-/* Accepts "DDDD:BB:SS.F" or "BB:SS.F" exactly, and writes the canonical form sysfs uses. */
-static int pci_addr_parse(const char *name, char *out, size_t size)
-{
-    unsigned dom = 0, bus, slot, fn;
-    size_t len = strlen(name);
-    const char *s = name;
-
-    if (len == 12) {
-        if (!hex_field(s, 4, &dom) || s[4] != ':')
-            return -EINVAL;
-        s += 5;
-    } else if (len != 7) {
-        return -EINVAL;
-    }
-    if (!hex_field(s, 2, &bus) || s[2] != ':' || !hex_field(s + 3, 2, &slot) || s[5] != '.' ||
-        !hex_field(s + 6, 1, &fn) || slot > 0x1f || fn > 7)
-        return -EINVAL;
-    snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
-    return 0;
-}
-
 /* Accepts "VVVV:DDDD" and "VVVV:DDDD#N" (N decimal, 0 the first match). */
 static bool ids_parse(const char *name, unsigned *vendor, unsigned *device, unsigned *nth)
 {
     const char *s = name + 9;
 
     *nth = 0;
-    if (strlen(name) < 9 || !hex_field(name, 4, vendor) || name[4] != ':' ||
-        !hex_field(name + 5, 4, device))
+    if (strlen(name) < 9 || !dmahal__hex_field(name, 4, vendor) || name[4] != ':' ||
+        !dmahal__hex_field(name + 5, 4, device))
         return false;
     if (*s == '\0')
         return true;
@@ -229,7 +190,7 @@ int dmahal__vfio_device_open(struct dmahal_device *d, const char *name)
                              strchr(name, '#') ? strchr(name, '#') : "");
             return rc;
         }
-    } else if (pci_addr_parse(name, addr, sizeof(addr))) {
+    } else if (dmahal__pci_addr_parse(name, addr, sizeof(addr))) {
         dmahal__vfio_say("\"%s\" is not a PCI address (DDDD:BB:SS.F, e.g. 0000:00:03.0) nor "
                          "IDs (VVVV:DDDD or VVVV:DDDD#N); device models are the sim platform's",
                          name);
