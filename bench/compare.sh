@@ -37,13 +37,26 @@ for b in "${benches[@]}"; do
 import re, statistics, sys
 base, bench, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 fig = re.compile(r"([A-Za-z][\w+/.-]*(?: [A-Za-z][\w+/.-]*)*) ([0-9.]+) (ns|us|GB/s|pairs/us)\b")
+per = re.compile(r"([0-9.]+) (ns) per (\w+)")
+row = re.compile(r"^(\d+ (?:B|KiB|MiB|GiB))\s+([0-9.\s-]+)$")
 def figures(path):
-    out, section = {}, ""
+    out, section, cols = {}, "", []
     for line in open(path):
+        line = line.rstrip("\n")
+        if line.startswith("size "):
+            cols = line.split()[1:-1]  # the contestants; the last word is the unit
+            continue
+        m = row.match(line)
+        if m and cols:
+            for name, v in zip(cols, m.group(2).split()):
+                out["%s | %s %s (ns/op)" % (section, m.group(1), name)] = float(v)
+            continue
         if line and not line[0].isspace():
             section = line.strip()[:48]
         for m in fig.finditer(line):
             out["%s | %s (%s)" % (section, m.group(1), m.group(3))] = float(m.group(2))
+        for m in per.finditer(line):
+            out["%s | ns per %s" % (section, m.group(3))] = float(m.group(1))
     return out
 ratios = {}
 for r in range(rounds):
