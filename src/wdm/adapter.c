@@ -84,22 +84,24 @@ NTSTATUS dmahal__wdm_status(int rc)
     }
 }
 
+/* The members of DMA_OPERATIONS version 1, which every version's table starts with. */
+#define WDM_OPS_V1                                                                                 \
+    .PutDmaAdapter = put_dma_adapter, .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,  \
+    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,                                            \
+    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,                                \
+    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,                                      \
+    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,                                        \
+    .FreeMapRegisters = dmahal__wdm_free_map_registers, .MapTransfer = dmahal__wdm_map_transfer,   \
+    .GetDmaAlignment = get_dma_alignment,                                                          \
+    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,                                   \
+    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list
+
 /* Versions 0 and 1: DMA_OPERATIONS version 1, up to PutScatterGatherList (Calculate and
  * BuildScatterGatherList came with version 2). ReadDmaCounter answers as for an adapter
  * without a system DMA controller. */
 static const DMA_OPERATIONS wdm_ops_v1 = {
     .Size = offsetof(DMA_OPERATIONS, CalculateScatterGatherList),
-    .PutDmaAdapter = put_dma_adapter,
-    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
-    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
-    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
-    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
-    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
-    .FreeMapRegisters = dmahal__wdm_free_map_registers,
-    .MapTransfer = dmahal__wdm_map_transfer,
-    .GetDmaAlignment = get_dma_alignment,
-    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
-    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    WDM_OPS_V1,
     .ReadDmaCounter = dmahal__wdm_read_dma_counter,
 };
 
@@ -107,17 +109,7 @@ static const DMA_OPERATIONS wdm_ops_v1 = {
  * CPU pages behind its logical addresses. */
 static const DMA_OPERATIONS wdm_ops_v2 = {
     .Size = offsetof(DMA_OPERATIONS, GetDmaAdapterInfo),
-    .PutDmaAdapter = put_dma_adapter,
-    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
-    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
-    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
-    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
-    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
-    .FreeMapRegisters = dmahal__wdm_free_map_registers,
-    .MapTransfer = dmahal__wdm_map_transfer,
-    .GetDmaAlignment = get_dma_alignment,
-    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
-    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    WDM_OPS_V1,
     .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
     .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
     .ReadDmaCounter = dmahal__wdm_read_dma_counter,
@@ -127,17 +119,7 @@ static const DMA_OPERATIONS wdm_ops_v2 = {
 /* Version 3: every member, through CreateCommonBufferFromMdl. */
 static const DMA_OPERATIONS wdm_ops_v3 = {
     .Size = sizeof(DMA_OPERATIONS),
-    .PutDmaAdapter = put_dma_adapter,
-    .AllocateCommonBuffer = dmahal__wdm_allocate_common_buffer,
-    .FreeCommonBuffer = dmahal__wdm_free_common_buffer,
-    .AllocateAdapterChannel = dmahal__wdm_allocate_adapter_channel,
-    .FlushAdapterBuffers = dmahal__wdm_flush_adapter_buffers,
-    .FreeAdapterChannel = dmahal__wdm_free_adapter_channel,
-    .FreeMapRegisters = dmahal__wdm_free_map_registers,
-    .MapTransfer = dmahal__wdm_map_transfer,
-    .GetDmaAlignment = get_dma_alignment,
-    .GetScatterGatherList = dmahal__wdm_get_scatter_gather_list,
-    .PutScatterGatherList = dmahal__wdm_put_scatter_gather_list,
+    WDM_OPS_V1,
     .CalculateScatterGatherList = dmahal__wdm_calculate_scatter_gather_list,
     .BuildScatterGatherList = dmahal__wdm_build_scatter_gather_list,
     .ReadDmaCounter = dmahal__wdm_read_dma_counter,
