@@ -4,9 +4,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <linux/pci_regs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int dmahal__parse_size(const char *s, uint64_t *out)
 {
@@ -164,4 +166,26 @@ int dmahal__pci_addr_parse(const char *name, char *out, size_t size)
         return -EINVAL;
     snprintf(out, size, "%04x:%02x:%02x.%x", dom, bus, slot, fn);
     return 0;
+}
+
+int dmahal__pci_cfg_rw(int fd, uint64_t base, bool write, unsigned off, void *buf, size_t len)
+{
+    ssize_t n = write ? pwrite(fd, buf, len, (off_t)(base + off))
+                      : pread(fd, buf, len, (off_t)(base + off));
+
+    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+int dmahal__pci_bus_master(int fd, uint64_t base, bool on)
+{
+    uint16_t cmd;
+    int rc = dmahal__pci_cfg_rw(fd, base, false, PCI_COMMAND, &cmd, sizeof(cmd));
+
+    if (rc)
+        return rc;
+    if (on)
+        cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+    else
+        cmd &= (uint16_t)~PCI_COMMAND_MASTER;
+    return dmahal__pci_cfg_rw(fd, base, true, PCI_COMMAND, &cmd, sizeof(cmd));
 }

@@ -40,4 +40,12 @@ bool dmahal__hex_field(const char *s, int n, unsigned *out);
  * writes the canonical form sysfs uses ("0000:00:03.0") into @out; -EINVAL otherwise. */
 int dmahal__pci_addr_parse(const char *name, char *out, size_t size);
 
+/* Reads or writes @len bytes of a PCI device's configuration space at @off, through @fd, in
+ * which the space starts at @base (a sysfs "config" file: 0; a VFIO device fd: its config
+ * region's offset). 0, -errno, or -EIO for a short transfer. */
+int dmahal__pci_cfg_rw(int fd, uint64_t base, bool write, unsigned off, void *buf, size_t len);
+/* Turns memory decoding and bus mastering on (@on) or bus mastering off, in the command
+ * register: without bus mastering the device's DMA goes nowhere, silently. As above. */
+int dmahal__pci_bus_master(int fd, uint64_t base, bool on);
+
 #endif /* DMAHAL_UTIL_H */

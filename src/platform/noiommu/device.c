@@ -157,24 +157,12 @@ static int device_check(const struct nio_plat *np, struct nio_dev *nd)
 
 static int cfg_rw(struct nio_dev *nd, bool write, unsigned off, void *buf, size_t len)
 {
-    ssize_t n = write ? pwrite(nd->cfg_fd, buf, len, off) : pread(nd->cfg_fd, buf, len, off);
-
-    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+    return dmahal__pci_cfg_rw(nd->cfg_fd, 0, write, off, buf, len);
 }
 
-/* Memory decoding and bus mastering: without the latter the device's DMA goes nowhere. */
 static int bus_master(struct nio_dev *nd, bool on)
 {
-    uint16_t cmd;
-    int rc = cfg_rw(nd, false, PCI_COMMAND, &cmd, sizeof(cmd));
-
-    if (rc)
-        return rc;
-    if (on)
-        cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-    else
-        cmd &= (uint16_t)~PCI_COMMAND_MASTER;
-    return cfg_rw(nd, true, PCI_COMMAND, &cmd, sizeof(cmd));
+    return dmahal__pci_bus_master(nd->cfg_fd, 0, on);
 }
 
 /* Maps every memory BAR the sysfs resource file lists. */

@@ -101,28 +101,9 @@ static int device_check(const char *addr, int *group)
     return 0;
 }
 
-static int cfg_rw(struct vfio_dev *vd, bool write, uint64_t off, void *buf, size_t len)
-{
-    ssize_t n = write ? pwrite(vd->fd, buf, len, (off_t)(vd->cfg_offset + off))
-                      : pread(vd->fd, buf, len, (off_t)(vd->cfg_offset + off));
-
-    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
-}
-
-/* Turns on memory decoding and bus mastering: without the latter the device's DMA goes
- * nowhere, silently. */
 static int bus_master(struct vfio_dev *vd, bool on)
 {
-    uint16_t cmd;
-    int rc = cfg_rw(vd, false, PCI_COMMAND, &cmd, sizeof(cmd));
-
-    if (rc)
-        return rc;
-    if (on)
-        cmd |= PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
-    else
-        cmd &= (uint16_t)~PCI_COMMAND_MASTER;
-    return cfg_rw(vd, true, PCI_COMMAND, &cmd, sizeof(cmd));
+    return dmahal__pci_bus_master(vd->fd, vd->cfg_offset, on);
 }
 
 static int regions_setup(struct dmahal_device *d, struct vfio_dev *vd)
