@@ -747,12 +747,12 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
 
         if (m->dev != d || (n = covered(m, la, len)) == 0)
             continue;
-        map_name(m, name, sizeof(name));
         r->extra_bt = m->map_bt;
         r->extra_what = "mapped by";
         r->dedup = m->seq << 1 | 1;
         r->dedup_dev = d;
         if (n < len) {
+            map_name(m, name, sizeof(name)); /* named only for a report: accesses are many */
             r->kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
             snprintf(r->msg, sizeof(r->msg),
                      "device %s %s %zu byte(s) at la %#llx: runs %zu byte(s) past the segments "
@@ -761,6 +761,7 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
                      name);
             dmahal__verify_add_activity(d, r);
         } else if (write && m->dir == DMAHAL_TO_DEVICE) {
+            map_name(m, name, sizeof(name));
             r->kind = DMAHAL_REPORT_DEV_WRITE_TO_DEVICE;
             snprintf(r->msg, sizeof(r->msg), "device %s writes %zu byte(s) at la %#llx into %s",
                      d->name, len, (unsigned long long)la, name);
@@ -769,6 +770,7 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
 
             if (h != m->hash) {
                 m->hash = h;
+                map_name(m, name, sizeof(name));
                 r->kind = DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS;
                 snprintf(r->msg, sizeof(r->msg),
                          "device %s reads %s, which the CPU wrote after it was mapped "
