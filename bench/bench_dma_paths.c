@@ -4,7 +4,10 @@
  * with an IOMMU, noiommu in the one without) against the simulated platform, on the 64-bit edu
  * ($DMAHAL_VM_EDU64): common-buffer alloc+free of 4 KiB and 64 KiB, and a streaming map+unmap
  * of 64 KiB TO_DEVICE, of malloc'd memory (noiommu: bounced, a 64 KiB copy; vfio: pinned and
- * mapped in the IOMMU) and of a common buffer (noiommu: in place; vfio: mapped again).
+ * mapped in the IOMMU), of a common buffer (noiommu: in place; vfio: mapped again) and of a
+ * registered hugepage of the program's own (dmahal_register; noiommu: in place, vfio: inside
+ * one IOMMU mapping made at registration). Where no hugepage is free the registered memory is
+ * malloc'd (the sim, and vfio, take that; noiommu refuses it and the benchmark fails).
  *
  * Contestants run interleaved (every repetition runs each once, in rotating order); figures
  * are medians of the per-operation time, ratios medians of per-repetition ratios. The guest is
@@ -20,17 +23,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 
 #define MAX_REPS 1000
-#define OPS      4 /* 4 KiB alloc+free, 64 KiB alloc+free, map malloc'd, map common */
+#define OPS      5 /* 4 KiB alloc+free, 64 KiB alloc+free, map malloc'd, common, registered */
 #define MAPLEN   (64u << 10)
+#define HUGE     (2u << 20)
 
 static const char usage[] = "usage: bench_dma_paths [--quick] [--reps N]\n"
                             "  in the test guest: common buffers and 64 KiB maps on the guest's\n"
                             "  platform against the simulated one\n";
 static const char *const op_names[OPS] = {"alloc+free 4 KiB", "alloc+free 64 KiB",
-                                          "map 64 KiB malloc'd", "map 64 KiB common"};
+                                          "map 64 KiB malloc'd", "map 64 KiB common",
+                                          "map 64 KiB registered"};
 
 struct side {
     const char *name;
@@ -38,6 +44,8 @@ struct side {
     struct dmahal_device *d;
     struct dmahal_adapter *a;
     unsigned char *user;
+    unsigned char *reg; /* registered: a hugepage, else malloc'd */
+    bool reg_huge;
     struct dmahal_buf cb;
     double ns[OPS][MAX_REPS];
 };
@@ -56,11 +64,23 @@ static int side_open(struct side *s, const char *spec, const char *dev)
     s->user = malloc(MAPLEN);
     if (!rc && !s->user)
         rc = -ENOMEM;
+    s->reg =
+        mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    s->reg_huge = s->reg != MAP_FAILED;
+    if (!s->reg_huge)
+        s->reg = aligned_alloc(HUGE, HUGE);
+    if (!rc && !s->reg)
+        rc = -ENOMEM;
+    if (!rc)
+        rc = dmahal_register(s->a, s->reg, HUGE);
     if (rc)
         fprintf(stderr, "bench_dma_paths: %s: %s\n", spec, dmahal_strerror(rc));
     else
         memset(s->user, 1, MAPLEN);
     s->name = dmahal_platform_name(s->p);
+    if (!rc)
+        printf("%s: registered memory is %s\n", s->name,
+               s->reg_huge ? "a hugepage" : "malloc'd (no hugepage free)");
     return rc;
 }
 
@@ -69,6 +89,13 @@ static void side_close(struct side *s)
     if (s->cb.va)
         dmahal_common_free(s->a, &s->cb);
     free(s->user);
+    if (s->reg && s->reg != MAP_FAILED) {
+        dmahal_unregister(s->a, s->reg, HUGE);
+        if (s->reg_huge)
+            munmap(s->reg, HUGE);
+        else
+            free(s->reg);
+    }
     dmahal_platform_close(s->p);
 }
 
@@ -77,7 +104,7 @@ static double sample(struct side *s, int op, unsigned n)
 {
     struct dmahal_buf b;
     struct dmahal_sgl *sgl;
-    struct iovec v = {op == 2 ? (void *)s->user : s->cb.va, MAPLEN};
+    struct iovec v = {op == 2 ? (void *)s->user : op == 3 ? s->cb.va : s->reg + MAPLEN, MAPLEN};
     uint64_t t0 = bench_now_ns();
 
     for (unsigned i = 0; i < n; i++) {

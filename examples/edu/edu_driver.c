@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 
 /* BAR0 registers (QEMU docs/specs/edu.rst). */
@@ -213,4 +214,23 @@ int edu_read(struct edu *e, uint32_t off, void *dst, uint32_t len)
         return rc;
     memcpy(dst, e->bounce.va, len);
     return 0;
+}
+
+int edu_dma_mem(struct edu *e, void *mem, uint32_t off, uint32_t len, bool to_ram)
+{
+    struct dmahal_sgl *sgl;
+    int rc;
+
+    if (!mem || !len || off >= EDU_DMA_LIMIT || len > EDU_DMA_LIMIT - off)
+        return -EINVAL;
+    rc = dmahal_map(e->adapter, &(struct iovec){mem, len}, 1,
+                    to_ram ? DMAHAL_FROM_DEVICE : DMAHAL_TO_DEVICE, 0, &sgl);
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < sgl->nseg && rc == 0; i++) {
+        rc = edu_dma(e, sgl->seg[i].la, off, (uint32_t)sgl->seg[i].len, to_ram);
+        off += (uint32_t)sgl->seg[i].len;
+    }
+    dmahal_unmap(e->adapter, sgl);
+    return rc;
 }

@@ -94,6 +94,17 @@ int edu_write(struct edu *e, uint32_t off, const void *src, uint32_t len);
  */
 int edu_read(struct edu *e, uint32_t off, void *dst, uint32_t len);
 
+/**
+ * Moves @p len bytes between the caller's own memory @p mem (malloc'd, static, registered
+ * hugepages: anywhere in the process) and the device's buffer at @p off, by DMA straight from
+ * or into @p mem: the driver maps it with dmahal_map() for the transfer, one DMA per element
+ * of the list, and unmaps it after. Where the device cannot reach the memory in place,
+ * dmahal bounces it. @p to_ram: device buffer to @p mem.
+ * @return 0; -EINVAL for NULL @p mem or a range outside the buffer; what dmahal_map()
+ *         returns; -ETIMEDOUT.
+ */
+int edu_dma_mem(struct edu *e, void *mem, uint32_t off, uint32_t len, bool to_ram);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,14 +4,19 @@
  * patterns and reads them back with transfers of one block, two pages (PRP2 as a data
  * pointer), 64 KiB and the largest the controller allows (PRP lists), checking every byte.
  *
- *   nvme_example [--poll | --irq] [PLATFORM [DEVICE]]
+ *   nvme_example [--poll | --irq] [--stream] [--hugepages] [PLATFORM [DEVICE]]
  *   nvme_example vfio 0000:00:05.0        QEMU's nvme bound to vfio-pci
  *   nvme_example sim nvme                 the simulated platform's NVMe controller model
+ *   nvme_example --stream --hugepages noiommu 0000:00:05.0   without an IOMMU
  *
  * Without arguments PLATFORM comes from $DMAHAL_PLATFORM (else "vfio") and DEVICE from
  * $DMAHAL_NVME_DEVICE, else $DMAHAL_VM_NVME (set by the test guest). The program overwrites
  * the first blocks of the namespace. --irq waits for the I/O queue's interrupt (MSI-X, else
- * INTx); --poll (the default) polls the completion queue. Exits 0 when every check passed.
+ * INTx); --poll (the default) polls the completion queue. --stream repeats the transfers
+ * straight from and into malloc'd memory (nvme_io_mem: streaming maps, which dmahal bounces
+ * where the controller cannot reach the memory in place); --hugepages does so with a hugepage
+ * of the program's own (mmap MAP_HUGETLB), registered with dmahal_register, which the
+ * controller reaches in place. Exits 0 when every check passed.
  */
 #include "nvme_driver.h"
 
@@ -20,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
 
 static const char *pick(int argc, char **argv, int i, const char *env1, const char *env2,
                         const char *dflt)
@@ -74,6 +81,67 @@ out:
     return rc;
 }
 
+/* As round_trip, straight from and into @mem (nvme_io_mem). */
+static int round_trip_mem(struct nvme *n, const struct nvme_info *info, unsigned char *mem,
+                          uint64_t lba, size_t len, unsigned seed)
+{
+    uint32_t nblocks = (uint32_t)(len / info->lba_size);
+    int rc;
+
+    for (size_t i = 0; i < len; i++)
+        mem[i] = (unsigned char)((i >> 9) * 17 + i * 5 + seed);
+    rc = nvme_io_mem(n, NVME_CMD_WRITE, lba, nblocks, mem, NULL);
+    if (rc)
+        return rc;
+    memset(mem, 0, len);
+    rc = nvme_io_mem(n, NVME_CMD_READ, lba, nblocks, mem, NULL);
+    for (size_t i = 0; rc == 0 && i < len; i++) {
+        if (mem[i] != (unsigned char)((i >> 9) * 17 + i * 5 + seed)) {
+            fprintf(stderr, "nvme_example: byte %zu of %zu at lba %" PRIu64 " differs\n", i, len,
+                    lba);
+            rc = -EIO;
+        }
+    }
+    return rc;
+}
+
+/* How the adapter maps @mem: in place, or through bounce pages (a copy). */
+static const char *placement(struct dmahal_adapter *a, void *mem, size_t len)
+{
+    struct dmahal_sgl *s;
+    const char *where;
+
+    if (dmahal_map(a, &(struct iovec){mem, len}, 1, DMAHAL_TO_DEVICE, 0, &s))
+        return "not mappable";
+    where = dmahal_adapter_map_registers_in_use(a) ? "bounced" : "in place";
+    dmahal_unmap(a, s);
+    return where;
+}
+
+/* The transfers of main() straight from and into @mem: one block, two pages from an odd
+ * offset, 64 KiB, and the largest. */
+static int streams(struct nvme *n, const struct nvme_info *info, unsigned char *mem,
+                   const char *what)
+{
+    int rc = round_trip_mem(n, info, mem, 2048, info->lba_size, 6);
+
+    if (!rc)
+        rc = round_trip_mem(n, info, mem + 512, 2056, 2 * NVME_PAGE_SIZE, 7);
+    if (!rc)
+        rc = round_trip_mem(n, info, mem, 2304, 64 * 1024, 8);
+    if (!rc)
+        rc = round_trip_mem(n, info, mem, 3072, info->max_transfer, 9);
+    if (rc)
+        fprintf(stderr, "nvme_example: I/O from and into %s failed: %s\n", what,
+                dmahal_strerror(rc));
+    else
+        printf("  %s (%s): 1 block, 2 pages, 64 KiB, %zu KiB written, read back, equal\n", what,
+               placement(nvme_adapter(n), mem, 64 * 1024), info->max_transfer >> 10);
+    return rc;
+}
+
+#define HUGE (2u << 20)
+
 int main(int argc, char **argv)
 {
     const char *spec, *name;
@@ -82,20 +150,26 @@ int main(int argc, char **argv)
     struct dmahal_buf buf = {0};
     struct nvme_info info;
     struct nvme *n = NULL;
+    unsigned char *heap = NULL, *huge = MAP_FAILED;
+    bool stream = false, hugepages = false, registered = false;
     unsigned flags = 0;
     int rc;
 
     for (; argc > 1 && argv[1][0] == '-'; argv++, argc--) {
         if (strcmp(argv[1], "--irq") == 0)
             flags = NVME_OPEN_IRQ;
+        else if (strcmp(argv[1], "--stream") == 0)
+            stream = true;
+        else if (strcmp(argv[1], "--hugepages") == 0)
+            hugepages = true;
         else if (strcmp(argv[1], "--poll") == 0)
             flags = 0;
         else
             argc = 99;
     }
     if (argc > 3) {
-        fprintf(stderr, "usage: nvme_example [--poll | --irq] [PLATFORM [DEVICE]]  e.g. vfio "
-                        "0000:00:05.0\n");
+        fprintf(stderr, "usage: nvme_example [--poll | --irq] [--stream] [--hugepages] "
+                        "[PLATFORM [DEVICE]]  e.g. vfio 0000:00:05.0\n");
         return 2;
     }
     spec = pick(argc, argv, 1, "DMAHAL_PLATFORM", NULL, "vfio");
@@ -142,7 +216,31 @@ int main(int argc, char **argv)
         rc = round_trip(n, &info, &buf, 0, 1024, info.max_transfer, 5);
     if (rc)
         fprintf(stderr, "nvme_example: I/O failed: %s\n", dmahal_strerror(rc));
+    if (!rc && stream) {
+        heap = malloc(info.max_transfer + NVME_PAGE_SIZE);
+        rc = heap ? streams(n, &info, heap, "malloc'd memory") : -ENOMEM;
+    }
+    if (!rc && hugepages) {
+        huge = mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB,
+                    -1, 0);
+        if (huge == MAP_FAILED || info.max_transfer + NVME_PAGE_SIZE > HUGE) {
+            fprintf(stderr, "nvme_example: no hugepage (echo 16 > /proc/sys/vm/nr_hugepages)\n");
+            rc = -ENOMEM;
+        } else if ((rc = dmahal_register(nvme_adapter(n), huge, HUGE))) {
+            fprintf(stderr, "nvme_example: cannot register a hugepage: %s\n", dmahal_strerror(rc));
+        } else {
+            registered = true;
+            rc = streams(n, &info, huge, "a registered hugepage");
+        }
+    }
 out:
+    if (registered && dmahal_unregister(nvme_adapter(n), huge, HUGE)) {
+        fprintf(stderr, "nvme_example: cannot unregister the hugepage\n");
+        rc = -EIO;
+    }
+    if (huge != MAP_FAILED)
+        munmap(huge, HUGE);
+    free(heap);
     if (buf.va)
         dmahal_common_free(nvme_adapter(n), &buf);
     nvme_close(n);

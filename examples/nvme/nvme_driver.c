@@ -88,6 +88,7 @@ struct nvme {
     bool cq_created, sq_created;
     bool broken;    /* a command timed out: its completion may still land, stop issuing */
     int irq;        /* enum dmahal_irq_type the I/O queue completes on; 0: polled */
+    bool spin;      /* NVME_OPEN_SPIN: the I/O queue polled without pauses */
     unsigned io_iv; /* the I/O queue's interrupt vector */
     struct nvme_info info;
 };
@@ -230,6 +231,8 @@ static const char *opcode_name(const struct queue *q, uint8_t op)
 static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e)
 {
     volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
+    bool spin = n->spin && q == &n->io;
+    unsigned clock_every = spin ? NVME_SPIN_CLOCK : 64;
     uint64_t start = now_ns();
 
     for (unsigned spins = 0;; spins++) {
@@ -250,7 +253,7 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
                 dmahal_irq_unmask(n->dev, 0);
             if (rc && rc != -ETIMEDOUT && rc != -EINTR)
                 return rc;
-        } else if (spins % 64)
+        } else if (spins % clock_every)
             continue;
         t = now_ns();
         if (t - start > (uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u) {
@@ -266,7 +269,8 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
                 q->qid, NVME_CMD_TIMEOUT_MS, csts);
             return -ETIMEDOUT;
         }
-        poll_pause(start, t);
+        if (!spin)
+            poll_pause(start, t);
     }
     /* The phase bit is read first; the rest of the entry only after it (an acquire). */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -562,7 +566,8 @@ int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!dev || (flags & ~NVME_OPEN_IRQ))
+    if (!dev || (flags & ~(NVME_OPEN_IRQ | NVME_OPEN_SPIN)) ||
+        (flags & NVME_OPEN_IRQ && flags & NVME_OPEN_SPIN))
         return -EINVAL;
     rc = dmahal_device_bar_size(dev, 0, &bar0);
     if (rc || !bar0) {
@@ -573,6 +578,7 @@ int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out
     if (!n)
         return -ENOMEM;
     n->dev = dev;
+    n->spin = flags & NVME_OPEN_SPIN;
     rc = check_cap(n, bar0);
     if (rc)
         goto err_free;

@@ -83,14 +83,24 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out);
 
 /** nvme_open_flags(): wait for the I/O completion queue's interrupt instead of polling it. */
 #define NVME_OPEN_IRQ 0x1u
+/**
+ * nvme_open_flags(): poll the I/O completion queue without pausing: the driver never sleeps
+ * while it waits and reads the clock (for NVME_CMD_TIMEOUT_MS) only every NVME_SPIN_CLOCK
+ * looks at the queue instead of every 64. For a core given to the driver, and for machines
+ * whose clock is costly to read (a guest whose clocksource is an emulated HPET, where each
+ * read traps to the hypervisor). A command that never completes is still noticed.
+ */
+#define NVME_OPEN_SPIN 0x2u
+/** With NVME_OPEN_SPIN: looks at the completion queue between two reads of the clock. */
+#define NVME_SPIN_CLOCK 65536u
 
 /**
  * As nvme_open(); with NVME_OPEN_IRQ the I/O completion queue is created with interrupts
  * enabled, on MSI-X vector 1 when the device has MSI-X (vector 0 stays the admin queue's), else
  * on INTx, and the driver sleeps in dmahal_irq_wait() until an I/O completion arrives (the
- * admin queue is still polled).
- * @return as nvme_open(); -EINVAL for unknown flags; what dmahal_irq_enable() returns
- *         (-ENOTSUP for a device with neither MSI-X nor INTx).
+ * admin queue is still polled). With NVME_OPEN_SPIN the I/O queue is polled as that flag says.
+ * @return as nvme_open(); -EINVAL for unknown flags or NVME_OPEN_IRQ with NVME_OPEN_SPIN; what
+ *         dmahal_irq_enable() returns (-ENOTSUP for a device with neither MSI-X nor INTx).
  */
 int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out);
 

@@ -691,12 +691,26 @@ int dmahal_map_cache_flush(struct dmahal_adapter *a);
  * may see. On vfio each registration counts as one of the container's DMA mappings
  * (dmahal_register_info tells how many are left). Thread-safe.
  *
+ * Without an IOMMU (noiommu) the device is given the memory's physical addresses, so only
+ * memory whose physical addresses cannot move is taken: hugetlbfs pages (mmap with
+ * MAP_HUGETLB, or a hugetlbfs file) mapped MAP_SHARED or kept out of children with
+ * madvise(MADV_DONTFORK) (a fork would make a private page copy-on-write, and the parent's
+ * next write would move it), and the library's own common buffers. Ordinary pages are
+ * refused with -ENOTSUP, mlock'ed or not: the kernel migrates and compacts them. The pages
+ * are faulted in, and their addresses read from /proc/self/pagemap, at registration. A map
+ * inside the registration goes to the device in place when its bytes are contiguous in
+ * physical memory (within one hugepage, or across hugepages that lie side by side) and the
+ * device reaches them; otherwise it is bounced, as unregistered memory is.
+ *
  * @param va, len  the memory; it must stay mapped until it is unregistered.
  * @return 0; -EINVAL for a NULL @p a or @p va, a zero @p len, or a range beyond the address
  *         space; -E2BIG above 1 TiB; -EEXIST when a page of it is registered already;
- *         -ENOTSUP when the platform cannot map host memory for the device; -ENOSPC when
- *         the IOMMU's address space or mappings are used up; -EFAULT when the memory is not
- *         mapped (vfio); -ENOMEM.
+ *         -ENOTSUP when the platform cannot map host memory for the device, and on noiommu
+ *         for memory that is not hugetlbfs pages, or private hugetlbfs pages a fork would
+ *         copy (the platform prints which, once); -ENOSPC when the IOMMU's address space or
+ *         mappings are used up; -EFAULT when the memory is not mapped (vfio, noiommu);
+ *         -EPERM on noiommu without CAP_SYS_ADMIN (pagemap shows no physical addresses);
+ *         -ENOMEM.
  */
 int dmahal_register(struct dmahal_adapter *a, void *va, size_t len);
 

@@ -188,6 +188,20 @@ struct dmahal__platform_ops {
      * memory only through its IOMMU, or bounces everything. */
     int (*pin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
     void (*unpin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus);
+    /* Without an IOMMU, for dmahal_register: keeps host memory [va, va + len) (both
+     * page-aligned) at its bus addresses until reg_unpin, after checking that they cannot
+     * move. The addresses need not be contiguous: they come per piece of 2^*shift bytes
+     * (*shift at least the page shift), (*bus)[i] being the bus address of
+     * ALIGN_DOWN(va, 2^*shift) + (i << *shift), in an array the platform allocates and
+     * reg_unpin frees. They may lie out of the adapter's reach: maps check and bounce.
+     * -ENOTSUP: memory whose bus addresses may move (noiommu: ordinary pages); -EFAULT: not
+     * mapped; -EPERM: the platform cannot see physical addresses; -ENOMEM; -EAGAIN: the
+     * memory is the library's own, the core registers it through pin. May be NULL: the core
+     * registers everything through pin. */
+    int (*reg_pin)(struct dmahal_adapter *a, void *va, size_t len, unsigned *shift,
+                   dmahal_addr_t **bus);
+    /* Undoes reg_pin and frees @bus. Not NULL when reg_pin is not. */
+    void (*reg_unpin)(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
     /* With an IOMMU: maps host memory [va, va + len) at @iova in @d's domain (page-aligned;
      * the core took @iova from the device's iova), @perm of DMAHAL__PERM_*. Called
      * concurrently for disjoint ranges, so it takes no lock the device's other mappings need.

@@ -12,6 +12,12 @@
  * registrations. The map path reads the tables without a lock; registering and unregistering
  * write them under the adapter's registration lock.
  *
+ * Behind an IOMMU a registration is one run of IOVAs. Without one it is where its memory is:
+ * one pin, or, where the platform gives the addresses piece by piece (noiommu: hugepages,
+ * each contiguous but not with the next), an array of them; a map inside it then takes the
+ * registered path when its bytes are contiguous for the device, and the ordinary one (a
+ * bounce) when they straddle two pieces that are not.
+ *
  * A registration's maps hold a count on it. Unregister refuses a registration with maps
  * (-EBUSY) by turning a zero count into DYING in one exchange, after which no map takes it.
  * A record that has been unregistered stays allocated (retired) until the adapter is put,
@@ -33,9 +39,12 @@ struct dmahal__reg {
     size_t len;
     char *pva; /* the page span */
     size_t plen;
-    dmahal_addr_t bus; /* the device's address of pva */
-    bool iommu;        /* mapped in the IOMMU domain; else pinned */
-    atomic_uint live;  /* maps inside it, | DYING once unregistered */
+    dmahal_addr_t bus;  /* the device's address of pva */
+    dmahal_addr_t *seg; /* else: the address of each piece of 2^seg_shift bytes (reg_pin) */
+    uintptr_t seg_base; /* pva rounded down to the piece */
+    unsigned seg_shift;
+    bool iommu;       /* mapped in the IOMMU domain; else pinned */
+    atomic_uint live; /* maps inside it, | DYING once unregistered */
     struct dmahal__reg *next;
 };
 
@@ -154,7 +163,8 @@ static struct dmahal__regs *regs_get(struct dmahal_adapter *a)
     return fresh;
 }
 
-/* Makes [r->pva, r->pva + r->plen) reachable: one IOMMU mapping, or one pin. */
+/* Makes [r->pva, r->pva + r->plen) reachable: one IOMMU mapping, the platform's pin for
+ * registrations, or one pin. */
 static int reach(struct dmahal_adapter *a, struct dmahal__reg *r)
 {
     const struct dmahal__platform_ops *ops = a->dev->p->ops;
@@ -180,6 +190,14 @@ static int reach(struct dmahal_adapter *a, struct dmahal__reg *r)
         r->iommu = true;
         return 0;
     }
+    rc = ops->reg_pin ? ops->reg_pin(a, r->pva, r->plen, &r->seg_shift, &r->seg) : -EAGAIN;
+    if (rc == 0) {
+        r->seg_base = DMAHAL__ALIGN_DOWN((uintptr_t)r->pva, (uintptr_t)1 << r->seg_shift);
+        r->bus = r->seg[0] + ((uintptr_t)r->pva - r->seg_base);
+        return 0;
+    }
+    if (rc != -EAGAIN)
+        return rc;
     if (!ops->pin)
         return -ENOTSUP;
     return ops->pin(a, r->pva, r->plen, &r->bus);
@@ -190,9 +208,27 @@ static void unreach(struct dmahal_adapter *a, struct dmahal__reg *r)
     if (r->iommu) {
         a->dev->p->ops->iommu_unmap(a->dev, r->bus, r->plen);
         dmahal__iova_free(a->dev->iova, r->bus, r->plen);
+    } else if (r->seg) {
+        /* A map that read the record before it was retired finds it DYING, and never reads
+         * the array. */
+        a->dev->p->ops->reg_unpin(a, r->pva, r->plen, r->seg);
     } else {
         a->dev->p->ops->unpin(a, r->pva, r->plen, r->bus);
     }
+}
+
+/* The bus address of [va, va + len) inside @r, pinned piece by piece: -ENOENT when the bytes
+ * straddle two pieces that are not contiguous for the device. */
+static int seg_addr(const struct dmahal__reg *r, const void *va, size_t len, dmahal_addr_t *la)
+{
+    uintptr_t off = (uintptr_t)va - r->seg_base, last = off + (len ? len - 1 : 0);
+    size_t i = off >> r->seg_shift, n = last >> r->seg_shift;
+
+    for (; i < n; i++)
+        if (r->seg[i + 1] != r->seg[i] + ((dmahal_addr_t)1 << r->seg_shift))
+            return -ENOENT;
+    *la = r->seg[off >> r->seg_shift] + (off & (((uintptr_t)1 << r->seg_shift) - 1));
+    return 0;
 }
 
 int dmahal_register(struct dmahal_adapter *a, void *va, size_t len)
@@ -324,8 +360,13 @@ int dmahal__reg_get(struct dmahal_adapter *a, const void *va, size_t len, struct
         atomic_fetch_sub_explicit(&r->live, 1, memory_order_relaxed);
         return -ENOENT;
     }
+    if (!r->seg) {
+        *la = r->bus + (dmahal_addr_t)((const char *)va - r->pva);
+    } else if (seg_addr(r, va, len, la)) {
+        atomic_fetch_sub_explicit(&r->live, 1, memory_order_relaxed);
+        return -ENOENT;
+    }
     *out = r;
-    *la = r->bus + (dmahal_addr_t)((const char *)va - r->pva);
     return 0;
 }
 

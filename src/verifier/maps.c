@@ -21,37 +21,132 @@
 /*
  * A 64-bit checksum of memory, to notice that the CPU wrote into it: it runs on every map,
  * unmap and sync of a to-device mapping, over all of it, so it must go at the speed memory
- * is read. Eight lanes of 64-bit words, each with a running sum (a) and a sum of running
- * sums (b, which weighs each word by its position, as Fletcher's checksum does), in 128-bit
- * vectors: only additions, which every x86-64 and arm64 does two words at a time. A changed
- * word changes its lane's a; two changes that cancel in a would have to cancel in b too.
- * The lanes are then mixed with multiplications.
+ * is read. Eight lanes of 64-bit words (word j of every 64-byte block goes to lane j), each
+ * with a running sum (a) and a sum of running sums (b, which weighs each word by its
+ * position, as Fletcher's checksum does): only additions, which vector units do several
+ * words at a time. A changed word changes its lane's a; two changes that cancel in a would
+ * have to cancel in b too. The lanes are then mixed with multiplications, each on its own.
+ *
+ * The sums are the same however many lanes one instruction adds, so the value does not
+ * depend on which of the two loops below ran: 128-bit vectors (SSE2, NEON) everywhere, and
+ * 256-bit ones where the CPU has AVX2, twice the words per instruction.
  */
+#define HASH_BLOCK 64
+
+static void hash_sums_v2(const unsigned char *c, size_t blocks, uint64_t a[8], uint64_t b[8])
+{
+    verify_v2 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+
+    for (size_t i = 0; i < blocks; i++, c += HASH_BLOCK) {
+        verify_v2 w0, w1, w2, w3;
+
+        memcpy(&w0, c, 16);
+        memcpy(&w1, c + 16, 16);
+        memcpy(&w2, c + 32, 16);
+        memcpy(&w3, c + 48, 16);
+        a0 += w0;
+        a1 += w1;
+        a2 += w2;
+        a3 += w3;
+        b0 += a0;
+        b1 += a1;
+        b2 += a2;
+        b3 += a3;
+    }
+    memcpy(a, &a0, 16);
+    memcpy(a + 2, &a1, 16);
+    memcpy(a + 4, &a2, 16);
+    memcpy(a + 6, &a3, 16);
+    memcpy(b, &b0, 16);
+    memcpy(b + 2, &b1, 16);
+    memcpy(b + 4, &b2, 16);
+    memcpy(b + 6, &b3, 16);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+typedef uint64_t verify_v4 __attribute__((vector_size(32)));
+
+/* Two blocks a turn: the loop's own instructions are then a small part of each turn. */
+__attribute__((target("avx2"))) static void hash_sums_v4(const unsigned char *c, size_t blocks,
+                                                         uint64_t a[8], uint64_t b[8])
+{
+    verify_v4 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};
+    size_t i = 0;
+
+    for (; i + 2 <= blocks; i += 2, c += 2 * HASH_BLOCK) {
+        verify_v4 w0, w1, w2, w3;
+
+        memcpy(&w0, c, 32);
+        memcpy(&w1, c + 32, 32);
+        memcpy(&w2, c + 64, 32);
+        memcpy(&w3, c + 96, 32);
+        a0 += w0;
+        a1 += w1;
+        b0 += a0;
+        b1 += a1;
+        a0 += w2;
+        a1 += w3;
+        b0 += a0;
+        b1 += a1;
+    }
+    if (i < blocks) {
+        verify_v4 w0, w1;
+
+        memcpy(&w0, c, 32);
+        memcpy(&w1, c + 32, 32);
+        a0 += w0;
+        a1 += w1;
+        b0 += a0;
+        b1 += a1;
+    }
+    memcpy(a, &a0, 32);
+    memcpy(a + 4, &a1, 32);
+    memcpy(b, &b0, 32);
+    memcpy(b + 4, &b1, 32);
+}
+
+/* Whether this CPU (and the kernel, which must save the wider registers) has AVX2: asked
+ * once. */
+static bool hash_wide(void)
+{
+    static atomic_int known; /* 0: not asked yet, 1: no, 2: yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+
+    if (k == 0) {
+        __builtin_cpu_init();
+        k = __builtin_cpu_supports("avx2") ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+}
+#endif
+
 uint64_t dmahal__verify_hash(const void *p, size_t n)
 {
     const unsigned char *c = p;
-    verify_v2 a[4] = {{0}}, b[4] = {{0}};
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-    size_t i = 0;
+    uint64_t a[8], b[8];
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, s = 0;
+    size_t blocks = n / HASH_BLOCK;
 
-    for (; i + 64 <= n; i += 64) {
-        for (int k = 0; k < 4; k++) {
-            verify_v2 w;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (blocks >= 2 && hash_wide())
+        hash_sums_v4(c, blocks, a, b);
+    else
+#endif
+        hash_sums_v2(c, blocks, a, b);
+    /* Each lane mixed on its own (eight chains of multiplications side by side, not one
+     * sixteen long), with a key of its own so that lanes trading places changes the sum. */
+    for (int j = 0; j < 8; j++) {
+        uint64_t x = (a[j] ^ 0x9e3779b97f4a7c15ull * (uint64_t)(j + 1)) * 0xff51afd7ed558ccdull;
 
-            memcpy(&w, c + i + 16 * k, 16);
-            a[k] += w;
-            b[k] += a[k];
-        }
+        x ^= x >> 29;
+        x = (x ^ b[j]) * 0xc4ceb9fe1a85ec53ull;
+        x ^= x >> 32;
+        s += x;
     }
-    for (int k = 0; k < 4; k++) {
-        for (int j = 0; j < 2; j++) {
-            h = (h ^ a[k][j]) * 0xff51afd7ed558ccdull;
-            h ^= h >> 29;
-            h = (h ^ b[k][j]) * 0xc4ceb9fe1a85ec53ull;
-            h ^= h >> 32;
-        }
-    }
-    for (; i < n; i++)
+    h = (h ^ s) * 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    for (size_t i = blocks * HASH_BLOCK; i < n; i++)
         h = (h ^ c[i]) * 0x100000001b3ull;
     return h * 0xc4ceb9fe1a85ec53ull;
 }

@@ -122,3 +122,34 @@ TEST(errors)
     CHECK_OK(dmahal_common_free(nvme_adapter(c.n), &buf));
     down(&c);
 }
+
+/* Polling without pauses: the same I/O, and the flag refused beside NVME_OPEN_IRQ. */
+TEST(spin_polling)
+{
+    struct dmahal_platform *p;
+    struct dmahal_device *d;
+    struct dmahal_buf buf;
+    struct nvme *n = (struct nvme *)1;
+    unsigned char want[4096];
+
+    CHECK_OK(dmahal_platform_open("sim:iommu=on", &p));
+    CHECK_OK(dmahal_device_open(p, "nvme:size=64M", &d));
+    CHECK_ERR(nvme_open_flags(d, NVME_OPEN_IRQ | NVME_OPEN_SPIN, &n), -EINVAL);
+    CHECK(n == NULL);
+    CHECK_ERR(nvme_open_flags(d, 0x4u, &n), -EINVAL);
+    CHECK_OK(nvme_open_flags(d, NVME_OPEN_SPIN, &n));
+    CHECK_EQ(nvme_irq_type(n), 0);
+    CHECK_OK(dmahal_common_alloc(nvme_adapter(n), sizeof(want), 0, &buf));
+    for (unsigned round = 0; round < 8; round++) {
+        fill(want, sizeof(want), round);
+        memcpy(buf.va, want, sizeof(want));
+        CHECK_OK(nvme_io(n, NVME_CMD_WRITE, 8u * round, 8, &buf, 0, NULL));
+        memset(buf.va, 0, sizeof(want));
+        CHECK_OK(nvme_io(n, NVME_CMD_READ, 8u * round, 8, &buf, 0, NULL));
+        CHECK(memcmp(buf.va, want, sizeof(want)) == 0);
+    }
+    CHECK_OK(dmahal_common_free(nvme_adapter(n), &buf));
+    nvme_close(n);
+    dmahal_device_close(d);
+    dmahal_platform_close(p);
+}

@@ -148,6 +148,13 @@ else
     for m in vfio vfio_iommu_type1 vfio_pci lpc_ich; do add_module "$m"; done
 fi
 printf '%s\n' "${order[@]}" >"$root/modules.order"
+# The kernel's own nvme driver (and what it needs) goes in beside them, not loaded: bench_nvme_vm
+# loads it from modules.extra to compare it with the user-space driver on the same controller.
+if [ $machine = iommu ]; then
+    order=()
+    add_module nvme
+    printf '%s\n' "${order[@]}" >"$root/modules.extra"
+fi
 echo "$machine" >"$root/machine"
 
 if [ $machine = noiommu ]; then

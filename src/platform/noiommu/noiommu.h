@@ -19,8 +19,9 @@
  * Each region has a range allocator over its bus addresses; an allocation takes the highest fit
  * below the adapter's reach, hugepages first, so that the low memory is left for the devices
  * that need it. Streaming maps give a device memory the library owns (common buffers, bounce
- * pages) where it is, when it fits; any other memory is bounced: ordinary pages move (mlock
- * does not stop migration or compaction), so their physical address is never handed out.
+ * pages, hugepages the application registered) where it is, when it fits; any other memory is
+ * bounced: ordinary pages move (mlock does not stop migration or compaction), so their
+ * physical address is never handed out, and registering them is refused (reg.c).
  *
  * Setup failures print one line to stderr naming the fix, and return:
  *   -ENOENT  no PCI device at that address, or none with that vendor:device;
@@ -29,7 +30,9 @@
  *   -EACCES  no permission on sysfs or /dev/mem (run as root);
  *   -EPERM   /proc/self/pagemap shows no physical addresses (CAP_SYS_ADMIN is needed);
  *   -EINVAL  a malformed address, vendor:device or platform option;
- *   -ENOMEM  no DMA memory the adapter reaches: the message says what to reserve.
+ *   -ENOMEM  no DMA memory the adapter reaches: the message says what to reserve;
+ *   -ENOTSUP dmahal_register of memory whose physical addresses may move (not hugetlbfs
+ *            pages, or private ones a fork would copy): the message says which.
  */
 #ifndef DMAHAL_NOIOMMU_H
 #define DMAHAL_NOIOMMU_H
@@ -71,6 +74,7 @@ struct nio_plat {
     uint64_t huge_lowest;              /* the lowest bus address a fresh hugepage had; UINT64_MAX */
     int huge_error;                    /* why the last hugepage mapping failed; 0: none did */
     atomic_bool said_nomem, said_huge; /* each message once per platform */
+    atomic_bool said_reg;              /* the refusal of a registration, once too */
 };
 
 struct nio_bar {
@@ -126,5 +130,16 @@ int dmahal__nio_bounce_alloc(struct dmahal_platform *p, size_t len, uint64_t max
                              struct dmahal__chunk *out);
 void dmahal__nio_bounce_free(struct dmahal_platform *p, const struct dmahal__chunk *ch);
 void dmahal__nio_describe_mem(struct nio_plat *np, FILE *f);
+
+/* reg.c */
+/* Checks, from an smaps listing @f, that [start, end) lies in hugetlbfs mappings that a fork
+ * leaves in place (shared, or MADV_DONTFORK), and gives the smallest of their page sizes in
+ * *page. 0; -EFAULT when part of the range is not mapped; -ENOTSUP when some of it is other
+ * memory, *why saying what. */
+int dmahal__nio_smaps_check(FILE *f, uintptr_t start, uintptr_t end, size_t *page,
+                            const char **why);
+int dmahal__nio_reg_pin(struct dmahal_adapter *a, void *va, size_t len, unsigned *shift,
+                        dmahal_addr_t **bus);
+void dmahal__nio_reg_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus);
 
 #endif /* DMAHAL_NOIOMMU_H */

@@ -253,6 +253,8 @@ const struct dmahal__platform_ops dmahal__noiommu_ops = {
     /* Finds memory the library owns; everything else is bounced (see mem.c). */
     .pin = dmahal__nio_pin,
     .unpin = dmahal__nio_unpin,
+    .reg_pin = dmahal__nio_reg_pin,
+    .reg_unpin = dmahal__nio_reg_unpin,
     .bounce_alloc = dmahal__nio_bounce_alloc,
     .bounce_free = dmahal__nio_bounce_free,
     /* INTx through the device's uio fd; MSI needs vfio-pci. */

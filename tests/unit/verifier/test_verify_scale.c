@@ -2,13 +2,16 @@
 /* test_verify_scale.c - what the verifier does to stay cheap, checked for what it must still
  * catch: many buffers and lists at once (its hash tables grow), backtraces by frame pointers
  * and by unwind tables agreeing, shared traces, buffers zeroed although the allocator leaves
- * guard memory alone, and a large freed buffer watched at both ends. */
+ * guard memory alone, a large freed buffer watched at both ends, and the checksum of
+ * to-device memory (vector loops of two widths) giving its definition's value and noticing
+ * every changed byte. */
 #include <dmahal/dmahal.h>
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "verifier/verifier.h"
 #include "vrig.h"
 
 /* A recorded backtrace's frames, as the dump prints them ("#0 0x..."), for buffer @seq. */
@@ -265,5 +268,81 @@ TEST(verify_many_live_lists)
     CHECK_ERR(dmahal_unmap(r.a, sgl[N - 1 - (3 - 1) % 2]), -ENOENT);
     vrig_one(&r, DMAHAL_REPORT_DOUBLE_UNMAP);
     dmahal_platform_close(r.p);
+    free(m);
+}
+
+/* The checksum as defined (verifier/maps.c), a word at a time: eight lanes of sums and sums
+ * of sums over whole 64-byte blocks, each lane mixed with its key, then the tail's bytes. */
+static uint64_t hash_reference(const unsigned char *c, size_t n)
+{
+    uint64_t a[8] = {0}, b[8] = {0}, h = 0x9e3779b97f4a7c15ull ^ n, s = 0;
+    size_t i = 0;
+
+    for (; i + 64 <= n; i += 64) {
+        for (int j = 0; j < 8; j++) {
+            uint64_t w;
+
+            memcpy(&w, c + i + 8 * j, 8);
+            a[j] += w;
+            b[j] += a[j];
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        uint64_t x = (a[j] ^ 0x9e3779b97f4a7c15ull * (uint64_t)(j + 1)) * 0xff51afd7ed558ccdull;
+
+        x ^= x >> 29;
+        x = (x ^ b[j]) * 0xc4ceb9fe1a85ec53ull;
+        x ^= x >> 32;
+        s += x;
+    }
+    h = (h ^ s) * 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    for (; i < n; i++)
+        h = (h ^ c[i]) * 0x100000001b3ull;
+    return h * 0xc4ceb9fe1a85ec53ull;
+}
+
+TEST(verify_hash_matches_its_definition_and_sees_every_byte)
+{
+    size_t size = 3 * 16384 + 200;
+    unsigned char *m = malloc(size);
+    uint64_t base, x, y;
+
+    CHECK(m != NULL);
+    srand(7);
+    for (size_t i = 0; i < size; i++)
+        m[i] = (unsigned char)rand();
+    /* Every length up to a few blocks, at unaligned starts, then large ones: one block, two
+     * blocks a turn and the odd block after them, and the tail. */
+    for (size_t n = 0; n <= 520; n++)
+        for (size_t off = 0; off < 3; off++)
+            CHECK_EQ_U(dmahal__verify_hash(m + off, n), hash_reference(m + off, n));
+    CHECK_EQ_U(dmahal__verify_hash(m, 16384), hash_reference(m, 16384));
+    CHECK_EQ_U(dmahal__verify_hash(m + 1, 3 * 16384 + 64 + 37),
+               hash_reference(m + 1, 3 * 16384 + 64 + 37));
+    /* One changed byte anywhere in 4 KiB changes it. */
+    base = dmahal__verify_hash(m, 4096);
+    for (size_t i = 0; i < 4096; i++) {
+        m[i] ^= 0x10;
+        CHECK_NE_U(dmahal__verify_hash(m, 4096), base);
+        m[i] ^= 0x10;
+    }
+    /* So do two words of one lane trading places (the sums of sums see where a word is), and
+     * two lanes trading their words throughout. */
+    memcpy(&x, m + 8, 8);
+    memcpy(&y, m + 8 + 64, 8);
+    CHECK_NE_U(x, y);
+    memcpy(m + 8, &y, 8);
+    memcpy(m + 8 + 64, &x, 8);
+    CHECK_NE_U(dmahal__verify_hash(m, 4096), base);
+    memcpy(m + 8, &x, 8);
+    memcpy(m + 8 + 64, &y, 8);
+    CHECK_EQ_U(dmahal__verify_hash(m, 4096), base);
+    for (size_t i = 0; i < 4096; i += 64) {
+        memcpy(&x, m + i, 8);
+        memcpy(m + i, m + i + 8, 8);
+        memcpy(m + i + 8, &x, 8);
+    }
+    CHECK_NE_U(dmahal__verify_hash(m, 4096), base);
     free(m);
 }

@@ -4,11 +4,13 @@
  * PCI devices (config, resource, resource0, driver links, uio), and a physical-memory file
  * standing for /dev/mem whose bytes at offset PA are the memory at PA. So the options, device
  * lookup, BAR and config-space access, bus mastering, the low pool, reach checks, direct and
- * bounced streaming maps are all checked without a device or privileges. Hugepages are tried
+ * bounced streaming maps are all checked without a device or privileges, and so are the refusal
+ * to register ordinary memory and the reading of smaps that decides it. Hugepages are tried
  * for real where the machine has some free (else skipped); the guest (tests/vm) runs the rest.
  */
 #include <dmahal/dmahal.h>
 
+#include "platform/noiommu/noiommu.h"
 #include "test.h"
 
 #include <errno.h>
@@ -671,6 +673,200 @@ TEST(hugepages_for_a_wide_adapter)
     dmahal_adapter_put(a);
     dmahal_device_close(d);
     dmahal_platform_close(p);
+}
+
+/* ---- registered memory ------------------------------------------------------------------ */
+
+#define VMA(range, kps, flags)                                                                     \
+    range " rw-s 00000000 00:0f 1234 /anon_hugepage (deleted)\n"                                   \
+          "Size:               4096 kB\n"                                                          \
+          "KernelPageSize:     " kps " kB\n"                                                       \
+          "AnonHugePages:         0 kB\n"                                                          \
+          "FilePmdMapped:         0 kB\n"                                                          \
+          "VmFlags: " flags "\n"
+
+static int smaps(const char *text, uintptr_t start, uintptr_t end, size_t *page, const char **why)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    int rc;
+
+    CHECK(f != NULL);
+    rc = dmahal__nio_smaps_check(f, start, end, page, why);
+    fclose(f);
+    return rc;
+}
+
+TEST(smaps_decides_what_may_be_registered)
+{
+    static const char text[] =
+        VMA("7f0000000000-7f0000400000", "2048", "rd wr sh mr mw me ms de ht sd") /* shared */
+        VMA("7f0000400000-7f0000600000", "2048", "rd wr mr mw me dc de ht sd")    /* dontfork */
+        VMA("7f0040000000-7f0080000000", "1048576", "rd wr sh mr mw me ms ht")
+            VMA("7f0080000000-7f0080200000", "2048", "rd wr mr mw me ac ht sd") /* private */
+        VMA("7f0080200000-7f0080400000", "4", "rd wr mr mw me ac sd")           /* ordinary */
+        VMA("7f0080400000-7f0080600000", "4", "rd wr sh mr mw me ac sd")        /* shmem */
+        VMA("7f0080600000-7f0080800000", "4", "rd wr mr mw me ac sd hg");       /* THP */
+    const char *why = "x";
+    size_t page = 1;
+
+    CHECK_OK(smaps(text, 0x7f0000001000, 0x7f0000003000, &page, &why));
+    CHECK_EQ(page, 2u << 20);
+    CHECK(why == NULL);
+    /* Across two mappings that touch, shared and kept out of children. */
+    CHECK_OK(smaps(text, 0x7f0000200000, 0x7f0000600000, &page, &why));
+    CHECK_EQ(page, 2u << 20);
+    CHECK_OK(smaps(text, 0x7f0040000000, 0x7f0040001000, &page, &why));
+    CHECK_EQ(page, 1u << 30);
+    /* A hole between two mappings, or past the last. */
+    CHECK_ERR(smaps(text, 0x7f0000500000, 0x7f0040001000, &page, &why), -EFAULT);
+    CHECK_EQ(page, 0);
+    CHECK_ERR(smaps(text, 0x7e0000000000, 0x7e0000001000, &page, &why), -EFAULT);
+    CHECK_ERR(smaps(text, 0x7f0080800000, 0x7f0080900000, &page, &why), -EFAULT);
+    /* Private hugepages a fork would copy, and every kind of ordinary page. */
+    CHECK_ERR(smaps(text, 0x7f0080000000, 0x7f0080001000, &page, &why), -ENOTSUP);
+    CHECK_CONTAINS(why, "fork");
+    CHECK_ERR(smaps(text, 0x7f00801ff000, 0x7f0080201000, &page, &why), -ENOTSUP);
+    for (uintptr_t at = 0x7f0080200000; at < 0x7f0080800000; at += 0x200000) {
+        CHECK_ERR(smaps(text, at, at + 4096, &page, &why), -ENOTSUP);
+        CHECK_CONTAINS(why, "not hugetlbfs");
+    }
+    CHECK_ERR(smaps("", 0x1000, 0x2000, &page, &why), -EFAULT);
+}
+
+TEST(smaps_of_this_process)
+{
+    size_t len = 64 << 10, page;
+    char *heap = malloc(len);
+    const char *why;
+    FILE *f = fopen("/proc/self/smaps", "r");
+
+    if (!f)
+        TEST_SKIP("no /proc/self/smaps here");
+    CHECK_ERR(dmahal__nio_smaps_check(f, (uintptr_t)heap, (uintptr_t)heap + len, &page, &why),
+              -ENOTSUP);
+    fclose(f);
+    free(heap);
+}
+
+TEST(register_refuses_ordinary_memory)
+{
+    size_t len = 3 * 4096;
+    char *heap = malloc(len), stack[4096];
+    void *anon = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct dmahal_reg_info info;
+    struct dmahal_sgl *sgl;
+    struct iovec v = {heap, len};
+    struct stderr_cap c;
+    struct nio n;
+
+    CHECK(anon != MAP_FAILED);
+    CHECK_OK(mlock(anon, len)); /* locked pages move all the same */
+    nio_open(&n, 28, "lowmem=0x8000000+8M");
+    cap_begin(&c);
+    CHECK_ERR(dmahal_register(n.a, heap, len), -ENOTSUP);
+    CHECK_ERR(dmahal_register(n.a, anon, len), -ENOTSUP);
+    CHECK_ERR(dmahal_register(n.a, stack, sizeof(stack)), -ENOTSUP);
+    cap_end(&c);
+    CHECK_CONTAINS(c.text, "not hugetlbfs memory");
+    CHECK_CONTAINS(c.text, "MAP_HUGETLB");
+    CHECK_OK(dmahal_register_info(n.a, &info));
+    CHECK_EQ(info.regions, 0);
+    /* Unregistered, the memory is bounced as before. */
+    CHECK_OK(dmahal_map(n.a, &v, 1, DMAHAL_TO_DEVICE, 0, &sgl));
+    CHECK_GT(dmahal_adapter_map_registers_in_use(n.a), 0);
+    CHECK_OK(dmahal_unmap(n.a, sgl));
+    /* Memory nobody mapped. */
+    CHECK_OK(munmap(anon, len));
+    cap_begin(&c);
+    CHECK_ERR(dmahal_register(n.a, anon, len), -EFAULT);
+    cap_end(&c);
+    nio_close(&n);
+    free(heap);
+}
+
+TEST(register_of_a_common_buffer_maps_in_place)
+{
+    struct dmahal_reg_info info;
+    struct dmahal_sgl *sgl;
+    struct dmahal_buf b;
+    struct iovec v;
+    struct nio n;
+
+    nio_open(&n, 28, "lowmem=0x8000000+8M");
+    CHECK_OK(dmahal_common_alloc(n.a, 64 << 10, 0, &b));
+    CHECK_OK(dmahal_register(n.a, b.va, b.len));
+    CHECK_OK(dmahal_register_info(n.a, &info));
+    CHECK_EQ(info.regions, 1);
+    v = (struct iovec){(char *)b.va + 300, 9000};
+    CHECK_OK(dmahal_map(n.a, &v, 1, DMAHAL_TO_DEVICE, 0, &sgl));
+    CHECK_EQ(sgl->nseg, 1);
+    CHECK_EQ_U(sgl->seg[0].la, b.la + 300);
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(n.a), 0);
+    CHECK_ERR(dmahal_unregister(n.a, b.va, b.len), -EBUSY);
+    CHECK_OK(dmahal_unmap(n.a, sgl));
+    CHECK_OK(dmahal_unregister(n.a, b.va, b.len));
+    CHECK_OK(dmahal_common_free(n.a, &b));
+    nio_close(&n);
+}
+
+/* Real hugepages of the caller's, where this machine has some and shows physical addresses. */
+TEST(register_hugepages)
+{
+    const size_t huge = 2u << 20;
+    struct dmahal_desc desc = {.addr_bits = 64}, narrow = {.addr_bits = 28};
+    struct dmahal_platform *p;
+    struct dmahal_device *d;
+    struct dmahal_adapter *a, *a28;
+    struct dmahal_sgl *sgl;
+    struct stderr_cap c;
+    struct iovec v;
+    uint64_t pa;
+    char *shared, *priv;
+    char s[600];
+
+    shared =
+        mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    priv =
+        mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    if (shared == MAP_FAILED || priv == MAP_FAILED || geteuid() != 0)
+        TEST_SKIP("no two free hugepages here, or not root (the guest test registers them)");
+    machine();
+    snprintf(s, sizeof(s), "noiommu:sysfs=%s/sys,dev=%s/dev,mem=%s/mem,lowmem=0x8000000+8M", root,
+             root, root);
+    CHECK_OK(dmahal_platform_open(s, &p));
+    CHECK_OK(dmahal_device_open(p, EDU, &d));
+    CHECK_OK(dmahal_adapter_get(d, &desc, &a));
+    CHECK_OK(dmahal_register(a, shared + 4096, huge - 8192));
+    CHECK_OK(dmahal_noiommu_virt_to_phys(p, shared + 5000, &pa));
+    v = (struct iovec){shared + 5000, 20000};
+    CHECK_OK(dmahal_map(a, &v, 1, DMAHAL_FROM_DEVICE, 0, &sgl));
+    CHECK_EQ(sgl->nseg, 1);
+    CHECK_EQ_U(sgl->seg[0].la, pa);
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(a), 0);
+    CHECK_OK(dmahal_unmap(a, sgl));
+    /* A private mapping is taken once a fork leaves it alone. */
+    cap_begin(&c);
+    CHECK_ERR(dmahal_register(a, priv, huge), -ENOTSUP);
+    cap_end(&c);
+    CHECK_CONTAINS(c.text, "fork");
+    CHECK_OK(madvise(priv, huge, MADV_DONTFORK));
+    CHECK_OK(dmahal_register(a, priv, huge));
+    CHECK_OK(dmahal_unregister(a, priv, huge));
+    /* A 28-bit adapter registers hugepages above its reach and bounces its maps of them. */
+    CHECK_OK(dmahal_adapter_get(d, &narrow, &a28));
+    CHECK_OK(dmahal_register(a28, shared + 4096, huge - 8192));
+    CHECK_OK(dmahal_map(a28, &v, 1, DMAHAL_TO_DEVICE, 0, &sgl));
+    if (pa + 20000 > (1u << 28))
+        CHECK_GT(dmahal_adapter_map_registers_in_use(a28), 0);
+    CHECK_LE_U(sgl->seg[sgl->nseg - 1].la + sgl->seg[sgl->nseg - 1].len, 1u << 28);
+    CHECK_OK(dmahal_unmap(a28, sgl));
+    dmahal_adapter_put(a28);
+    CHECK_OK(dmahal_unregister(a, shared + 4096, huge - 8192));
+    dmahal_adapter_put(a);
+    dmahal_device_close(d);
+    dmahal_platform_close(p);
+    munmap(shared, huge);
+    munmap(priv, huge);
 }
 
 TEST(intx_through_the_uio_fd_and_config_space)
