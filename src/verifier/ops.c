@@ -31,8 +31,8 @@
  * inside one boundary window; when guards would not fit in a boundary window the buffer
  * goes without (head 0, and the caller asks for @len alone).
  */
-static void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len, size_t *head,
-                   size_t *guard)
+static inline void layout(const struct dmahal_adapter *a, size_t len, size_t *under_len,
+                          size_t *head, size_t *guard)
 {
     size_t page = a->dev->p->page_size;
     size_t align = a->c.alignment;
@@ -373,7 +373,8 @@ static struct verify_rec *ready_take(struct dmahal__verifier *v, const struct dm
         struct verify_rec *rec = v->ready[i];
 
         if (rec->a == a && rec->under.len == under_len && rec->flags == flags) {
-            memmove(v->ready + i, v->ready + i + 1, (v->nready - i - 1) * sizeof(v->ready[0]));
+            for (size_t k = i + 1; k < v->nready; k++) /* mostly none: the newest fits */
+                v->ready[k - 1] = v->ready[k];
             v->nready--;
             return rec;
         }
@@ -527,7 +528,7 @@ int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned f
     verify_bt_capture(v, &bt);
     dmahal__lock_take(&v->lock);
     /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
-    if (dmahal__verify_va_reserve(&v->by_va) != 0)
+    if (v->by_va.n >= v->by_va.cap && dmahal__verify_va_reserve(&v->by_va) != 0)
         goto err_unlock;
     track_flush = (flags & DMAHAL_CACHED) && !a->c.coherent;
     rec = rec_get(v, a, len, flags, track_flush, &has_buf);
