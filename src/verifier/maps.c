@@ -28,8 +28,8 @@
  * have to cancel in b too. The lanes are then mixed with multiplications, each on its own.
  *
  * The sums are the same however many lanes one instruction adds, so the value does not
- * depend on which of the two loops below ran: 128-bit vectors (SSE2, NEON) everywhere, and
- * 256-bit ones where the CPU has AVX2, twice the words per instruction.
+ * depend on which of the loops below ran: 128-bit vectors (SSE2, NEON) everywhere, 256-bit
+ * ones where the CPU has AVX2 and 512-bit ones (a block an instruction) where it has AVX-512.
  */
 #define HASH_BLOCK 64
 
@@ -105,21 +105,52 @@ __attribute__((target("avx2"))) static void hash_sums_v4(const unsigned char *c,
     memcpy(b + 4, &b1, 32);
 }
 
-/* Whether this CPU (and the kernel, which must save the wider registers) has AVX2: asked
- * once. */
-static bool hash_wide(void)
-{
-    static atomic_int known; /* 0: not asked yet, 1: no, 2: yes */
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
+typedef uint64_t verify_v8 __attribute__((vector_size(64)));
 
-    if (k == 0) {
-        __builtin_cpu_init();
-        k = __builtin_cpu_supports("avx2") ? 2 : 1;
-        atomic_store_explicit(&known, k, memory_order_relaxed);
+__attribute__((target("avx512f"))) static void hash_sums_v8(const unsigned char *c, size_t blocks,
+                                                            uint64_t a[8], uint64_t b[8])
+{
+    verify_v8 a0 = {0}, b0 = {0};
+    size_t i = 0;
+
+    for (; i + 2 <= blocks; i += 2, c += 2 * HASH_BLOCK) {
+        verify_v8 w0, w1;
+
+        memcpy(&w0, c, 64);
+        memcpy(&w1, c + 64, 64);
+        a0 += w0;
+        b0 += a0;
+        a0 += w1;
+        b0 += a0;
     }
-    return k == 2;
+    if (i < blocks) {
+        verify_v8 w0;
+
+        memcpy(&w0, c, 64);
+        a0 += w0;
+        b0 += a0;
+    }
+    memcpy(a, &a0, 64);
+    memcpy(b, &b0, 64);
+}
+
+/* The widest vectors, in bytes, that this CPU (and the kernel, which must save the wider
+ * registers) adds: asked once. */
+static unsigned hash_width(void)
+{
+    static atomic_uint known; /* 0: not asked yet */
+    unsigned w = atomic_load_explicit(&known, memory_order_relaxed);
+
+    if (w == 0) {
+        __builtin_cpu_init();
+        w = __builtin_cpu_supports("avx512f") ? 64 : __builtin_cpu_supports("avx2") ? 32 : 16;
+        atomic_store_explicit(&known, w, memory_order_relaxed);
+    }
+    return w;
 }
 #endif
+
+atomic_uint dmahal__verify_hash_width = 64;
 
 uint64_t dmahal__verify_hash(const void *p, size_t n)
 {
@@ -129,7 +160,14 @@ uint64_t dmahal__verify_hash(const void *p, size_t n)
     size_t blocks = n / HASH_BLOCK;
 
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (blocks >= 2 && hash_wide())
+    unsigned width = blocks >= 2 ? hash_width() : 16;
+    unsigned limit = atomic_load_explicit(&dmahal__verify_hash_width, memory_order_relaxed);
+
+    if (width > limit)
+        width = limit;
+    if (width >= 64)
+        hash_sums_v8(c, blocks, a, b);
+    else if (width >= 32)
         hash_sums_v4(c, blocks, a, b);
     else
 #endif

@@ -303,6 +303,9 @@ void dmahal__verify_stream_fini(struct dmahal__verifier *v);
 /* Lists the adapter's live mappings, one each; returns how many. */
 size_t dmahal__verify_stream_dump(struct dmahal__verifier *v, struct dmahal_adapter *a, FILE *f);
 uint64_t dmahal__verify_hash(const void *p, size_t n);
+/* The widest vectors (bytes: 16, 32, 64) dmahal__verify_hash may use where the CPU has them;
+ * tests lower it to check each of its loops. */
+extern atomic_uint dmahal__verify_hash_width;
 
 /* check.c: for the dump. Writes a verified adapter's buffers (with guard state and
  * allocation backtraces) and the platform's quarantine. Take v->lock themselves. */

@@ -312,14 +312,19 @@ TEST(verify_hash_matches_its_definition_and_sees_every_byte)
     srand(7);
     for (size_t i = 0; i < size; i++)
         m[i] = (unsigned char)rand();
-    /* Every length up to a few blocks, at unaligned starts, then large ones: one block, two
-     * blocks a turn and the odd block after them, and the tail. */
-    for (size_t n = 0; n <= 520; n++)
-        for (size_t off = 0; off < 3; off++)
-            CHECK_EQ_U(dmahal__verify_hash(m + off, n), hash_reference(m + off, n));
-    CHECK_EQ_U(dmahal__verify_hash(m, 16384), hash_reference(m, 16384));
-    CHECK_EQ_U(dmahal__verify_hash(m + 1, 3 * 16384 + 64 + 37),
-               hash_reference(m + 1, 3 * 16384 + 64 + 37));
+    /* Each loop the CPU has (the widest first): every length up to a few blocks, at unaligned
+     * starts, then large ones: one block, two blocks a turn and the odd block after them, and
+     * the tail. */
+    for (unsigned width = 64; width >= 16; width /= 2) {
+        atomic_store(&dmahal__verify_hash_width, width);
+        for (size_t n = 0; n <= 520; n++)
+            for (size_t off = 0; off < 3; off++)
+                CHECK_EQ_U(dmahal__verify_hash(m + off, n), hash_reference(m + off, n));
+        CHECK_EQ_U(dmahal__verify_hash(m, 16384), hash_reference(m, 16384));
+        CHECK_EQ_U(dmahal__verify_hash(m + 1, 3 * 16384 + 64 + 37),
+                   hash_reference(m + 1, 3 * 16384 + 64 + 37));
+    }
+    atomic_store(&dmahal__verify_hash_width, 64);
     /* One changed byte anywhere in 4 KiB changes it. */
     base = dmahal__verify_hash(m, 4096);
     for (size_t i = 0; i < 4096; i++) {
