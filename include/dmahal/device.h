@@ -107,7 +107,10 @@ struct dmahal_model {
     /** @{ */
     /** MSI-X vectors (0: no MSI-X capability; at most 2048), sent with dmahal_irq_raise().
      *  The table and the PBA are the model's own registers, in msix_bar at the offsets
-     *  below, which the capability reports. */
+     *  below, which the capability reports. As the host's kernel does under VFIO,
+     *  dmahal_irq_enable() of MSI-X clears the mask bit (Vector Control, bit 0, at 12 in
+     *  each 16-byte entry) of every vector it enables by a 4-byte write through the
+     *  model's mmio_write, and dmahal_irq_disable() sets it again. */
     unsigned msix_vectors;
     unsigned msix_bar;
     uint32_t msix_table_off, msix_pba_off;

@@ -102,6 +102,10 @@ struct dmahal__irq {
     int cancel; /* an eventfd, readable once disable has started */
     unsigned waiters;
     bool closing;
+    /* type | nvec << 8 while enabled and not closing, 0 otherwise: what dmahal_irq_mode
+     * answers without the lock, so that a model may ask while holding its own lock (which
+     * the platform takes under this one, e.g. to unmask MSI-X vectors on enable). */
+    atomic_uint mode;
 };
 
 struct dmahal_device {

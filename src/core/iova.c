@@ -13,6 +13,7 @@
 #include "core/iova.h"
 
 #include "core/range.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -52,7 +53,7 @@ struct tcache {
     unsigned evict; /* round robin */
 };
 
-static _Thread_local struct tcache *tc;
+static DMAHAL__TLS struct tcache *tc;
 static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tc_key;
 static atomic_uint_fast64_t next_id = 1;

@@ -140,6 +140,7 @@ int dmahal_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsign
     d->irq.cancel = cancel;
     d->irq.nvec = nvec;
     d->irq.type = type;
+    atomic_store_explicit(&d->irq.mode, (unsigned)type | nvec << 8, memory_order_release);
     rc = (int)nvec;
 out:
     pthread_mutex_unlock(&d->irq.lock);
@@ -158,6 +159,7 @@ int dmahal_irq_disable(struct dmahal_device *d)
         return -EINVAL;
     }
     d->irq.closing = true;
+    atomic_store_explicit(&d->irq.mode, 0, memory_order_release);
     /* Every pending wait sees the cancel fd readable and leaves; new ones see closing. */
     /* An eventfd write of 1 to a fresh counter cannot fail. */
     ssize_t n = write(d->irq.cancel, &one, sizeof(one));
@@ -180,18 +182,16 @@ int dmahal_irq_disable(struct dmahal_device *d)
 
 int dmahal_irq_mode(struct dmahal_device *d, unsigned *nvec)
 {
-    int type;
+    unsigned mode;
 
     if (nvec)
         *nvec = 0;
     if (!d)
         return -EINVAL;
-    pthread_mutex_lock(&d->irq.lock);
-    type = d->irq.closing ? 0 : d->irq.type;
-    if (nvec && type)
-        *nvec = d->irq.nvec;
-    pthread_mutex_unlock(&d->irq.lock);
-    return type;
+    mode = atomic_load_explicit(&d->irq.mode, memory_order_acquire);
+    if (nvec)
+        *nvec = mode >> 8;
+    return (int)(mode & 0xff);
 }
 
 int dmahal_irq_fd(struct dmahal_device *d, unsigned vector)

@@ -5,6 +5,7 @@
  * maintenance a non-coherent device needs (map.c decides which, and bounces the rest).
  */
 #include "core/map_internal.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -26,7 +27,7 @@ struct block_cache {
     unsigned n;
 };
 
-static _Thread_local struct block_cache *blocks;
+static DMAHAL__TLS struct block_cache *blocks;
 static pthread_once_t blocks_once = PTHREAD_ONCE_INIT;
 static pthread_key_t blocks_key;
 

@@ -10,6 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Thread-local storage on the map and MMIO paths. A shared library's TLS defaults to the
+ * general-dynamic model, a call to __tls_get_addr per access; initial-exec is one load
+ * through the thread pointer. It takes static TLS space, which glibc reserves for libraries
+ * loaded later (dlopen) too; these few small variables fit in it.
+ */
+#define DMAHAL__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+
 /* Parses "4096", "4K", "1M", "2G", "1T", "0x1000" into @out; -EINVAL if malformed or
  * overflowing. */
 int dmahal__parse_size(const char *s, uint64_t *out);

@@ -104,11 +104,13 @@ static const struct dmahal_dma_ops dead_ops = {
     .common_sync = dead_common_sync,
 };
 
-/* Drops every record of @a: live ones are leaks; quarantined ones just leave. */
+/* Drops every record of @a: live ones are leaks; quarantined ones just leave; buffers kept
+ * for reuse go back. */
 static void forget_adapter(struct dmahal__verifier *v, struct dmahal_adapter *a)
 {
     struct verify_rec **q = &v->q_head;
 
+    dmahal__verify_ready_drain(v, a);
     v->q_tail = NULL;
     while (*q) {
         if ((*q)->a == a) {

@@ -320,11 +320,71 @@ static void rec_recycle(struct dmahal__verifier *v, struct verify_rec *rec)
         free(rec);
 }
 
+/* An unindexed record's buffer goes back to the wrapped allocator. */
+static void rec_give_back(struct dmahal__verifier *v, struct verify_rec *rec)
+{
+    rec->va_owner->inner->common_free(rec->a, &rec->under);
+    rec_recycle(v, rec);
+}
+
 static void rec_release(struct dmahal__verifier *v, struct verify_rec *rec)
 {
     dmahal__verify_rec_unindex(v, rec);
-    rec->va_owner->inner->common_free(rec->a, &rec->under);
-    rec_recycle(v, rec);
+    rec_give_back(v, rec);
+}
+
+/*
+ * A buffer leaving the quarantine would go back to the wrapped allocator, and the next
+ * allocation of its size would ask it for one again: two calls that each take the adapter's
+ * lock, a good part of a small allocation's cost. The last few are kept instead, with their
+ * records, for allocations of the same adapter, size and flags, which fill them as the
+ * allocator's would be (zeroes, fresh guards). Unindexed, they are out of the driver's and
+ * the device's reach as a buffer given back is: the driver holds no live handle to them, and
+ * a device access there is outside every buffer. Cached buffers on a non-coherent adapter
+ * always go back (the cache model's state of them goes with the free).
+ */
+static void ready_push(struct dmahal__verifier *v, struct verify_rec *rec)
+{
+    if (rec->track_flush || rec->under.len > VERIFY_READY_MAX) {
+        rec_give_back(v, rec);
+        return;
+    }
+    if (v->nready == VERIFY_READY) {
+        rec_give_back(v, v->ready[0]);
+        memmove(v->ready, v->ready + 1, (VERIFY_READY - 1) * sizeof(v->ready[0]));
+        v->nready--;
+    }
+    v->ready[v->nready++] = rec;
+}
+
+/* A kept buffer of @a's, @under_len bytes, allocated with @flags, or NULL; the newest first
+ * (its lines are the likeliest still in the cache). */
+static struct verify_rec *ready_take(struct dmahal__verifier *v, const struct dmahal_adapter *a,
+                                     size_t under_len, unsigned flags)
+{
+    for (size_t i = v->nready; i-- > 0;) {
+        struct verify_rec *rec = v->ready[i];
+
+        if (rec->a == a && rec->under.len == under_len && rec->flags == flags) {
+            memmove(v->ready + i, v->ready + i + 1, (v->nready - i - 1) * sizeof(v->ready[0]));
+            v->nready--;
+            return rec;
+        }
+    }
+    return NULL;
+}
+
+void dmahal__verify_ready_drain(struct dmahal__verifier *v, struct dmahal_adapter *a)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < v->nready; i++) {
+        if (!a || v->ready[i]->a == a)
+            rec_give_back(v, v->ready[i]);
+        else
+            v->ready[kept++] = v->ready[i];
+    }
+    v->nready = kept;
 }
 
 static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
@@ -351,15 +411,18 @@ static void quarantine_push(struct dmahal__verifier *v, struct verify_rec *rec)
         n--;
         bytes -= old->under.len;
         dmahal__verify_check_freed(v, old, "when it left the quarantine");
-        rec_release(v, old);
+        dmahal__verify_rec_unindex(v, old);
+        ready_push(v, old);
     }
     v->q_n = n;
     v->q_bytes = bytes;
 }
 
-/* Empties the quarantine: its memory goes back before an allocation fails for want of it. */
+/* Empties the quarantine and the buffers kept for reuse: their memory goes back before an
+ * allocation fails for want of it. */
 static void quarantine_drain(struct dmahal__verifier *v)
 {
+    dmahal__verify_ready_drain(v, NULL);
     while (v->q_head) {
         struct verify_rec *old = v->q_head;
 
@@ -374,6 +437,20 @@ static void quarantine_drain(struct dmahal__verifier *v)
 
 /* ---- the wrapped operations --------------------------------------------------------------- */
 
+/* Lays the driver's buffer out in rec->under: zeroed, between fresh guard zones. */
+static void place(struct verify_rec *rec, size_t len, size_t head, size_t guard)
+{
+    if (!rec->track_flush)
+        fill((char *)rec->under.va + head, len, 0); /* else zeroed, for the cache model */
+    rec->user = (struct dmahal_buf){(char *)rec->under.va + head, rec->under.la + head, len};
+    rec->head = head < guard ? head : guard;
+    rec->tail = rec->under.len - head - len;
+    if (rec->tail > guard)
+        rec->tail = guard;
+    fill((char *)rec->user.va - rec->head, rec->head, VERIFY_GUARD_BYTE);
+    fill((char *)rec->user.va + len, rec->tail, VERIFY_GUARD_BYTE);
+}
+
 static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t len, unsigned flags)
 {
     const struct dmahal_dma_ops *inner = a->verify->inner;
@@ -387,21 +464,40 @@ static int alloc_under(struct dmahal_adapter *a, struct verify_rec *rec, size_t 
     if ((rc == -ENOMEM || rc == -E2BIG) && head) {
         /* Guards must not make a call fail that would succeed without them. */
         head = 0;
-        under_len = len;
         rc = inner->common_alloc(a, len, flags | DMAHAL__COMMON_NO_ZERO, &rec->under);
     }
     if (rc)
         return rc;
-    if (!rec->track_flush)
-        fill((char *)rec->under.va + head, len, 0); /* else zeroed, for the cache model */
-    rec->user = (struct dmahal_buf){(char *)rec->under.va + head, rec->under.la + head, len};
-    rec->head = head < guard ? head : guard;
-    rec->tail = under_len - head - len;
-    if (rec->tail > guard)
-        rec->tail = guard;
-    fill((char *)rec->user.va - rec->head, rec->head, VERIFY_GUARD_BYTE);
-    fill((char *)rec->user.va + len, rec->tail, VERIFY_GUARD_BYTE);
+    place(rec, len, head, guard);
     return 0;
+}
+
+/* A record for a new buffer of @len bytes: a kept one whose buffer fits, laid out anew, or
+ * else a spare or new one with no buffer yet (*has_buf false). NULL when out of memory. */
+static struct verify_rec *rec_get(struct dmahal__verifier *v, struct dmahal_adapter *a, size_t len,
+                                  unsigned flags, bool track_flush, bool *has_buf)
+{
+    struct verify_rec *rec = NULL;
+    size_t under_len, head, guard;
+
+    *has_buf = false;
+    if (v->nready && !track_flush) {
+        layout(a, len, &under_len, &head, &guard);
+        rec = ready_take(v, a, under_len, flags);
+        if (rec) {
+            rec->track_flush = false;
+            place(rec, len, head, guard);
+            *has_buf = true;
+            return rec;
+        }
+    }
+    rec = v->spare;
+    if (rec) {
+        v->spare = rec->qnext;
+        v->nspare--;
+        return rec;
+    }
+    return dmahal__verify_malloc(sizeof(*rec));
 }
 
 /*
@@ -416,6 +512,7 @@ int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned f
     struct dmahal__verifier *v = va->v;
     struct verify_bt_raw bt;
     struct verify_rec *rec;
+    bool track_flush, has_buf;
     int rc;
 
     if (!atomic_load_explicit(&v->on, memory_order_relaxed))
@@ -425,28 +522,24 @@ int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned f
     /* Index room is reserved first, so that recording a buffer already allocated cannot fail. */
     if (dmahal__verify_va_reserve(&v->by_va) != 0)
         goto err_unlock;
-    rec = v->spare;
-    if (rec) {
-        v->spare = rec->qnext;
-        v->nspare--;
-    } else {
-        rec = dmahal__verify_malloc(sizeof(*rec));
-        if (!rec)
-            goto err_unlock;
-    }
+    track_flush = (flags & DMAHAL_CACHED) && !a->c.coherent;
+    rec = rec_get(v, a, len, flags, track_flush, &has_buf);
+    if (!rec)
+        goto err_unlock;
     /* Field by field: what dmahal__verify_rec_index() and alloc_under() set is left to them (a
      * memset of the whole record is a good part of a small allocation's cost). */
     rec->a = a;
     rec->dev = a->dev;
     rec->va_owner = va;
     rec->state = VERIFY_LIVE;
-    rec->track_flush = (flags & DMAHAL_CACHED) && !a->c.coherent;
+    rec->flags = flags;
+    rec->track_flush = track_flush;
     rec->flushed = false;
     rec->hash = 0;
     rec->free_seq = 0;
     rec->dev_wrote = false;
-    rc = alloc_under(a, rec, len, flags);
-    if (rc == -ENOMEM && v->q_head) {
+    rc = has_buf ? 0 : alloc_under(a, rec, len, flags);
+    if (rc == -ENOMEM && (v->q_head || v->nready)) {
         /* The verifier never makes a call fail that would succeed without it. */
         quarantine_drain(v);
         rc = alloc_under(a, rec, len, flags);

@@ -29,9 +29,11 @@
 #define VERIFY_GRAVEYARD        64   /* put adapters whose structs are kept to catch later use */
 #define VERIFY_GUARD_MAX        1024 /* guard bytes filled and checked on each side, at most */
 #define VERIFY_SPARE_RECS       64   /* records kept for reuse */
-#define VERIFY_GUARD_BYTE       0xfc /* what the guard zones hold */
-#define VERIFY_FREED_BYTE       0xfd /* what a quarantined buffer holds */
-#define VERIFY_FREED_FILL       512  /* ... at each end, at most */
+#define VERIFY_READY            8    /* buffers out of the quarantine kept for reuse ... */
+#define VERIFY_READY_MAX        ((size_t)256 << 10) /* ... each this large at most */
+#define VERIFY_GUARD_BYTE       0xfc                /* what the guard zones hold */
+#define VERIFY_FREED_BYTE       0xfd                /* what a quarantined buffer holds */
+#define VERIFY_FREED_FILL       512                 /* ... at each end, at most */
 
 /* A backtrace as captured: return addresses, innermost first. */
 struct verify_bt_raw {
@@ -76,6 +78,7 @@ struct verify_rec {
     struct dmahal_buf under; /* what the wrapped allocator gave: user plus guard zones */
     size_t head, tail;       /* guard bytes filled before and after user (may be 0) */
     enum verify_state state;
+    unsigned flags;   /* the allocation's */
     bool track_flush; /* cached, on a non-coherent adapter: device reads need a sync first */
     bool flushed;     /* hash holds what the last dmahal_common_sync gave the device */
     uint64_t hash;
@@ -162,6 +165,10 @@ struct dmahal__verifier {
     uint64_t nmapped, nunmaps;
     struct verify_rec *spare; /* records to reuse, linked by qnext */
     size_t nspare;
+    /* Buffers out of the quarantine, still the wrapped allocator's, oldest first: the next
+     * allocations of their adapter, size and flags take them (ops.c). */
+    struct verify_rec *ready[VERIFY_READY];
+    size_t nready;
     struct dmahal__vadapter *graveyard; /* newest first */
     size_t ngrave;
 
@@ -291,6 +298,10 @@ extern pthread_once_t dmahal__verify_blocks_once;
 bool dmahal__verify_find_changed(const unsigned char *p, size_t n, unsigned char want,
                                  size_t *first, size_t *last);
 bool dmahal__verify_intact(const unsigned char *p, size_t n, unsigned char want);
+
+/* ops.c: gives the buffers kept for reuse of @a (every adapter's if NULL) back to the wrapped
+ * allocator. Under v->lock. */
+void dmahal__verify_ready_drain(struct dmahal__verifier *v, struct dmahal_adapter *a);
 
 /* ops.c: the wrapped common-buffer operations. */
 int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned flags,

@@ -27,7 +27,7 @@ struct leaf_hint {
     sim_pte *node;
 };
 
-static _Thread_local struct leaf_hint hint;
+static DMAHAL__TLS struct leaf_hint hint;
 static atomic_uint_fast64_t next_id = 1;
 
 int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift)

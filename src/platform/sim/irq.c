@@ -229,10 +229,28 @@ static void caps_update(struct sim_pci *pci)
     }
 }
 
+/*
+ * What the host's kernel does to a device's MSI-X table when it enables or disables the
+ * vectors (VFIO's MSI-X setup, under which the table is the kernel's and not the driver's):
+ * each vector's Vector Control cleared (@mask false) or set, through the model's own register
+ * write, so that a message the model held back in its pending bits goes out.
+ */
+static void msix_table_mask(struct dmahal_device *d, struct sim_dev *sd, unsigned nvec, bool mask)
+{
+    const struct dmahal_model *m = sd->model;
+
+    if (!m->mmio_write || !m->msix_vectors)
+        return;
+    for (unsigned v = 0; v < nvec && v < m->msix_vectors; v++)
+        m->mmio_write(d, sd->state, m->msix_bar, (uint64_t)m->msix_table_off + 16u * v + 12u,
+                      mask ? 1u : 0u, 4);
+}
+
 int dmahal__sim_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, unsigned nvec,
                            int *fds)
 {
-    struct sim_pci *pci = &((struct sim_dev *)dmahal__dev(d)->priv)->pci;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
+    struct sim_pci *pci = &sd->pci;
 
     pthread_mutex_lock(&pci->lock);
     pci->irq_type = type;
@@ -243,13 +261,18 @@ int dmahal__sim_irq_enable(struct dmahal_device *d, enum dmahal_irq_type type, u
     /* A line already asserted fires at once: it is a level. */
     intx_eval(pci);
     pthread_mutex_unlock(&pci->lock);
+    if (type == DMAHAL_IRQ_MSIX)
+        msix_table_mask(d, sd, nvec, false);
     return 0;
 }
 
 void dmahal__sim_irq_disable(struct dmahal_device *d)
 {
-    struct sim_pci *pci = &((struct sim_dev *)dmahal__dev(d)->priv)->pci;
+    struct sim_dev *sd = dmahal__dev(d)->priv;
+    struct sim_pci *pci = &sd->pci;
 
+    if (pci->irq_type == DMAHAL_IRQ_MSIX)
+        msix_table_mask(d, sd, pci->irq_nvec, true);
     pthread_mutex_lock(&pci->lock);
     pci->irq_type = 0;
     pci->irq_nvec = 0;

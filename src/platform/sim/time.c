@@ -25,9 +25,9 @@
 #define NS_PER_MSEC UINT64_C(1000000)
 
 /* The work running on this thread, if any: device work may not move time itself. */
-static _Thread_local const struct sim_work *running_here;
+static DMAHAL__TLS const struct sim_work *running_here;
 /* The driver's register write in progress on this thread, for the work it queues. */
-static _Thread_local struct sim_origin writing_here;
+static DMAHAL__TLS struct sim_origin writing_here;
 
 /* ---- the queue: a binary min-heap of (when, id) ------------------------------------------ */
 

@@ -313,6 +313,57 @@ TEST(verify_quarantine_delays_reuse)
     dmahal_platform_close(r.p);
 }
 
+/* A buffer out of the quarantine is kept for the next allocation of its adapter, size and
+ * flags: handed out again zeroed, with guards filled anew (a write into them while it was
+ * freed is no overrun of the new buffer; one after is), never to another adapter, and given
+ * back when the adapter goes. */
+TEST(verify_buffer_kept_for_reuse_is_as_good_as_new)
+{
+    struct vrig r;
+    struct dmahal_adapter *other;
+    struct dmahal_buf first, b, o;
+    unsigned char *c;
+
+    vrig_open(&r, "sim", NULL);
+    CHECK_OK(dmahal_adapter_get(r.d, NULL, &other));
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &first));
+    CHECK_OK(dmahal_common_free(r.a, &first));
+    ((unsigned char *)first.va)[64 + 3] = 0x11; /* its guard, while it is freed */
+    /* A quarantine's worth of frees of another size pushes it out. */
+    for (size_t i = 0; i < VERIFY_QUARANTINE; i++) {
+        CHECK_OK(dmahal_common_alloc(r.a, 1000, 0, &b));
+        CHECK_OK(dmahal_common_free(r.a, &b));
+    }
+    CHECK_EQ(dmahal_verify_count(r.p, 0), 0);
+    CHECK_OK(dmahal_common_alloc(other, 64, 0, &o)); /* not another adapter's */
+    CHECK(o.va != first.va);
+    CHECK_OK(dmahal_common_free(other, &o));
+    CHECK_OK(dmahal_common_alloc(r.a, 64, DMAHAL_CACHED, &b)); /* nor other flags' */
+    CHECK(b.va != first.va);
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
+    CHECK(b.va == first.va);
+    CHECK_EQ_U(b.la, first.la);
+    c = b.va;
+    for (size_t i = 0; i < 64; i++)
+        CHECK_EQ(c[i], 0);
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_EQ(dmahal_verify_count(r.p, 0), 0); /* the old scribble is gone */
+    for (size_t i = 0; i <= VERIFY_QUARANTINE; i++) {
+        CHECK_OK(dmahal_common_alloc(r.a, 1000, 0, &o));
+        CHECK_OK(dmahal_common_free(r.a, &o));
+    }
+    CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
+    CHECK(b.va == first.va);
+    ((unsigned char *)b.va)[64] = 1;
+    CHECK_OK(dmahal_common_free(r.a, &b));
+    CHECK_EQ_U(vrig_one(&r, DMAHAL_REPORT_OVERRUN)->la, b.la + 64);
+    dmahal_adapter_put(other);
+    dmahal_adapter_put(r.a);
+    CHECK_EQ(dmahal_verify_count(r.p, 0), 0); /* no leak: the kept ones went back */
+    dmahal_platform_close(r.p);
+}
+
 TEST(verify_abort_flag_stops_the_process_like_a_bug_check)
 {
     pid_t pid = fork();

@@ -35,6 +35,28 @@ TEST(verify_quarantine_never_makes_an_allocation_fail)
     dmahal_platform_close(r.p);
 }
 
+/* Buffers out of the quarantine kept for reuse go back too, before an allocation of
+ * another size fails for want of their memory: three large buffers fill what a 32-bit device
+ * reaches, after many small ones came and went. */
+TEST(verify_buffers_kept_for_reuse_never_make_an_allocation_fail)
+{
+    struct dmahal_desc d32 = {.addr_bits = 32};
+    struct vrig r;
+    struct dmahal_buf b, x[3];
+
+    vrig_open(&r, "sim:ram=0-8M,4G-8G", &d32);
+    for (int i = 0; i < 200; i++) {
+        CHECK_OK(dmahal_common_alloc(r.a, 20u << 10, 0, &b));
+        CHECK_OK(dmahal_common_free(r.a, &b));
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(dmahal_common_alloc(r.a, 1900u << 10, 0, &x[i]));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(dmahal_common_free(r.a, &x[i]));
+    CHECK_EQ(r.calls, 0);
+    dmahal_platform_close(r.p);
+}
+
 /* FreeCommonBuffer with another CacheEnabled than allocated frees nothing, and is reported
  * as the other mismatches are. */
 TEST(verify_reports_free_common_buffer_with_the_wrong_cache_enabled)

@@ -247,8 +247,9 @@ static uint64_t vec_read(struct dmahal_device *d, void *state, unsigned bar, uin
 static void vec_write(struct dmahal_device *d, void *state, unsigned bar, uint64_t off,
                       uint64_t val, unsigned size)
 {
-    (void)state, (void)bar, (void)off, (void)size;
-    dmahal_irq_raise(d, (unsigned)val);
+    (void)state, (void)size;
+    if (bar == 0 && off == 0) /* BAR2 holds the table: the host's kernel writes it */
+        dmahal_irq_raise(d, (unsigned)val);
 }
 
 static const struct dmahal_model vec_model = {
