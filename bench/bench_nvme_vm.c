@@ -73,9 +73,17 @@ static const char *const cont_name[NCONT] = {"kernel irq",       "kernel hipri",
                                              "dmahal poll",      "dmahal spin",  "dmahal msix",
                                              "dmahal msix local"};
 
-static const char usage[] = "usage: bench_nvme_vm [--quick] [--reps N]\n"
-                            "  in the test guest: 4 KiB random reads at QD 1, the example NVMe\n"
-                            "  driver on vfio against the kernel's nvme driver\n";
+static const char usage[] =
+    "usage: bench_nvme_vm [--quick] [--reps N] [--only KEY[,KEY...]]\n"
+    "  in the test guest: 4 KiB random reads at QD 1, the example NVMe\n"
+    "  driver on vfio against the kernel's nvme driver\n"
+    "  --only runs those contestants alone (e.g. to profile one): irq, hipri, iopoll,\n"
+    "         poll, spin, msix, msix-local\n";
+
+/* --only's names of the contestants, in enum order. */
+static const char *const cont_key[] = {"irq",  "hipri", "iopoll",    "poll",
+                                       "spin", "msix",  "msix-local"};
+static unsigned want = (1u << 7) - 1; /* the contestants to run */
 
 struct result {
     double iops[MAX_REPS];
@@ -491,7 +499,7 @@ static int kernel_half(unsigned round)
     for (unsigned k = 0; k < NKERNEL && !err; k++) {
         enum contestant c = (enum contestant)((round + k) % NKERNEL);
 
-        if (c == K_IRQ || polls)
+        if ((c == K_IRQ || polls) && want & 1u << c)
             err = kernel_sample(fd, &r, c, round, buf);
     }
     ring_close(&r);
@@ -702,8 +710,12 @@ static int dmahal_half(unsigned round)
     struct dside s = {0};
     int err = dside_open(&s);
 
-    for (unsigned k = 0; k < NDMAHAL && !err; k++)
-        err = dmahal_sample(&s, (enum contestant)(D_POLL + (round + k) % NDMAHAL), round);
+    for (unsigned k = 0; k < NDMAHAL && !err; k++) {
+        enum contestant c = (enum contestant)(D_POLL + (round + k) % NDMAHAL);
+
+        if (want & 1u << c)
+            err = dmahal_sample(&s, c, round);
+    }
     dside_close(&s);
     return err;
 }
@@ -792,12 +804,46 @@ static void print_floors(void)
            (double)(t1 - t0) / N / 1e3, (double)(t2 - t1) / N / 1e3);
 }
 
+/* Takes --only KEYS out of argv (bench_parse reads the rest): 0, or -1 for a bad key. */
+static int parse_only(int *argc, char **argv)
+{
+    for (int i = 1; i < *argc; i++) {
+        char *keys, *k, *save = NULL;
+
+        if (strcmp(argv[i], "--only") != 0)
+            continue;
+        if (i + 1 >= *argc)
+            return -1;
+        keys = argv[i + 1];
+        want = 0;
+        for (k = strtok_r(keys, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
+            unsigned c = 0;
+
+            while (c < NCONT && strcmp(k, cont_key[c]) != 0)
+                c++;
+            if (c == NCONT)
+                return -1;
+            want |= 1u << c;
+        }
+        memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof(*argv));
+        *argc -= 2;
+        return want ? 0 : -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct bench_opts o;
     struct dside s = {0};
-    int rc = bench_parse(argc, argv, usage, &o), err;
+    int rc, err;
 
+    _Static_assert(sizeof(cont_key) / sizeof(cont_key[0]) == NCONT, "a key per contestant");
+    if (parse_only(&argc, argv)) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    rc = bench_parse(argc, argv, usage, &o);
     if (rc)
         return rc < 0 ? 2 : 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -822,10 +868,14 @@ int main(int argc, char **argv)
     dside_close(&s);
     for (unsigned r = 0; r < o.reps && !err; r++) {
         bool kernel_first = r % 2 == 0;
+        bool kernel = want & ((1u << NKERNEL) - 1), dmahal = want >> NKERNEL;
 
-        err = kernel_first ? kernel_half(r) : dmahal_half(r);
-        if (!err)
-            err = kernel_first ? dmahal_half(r) : kernel_half(r);
+        if (kernel_first && kernel)
+            err = kernel_half(r);
+        if (!err && dmahal)
+            err = dmahal_half(r);
+        if (!err && !kernel_first && kernel)
+            err = kernel_half(r);
     }
     if (!err)
         err = report(o.reps);
