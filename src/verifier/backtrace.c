@@ -285,10 +285,7 @@ static uint64_t bt_hash(const struct verify_bt_raw *raw)
 
 static bool same_pcs(void *const *x, void *const *y, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return false;
-    return true;
+    return dmahal__verify_same_pcs(x, y, n);
 }
 
 static int depot_grow(struct verify_depot *d)
@@ -355,8 +352,8 @@ intern_slow(struct dmahal__verifier *v, const struct verify_bt_raw *raw)
     return e;
 }
 
-const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
-                                                 const struct verify_bt_raw *raw)
+const struct verify_bt *dmahal__verify_bt_intern_slow(struct dmahal__verifier *v,
+                                                      const struct verify_bt_raw *raw)
 {
     struct verify_depot *d = &v->depot;
     const struct verify_bt *e;
@@ -364,13 +361,7 @@ const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
 
     if (raw->n == 0)
         return &dmahal__verify_bt_none;
-    slot = (size_t)((dmahal__hash_ptr(raw->pc[0])) >> 58);
-    /* Two ways: an allocation's and a free's callers may share a slot. */
-    for (int w = 0; w < 2; w++) {
-        e = d->recent[slot ^ (size_t)w];
-        if (e && e->n == raw->n && same_pcs(e->pc, raw->pc, raw->n))
-            return e;
-    }
+    slot = dmahal__verify_bt_slot(raw);
     e = intern_slow(v, raw);
     if (e != &dmahal__verify_bt_none) {
         d->recent[slot ^ 1] = d->recent[slot];

@@ -371,9 +371,10 @@ static bool ranges_overlap(const struct dmahal__verify_map *x, const struct iove
     return false;
 }
 
-/* Checks a request before it goes to the core: the reports the core's refusal deserves. */
-static void check_request(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
-                          enum dmahal_dir dir)
+/* Checks a request's arguments before it goes to the core: the reports the core's refusal
+ * deserves. Returns the bytes it asks for. */
+static size_t check_args(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                         enum dmahal_dir dir)
 {
     struct dmahal__verifier *v = a->verify->v;
     size_t bytes = 0;
@@ -409,9 +410,15 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
                  a->map_registers);
         report_map(v, DMAHAL_REPORT_TOO_MANY_MAP_REGISTERS, NULL, 0, bytes, "%s%s", what);
     }
-    if (bytes == 0)
-        return;
-    dmahal__lock_take(&v->lock);
+    return bytes;
+}
+
+/* Checks a request of @bytes (not 0) against the live mappings; under v->lock. */
+static void check_overlap(struct dmahal__verifier *v, const struct iovec *iov, unsigned iovcnt,
+                          enum dmahal_dir dir, size_t bytes)
+{
+    char what[200];
+
     for (struct dmahal__verify_map *x = v->maps; x; x = x->next) {
         /* Two readers may share memory; a writer may not share it with anyone. */
         if (x->dir == DMAHAL_TO_DEVICE && dir == DMAHAL_TO_DEVICE)
@@ -422,6 +429,19 @@ static void check_request(struct dmahal_adapter *a, const struct iovec *iov, uns
             break;
         }
     }
+}
+
+/* Checks a request before it goes to the core: its arguments, and the live mappings. */
+static void check_request(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
+                          enum dmahal_dir dir)
+{
+    struct dmahal__verifier *v = a->verify->v;
+    size_t bytes = check_args(a, iov, iovcnt, dir);
+
+    if (bytes == 0)
+        return;
+    dmahal__lock_take(&v->lock);
+    check_overlap(v, iov, iovcnt, dir, bytes);
     dmahal__lock_drop(&v->lock);
 }
 
@@ -436,10 +456,12 @@ static uint64_t iov_hash(const struct iovec *iov, unsigned iovcnt)
 }
 
 /* Records a list the core made; returns what the driver gets (the core's own list when the
- * verifier has no memory left for the record). @bt is where it was mapped. */
+ * verifier has no memory left for the record). @bt is where it was mapped. With @overlap (the
+ * request's bytes, or 0), checks it against the live mappings first, in the same critical
+ * section. */
 static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *iov, unsigned iovcnt,
                                  enum dmahal_dir dir, struct dmahal_sgl *inner,
-                                 const struct verify_bt_raw *bt)
+                                 const struct verify_bt_raw *bt, size_t overlap)
 {
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
@@ -448,6 +470,8 @@ static struct dmahal_sgl *record(struct dmahal_adapter *a, const struct iovec *i
     struct dmahal__verify_map *m;
 
     dmahal__lock_take(&v->lock);
+    if (overlap)
+        check_overlap(v, iov, iovcnt, dir, overlap);
     if (live_reserve(v) != 0)
         goto err_unlock;
     m = v->map_spare;
@@ -511,15 +535,22 @@ int dmahal__verify_map(struct dmahal_adapter *a, const struct iovec *iov, unsign
 {
     struct dmahal__vadapter *va = a->verify;
     struct verify_bt_raw bt;
+    size_t bytes;
     int rc;
 
     if (!atomic_load_explicit(&va->v->on, memory_order_relaxed))
         return va->inner->map(a, iov, iovcnt, dir, flags, out);
-    check_request(a, iov, iovcnt, dir);
+    /* The live mappings are checked with the record made (one critical section), or after
+     * the core refused the request. */
+    bytes = check_args(a, iov, iovcnt, dir);
     rc = va->inner->map(a, iov, iovcnt, dir, flags, out);
     if (rc == 0) {
         verify_bt_capture(va->v, &bt);
-        *out = record(a, iov, iovcnt, dir, *out, &bt);
+        *out = record(a, iov, iovcnt, dir, *out, &bt, bytes);
+    } else if (bytes) {
+        dmahal__lock_take(&va->v->lock);
+        check_overlap(va->v, iov, iovcnt, dir, bytes);
+        dmahal__lock_drop(&va->v->lock);
     }
     return rc;
 }
@@ -541,7 +572,7 @@ static void async_done(struct dmahal_adapter *a, int status, struct dmahal_sgl *
     if (status == 0 && atomic_load(&a->verify->v->on)) {
         /* Where the list came: the core's completion, and whoever drove it. */
         verify_bt_capture(a->verify->v, &bt);
-        sgl = record(a, req->iov, req->iovcnt, req->dir, sgl, &bt);
+        sgl = record(a, req->iov, req->iovcnt, req->dir, sgl, &bt, 0);
     }
     req->fn(a, status, sgl, req->ctx);
     free(req->iov);
@@ -624,8 +655,8 @@ int dmahal__verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     struct dmahal__vadapter *va = a->verify;
     struct dmahal__verifier *v = va->v;
     struct dmahal__verify_map *m;
+    struct dmahal_sgl *inner;
     struct verify_bt_raw bt;
-    int rc;
 
     verify_bt_capture(v, &bt);
     dmahal__lock_take(&v->lock);
@@ -642,12 +673,12 @@ int dmahal__verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
     check_cpu_write(v, m, "at unmap");
     live_remove(v, m);
     /* The core's list goes with the unmap: its segments stay, in the shadow, for late-DMA
-     * checks (as mapped, whatever the driver did to its copy). */
+     * checks (as mapped, whatever the driver did to its copy). The record is unmapped before
+     * the core unmaps it (one critical section): a device access meanwhile is a use after
+     * unmap already. */
     memcpy(m->shadow, m->inner, sgl_size(m->inner->nseg));
-    dmahal__lock_drop(&v->lock);
-    rc = va->inner->unmap(a, m->inner);
+    inner = m->inner;
     m->inner = NULL;
-    dmahal__lock_take(&v->lock);
     m->unmap_bt = dmahal__verify_bt_intern(v, &bt);
     m->unmapped = true;
     m->unmap_seq = ++v->nunmaps;
@@ -665,7 +696,7 @@ int dmahal__verify_unmap(struct dmahal_adapter *a, struct dmahal_sgl *sgl)
         map_recycle(v, old);
     }
     dmahal__lock_drop(&v->lock);
-    return rc;
+    return va->inner->unmap(a, inner);
 }
 
 static int list_sync(struct dmahal_adapter *a, struct dmahal_sgl *sgl, bool for_cpu)
@@ -747,12 +778,12 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
 
         if (m->dev != d || (n = covered(m, la, len)) == 0)
             continue;
-        map_name(m, name, sizeof(name));
         r->extra_bt = m->map_bt;
         r->extra_what = "mapped by";
         r->dedup = m->seq << 1 | 1;
         r->dedup_dev = d;
         if (n < len) {
+            map_name(m, name, sizeof(name)); /* named only for a report: accesses are many */
             r->kind = DMAHAL_REPORT_DEV_OUT_OF_BOUNDS;
             snprintf(r->msg, sizeof(r->msg),
                      "device %s %s %zu byte(s) at la %#llx: runs %zu byte(s) past the segments "
@@ -761,6 +792,7 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
                      name);
             dmahal__verify_add_activity(d, r);
         } else if (write && m->dir == DMAHAL_TO_DEVICE) {
+            map_name(m, name, sizeof(name));
             r->kind = DMAHAL_REPORT_DEV_WRITE_TO_DEVICE;
             snprintf(r->msg, sizeof(r->msg), "device %s writes %zu byte(s) at la %#llx into %s",
                      d->name, len, (unsigned long long)la, name);
@@ -769,6 +801,7 @@ bool dmahal__verify_stream_dev_access(struct dmahal__verifier *v, struct dmahal_
 
             if (h != m->hash) {
                 m->hash = h;
+                map_name(m, name, sizeof(name));
                 r->kind = DMAHAL_REPORT_CPU_WRITE_DEVICE_OWNS;
                 snprintf(r->msg, sizeof(r->msg),
                          "device %s reads %s, which the CPU wrote after it was mapped "

@@ -97,7 +97,9 @@ static inline void fill(void *p, size_t n, unsigned char c)
     memset(p, c, n);
 }
 
-bool dmahal__verify_intact(const unsigned char *p, size_t n, unsigned char want)
+/* Inline in this file's checks (a call is a good part of checking a small zone). */
+static inline __attribute__((always_inline)) bool intact(const unsigned char *p, size_t n,
+                                                         unsigned char want)
 {
     if (n <= 256) {
         /* Small guards and small freed buffers: compared inline, 16 bytes at a time. */
@@ -117,6 +119,11 @@ bool dmahal__verify_intact(const unsigned char *p, size_t n, unsigned char want)
         return (diff[0] | diff[1] | rest) == 0;
     }
     return intact_blocks(p, n, want);
+}
+
+bool dmahal__verify_intact(const unsigned char *p, size_t n, unsigned char want)
+{
+    return intact(p, n, want);
 }
 
 static bool intact_blocks(const unsigned char *p, size_t n, unsigned char want)
@@ -205,8 +212,8 @@ inline int dmahal__verify_check_guards(struct dmahal__verifier *v, struct verify
 {
     const unsigned char *start = rec->user.va;
 
-    if (dmahal__verify_intact(start - rec->head, rec->head, VERIFY_GUARD_BYTE) &&
-        dmahal__verify_intact(start + rec->user.len, rec->tail, VERIFY_GUARD_BYTE))
+    if (intact(start - rec->head, rec->head, VERIFY_GUARD_BYTE) &&
+        intact(start + rec->user.len, rec->tail, VERIFY_GUARD_BYTE))
         return 0;
     return report_guards(v, rec, when);
 }
@@ -298,11 +305,11 @@ inline int dmahal__verify_check_freed(struct dmahal__verifier *v, struct verify_
     const unsigned char *p = rec->user.va;
     size_t n = rec->user.len;
 
-    if (!rec->dev_wrote && (n <= 2 * VERIFY_FREED_FILL
-                                ? dmahal__verify_intact(p, n, VERIFY_FREED_BYTE)
-                                : dmahal__verify_intact(p, VERIFY_FREED_FILL, VERIFY_FREED_BYTE) &&
-                                      dmahal__verify_intact(p + n - VERIFY_FREED_FILL,
-                                                            VERIFY_FREED_FILL, VERIFY_FREED_BYTE)))
+    if (!rec->dev_wrote &&
+        (n <= 2 * VERIFY_FREED_FILL
+             ? intact(p, n, VERIFY_FREED_BYTE)
+             : intact(p, VERIFY_FREED_FILL, VERIFY_FREED_BYTE) &&
+                   intact(p + n - VERIFY_FREED_FILL, VERIFY_FREED_FILL, VERIFY_FREED_BYTE)))
         return 0;
     return check_freed_slow(v, rec, when);
 }
@@ -438,7 +445,7 @@ static void quarantine_drain(struct dmahal__verifier *v)
 /* ---- the wrapped operations --------------------------------------------------------------- */
 
 /* Lays the driver's buffer out in rec->under: zeroed, between fresh guard zones. */
-static void place(struct verify_rec *rec, size_t len, size_t head, size_t guard)
+static inline void place(struct verify_rec *rec, size_t len, size_t head, size_t guard)
 {
     if (!rec->track_flush)
         fill((char *)rec->under.va + head, len, 0); /* else zeroed, for the cache model */

@@ -221,10 +221,44 @@ void dmahal__verify_bt_capture_from(const struct dmahal__verifier *v, const void
                                     struct verify_bt_raw *bt);
 #define verify_bt_capture(v, bt)                                                                   \
     dmahal__verify_bt_capture_from((v), __builtin_frame_address(0), 0, (bt))
-/* Stores a trace in the depot (once per distinct trace); under v->lock. Never NULL. */
-const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
-                                                 const struct verify_bt_raw *raw);
+/* Stores a trace in the depot (once per distinct trace); under v->lock. Never NULL. Inline,
+ * the trace last interned from the same caller (most are); out of line, the depot's table. */
+const struct verify_bt *dmahal__verify_bt_intern_slow(struct dmahal__verifier *v,
+                                                      const struct verify_bt_raw *raw);
+
+static inline bool dmahal__verify_same_pcs(void *const *x, void *const *y, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (x[i] != y[i])
+            return false;
+    return true;
+}
+
+/* The depot's recent[] slot of a trace's caller. */
+static inline size_t dmahal__verify_bt_slot(const struct verify_bt_raw *raw)
+{
+    return (size_t)(dmahal__hash_ptr(raw->pc[0]) >> 58);
+}
+
 extern const struct verify_bt dmahal__verify_bt_none;
+
+static inline const struct verify_bt *dmahal__verify_bt_intern(struct dmahal__verifier *v,
+                                                               const struct verify_bt_raw *raw)
+{
+    size_t slot;
+
+    if (raw->n == 0)
+        return &dmahal__verify_bt_none;
+    slot = dmahal__verify_bt_slot(raw);
+    /* Two ways: an allocation's and a free's callers may share a slot. */
+    for (int w = 0; w < 2; w++) {
+        const struct verify_bt *e = v->depot.recent[slot ^ (size_t)w];
+
+        if (e && e->n == raw->n && dmahal__verify_same_pcs(e->pc, raw->pc, raw->n))
+            return e;
+    }
+    return dmahal__verify_bt_intern_slow(v, raw);
+}
 void dmahal__verify_depot_fini(struct verify_depot *d);
 /* Prints a trace, a frame a line: "#N 0xPC function+0xoff (file:line) in object". */
 void dmahal__verify_bt_print(FILE *f, const char *indent, const struct verify_bt *bt);
