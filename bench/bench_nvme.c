@@ -566,14 +566,19 @@ static int sample(struct contestant *c, unsigned n, unsigned r)
         c->model_ns[r] = c->dmahal_ns[r] = 0;
         return rc;
     }
-    c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-    p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
     t0 = bench_now_ns();
     rc = drv_run(&c->drv, c->qd, n, false);
     t1 = bench_now_ns();
     if (rc)
         return rc;
     c->iops[r] = 1e9 * n / (double)(t1 - t0);
+    c->drv.model_ns = c->drv.dmahal_ns = 0;
+    c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+    t0 = bench_now_ns();
+    rc = drv_run(&c->drv, c->qd, n, true);
+    t1 = bench_now_ns();
+    c->total_ns[r] = (double)(t1 - t0) / n;
     if (c->threads) {
         /* The driver's CPU time and the rest of the process's (the controller's thread). */
         uint64_t drv = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
@@ -581,14 +586,9 @@ static int sample(struct contestant *c, unsigned n, unsigned r)
 
         c->cpu_ns[r] = (double)drv / n;
         c->model_ns[r] = all > drv ? (double)(all - drv) / n : 0;
-    }
-    c->drv.model_ns = c->drv.dmahal_ns = 0;
-    t0 = bench_now_ns();
-    rc = drv_run(&c->drv, c->qd, n, true);
-    t1 = bench_now_ns();
-    c->total_ns[r] = (double)(t1 - t0) / n;
-    if (!c->threads)
+    } else {
         c->model_ns[r] = (double)c->drv.model_ns / n;
+    }
     c->dmahal_ns[r] = (double)c->drv.dmahal_ns / n;
     return rc;
 }
