@@ -15,9 +15,10 @@
  *   ... +verify      the same with the verifier on
  *   ... 2 queues     QD 32 spread over two I/O queue pairs, 16 commands on each
  *   thr ...          sim:time=threads with a model latency of 1 ns: the controller works on a
- *                    thread of its own, beside the driver, in real time; "irq" contestants
- *                    sleep on the queue's MSI-X vector (poll(2) on dmahal_irq_fd) instead of
- *                    spinning on the completion queue
+ *                    thread of its own, beside the driver, in real time; "poll" contestants
+ *                    spin on the completion queue, yielding the CPU after an empty look (the
+ *                    controller's thread shares the CPUs), "irq" contestants sleep on the
+ *                    queue's MSI-X vector (poll(2) on dmahal_irq_fd)
  *
  * In virtual time with no latency (the default machine) the model runs each command inside
  * the doorbell write that submits it, so "the model's time" is the time spent in doorbell
@@ -34,6 +35,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +93,7 @@ struct drv {
     uint16_t atail, ahead;
     unsigned aphase, nq;
     enum mem mem;
-    bool irq;
+    bool irq, threads;
     struct ioq q[2];
     char *arena;                   /* the map and reg contestants' memory, a slot per command */
     void *slot_mem[DEPTH];         /* per-slot caller memory */
@@ -104,7 +106,7 @@ struct contestant {
     unsigned qd, nq; /* queue depth; I/O queue pairs (0: one) */
     enum mem mem;
     bool verify, example, threads, irq;
-    unsigned base; /* +verify: 1 + the index of the same contestant without it; else 0 */
+    struct contestant *base; /* +verify: the same contestant without the verifier */
     struct drv drv;
     struct nvme *n; /* the example driver */
     struct dmahal_buf buf;
@@ -232,6 +234,7 @@ static int drv_open(struct drv *v, const struct contestant *c)
     v->nq = c->nq ? c->nq : 1;
     v->mem = c->mem;
     v->irq = c->irq;
+    v->threads = c->threads;
     rc = dmahal_platform_open(c->threads ? "sim:time=threads" : "sim", &v->p);
     if (!rc && c->verify)
         rc = dmahal_verify_enable(v->p, DMAHAL_VERIFY_COUNT, NULL, NULL);
@@ -459,6 +462,8 @@ static int drv_run(struct drv *v, unsigned qd, unsigned n, bool timed)
             idle_since = bench_now_ns();
         } else if (bench_now_ns() - idle_since > SPIN_NS) {
             return -ETIMEDOUT;
+        } else if (v->threads) {
+            sched_yield(); /* the controller's thread may be waiting for this CPU */
         }
     }
     return 0;
@@ -561,14 +566,19 @@ static int sample(struct contestant *c, unsigned n, unsigned r)
         c->model_ns[r] = c->dmahal_ns[r] = 0;
         return rc;
     }
-    c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-    p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
     t0 = bench_now_ns();
     rc = drv_run(&c->drv, c->qd, n, false);
     t1 = bench_now_ns();
     if (rc)
         return rc;
     c->iops[r] = 1e9 * n / (double)(t1 - t0);
+    c->drv.model_ns = c->drv.dmahal_ns = 0;
+    c0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+    p0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
+    t0 = bench_now_ns();
+    rc = drv_run(&c->drv, c->qd, n, true);
+    t1 = bench_now_ns();
+    c->total_ns[r] = (double)(t1 - t0) / n;
     if (c->threads) {
         /* The driver's CPU time and the rest of the process's (the controller's thread). */
         uint64_t drv = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
@@ -576,14 +586,9 @@ static int sample(struct contestant *c, unsigned n, unsigned r)
 
         c->cpu_ns[r] = (double)drv / n;
         c->model_ns[r] = all > drv ? (double)(all - drv) / n : 0;
-    }
-    c->drv.model_ns = c->drv.dmahal_ns = 0;
-    t0 = bench_now_ns();
-    rc = drv_run(&c->drv, c->qd, n, true);
-    t1 = bench_now_ns();
-    c->total_ns[r] = (double)(t1 - t0) / n;
-    if (!c->threads)
+    } else {
         c->model_ns[r] = (double)c->drv.model_ns / n;
+    }
     c->dmahal_ns[r] = (double)c->drv.dmahal_ns / n;
     return rc;
 }
@@ -605,6 +610,13 @@ static double ratio(const double *a, const double *b, unsigned n)
     return bench_median(r, n);
 }
 
+/* The same driver on the same machine, apart from the verifier. */
+static bool same_driver(const struct contestant *a, const struct contestant *b)
+{
+    return a->qd == b->qd && a->nq == b->nq && a->mem == b->mem && a->example == b->example &&
+           a->threads == b->threads && a->irq == b->irq;
+}
+
 static const char usage[] = "usage: bench_nvme [--quick] [--reps N]\n"
                             "  4 KiB random reads from the sim's NVMe model: IOPS and per-I/O\n"
                             "  time split into driver, dmahal and model\n";
@@ -619,11 +631,11 @@ int main(int argc, char **argv)
         {.name = "map QD32", .qd = 32, .mem = MEM_MAP},
         {.name = "reg QD1", .qd = 1, .mem = MEM_REG},
         {.name = "reg QD32", .qd = 32, .mem = MEM_REG},
-        {.name = "poll QD1 +verify", .qd = 1, .verify = true, .base = 2},
-        {.name = "poll QD32 +verify", .qd = 32, .verify = true, .base = 3},
-        {.name = "map QD1 +verify", .qd = 1, .mem = MEM_MAP, .verify = true, .base = 4},
-        {.name = "map QD32 +verify", .qd = 32, .mem = MEM_MAP, .verify = true, .base = 5},
-        {.name = "reg QD32 +verify", .qd = 32, .mem = MEM_REG, .verify = true, .base = 7},
+        {.name = "poll QD1 +verify", .qd = 1, .verify = true},
+        {.name = "poll QD32 +verify", .qd = 32, .verify = true},
+        {.name = "map QD1 +verify", .qd = 1, .mem = MEM_MAP, .verify = true},
+        {.name = "map QD32 +verify", .qd = 32, .mem = MEM_MAP, .verify = true},
+        {.name = "reg QD32 +verify", .qd = 32, .mem = MEM_REG, .verify = true},
         {.name = "poll QD32 2 queues", .qd = 32, .nq = 2},
         {.name = "map QD32 2 queues", .qd = 32, .nq = 2, .mem = MEM_MAP},
         {.name = "thr poll QD1", .qd = 1, .threads = true},
@@ -632,14 +644,10 @@ int main(int argc, char **argv)
         {.name = "thr irq QD32", .qd = 32, .threads = true, .irq = true},
         {.name = "thr poll QD32 2q", .qd = 32, .nq = 2, .threads = true},
         {.name = "thr irq QD32 2q", .qd = 32, .nq = 2, .threads = true, .irq = true},
+        {.name = "thr map QD32", .qd = 32, .mem = MEM_MAP, .threads = true},
         {.name = "thr reg QD32", .qd = 32, .mem = MEM_REG, .threads = true},
         {.name = "thr reg irq QD32", .qd = 32, .mem = MEM_REG, .threads = true, .irq = true},
-        {.name = "thr reg QD32 +vfy",
-         .qd = 32,
-         .mem = MEM_REG,
-         .threads = true,
-         .verify = true,
-         .base = 21},
+        {.name = "thr reg QD32 +vfy", .qd = 32, .mem = MEM_REG, .threads = true, .verify = true},
     };
     const unsigned nc = sizeof(cs) / sizeof(cs[0]);
     struct bench_opts o;
@@ -651,6 +659,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     n = o.quick ? 256 : 20000;
     calibrate_timer();
+    for (unsigned i = 0; i < nc; i++)
+        for (unsigned j = 0; cs[i].verify && j < nc; j++)
+            if (!cs[j].verify && !cs[i].base && same_driver(&cs[i], &cs[j]))
+                cs[i].base = &cs[j];
     for (unsigned i = 0; i < nc; i++) {
         rc = open_one(&cs[i]);
         if (rc) {
@@ -698,7 +710,7 @@ int main(int argc, char **argv)
         else
             printf(" %8.0f %8.0f %8.0f %8.0f %6.1f%%", tot - mo - dm, dm, mo, tot, 100 * dm / tot);
         if (c->base)
-            printf(" %7.2fx", ratio(c->total_ns, cs[c->base - 1].total_ns, o.reps));
+            printf(" %7.2fx", ratio(c->total_ns, c->base->total_ns, o.reps));
         printf("\n");
         if (c->verify && dmahal_verify_count(c->drv.p, 0) != 0) {
             printf("FAILED: the verifier reported on %s\n", c->name);
@@ -714,9 +726,13 @@ int main(int argc, char **argv)
             struct contestant *b = &cs[j];
             double r[MAX_REPS];
 
-            if (c->mem == MEM_COMMON || b->mem != MEM_COMMON || b->example || b->qd != c->qd ||
-                b->nq != c->nq || b->verify != c->verify || b->threads != c->threads ||
-                b->irq != c->irq)
+            if (c->mem == MEM_COMMON || b->mem != MEM_COMMON || b->example ||
+                b->verify != c->verify ||
+                !same_driver(c, &(struct contestant){.qd = b->qd,
+                                                     .nq = b->nq,
+                                                     .mem = c->mem,
+                                                     .threads = b->threads,
+                                                     .irq = b->irq}))
                 continue;
             for (unsigned k = 0; k < o.reps; k++)
                 r[k] = 1e9 / c->iops[k] - 1e9 / b->iops[k];

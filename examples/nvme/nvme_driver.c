@@ -553,12 +553,13 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out)
 int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out)
 {
     /* PRPs: dword-aligned data, a list of up to one page of entries after PRP1's page, and
-     * the PRP rule as the adapter's virtual boundary. */
+     * the PRP rule as the adapter's virtual boundary. Whether the controller snoops the CPU's
+     * caches is the machine's to say (coherent left false): the queues are uncached common
+     * buffers, and data in caller memory goes through map and unmap, which sync it. */
     struct dmahal_desc desc = {.addr_bits = 64,
                                .alignment = 4,
                                .max_segments = PRP_LIST_ENTRIES + 1,
-                               .virt_boundary = NVME_PAGE_SIZE,
-                               .coherent = true};
+                               .virt_boundary = NVME_PAGE_SIZE};
     uint64_t bar0 = 0;
     struct nvme *n;
     int rc;

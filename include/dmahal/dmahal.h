@@ -827,6 +827,21 @@ int dmahal_dev_read(struct dmahal_device *d, dmahal_addr_t la, void *dst, size_t
 /** Writes device-visible memory as the device would (a DMA write); as dmahal_dev_read. */
 int dmahal_dev_write(struct dmahal_device *d, dmahal_addr_t la, const void *src, size_t len);
 
+/**
+ * Tells the verifier that the driver has taken the device's data at [la, la + len): the
+ * device saw it acknowledged, as an NVMe controller sees a completion queue's head doorbell
+ * move past an entry, or a ring's head register move past a descriptor it wrote back.
+ *
+ * On an adapter that does not snoop (coherent false), a cached common buffer there whose
+ * bytes the device wrote after the last dmahal_common_sync(DMAHAL_FROM_DEVICE) covering them
+ * is reported as DMAHAL_REPORT_NOT_INVALIDATED: the CPU can only have read what its cache
+ * held. Bytes outside every such buffer are not checked. Device models call it (since 0.2);
+ * without the verifier it does nothing.
+ *
+ * @return 0; -EINVAL for NULL or a range that wraps.
+ */
+int dmahal_dev_consumed(struct dmahal_device *d, dmahal_addr_t la, size_t len);
+
 /** Fault reasons. */
 enum dmahal_fault_reason {
     DMAHAL_FAULT_UNMAPPED = 1,   /**< no IOMMU mapping covers the address */
@@ -1023,6 +1038,9 @@ enum dmahal_report_kind {
     DMAHAL_REPORT_DEV_USE_AFTER_UNMAP = 28,    /**< a device access to an unmapped list */
     DMAHAL_REPORT_FREE_WRONG_CACHE = 29,       /**< freeing with another cache attribute than
                                                     allocated (FreeCommonBuffer's CacheEnabled) */
+    DMAHAL_REPORT_NOT_INVALIDATED = 30,        /**< the driver took data a device wrote into a
+                                                    cached buffer without a FROM_DEVICE sync
+                                                    (dmahal_dev_consumed) */
     DMAHAL_REPORT_KINDS                        /**< one more than the highest kind */
 };
 

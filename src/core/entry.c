@@ -127,3 +127,12 @@ int dmahal_dev_write(struct dmahal_device *d, dmahal_addr_t la, const void *src,
 {
     return dev_access(d, la, (void *)src, len, true);
 }
+
+int dmahal_dev_consumed(struct dmahal_device *d, dmahal_addr_t la, size_t len)
+{
+    if (!d || la + len < la)
+        return -EINVAL;
+    if (len)
+        dmahal__vhook_dev_consumed(d, la, len);
+    return 0;
+}

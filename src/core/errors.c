@@ -98,6 +98,7 @@ static const char *const kind_names[DMAHAL_REPORT_KINDS] = {
     [DMAHAL_REPORT_MAP_LEAK] = "map-leak",
     [DMAHAL_REPORT_DEV_USE_AFTER_UNMAP] = "device-use-after-unmap",
     [DMAHAL_REPORT_FREE_WRONG_CACHE] = "free-wrong-cache",
+    [DMAHAL_REPORT_NOT_INVALIDATED] = "not-invalidated",
 };
 
 const char *dmahal_report_kind_name(int kind)

@@ -21,6 +21,8 @@ void dmahal__verify_platform_close(struct dmahal_platform *p); /* devices are cl
 void dmahal__verify_adapter_new(struct dmahal_adapter *a);     /* may wrap a->ops */
 void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,
                                dmahal_addr_t la, size_t len, bool write);
+void dmahal__verify_dev_consumed(struct dmahal__verifier *v, struct dmahal_device *d,
+                                 dmahal_addr_t la, size_t len);
 void dmahal__verify_null_adapter(const char *fn);
 void dmahal__verify_dump_adapter(struct dmahal_adapter *a, FILE *f, unsigned flags);
 void dmahal__verify_dump_platform(struct dmahal_platform *p, FILE *f);
@@ -54,6 +56,15 @@ static inline void dmahal__vhook_dev_access(struct dmahal_device *d, dmahal_addr
 
     if (__builtin_expect(v != NULL, 0))
         dmahal__verify_dev_access(v, d, la, len, write);
+}
+
+/* A device model saw the driver take the device's data (dmahal_dev_consumed). */
+static inline void dmahal__vhook_dev_consumed(struct dmahal_device *d, dmahal_addr_t la, size_t len)
+{
+    struct dmahal__verifier *v = atomic_load_explicit(&d->p->verifier, memory_order_acquire);
+
+    if (__builtin_expect(v != NULL, 0))
+        dmahal__verify_dev_consumed(v, d, la, len);
 }
 
 /* A public entry point was given a NULL adapter. */
@@ -99,6 +110,11 @@ static inline void dmahal__vhook_dev_access(struct dmahal_device *d, dmahal_addr
                                             bool write)
 {
     (void)d, (void)la, (void)len, (void)write;
+}
+
+static inline void dmahal__vhook_dev_consumed(struct dmahal_device *d, dmahal_addr_t la, size_t len)
+{
+    (void)d, (void)la, (void)len;
 }
 
 static inline void dmahal__vhook_null_adapter(const char *fn)

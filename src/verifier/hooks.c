@@ -163,7 +163,10 @@ static __attribute__((noinline)) void dev_access_slow(struct dmahal__verifier *v
                      "after its last dmahal_common_sync(DMAHAL_TO_DEVICE)",
                      d->name, len, (unsigned long long)la, where);
         } else if (prev->track_flush && write) {
+            size_t first = (size_t)(la - prev->user.la);
+
             prev->flushed = false; /* the device's data: unknown until the next sync */
+            prev->pending |= dmahal__verify_chunks(prev->user.len, first, first + len - 1);
         }
         dmahal__lock_drop(&v->lock);
         if (r.kind)
@@ -235,6 +238,44 @@ void dmahal__verify_add_activity(struct dmahal_device *d, struct verify_report *
     if (!d->p->ops->dev_activity || !d->p->ops->dev_activity(d, what, sizeof(what)))
         return;
     snprintf(r->msg + used, sizeof(r->msg) - used, "; the device was %s", what);
+}
+
+void dmahal__verify_dev_consumed(struct dmahal__verifier *v, struct dmahal_device *d,
+                                 dmahal_addr_t la, size_t len)
+{
+    struct verify_report r = {.la = la, .len = len};
+    struct verify_rec *rec, copy;
+    size_t first, last;
+    char where[320];
+
+    if (!atomic_load_explicit(&v->on, memory_order_relaxed))
+        return;
+    dmahal__lock_take(&v->lock);
+    rec = dmahal__verify_la_find(v, d, la);
+    if (!rec || rec->state != VERIFY_LIVE || !rec->track_flush || !rec->pending) {
+        dmahal__lock_drop(&v->lock);
+        return;
+    }
+    /* The part of the range inside the buffer, against what the device wrote unsynced. */
+    first = (size_t)(la - rec->user.la);
+    last = len - 1 > rec->user.len - 1 - first ? rec->user.len - 1 : first + len - 1;
+    if (!(rec->pending & dmahal__verify_chunks(rec->user.len, first, last))) {
+        dmahal__lock_drop(&v->lock);
+        return;
+    }
+    copy = *rec;
+    r.rec = &copy;
+    r.kind = DMAHAL_REPORT_NOT_INVALIDATED;
+    r.dedup = rec->seq << 1;
+    r.dedup_dev = d;
+    dmahal__lock_drop(&v->lock);
+    dmahal__verify_rec_name(&copy, where, sizeof(where));
+    snprintf(r.msg, sizeof(r.msg),
+             "device %s saw the driver take %zu byte(s) at la %#llx (offsets %zu..%zu of %s), "
+             "which the device wrote after the last dmahal_common_sync(DMAHAL_FROM_DEVICE) of "
+             "them: the CPU read what its cache held",
+             d->name, len, (unsigned long long)la, first, last, where);
+    dmahal__verify_emit(v, &r);
 }
 
 void dmahal__verify_dev_access(struct dmahal__verifier *v, struct dmahal_device *d,

@@ -543,6 +543,7 @@ int dmahal__verify_common_alloc(struct dmahal_adapter *a, size_t len, unsigned f
     rec->flags = flags;
     rec->track_flush = track_flush;
     rec->flushed = false;
+    rec->pending = 0;
     rec->hash = 0;
     rec->free_seq = 0;
     rec->dev_wrote = false;
@@ -706,6 +707,9 @@ int dmahal__verify_common_sync(struct dmahal_adapter *a, const struct dmahal_buf
         rec->user.la == b->la && rec->user.len == b->len) {
         size_t head = (size_t)((char *)rec->user.va - (char *)rec->under.va);
 
+        /* The CPU now sees what the device wrote there. */
+        if (rec->track_flush && (dir & DMAHAL_FROM_DEVICE) && len)
+            rec->pending &= ~dmahal__verify_chunks(rec->user.len, off, off + len - 1);
         if (rec->track_flush && (dir & DMAHAL_TO_DEVICE)) {
             rec->hash = dmahal__verify_hash(rec->user.va, rec->user.len);
             rec->flushed = true;

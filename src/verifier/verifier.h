@@ -81,6 +81,9 @@ struct verify_rec {
     unsigned flags;   /* the allocation's */
     bool track_flush; /* cached, on a non-coherent adapter: device reads need a sync first */
     bool flushed;     /* hash holds what the last dmahal_common_sync gave the device */
+    /* track_flush: bit i set when the device wrote chunk i since the last
+     * dmahal_common_sync(DMAHAL_FROM_DEVICE) touching it (dmahal__verify_chunk_shift) */
+    uint64_t pending;
     uint64_t hash;
     uint64_t seq;      /* 1 for the platform's first allocation, then counting up */
     uint64_t free_seq; /* the verifier's free count when it was freed */
@@ -102,6 +105,27 @@ struct verify_vahash {
     struct verify_rec **bucket, **lbucket;
     size_t cap, n; /* cap a power of two, n <= cap */
 };
+
+/* A cached buffer's unsynced device writes are kept in 64 chunks: cache lines (64 bytes) up to
+ * 4 KiB, larger beyond. A sync touching a chunk clears it, as an invalidate takes whole lines:
+ * a coarse chunk can hide a missing sync, never report one that is not. */
+static inline unsigned dmahal__verify_chunk_shift(size_t len)
+{
+    unsigned s = 6;
+
+    while (s < 63 && ((len - 1) >> s) >= 64)
+        s++;
+    return s;
+}
+
+/* The bits of chunks [first >> s, last >> s]. */
+static inline uint64_t dmahal__verify_chunks(size_t len, size_t first, size_t last)
+{
+    unsigned s = dmahal__verify_chunk_shift(len), a = (unsigned)(first >> s),
+             b = (unsigned)(last >> s);
+
+    return (b >= 63 ? ~UINT64_C(0) : (UINT64_C(1) << (b + 1)) - 1) & ~((UINT64_C(1) << a) - 1);
+}
 
 /* One streaming mapping the verifier handed out. The driver gets a copy of the core's list
  * (the shadow, the verifier's own memory), so that a list it changed is noticed, and a

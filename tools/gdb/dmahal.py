@@ -30,6 +30,7 @@ REPORT_KIND_NAMES = [
     "unmap-not-mapped", "sync-not-mapped", "wrong-adapter", "sgl-modified",
     "sync-out-of-range", "too-many-map-registers", "freed-while-mapped", "zero-length-map",
     "overlapping-mappings", "not-flushed", "map-leak", "device-use-after-unmap",
+    "free-wrong-cache", "not-invalidated",
 ]
 
 

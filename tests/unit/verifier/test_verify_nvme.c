@@ -3,10 +3,13 @@
  * test_verify_nvme.c - the verifier catching classic NVMe-driver bugs on the sim's NVMe model:
  * a PRP entry outside every buffer, a PRP list that runs across a page instead of chaining,
  * a data buffer unmapped while its command is still queued, a submission queue entry the
- * device reads before the CPU flushed it, and a completion read without the sync it needs.
+ * device reads before the CPU flushed it, and a completion read without the sync it needs
+ * (stale data, and a report when the driver moves the queue's head past it).
  */
 #include <dmahal/dmahal.h>
 
+#include <errno.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include "test.h"
@@ -227,6 +230,84 @@ TEST(completion_read_without_sync_is_stale)
     CHECK_EQ_U(admin(&r, &cmd), ST_OK);
     CHECK_OK(dmahal_common_free(r.a, &sq2));
     CHECK_OK(dmahal_common_free(r.a, &cq2));
+    rig_close(&r);
+}
+
+TEST(completion_taken_without_sync_is_reported)
+{
+    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 7u << 16 | 2, .cdw11 = 1};
+    struct dmahal_buf sq2, cq2;
+    struct rig r;
+    struct seen s;
+    struct q q;
+    struct cqe e;
+
+    /* A driver that trusts its count of completions and reads the entry at the head without
+     * invalidating it (nor checking the phase): it takes what its cache held, and moves the
+     * head past it. The controller sees the doorbell, the verifier knows the bytes were never
+     * synced for the CPU. */
+    open_verified(&r, &s, "sim:coherent=no");
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &sq2));
+    CHECK_OK(dmahal_common_alloc(r.a, PAGE, DMAHAL_CACHED, &cq2));
+    cmd.prp1 = cq2.la;
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
+    queue_cmd(&q, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    e = ((struct cqe *)cq2.va)[0];
+    CHECK_EQ_U((e.dw3 >> 16) & 1, 0); /* stale: the cache's zeroes */
+    CHECK_EQ(s.calls, 0);
+    dmahal_mmio_write32(r.d, 0, cq_db(&r, 2), 1);
+    CHECK_EQ(s.calls, 1);
+    CHECK_STR(dmahal_report_kind_name(s.kind),
+              dmahal_report_kind_name(DMAHAL_REPORT_NOT_INVALIDATED));
+    CHECK_EQ_U(s.la, cq2.la);
+    /* The same driver with the sync: the next entry is taken as it should be, unreported. */
+    q.head = 1;
+    queue_cmd(&q, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    CHECK_OK(dmahal_common_sync(r.a, &cq2, 16, 16, DMAHAL_FROM_DEVICE));
+    CHECK(reap(&r, &q, &e));
+    CHECK_EQ_U(e.dw3 >> 17, ST_OK);
+    CHECK_EQ(s.calls, 1);
+    /* A sync of a part of what the device wrote leaves the rest unsynced: entries 2 and 3
+     * (the first cache line, synced), and 4 (the second line, not). */
+    for (int i = 0; i < 3; i++)
+        queue_cmd(&q, &cmd);
+    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    CHECK_OK(dmahal_common_sync(r.a, &cq2, 32, 32, DMAHAL_FROM_DEVICE));
+    CHECK(reap(&r, &q, &e));
+    CHECK(reap(&r, &q, &e));
+    CHECK(!reap(&r, &q, &e)); /* entry 4: stale */
+    CHECK_EQ(s.calls, 1);
+    q.head = 5; /* entry 4 taken unsynced: the same bug on the same buffer, counted */
+    dmahal_mmio_write32(r.d, 0, cq_db(&r, 2), q.head);
+    CHECK_EQ(s.calls, 1);
+    CHECK_EQ_U(dmahal_verify_repeats(r.p, DMAHAL_REPORT_NOT_INVALIDATED), 1);
+    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
+    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
+    CHECK_OK(dmahal_common_free(r.a, &sq2));
+    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    rig_close(&r);
+}
+
+TEST(consumed_checks_its_arguments)
+{
+    struct rig r;
+    struct seen s;
+
+    open_verified(&r, &s, "sim");
+    CHECK_ERR(dmahal_dev_consumed(NULL, 0, 16), -EINVAL);
+    CHECK_ERR(dmahal_dev_consumed(r.d, UINT64_MAX, 16), -EINVAL);
+    CHECK_OK(dmahal_dev_consumed(r.d, 0x1000, 0));
+    /* Memory the verifier does not track as cached: nothing to report. */
+    CHECK_OK(dmahal_dev_consumed(r.d, r.data.la, 16));
+    CHECK_EQ(s.calls, 0);
     rig_close(&r);
 }
 

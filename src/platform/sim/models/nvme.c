@@ -1728,6 +1728,24 @@ static void run_cq_waiters(struct dmahal_device *d, struct ctrl *c, uint16_t cqi
             run_sq(d, c, (uint16_t)q);
 }
 
+/* The host moved @cq's head to @head: it has taken the entries before it, which the verifier
+ * checks it synced from a cached queue (in at most two pieces: the queue wraps). */
+static void cq_consumed(struct dmahal_device *d, const struct nvme_cq *cq, uint16_t head)
+{
+    uint16_t from = cq->head;
+
+    if (head == from)
+        return;
+    if (head < from) {
+        dmahal_dev_consumed(d, cq->base + (uint64_t)from * CQE_SIZE,
+                            (size_t)(cq->size - from) * CQE_SIZE);
+        from = 0;
+    }
+    if (head > from)
+        dmahal_dev_consumed(d, cq->base + (uint64_t)from * CQE_SIZE,
+                            (size_t)(head - from) * CQE_SIZE);
+}
+
 /* A doorbell write. Writes the controller cannot take (an absent queue, a value beyond the
  * queue, an offset between doorbells) are ignored, as QEMU does. */
 static void doorbell(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint32_t v)
@@ -1754,6 +1772,7 @@ static void doorbell(struct dmahal_device *d, struct ctrl *c, uint64_t off, uint
             return;
         }
         was_full = cq_full(cq);
+        cq_consumed(d, cq, val);
         cq->head = val;
         if (cq->head == cq->tail)
             irq_recheck(d, c, cq);
