@@ -10,7 +10,9 @@
  * page, a treap for larger ones), to check device accesses in O(1) or O(log n); naming the
  * nearest buffer, as AddressSanitizer does, walks them all, on the error path. A freed buffer
  * stays in a quarantine (its memory neither reused nor unmapped) for a number of frees, so a
- * late DMA into it is caught.
+ * late DMA into it is caught; when it leaves, the last few are kept (unindexed, still the
+ * wrapped allocator's) for the next allocations of their size, which then need no call to
+ * the allocator.
  *
  * Lock order: v->lock, then a device's lock, then an adapter's common lock; v->rlock (the
  * report log) is innermost.
