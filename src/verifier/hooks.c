@@ -48,6 +48,10 @@ void dmahal__verify_platform_close(struct dmahal_platform *p)
         free(va);
     }
     dmahal__verify_stream_fini(v);
+    /* Kept buffers went back when their adapters were put; any record left goes with the
+     * verifier (its memory went with its adapter). */
+    for (size_t i = 0; i < v->nready; i++)
+        free(v->ready[i]);
     while (v->spare) {
         struct verify_rec *rec = v->spare;
 
