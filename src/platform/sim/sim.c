@@ -202,25 +202,60 @@ int dmahal__sim_frames_alloc(struct sim *s, size_t len, size_t align, uint64_t b
     return rc;
 }
 
-/*
- * Gives the host memory behind frames back to the host before they are free again (after,
- * another thread could have them and its data would go): their next use reads zeroes, and
- * a long run's resident set follows what is allocated, not every page it ever touched.
- * Frames lent to pinned user memory never had their own host memory touched: not for them.
- */
-void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
+/* Gives the host memory behind a run of free frames back to the host (the caller holds the
+ * lock, so that nobody takes the frames meanwhile): their next use takes page faults and
+ * reads zeroes. */
+static void giveback(struct sim *s, uint64_t pa, uint64_t len)
 {
     size_t host_page = (size_t)sysconf(_SC_PAGESIZE); /* no system call: libc knows it */
     char *h = dmahal__sim_host(s, pa, len);
     uintptr_t start, end;
 
-    if (h) {
-        start = DMAHAL__ALIGN_UP((uintptr_t)h, host_page);
-        end = DMAHAL__ALIGN_DOWN((uintptr_t)h + len, host_page);
-        if (end > start)
-            madvise((void *)start, end - start, MADV_DONTNEED);
+    if (!h)
+        return;
+    start = DMAHAL__ALIGN_UP((uintptr_t)h, host_page);
+    end = DMAHAL__ALIGN_DOWN((uintptr_t)h + len, host_page);
+    if (end > start)
+        madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
+/*
+ * Frees frames whose host memory the simulated machine touched, so that a long run's
+ * resident set follows what is allocated, not every page it ever touched: their host memory
+ * goes back to the host, but not at once. The last runs freed stay resident up to a budget
+ * (64 MiB, or a sixteenth of a smaller machine), since an allocation of the same size usually
+ * follows and takes them again (the allocator gives the highest free frames first): a loop of
+ * 2 MiB buffers then pays no page faults. Past the budget the oldest run is given back, if its
+ * frames are all still free. Whoever takes frames zeroes what needs zeroes (common buffers,
+ * contiguous memory) or fills it (bounce pages). Frames lent to pinned user memory never had
+ * their own host memory touched: not for them (dmahal__sim_frames_free).
+ */
+void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    if (dmahal__range_add(&s->free, pa, len) != 0) {
+        pthread_mutex_unlock(&s->lock);
+        return;
     }
-    dmahal__sim_frames_free(s, pa, len);
+    s->ram_used -= len;
+    if (len > s->giveback_budget) {
+        giveback(s, pa, len); /* more than is kept at all */
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    s->giveback[(s->giveback_head + s->giveback_n++) % SIM_GIVEBACK_RUNS] =
+        (struct sim_run){pa, len};
+    s->giveback_bytes += len;
+    while (s->giveback_n == SIM_GIVEBACK_RUNS || s->giveback_bytes > s->giveback_budget) {
+        struct sim_run r = s->giveback[s->giveback_head];
+
+        s->giveback_head = (s->giveback_head + 1) % SIM_GIVEBACK_RUNS;
+        s->giveback_n--;
+        s->giveback_bytes -= r.len;
+        if (dmahal__range_is_free(&s->free, r.pa, r.len))
+            giveback(s, r.pa, r.len);
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len)
@@ -270,6 +305,8 @@ static int sim_open(struct dmahal_platform *p, const char *args)
             goto err_ram;
         s->ram_total += r->end - r->start;
     }
+    s->giveback_budget =
+        s->ram_total / 16 < (UINT64_C(64) << 20) ? s->ram_total / 16 : UINT64_C(64) << 20;
     dmahal__plat(p)->priv = s;
     dmahal__plat(p)->page_size = s->page;
     dmahal__plat(p)->has_iommu = s->iommu;

@@ -53,6 +53,8 @@ struct sim_queue {
     size_t n, cap;
 };
 
+#define SIM_GIVEBACK_RUNS 256
+
 struct sim {
     struct sim_ram ram[SIM_MAX_RAM];
     unsigned nram;
@@ -66,6 +68,13 @@ struct sim {
     pthread_mutex_t lock;      /* frames and contig list */
     struct dmahal__range free; /* free physical frames */
     uint64_t ram_total, ram_used;
+    /* Frames freed whose host memory is still resident, oldest first (a ring under lock):
+     * given back once they add up to more than giveback_budget (dmahal__sim_frames_release). */
+    struct sim_run {
+        uint64_t pa, len;
+    } giveback[SIM_GIVEBACK_RUNS];
+    unsigned giveback_head, giveback_n;
+    uint64_t giveback_bytes, giveback_budget;
     struct sim_contig *contig;
 
     pthread_rwlock_t foreign_lock; /* foreign regions, sorted by pa */
