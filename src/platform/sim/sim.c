@@ -219,6 +219,19 @@ static void giveback(struct sim *s, uint64_t pa, uint64_t len)
         madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
+/* A newer run in the ring covers @r: its frames were taken and freed again since, and are
+ * kept as that run (a loop of allocations of one size cycles through the same frames). */
+static bool kept_again(const struct sim *s, struct sim_run r)
+{
+    for (unsigned i = 0; i < s->giveback_n; i++) {
+        const struct sim_run *k = &s->giveback[(s->giveback_head + i) % SIM_GIVEBACK_RUNS];
+
+        if (k->pa <= r.pa && r.pa + r.len <= k->pa + k->len)
+            return true;
+    }
+    return false;
+}
+
 /*
  * Frees frames whose host memory the simulated machine touched, so that a long run's
  * resident set follows what is allocated, not every page it ever touched: their host memory
@@ -226,9 +239,10 @@ static void giveback(struct sim *s, uint64_t pa, uint64_t len)
  * (64 MiB, or a sixteenth of a smaller machine), since an allocation of the same size usually
  * follows and takes them again (the allocator gives the highest free frames first): a loop of
  * 2 MiB buffers then pays no page faults. Past the budget the oldest run is given back, if its
- * frames are all still free. Whoever takes frames zeroes what needs zeroes (common buffers,
- * contiguous memory) or fills it (bounce pages). Frames lent to pinned user memory never had
- * their own host memory touched: not for them (dmahal__sim_frames_free).
+ * frames are all still free and no newer run kept covers them all. Whoever takes frames zeroes what
+ * needs zeroes (common buffers, contiguous memory) or fills it (bounce pages). Frames lent to
+ * pinned user memory never had their own host memory touched: not for them
+ * (dmahal__sim_frames_free).
  */
 void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
 {
@@ -252,7 +266,7 @@ void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
         s->giveback_head = (s->giveback_head + 1) % SIM_GIVEBACK_RUNS;
         s->giveback_n--;
         s->giveback_bytes -= r.len;
-        if (dmahal__range_is_free(&s->free, r.pa, r.len))
+        if (dmahal__range_is_free(&s->free, r.pa, r.len) && !kept_again(s, r))
             giveback(s, r.pa, r.len);
     }
     pthread_mutex_unlock(&s->lock);
