@@ -10,45 +10,12 @@
  */
 #include "edu/edu_driver.h"
 #include "edu/edu_regs.h"
-#include "vm.h"
+#include "noiommu_rig.h"
 
 #include <dmahal/dmahal.h>
 
 #include <sys/mman.h>
 #include <sys/uio.h>
-
-#define LEN 3000u /* less than EDU_DMA_LIMIT: QEMU 7.2's edu stops on the buffer's last byte */
-
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct edu *e;
-    struct dmahal_adapter *a;
-    uint64_t low, low_len;
-};
-
-static void rig_up(struct rig *r, const char *var, unsigned bits)
-{
-    CHECK_OK(dmahal_platform_open(NULL, &r->p));
-    CHECK_STR(dmahal_platform_name(r->p), "noiommu");
-    CHECK_OK(dmahal_noiommu_lowmem(r->p, &r->low, &r->low_len));
-    CHECK_OK(dmahal_device_open(r->p, vm_dev(var), &r->d));
-    CHECK_OK(edu_attach(r->d, bits, &r->e));
-    r->a = edu_adapter(r->e);
-}
-
-static void rig_down(struct rig *r)
-{
-    edu_detach(r->e);
-    dmahal_device_close(r->d);
-    dmahal_platform_close(r->p);
-}
-
-static void pattern(unsigned char *b, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(i * 31 + seed);
-}
 
 /* @src to the device through a map of it, back into @dst through a map of that; checks. */
 static void round_trip(struct rig *r, void *src, void *dst, bool want_direct)

@@ -9,8 +9,8 @@
  * reach the hugepages above 4 GiB, bounces its maps of them through the low reservation.
  */
 #include "edu/edu_driver.h"
+#include "noiommu_rig.h"
 #include "nvme/nvme_driver.h"
-#include "vm.h"
 
 #include <dmahal/dmahal.h>
 
@@ -18,32 +18,6 @@
 #include <sys/uio.h>
 
 #define HUGE (2u << 20)
-#define LEN  3000u /* less than EDU_DMA_LIMIT: QEMU 7.2's edu stops on the buffer's last byte */
-
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct edu *e;
-    struct dmahal_adapter *a;
-    uint64_t low, low_len;
-};
-
-static void rig_up(struct rig *r, const char *var, unsigned bits)
-{
-    CHECK_OK(dmahal_platform_open(NULL, &r->p));
-    CHECK_STR(dmahal_platform_name(r->p), "noiommu");
-    CHECK_OK(dmahal_noiommu_lowmem(r->p, &r->low, &r->low_len));
-    CHECK_OK(dmahal_device_open(r->p, vm_dev(var), &r->d));
-    CHECK_OK(edu_attach(r->d, bits, &r->e));
-    r->a = edu_adapter(r->e);
-}
-
-static void rig_down(struct rig *r)
-{
-    edu_detach(r->e);
-    dmahal_device_close(r->d);
-    dmahal_platform_close(r->p);
-}
 
 /* @n bytes of hugepages of the program's own, mapped shared. */
 static unsigned char *huge_map(size_t n)
@@ -53,12 +27,6 @@ static unsigned char *huge_map(size_t n)
 
     CHECK(va != MAP_FAILED);
     return va;
-}
-
-static void pattern(unsigned char *b, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(i * 29 + seed);
 }
 
 /* Maps [va, va + len) to the device and checks where it went: in place at pagemap's address,

@@ -106,13 +106,41 @@ TEST(prp_list_across_a_page)
     rig_close(&r);
 }
 
+/* I/O queue pair 2 in queues of their own, 8 submission entries and @cq_entries completion
+ * entries, @sq_flags and @cq_flags saying which is DMAHAL_CACHED; no interrupts. */
+static void queue2_open(struct rig *r, struct q *q, unsigned sq_flags, unsigned cq_flags,
+                        unsigned cq_entries)
+{
+    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = (cq_entries - 1) << 16 | 2, .cdw11 = 1};
+    struct dmahal_buf sq, cq;
+
+    CHECK_OK(dmahal_common_alloc(r->a, PAGE, sq_flags, &sq));
+    CHECK_OK(dmahal_common_alloc(r->a, PAGE, cq_flags, &cq));
+    cmd.prp1 = cq.la;
+    CHECK_EQ_U(admin(r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
+    CHECK_EQ_U(admin(r, &cmd), ST_OK);
+    *q = (struct q){sq, cq, 2, 8, 0, 0, 0, 1};
+}
+
+/* Deletes queue pair 2 and frees its queues. */
+static void queue2_close(struct rig *r, struct q *q)
+{
+    struct sqe cmd = {.cdw0 = 0x00, .cdw10 = 2};
+
+    CHECK_EQ_U(admin(r, &cmd), ST_OK);
+    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
+    CHECK_EQ_U(admin(r, &cmd), ST_OK);
+    CHECK_OK(dmahal_common_free(r->a, &q->sq));
+    CHECK_OK(dmahal_common_free(r->a, &q->cq));
+}
+
 /* A command queued behind a full completion queue is still outstanding: the driver must not
  * unmap its data until it completes. */
 static void unmapped_while_queued(const char *spec, unsigned want_status)
 {
-    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 1u << 16 | 2, .cdw11 = 1}; /* CQ 2: holds 1 */
     static unsigned char mem[PAGE] __attribute__((aligned(4096)));
-    struct dmahal_buf sq2, cq2;
+    struct sqe cmd;
     struct dmahal_sgl *sgl;
     struct q q;
     struct cqe e;
@@ -120,13 +148,7 @@ static void unmapped_while_queued(const char *spec, unsigned want_status)
     struct seen s;
 
     open_verified(&r, &s, spec);
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &sq2));
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &cq2));
-    cmd.prp1 = cq2.la;
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    queue2_open(&r, &q, 0, 0, 2); /* CQ 2 holds one completion */
 
     /* A fills the completion queue; B waits behind it, mapped for the device. */
     cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
@@ -146,12 +168,7 @@ static void unmapped_while_queued(const char *spec, unsigned want_status)
     CHECK_STR(dmahal_report_kind_name(s.kind),
               dmahal_report_kind_name(DMAHAL_REPORT_DEV_USE_AFTER_UNMAP));
     dmahal_verify_clear(r.p);
-    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    CHECK_OK(dmahal_common_free(r.a, &sq2));
-    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    queue2_close(&r, &q);
     rig_close(&r);
 }
 
@@ -165,8 +182,7 @@ TEST(data_unmapped_while_its_command_is_queued)
 
 TEST(submission_entry_not_flushed)
 {
-    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 7u << 16 | 2, .cdw11 = 1};
-    struct dmahal_buf sq2, cq2;
+    struct sqe cmd;
     struct rig r;
     struct seen s;
     struct q q;
@@ -174,33 +190,21 @@ TEST(submission_entry_not_flushed)
     /* The driver keeps its submission queue in cached memory on a machine whose device does
      * not snoop, writes an entry and rings the doorbell without flushing it. */
     open_verified(&r, &s, "sim:coherent=no");
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, DMAHAL_CACHED, &sq2));
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &cq2));
-    cmd.prp1 = cq2.la;
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    queue2_open(&r, &q, DMAHAL_CACHED, 0, 8);
     cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
     queue_cmd(&q, &cmd);
     dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
     CHECK_GE(s.calls, 1);
     CHECK_STR(dmahal_report_kind_name(s.kind), dmahal_report_kind_name(DMAHAL_REPORT_NOT_FLUSHED));
-    CHECK_EQ_U(s.la, sq2.la);
+    CHECK_EQ_U(s.la, q.sq.la);
     dmahal_verify_clear(r.p);
-    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    CHECK_OK(dmahal_common_free(r.a, &sq2));
-    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    queue2_close(&r, &q);
     rig_close(&r);
 }
 
 TEST(completion_read_without_sync_is_stale)
 {
-    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 7u << 16 | 2, .cdw11 = 1};
-    struct dmahal_buf sq2, cq2;
+    struct sqe cmd;
     struct rig r;
     struct seen s;
     struct q q;
@@ -209,34 +213,22 @@ TEST(completion_read_without_sync_is_stale)
     /* The completion queue in cached memory: the CPU reading it without invalidating sees
      * what its cache held (no new entry); after dmahal_common_sync it sees the completion. */
     open_verified(&r, &s, "sim:coherent=no");
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &sq2));
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, DMAHAL_CACHED, &cq2));
-    cmd.prp1 = cq2.la;
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    queue2_open(&r, &q, 0, DMAHAL_CACHED, 8);
     cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
     queue_cmd(&q, &cmd);
     dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
     CHECK(!reap(&r, &q, &e));
-    CHECK_OK(dmahal_common_sync(r.a, &cq2, 0, 16, DMAHAL_FROM_DEVICE));
+    CHECK_OK(dmahal_common_sync(r.a, &q.cq, 0, 16, DMAHAL_FROM_DEVICE));
     CHECK(reap(&r, &q, &e));
     CHECK_EQ_U(e.dw3 >> 17, ST_OK);
     CHECK_EQ(s.calls, 0);
-    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    CHECK_OK(dmahal_common_free(r.a, &sq2));
-    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    queue2_close(&r, &q);
     rig_close(&r);
 }
 
 TEST(completion_taken_without_sync_is_reported)
 {
-    struct sqe cmd = {.cdw0 = 0x05, .cdw10 = 7u << 16 | 2, .cdw11 = 1};
-    struct dmahal_buf sq2, cq2;
+    struct sqe cmd;
     struct rig r;
     struct seen s;
     struct q q;
@@ -247,29 +239,23 @@ TEST(completion_taken_without_sync_is_reported)
      * head past it. The controller sees the doorbell, the verifier knows the bytes were never
      * synced for the CPU. */
     open_verified(&r, &s, "sim:coherent=no");
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, 0, &sq2));
-    CHECK_OK(dmahal_common_alloc(r.a, PAGE, DMAHAL_CACHED, &cq2));
-    cmd.prp1 = cq2.la;
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x01, .prp1 = sq2.la, .cdw10 = 7u << 16 | 2, .cdw11 = 2u << 16 | 1};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    q = (struct q){sq2, cq2, 2, 8, 0, 0, 0, 1};
+    queue2_open(&r, &q, 0, DMAHAL_CACHED, 8);
     cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
     queue_cmd(&q, &cmd);
     dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
-    e = ((struct cqe *)cq2.va)[0];
+    e = ((struct cqe *)q.cq.va)[0];
     CHECK_EQ_U((e.dw3 >> 16) & 1, 0); /* stale: the cache's zeroes */
     CHECK_EQ(s.calls, 0);
     dmahal_mmio_write32(r.d, 0, cq_db(&r, 2), 1);
     CHECK_EQ(s.calls, 1);
     CHECK_STR(dmahal_report_kind_name(s.kind),
               dmahal_report_kind_name(DMAHAL_REPORT_NOT_INVALIDATED));
-    CHECK_EQ_U(s.la, cq2.la);
+    CHECK_EQ_U(s.la, q.cq.la);
     /* The same driver with the sync: the next entry is taken as it should be, unreported. */
     q.head = 1;
     queue_cmd(&q, &cmd);
     dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
-    CHECK_OK(dmahal_common_sync(r.a, &cq2, 16, 16, DMAHAL_FROM_DEVICE));
+    CHECK_OK(dmahal_common_sync(r.a, &q.cq, 16, 16, DMAHAL_FROM_DEVICE));
     CHECK(reap(&r, &q, &e));
     CHECK_EQ_U(e.dw3 >> 17, ST_OK);
     CHECK_EQ(s.calls, 1);
@@ -278,7 +264,7 @@ TEST(completion_taken_without_sync_is_reported)
     for (int i = 0; i < 3; i++)
         queue_cmd(&q, &cmd);
     dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
-    CHECK_OK(dmahal_common_sync(r.a, &cq2, 32, 32, DMAHAL_FROM_DEVICE));
+    CHECK_OK(dmahal_common_sync(r.a, &q.cq, 32, 32, DMAHAL_FROM_DEVICE));
     CHECK(reap(&r, &q, &e));
     CHECK(reap(&r, &q, &e));
     CHECK(!reap(&r, &q, &e)); /* entry 4: stale */
@@ -287,12 +273,7 @@ TEST(completion_taken_without_sync_is_reported)
     dmahal_mmio_write32(r.d, 0, cq_db(&r, 2), q.head);
     CHECK_EQ(s.calls, 1);
     CHECK_EQ_U(dmahal_verify_repeats(r.p, DMAHAL_REPORT_NOT_INVALIDATED), 1);
-    cmd = (struct sqe){.cdw0 = 0x00, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    cmd = (struct sqe){.cdw0 = 0x04, .cdw10 = 2};
-    CHECK_EQ_U(admin(&r, &cmd), ST_OK);
-    CHECK_OK(dmahal_common_free(r.a, &sq2));
-    CHECK_OK(dmahal_common_free(r.a, &cq2));
+    queue2_close(&r, &q);
     rig_close(&r);
 }
 
