@@ -11,18 +11,19 @@
 
 #include <stdlib.h>
 
+#include "rig.h"
 #include "test.h"
 
 #define PAGE 4096u
 
-struct rig {
+struct wdfrig {
     struct dmahal_platform *p;
     struct dmahal_device *d;
     WDFDEVICE dev;
     WDFDMAENABLER en;
 };
 
-static void rig_open(struct rig *r, const char *spec, WDF_DMA_PROFILE profile, size_t max_len)
+static void wdf_open(struct wdfrig *r, const char *spec, WDF_DMA_PROFILE profile, size_t max_len)
 {
     WDF_DMA_ENABLER_CONFIG cfg;
 
@@ -38,7 +39,7 @@ static void rig_open(struct rig *r, const char *spec, WDF_DMA_PROFILE profile, s
 }
 
 /* Closes everything; the verifier must have nothing to say (no leak, no bad access). */
-static void rig_close(struct rig *r)
+static void wdf_close(struct wdfrig *r)
 {
     if (r->en)
         WdfObjectDelete((WDFOBJECT)r->en);
@@ -48,23 +49,14 @@ static void rig_close(struct rig *r)
     dmahal_platform_close(r->p);
 }
 
-static unsigned char *pages(size_t n)
-{
-    void *p = NULL;
-
-    CHECK_EQ(posix_memalign(&p, PAGE, n * PAGE), 0);
-    memset(p, 0, n * PAGE);
-    return p;
-}
-
 TEST(enabler_profiles_and_errors)
 {
-    struct rig r;
+    struct wdfrig r;
     WDF_DMA_ENABLER_CONFIG cfg;
     WDFDMAENABLER en = (WDFDMAENABLER)1;
     struct dmahal_desc desc = {.size = sizeof(desc)};
 
-    rig_open(&r, "sim", WdfDmaProfileScatterGather64, 64 * 1024);
+    wdf_open(&r, "sim", WdfDmaProfileScatterGather64, 64 * 1024);
     CHECK_EQ(WdfDmaEnablerGetMaximumLength(r.en), 64 * 1024);
     CHECK_EQ(WdfDmaEnablerGetMaximumScatterGatherElements(r.en),
              WDF_DMA_ENABLER_UNLIMITED_FRAGMENTS);
@@ -110,18 +102,18 @@ TEST(enabler_profiles_and_errors)
     CHECK_EQ(WdfDmaEnablerCreate(NULL, &cfg, NULL, &en), STATUS_INVALID_PARAMETER);
     CHECK_EQ(WdfDmaEnablerCreate((WDFDEVICE)&cfg, &cfg, NULL, &en), STATUS_INVALID_PARAMETER);
     CHECK_EQ(WdfDmaEnablerGetMaximumLength(NULL), 0);
-    rig_close(&r);
+    wdf_close(&r);
 }
 
 TEST(common_buffers_are_aligned_and_coherent)
 {
-    struct rig r;
+    struct wdfrig r;
     WDFCOMMONBUFFER b1, b2, b3 = (WDFCOMMONBUFFER)1;
     WDF_COMMON_BUFFER_CONFIG bc;
     unsigned char *va, seen[32];
     PHYSICAL_ADDRESS la;
 
-    rig_open(&r, "sim:coherent=no", WdfDmaProfilePacket, 4096);
+    wdf_open(&r, "sim:coherent=no", WdfDmaProfilePacket, 4096);
     WdfDeviceSetAlignmentRequirement(r.dev, FILE_OCTA_ALIGNMENT);
     CHECK_EQ(WdfDeviceGetAlignmentRequirement(r.dev), FILE_OCTA_ALIGNMENT);
     WdfDeviceSetAlignmentRequirement(r.dev, 6); /* not a power of two minus one: ignored */
@@ -146,7 +138,7 @@ TEST(common_buffers_are_aligned_and_coherent)
     CHECK(WdfCommonBufferGetAlignedVirtualAddress(NULL) == NULL);
     WdfObjectDelete((WDFOBJECT)b1);
     /* b2 goes with the enabler. */
-    rig_close(&r);
+    wdf_close(&r);
 }
 
 /* The device of the tests: EvtProgramDma records the list and plays the transfer. */
@@ -202,7 +194,7 @@ static int run(WDFDMATRANSACTION tx, struct dev_play *dp)
 
 static void transaction_round_trip(const char *spec, WDF_DMA_PROFILE profile)
 {
-    struct rig r;
+    struct wdfrig r;
     unsigned char *b = pages(6), *image = pages(6);
     PMDL m1 = IoAllocateMdl(b + 100, 2 * PAGE, FALSE, FALSE, NULL);
     PMDL m2 = IoAllocateMdl(b + 3 * PAGE, 2 * PAGE, FALSE, FALSE, NULL);
@@ -210,7 +202,7 @@ static void transaction_round_trip(const char *spec, WDF_DMA_PROFILE profile)
     WDFDMATRANSACTION tx;
     size_t len = 4 * PAGE - 100;
 
-    rig_open(&r, spec, profile, 5000);
+    wdf_open(&r, spec, profile, 5000);
     dp.d = r.d;
     m1->Next = m2;
     for (size_t i = 0; i < 6 * PAGE; i++)
@@ -238,7 +230,7 @@ static void transaction_round_trip(const char *spec, WDF_DMA_PROFILE profile)
     CHECK_EQ(WdfDmaTransactionRelease(tx), STATUS_SUCCESS);
     IoFreeMdl(m1);
     IoFreeMdl(m2);
-    rig_close(&r); /* the transaction goes with the enabler */
+    wdf_close(&r); /* the transaction goes with the enabler */
     free(b);
     free(image);
 }
@@ -260,14 +252,14 @@ TEST(transaction_split_into_transfers_non_coherent)
 
 TEST(transaction_partial_final_and_state_errors)
 {
-    struct rig r;
+    struct wdfrig r;
     unsigned char *b = pages(4), *image = pages(4);
     PMDL mdl = IoAllocateMdl(b, 4 * PAGE, FALSE, FALSE, NULL);
     struct dev_play dp = {.image = image};
     WDFDMATRANSACTION tx;
     NTSTATUS st = 0;
 
-    rig_open(&r, "sim", WdfDmaProfilePacket64, 4096);
+    wdf_open(&r, "sim", WdfDmaProfilePacket64, 4096);
     dp.d = r.d;
     CHECK_EQ(WdfDmaTransactionCreate(r.en, NULL, &tx), STATUS_SUCCESS);
     CHECK_EQ(WdfDmaTransactionExecute(tx, &dp), STATUS_INVALID_DEVICE_REQUEST);
@@ -307,14 +299,14 @@ TEST(transaction_partial_final_and_state_errors)
     WdfObjectDelete((WDFOBJECT)tx);
     WdfObjectDelete(NULL);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wdf_close(&r);
     free(b);
     free(image);
 }
 
 TEST(single_transfer_and_element_limits)
 {
-    struct rig r;
+    struct wdfrig r;
     WDF_DMA_ENABLER_CONFIG cfg;
     WDFDMAENABLER single;
     unsigned char *b = pages(4), *image = pages(4);
@@ -324,7 +316,7 @@ TEST(single_transfer_and_element_limits)
 
     /* No IOMMU, 64 bits: the two pages of user memory bounce, or map in place as two
      * elements; the limit of one element refuses what needs more. */
-    rig_open(&r, "sim:iommu=on", WdfDmaProfileScatterGather64, 8192);
+    wdf_open(&r, "sim:iommu=on", WdfDmaProfileScatterGather64, 8192);
     dp.d = r.d;
     CHECK_EQ(WdfDmaTransactionCreate(r.en, NULL, &tx), STATUS_SUCCESS);
     WdfDmaTransactionSetSingleTransferRequirement(tx, TRUE);
@@ -354,14 +346,14 @@ TEST(single_transfer_and_element_limits)
              STATUS_WDF_TOO_FRAGMENTED);
     WdfObjectDelete((WDFOBJECT)single);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wdf_close(&r);
     free(b);
     free(image);
 }
 
 TEST(element_limit_refuses_a_fragmented_transfer)
 {
-    struct rig r;
+    struct wdfrig r;
     unsigned char *b = pages(4), *image = pages(4);
     PMDL m1 = IoAllocateMdl(b, PAGE, FALSE, FALSE, NULL);
     PMDL m2 = IoAllocateMdl(b + 2 * PAGE, PAGE, FALSE, FALSE, NULL);
@@ -371,7 +363,7 @@ TEST(element_limit_refuses_a_fragmented_transfer)
     /* Behind an IOMMU two separate buffers still make two elements in dmahal's list only
      * where it does not merge them; without one, 64-bit, they are two elements at their
      * own addresses or one bounced run. Either way, a limit of one is met or refused. */
-    rig_open(&r, "sim", WdfDmaProfileScatterGather64, 4 * PAGE);
+    wdf_open(&r, "sim", WdfDmaProfileScatterGather64, 4 * PAGE);
     dp.d = r.d;
     m1->Next = m2;
     WdfDmaEnablerSetMaximumScatterGatherElements(r.en, 1);
@@ -392,7 +384,7 @@ TEST(element_limit_refuses_a_fragmented_transfer)
     }
     IoFreeMdl(m1);
     IoFreeMdl(m2);
-    rig_close(&r);
+    wdf_close(&r);
     free(b);
     free(image);
 }

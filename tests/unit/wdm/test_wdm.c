@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "test.h"
+#include "wrig.h"
 
 /* Under AddressSanitizer a case can ask LeakSanitizer directly: forked cases end with _exit,
  * which skips the check it would make at exit. */
@@ -33,25 +34,6 @@
 #define KIB           1024u
 #define MIB           (1024u * 1024u)
 
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    PDEVICE_OBJECT pdo;
-};
-
-static void rig_open(struct rig *r, const char *spec)
-{
-    CHECK_OK(dmahal_platform_open(spec, &r->p));
-    CHECK_OK(dmahal_device_open(r->p, "edu", &r->d));
-    r->pdo = dmahal_wdm_device(r->d);
-    CHECK(r->pdo != NULL);
-}
-
-static void rig_close(struct rig *r)
-{
-    dmahal_platform_close(r->p);
-}
-
 /* A bus-master description of @version with a 64 KiB MaximumLength. */
 static DEVICE_DESCRIPTION desc_master(ULONG version)
 {
@@ -65,7 +47,7 @@ static DEVICE_DESCRIPTION desc_master(ULONG version)
     return dd;
 }
 
-static PDMA_ADAPTER get_adapter(struct rig *r, DEVICE_DESCRIPTION dd, ULONG *nregs)
+static PDMA_ADAPTER get_adapter(struct wrig *r, DEVICE_DESCRIPTION dd, ULONG *nregs)
 {
     ULONG n = 0xdeadbeef;
     PDMA_ADAPTER a = IoGetDmaAdapter(r->pdo, &dd, &n);
@@ -230,11 +212,11 @@ static const void *ops_member(const DMA_OPERATIONS *ops, size_t off)
  * version is set (those without a meaning here answer "not supported"), the rest is NULL. */
 static void check_ops_table(ULONG version, size_t want_size)
 {
-    struct rig r;
+    struct wrig r;
     PDMA_ADAPTER a;
     const DMA_OPERATIONS *ops;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     DEVICE_DESCRIPTION dd = desc_master(version);
     dd.DmaAddressWidth = 64;
     dd.Dma64BitAddresses = TRUE;
@@ -253,7 +235,7 @@ static void check_ops_table(ULONG version, size_t want_size)
     }
     CHECK_EQ(ops->ReadDmaCounter(a), 0);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_dma_operations_table_is_filled_up_to_size_and_null_after)
@@ -270,12 +252,12 @@ TEST(wdm_dma_operations_table_is_filled_up_to_size_and_null_after)
 
 TEST(wdm_get_adapter_refuses_null_arguments)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION3);
     ULONG n = 0xdeadbeef;
 
     dd.DmaAddressWidth = 32;
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     CHECK(IoGetDmaAdapter(NULL, &dd, &n) == NULL);
     CHECK_EQ_U(n, 0);
     n = 0xdeadbeef;
@@ -287,7 +269,7 @@ TEST(wdm_get_adapter_refuses_null_arguments)
     CHECK(a != NULL);
     CHECK_NE_U(n, 0);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_get_adapter_versions)
@@ -305,9 +287,9 @@ TEST(wdm_get_adapter_versions)
         {0x80000000u, false, 0},
         {0xffffffffu, false, 0},
     };
-    struct rig r;
+    struct wrig r;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
         DEVICE_DESCRIPTION dd = desc_master(v[i].version);
         ULONG n;
@@ -327,15 +309,15 @@ TEST(wdm_get_adapter_versions)
         CHECK(dmahal_adapter_device(dmahal_wdm_adapter(a)) == r.d);
         put_adapter(a);
     }
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_get_adapter_refuses_what_it_cannot_serve)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     dd = desc_master(DEVICE_DESCRIPTION_VERSION2);
     dd.Master = FALSE; /* a subordinate device needs a system DMA controller */
     dd.DmaChannel = 2;
@@ -357,33 +339,33 @@ TEST(wdm_get_adapter_refuses_what_it_cannot_serve)
     CHECK(a != NULL);
     CHECK_EQ(adapter_bits(a), 64);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_get_adapter_refuses_device_objects_it_did_not_make)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_OBJECT fake;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION);
     ULONG n = 7;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     memset(&fake, 0, sizeof(fake));
     fake.Type = IO_TYPE_DEVICE;
     fake.Size = sizeof(fake);
     fake.DmahalDevice = r.d; /* the right device, but not the object that stands for it */
     CHECK(IoGetDmaAdapter(&fake, &dd, &n) == NULL);
     CHECK_EQ_U(n, 0);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_device_object_is_stable_per_device)
 {
-    struct rig r;
+    struct wrig r;
     struct dmahal_device *d2;
     PDEVICE_OBJECT o2;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     CHECK(dmahal_wdm_device(NULL) == NULL);
     CHECK(dmahal_wdm_device(r.d) == r.pdo);
     CHECK(dmahal_wdm_device(r.d) == r.pdo);
@@ -396,7 +378,7 @@ TEST(wdm_device_object_is_stable_per_device)
     CHECK(o2 != NULL);
     CHECK(o2 != r.pdo);
     CHECK(o2->DmahalDevice == d2);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* ---- NumberOfMapRegisters ------------------------------------------------------------------ */
@@ -434,9 +416,9 @@ TEST(wdm_map_registers_as_windows_computes_them)
         {0x80001000u, TRUE, 2},      /* the top bit dropped, one page left */
         {0xffffffffu, TRUE, 524289}, /* 2 GiB - 1 */
     };
-    struct rig r;
+    struct wrig r;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
         DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION2);
         struct dmahal_desc desc = {.size = sizeof(desc)};
@@ -461,17 +443,17 @@ TEST(wdm_map_registers_as_windows_computes_them)
             CHECK_EQ(dmahal_adapter_map_registers(dmahal_wdm_adapter(a)), n + 1);
         put_adapter(a);
     }
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_map_registers_follow_the_platform_page)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION3);
     ULONG n;
     PDMA_ADAPTER a;
 
-    rig_open(&r, "sim:page=16K");
+    wrig_open(&r, "sim:page=16K", "edu");
     dd.DmaAddressWidth = 64;
     dd.ScatterGather = TRUE;
     dd.MaximumLength = 64 * KIB; /* four 16 KiB pages */
@@ -480,7 +462,7 @@ TEST(wdm_map_registers_follow_the_platform_page)
     CHECK_EQ(n, 5);
     CHECK_EQ(dmahal_adapter_map_registers(dmahal_wdm_adapter(a)), 6);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* ---- address widths: the description decides what logical addresses the buffers get ------ */
@@ -511,9 +493,9 @@ static const struct width_case width_cases[] = {
 static void check_widths_on(const char *spec)
 {
     static const ULONG lens[] = {64, 4096, 3 * 4096 + 100, 64 * KIB};
-    struct rig r;
+    struct wrig r;
 
-    rig_open(&r, spec);
+    wrig_open(&r, spec, "edu");
     for (size_t i = 0; i < ARRAY_SIZE(width_cases); i++) {
         const struct width_case *w = &width_cases[i];
         DEVICE_DESCRIPTION dd = desc_master(w->version);
@@ -555,7 +537,7 @@ static void check_widths_on(const char *spec)
         }
         put_adapter(a);
     }
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_widths_give_logical_addresses_that_fit)
@@ -578,7 +560,7 @@ TEST(wdm_widths_give_logical_addresses_that_fit_with_ram_low)
 TEST(wdm_alloc_free_through_saved_pointers)
 {
     static const ULONG lens[] = {1, 100, 4096, 4097, 5 * 4096, 256 * KIB};
-    struct rig r;
+    struct wrig r;
     PDMA_ADAPTER a;
     PALLOCATE_COMMON_BUFFER alloc;
     PFREE_COMMON_BUFFER release;
@@ -586,7 +568,7 @@ TEST(wdm_alloc_free_through_saved_pointers)
     PVOID va[ARRAY_SIZE(lens)][2];
     PHYSICAL_ADDRESS la[ARRAY_SIZE(lens)][2];
 
-    rig_open(&r, "sim:iommu=on");
+    wrig_open(&r, "sim:iommu=on", "edu");
     dd.DmaAddressWidth = 32;
     a = get_adapter(&r, dd, NULL);
     CHECK(a != NULL);
@@ -619,7 +601,7 @@ TEST(wdm_alloc_free_through_saved_pointers)
         for (int c = 0; c < 2; c++)
             release(a, lens[i], la[i][c], va[i][c], (BOOLEAN)c);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /*
@@ -664,13 +646,13 @@ static void fill_free(PDMA_ADAPTER a, struct fill *f)
 
 TEST(wdm_free_gives_the_memory_back)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION2);
     PDMA_ADAPTER a;
     struct fill f;
     size_t n;
 
-    rig_open(&r, SMALL_SPEC);
+    wrig_open(&r, SMALL_SPEC, "edu");
     dd.Dma32BitAddresses = TRUE;
     a = get_adapter(&r, dd, NULL);
     CHECK(a != NULL);
@@ -682,19 +664,19 @@ TEST(wdm_free_gives_the_memory_back)
     }
     fill_free(a, &f);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_alloc_failures_return_null_and_zero_the_address)
 {
-    struct rig r;
+    struct wrig r;
     PDMA_ADAPTER a;
     PALLOCATE_COMMON_BUFFER alloc;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION);
     PHYSICAL_ADDRESS la;
     char fake[64];
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     a = get_adapter(&r, dd, NULL); /* 24 bits: 16 MiB of reach */
     CHECK(a != NULL);
     CHECK_EQ(adapter_bits(a), 24);
@@ -721,12 +703,12 @@ TEST(wdm_alloc_failures_return_null_and_zero_the_address)
     CHECK_LT_U((uint64_t)la.QuadPart + 4095, UINT64_C(1) << 24);
     a->DmaOperations->FreeCommonBuffer(a, 4096, la, va, FALSE);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_bad_frees_free_nothing_and_do_not_crash)
 {
-    struct rig r;
+    struct wrig r;
     PDMA_ADAPTER a, b;
     PFREE_COMMON_BUFFER release;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION3);
@@ -735,7 +717,7 @@ TEST(wdm_bad_frees_free_nothing_and_do_not_crash)
     struct fill f;
     unsigned char *p;
 
-    rig_open(&r, SMALL_SPEC);
+    wrig_open(&r, SMALL_SPEC, "edu");
     dd.DmaAddressWidth = 32;
     a = get_adapter(&r, dd, NULL);
     b = get_adapter(&r, dd, NULL);
@@ -774,34 +756,34 @@ TEST(wdm_bad_frees_free_nothing_and_do_not_crash)
     release(b, 4096, other_la, other_va, FALSE);
     put_adapter(a);
     put_adapter(b);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_get_dma_alignment)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION1);
     PDMA_ADAPTER a;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     a = get_adapter(&r, dd, NULL);
     CHECK(a != NULL);
     CHECK_EQ(a->DmaOperations->GetDmaAlignment(a), dmahal_adapter_alignment(dmahal_wdm_adapter(a)));
     CHECK_GE(a->DmaOperations->GetDmaAlignment(a), 1);
     CHECK_EQ(a->DmaOperations->GetDmaAlignment(NULL), 0);
     put_adapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_put_adapter_frees_what_is_left)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION3);
     PDMA_ADAPTER a;
     PHYSICAL_ADDRESS la;
     unsigned char byte;
 
-    rig_open(&r, "sim:iommu=on");
+    wrig_open(&r, "sim:iommu=on", "edu");
     dd.DmaAddressWidth = 40;
     a = get_adapter(&r, dd, NULL);
     CHECK(a != NULL);
@@ -816,17 +798,17 @@ TEST(wdm_put_adapter_frees_what_is_left)
     ops = a->DmaOperations;
     ops->PutDmaAdapter(NULL);
     ops->PutDmaAdapter(a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 TEST(wdm_device_close_with_adapters_still_held)
 {
-    struct rig r;
+    struct wrig r;
     DEVICE_DESCRIPTION dd = desc_master(DEVICE_DESCRIPTION_VERSION2);
     PHYSICAL_ADDRESS la;
     struct dmahal_device *d2;
 
-    rig_open(&r, "sim");
+    wrig_open(&r, "sim", "edu");
     dd.Dma32BitAddresses = TRUE;
     for (int i = 0; i < 3; i++) {
         PDMA_ADAPTER a = get_adapter(&r, dd, NULL);
@@ -838,6 +820,6 @@ TEST(wdm_device_close_with_adapters_still_held)
     dmahal_device_close(r.d);
     CHECK_OK(dmahal_device_open(r.p, "edu", &d2));
     CHECK(dmahal_wdm_device(d2) != NULL);
-    rig_close(&r);
+    wrig_close(&r);
     CHECK_NO_LEAKS(); /* under AddressSanitizer */
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "test.h"
+#include "wrig.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define WDM_SANITIZED 1
@@ -52,61 +53,9 @@ _Static_assert(KeepObject == 1 && DeallocateObject == 2 && DeallocateObjectKeepR
 
 /* ---- rig ----------------------------------------------------------------------------------- */
 
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    PDEVICE_OBJECT pdo;
-    PDMA_ADAPTER a;
-    const DMA_OPERATIONS *ops;
-    ULONG nregs;
-};
-
-/* An edu and a version-3 scatter/gather bus-master adapter of @bits and @max_len. */
-static void rig_open(struct rig *r, const char *spec, const char *dev, ULONG bits, ULONG max_len,
-                     BOOLEAN sg)
-{
-    DEVICE_DESCRIPTION dd;
-
-    CHECK_OK(dmahal_platform_open(spec, &r->p));
-    CHECK_OK(dmahal_device_open(r->p, dev, &r->d));
-    r->pdo = dmahal_wdm_device(r->d);
-    CHECK(r->pdo != NULL);
-    memset(&dd, 0, sizeof(dd));
-    dd.Version = DEVICE_DESCRIPTION_VERSION3;
-    dd.Master = TRUE;
-    dd.ScatterGather = sg;
-    dd.InterfaceType = PCIBus;
-    dd.DmaAddressWidth = bits;
-    dd.MaximumLength = max_len;
-    r->a = IoGetDmaAdapter(r->pdo, &dd, &r->nregs);
-    CHECK(r->a != NULL);
-    r->ops = r->a->DmaOperations;
-}
-
-static void rig_close(struct rig *r)
-{
-    r->ops->PutDmaAdapter(r->a);
-    dmahal_platform_close(r->p);
-}
-
-static unsigned in_use(const struct rig *r)
+static unsigned in_use(const struct wrig *r)
 {
     return dmahal_adapter_map_registers_in_use(dmahal_wdm_adapter(r->a));
-}
-
-static unsigned char *pages(size_t n)
-{
-    void *p = NULL;
-
-    CHECK_EQ(posix_memalign(&p, PAGE, n * PAGE), 0);
-    memset(p, 0, n * PAGE);
-    return p;
-}
-
-static void fill(unsigned char *b, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(seed + i * 13 + (i >> 9));
 }
 
 /* The routine's calls, in order. */
@@ -145,25 +94,12 @@ static size_t sg_total(PSCATTER_GATHER_LIST sg)
     return t;
 }
 
-/* The device reads the transfer through the list into @out. */
-static void dev_gather(struct dmahal_device *d, PSCATTER_GATHER_LIST sg, unsigned char *out)
+/* The device reads the transfer through the list into @out, each element's Reserved zero. */
+static void gather(struct dmahal_device *d, PSCATTER_GATHER_LIST sg, unsigned char *out)
 {
-    for (ULONG i = 0; i < sg->NumberOfElements; i++) {
+    for (ULONG i = 0; i < sg->NumberOfElements; i++)
         CHECK_EQ_U(sg->Elements[i].Reserved, 0);
-        CHECK_OK(dmahal_dev_read(d, (dmahal_addr_t)sg->Elements[i].Address.QuadPart, out,
-                                 sg->Elements[i].Length));
-        out += sg->Elements[i].Length;
-    }
-}
-
-/* The device writes @in through the list. */
-static void dev_scatter(struct dmahal_device *d, PSCATTER_GATHER_LIST sg, const unsigned char *in)
-{
-    for (ULONG i = 0; i < sg->NumberOfElements; i++) {
-        CHECK_OK(dmahal_dev_write(d, (dmahal_addr_t)sg->Elements[i].Address.QuadPart, in,
-                                  sg->Elements[i].Length));
-        in += sg->Elements[i].Length;
-    }
+    sg_gather(d, sg, out);
 }
 
 static void check_below(PSCATTER_GATHER_LIST sg, unsigned bits)
@@ -231,14 +167,14 @@ TEST(mdl_refuses_what_it_cannot_describe)
 /* A transfer to the device: the list covers the bytes in order and the device reads them. */
 static void to_device_through_list(const char *spec, ULONG bits)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(4), *seen = pages(4);
     struct calls c = {0};
     struct req q = {&c, 1};
     PMDL mdl;
 
-    rig_open(&r, spec, "edu:dma_mask=0xffffffffffffffff", bits, 64 * 1024, TRUE);
-    fill(b, 4 * PAGE, 7);
+    wrig_open3(&r, spec, "edu:dma_mask=0xffffffffffffffff", bits, 64 * 1024, TRUE);
+    fill13(b, 4 * PAGE, 7);
     mdl = IoAllocateMdl(b + 300, 3 * PAGE, FALSE, FALSE, NULL);
     CHECK(mdl != NULL);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b + 300, 3 * PAGE, on_list, &q, TRUE),
@@ -250,12 +186,12 @@ static void to_device_through_list(const char *spec, ULONG bits)
     CHECK_GE(c.list[0]->NumberOfElements, 1);
     CHECK_EQ(sg_total(c.list[0]), 3 * PAGE);
     check_below(c.list[0], bits);
-    dev_gather(r.d, c.list[0], seen);
+    gather(r.d, c.list[0], seen);
     CHECK(memcmp(seen, b + 300, 3 * PAGE) == 0);
     r.ops->PutScatterGatherList(r.a, c.list[0], TRUE);
     CHECK_EQ(in_use(&r), 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(seen);
 }
@@ -283,14 +219,14 @@ TEST(get_list_to_device_non_coherent)
 /* A transfer from the device: what it wrote is in the buffer once the list is put. */
 static void from_device_through_list(const char *spec, ULONG bits)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(3), *data = pages(3);
     struct calls c = {0};
     struct req q = {&c, 1};
     PMDL mdl;
 
-    rig_open(&r, spec, "edu", bits, 16 * 1024, TRUE);
-    fill(data, 3 * PAGE, 99);
+    wrig_open3(&r, spec, "edu", bits, 16 * 1024, TRUE);
+    fill13(data, 3 * PAGE, 99);
     mdl = IoAllocateMdl(b + 1, 2 * PAGE + 5, FALSE, FALSE, NULL);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 1, 2 * PAGE + 5, on_list, &q, FALSE),
              STATUS_SUCCESS);
@@ -298,13 +234,13 @@ static void from_device_through_list(const char *spec, ULONG bits)
     CHECK(c.dev[0] == NULL);
     CHECK_EQ(sg_total(c.list[0]), 2 * PAGE + 5);
     check_below(c.list[0], bits);
-    dev_scatter(r.d, c.list[0], data);
+    sg_scatter(r.d, c.list[0], data);
     r.ops->PutScatterGatherList(r.a, c.list[0], FALSE);
     CHECK(memcmp(b + 1, data, 2 * PAGE + 5) == 0);
     CHECK_EQ(b[0], 0);
     CHECK_EQ(b[2 * PAGE + 6], 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(data);
 }
@@ -326,7 +262,7 @@ TEST(get_list_from_device_non_coherent_bounced_with_iommu)
 
 TEST(get_list_follows_the_mdl_chain)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b1 = pages(2), *b2 = pages(1), *b3 = pages(2), *seen = pages(4),
                   *want = pages(4);
     struct calls c = {0};
@@ -334,10 +270,10 @@ TEST(get_list_follows_the_mdl_chain)
     PMDL m1, m2, m3;
     ULONG size = 0, regs = 0;
 
-    rig_open(&r, "sim:iommu=on", "edu", 32, 64 * 1024, TRUE);
-    fill(b1, 2 * PAGE, 1);
-    fill(b2, PAGE, 2);
-    fill(b3, 2 * PAGE, 3);
+    wrig_open3(&r, "sim:iommu=on", "edu", 32, 64 * 1024, TRUE);
+    fill13(b1, 2 * PAGE, 1);
+    fill13(b2, PAGE, 2);
+    fill13(b3, 2 * PAGE, 3);
     m1 = IoAllocateMdl(b1 + 10, 6000, FALSE, FALSE, NULL);
     m2 = IoAllocateMdl(b2 + 200, 1000, FALSE, FALSE, NULL);
     m3 = IoAllocateMdl(b3, 2 * PAGE, FALSE, FALSE, NULL);
@@ -359,7 +295,7 @@ TEST(get_list_follows_the_mdl_chain)
     memcpy(want, b1 + 1010, 5000);
     memcpy(want + 5000, b2 + 200, 1000);
     memcpy(want + 6000, b3, 700);
-    dev_gather(r.d, c.list[0], seen);
+    gather(r.d, c.list[0], seen);
     CHECK(memcmp(seen, want, 6700) == 0);
     r.ops->PutScatterGatherList(r.a, c.list[0], TRUE);
     /* One byte more than the chain holds from there. */
@@ -370,7 +306,7 @@ TEST(get_list_follows_the_mdl_chain)
     IoFreeMdl(m1);
     IoFreeMdl(m2);
     IoFreeMdl(m3);
-    rig_close(&r);
+    wrig_close(&r);
     free(b1);
     free(b2);
     free(b3);
@@ -380,13 +316,13 @@ TEST(get_list_follows_the_mdl_chain)
 
 TEST(get_list_errors_never_call_the_routine)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(20);
     struct calls c = {0};
     struct req q = {&c, 1};
     PMDL mdl = IoAllocateMdl(b + 8, 19 * PAGE, FALSE, FALSE, NULL);
 
-    rig_open(&r, "sim", "edu", 32, 64 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 64 * 1024, TRUE);
     CHECK_EQ(r.nregs, 17);
     CHECK_EQ(r.ops->GetScatterGatherList(NULL, r.pdo, mdl, b + 8, 100, on_list, &q, TRUE),
              STATUS_INVALID_PARAMETER);
@@ -416,13 +352,13 @@ TEST(get_list_errors_never_call_the_routine)
     r.ops->PutScatterGatherList(r.a, c.list[0], TRUE);
     CHECK_EQ(in_use(&r), 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
 }
 
 TEST(get_list_deferred_when_map_registers_are_short_and_called_in_order)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(12), *seen = pages(4);
     struct calls c = {0};
     struct req q1 = {&c, 1}, q2 = {&c, 2}, q3 = {&c, 3};
@@ -430,9 +366,9 @@ TEST(get_list_deferred_when_map_registers_are_short_and_called_in_order)
 
     /* A 32-bit device on a machine whose RAM is mostly above 4 GiB bounces everything; 16 KiB
      * gives 5 map registers and a pool of 5 bounce pages. */
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.nregs, 5);
-    fill(b, 12 * PAGE, 21);
+    fill13(b, 12 * PAGE, 21);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 4 * PAGE, on_list, &q1, TRUE),
              STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
@@ -450,29 +386,29 @@ TEST(get_list_deferred_when_map_registers_are_short_and_called_in_order)
     CHECK_EQ(c.id[1], 2);
     CHECK_EQ(c.id[2], 3);
     CHECK_EQ(in_use(&r), 5);
-    dev_gather(r.d, c.list[1], seen);
+    gather(r.d, c.list[1], seen);
     CHECK(memcmp(seen, b + 4 * PAGE, 4 * PAGE) == 0);
-    dev_gather(r.d, c.list[2], seen);
+    gather(r.d, c.list[2], seen);
     CHECK(memcmp(seen, b + 8 * PAGE, 100) == 0);
     r.ops->PutScatterGatherList(r.a, c.list[1], TRUE);
     r.ops->PutScatterGatherList(r.a, c.list[2], TRUE);
     CHECK_EQ(in_use(&r), 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(seen);
 }
 
 TEST(put_list_twice_or_elsewhere_is_ignored)
 {
-    struct rig r, other;
+    struct wrig r, other;
     unsigned char *b = pages(8);
     struct calls c = {0};
     struct req q1 = {&c, 1}, q2 = {&c, 2}, q3 = {&c, 3};
     PMDL mdl = IoAllocateMdl(b, 8 * PAGE, FALSE, FALSE, NULL);
 
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
-    rig_open(&other, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&other, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 4 * PAGE, on_list, &q1, TRUE),
              STATUS_SUCCESS);
     CHECK_EQ(in_use(&r), 4);
@@ -499,27 +435,27 @@ TEST(put_list_twice_or_elsewhere_is_ignored)
     r.ops->PutScatterGatherList(r.a, c.list[2], TRUE);
     CHECK_EQ(in_use(&r), 0);
     IoFreeMdl(mdl);
-    rig_close(&other);
-    rig_close(&r);
+    wrig_close(&other);
+    wrig_close(&r);
     free(b);
 }
 
 TEST(waiting_requests_are_dropped_when_the_adapter_goes)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(8);
     struct calls c = {0};
     struct req q1 = {&c, 1}, q2 = {&c, 2};
     PMDL mdl = IoAllocateMdl(b, 8 * PAGE, FALSE, FALSE, NULL);
 
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b, 4 * PAGE, on_list, &q1, TRUE),
              STATUS_SUCCESS);
     CHECK_EQ(
         r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 4 * PAGE, 4 * PAGE, on_list, &q2, TRUE),
         STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
-    rig_close(&r);
+    wrig_close(&r);
     CHECK_EQ(c.n, 1);
     IoFreeMdl(mdl);
     free(b);
@@ -530,12 +466,12 @@ TEST(waiting_requests_are_dropped_when_the_adapter_goes)
 
 TEST(calculate_sizes_and_errors)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(20);
     PMDL mdl = IoAllocateMdl(b + 8, 19 * PAGE, FALSE, FALSE, NULL);
     ULONG size = 1, regs = 1, one_size, four_size;
 
-    rig_open(&r, "sim", "edu", 32, 64 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 64 * 1024, TRUE);
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, NULL, b + 8, 100, &size, &regs),
              STATUS_SUCCESS);
     CHECK_EQ(regs, 1);
@@ -568,14 +504,14 @@ TEST(calculate_sizes_and_errors)
              STATUS_INVALID_PARAMETER);
     CHECK_EQ(regs, 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
 }
 
 /* Build into exactly what Calculate said, deferred or not, with the data right. */
 TEST(build_list_in_the_callers_buffer)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(12), *seen = pages(4);
     struct calls c = {0};
     struct req q1 = {&c, 1}, q2 = {&c, 2};
@@ -583,8 +519,8 @@ TEST(build_list_in_the_callers_buffer)
     ULONG size1, size2;
     unsigned char *buf1, *buf2;
 
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
-    fill(b, 12 * PAGE, 5);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    fill13(b, 12 * PAGE, 5);
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, mdl, b + 10, 3 * PAGE, &size1, NULL),
              STATUS_SUCCESS);
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, mdl, b + 5 * PAGE, 4 * PAGE, &size2, NULL),
@@ -609,12 +545,12 @@ TEST(build_list_in_the_callers_buffer)
                                            TRUE, buf2, size2),
              STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
-    dev_gather(r.d, c.list[0], seen);
+    gather(r.d, c.list[0], seen);
     CHECK(memcmp(seen, b + 10, 3 * PAGE) == 0);
     r.ops->PutScatterGatherList(r.a, c.list[0], TRUE);
     CHECK_EQ(c.n, 2);
     CHECK((unsigned char *)c.list[1] >= buf2 && (unsigned char *)c.list[1] < buf2 + size2);
-    dev_gather(r.d, c.list[1], seen);
+    gather(r.d, c.list[1], seen);
     CHECK(memcmp(seen, b + 5 * PAGE, 4 * PAGE) == 0);
     r.ops->PutScatterGatherList(r.a, c.list[1], TRUE);
     /* Put again: ignored, the buffer is the driver's once more. */
@@ -623,7 +559,7 @@ TEST(build_list_in_the_callers_buffer)
     free(buf1);
     free(buf2);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(seen);
 }
@@ -635,7 +571,7 @@ TEST(build_list_allocates_nothing_once_warm)
     /* The sanitizers' allocators do not report to mallinfo2. */
     return;
 #else
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(4);
     struct calls c = {0};
     struct req q = {&c, 1};
@@ -646,7 +582,7 @@ TEST(build_list_allocates_nothing_once_warm)
 
     /* The verifier records a backtrace per mapping: its cost, not the I/O path's. */
     unsetenv("DMAHAL_VERIFY");
-    rig_open(&r, "sim", "edu", 64, 64 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 64, 64 * 1024, TRUE);
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, mdl, b + 64, 2 * PAGE, &size, NULL),
              STATUS_SUCCESS);
     buf = malloc(size);
@@ -668,7 +604,7 @@ TEST(build_list_allocates_nothing_once_warm)
     CHECK_EQ(mallinfo2().uordblks, before);
     free(buf);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
 #endif
 }
@@ -682,7 +618,7 @@ struct chan {
     PVOID base[8];
     PIRP irp[8];
     IO_ALLOCATION_ACTION act;
-    struct rig *r; /* for routines that act on the adapter themselves */
+    struct wrig *r; /* for routines that act on the adapter themselves */
 };
 
 struct creq {
@@ -706,7 +642,7 @@ static IO_ALLOCATION_ACTION on_channel(PDEVICE_OBJECT DeviceObject, PIRP Irp, PV
 
 /* Maps the whole of [va, va + len) with MapTransfer, piece by piece: the device reads or
  * writes each piece at the address returned. */
-static unsigned map_all(struct rig *r, PMDL mdl, PVOID base, unsigned char *va, ULONG len,
+static unsigned map_all(struct wrig *r, PMDL mdl, PVOID base, unsigned char *va, ULONG len,
                         BOOLEAN write, unsigned char *dev_data)
 {
     unsigned pieces = 0;
@@ -731,15 +667,15 @@ static unsigned map_all(struct rig *r, PMDL mdl, PVOID base, unsigned char *va, 
 
 static void channel_round_trip(const char *spec, ULONG bits, BOOLEAN sg)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(4), *in = pages(4), *dev = pages(4);
     struct chan c = {.act = DeallocateObjectKeepRegisters};
     struct creq q = {&c, 1};
     PMDL mdl = IoAllocateMdl(b + 100, 3 * PAGE, FALSE, FALSE, NULL);
     ULONG n = ADDRESS_AND_SIZE_TO_SPAN_PAGES(b + 100, 3 * PAGE);
 
-    rig_open(&r, spec, "edu", bits, 16 * 1024, sg);
-    fill(b, 4 * PAGE, 3);
+    wrig_open3(&r, spec, "edu", bits, 16 * 1024, sg);
+    fill13(b, 4 * PAGE, 3);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, r.pdo, n, on_channel, &q), STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
     CHECK(c.base[0] != NULL);
@@ -749,14 +685,14 @@ static void channel_round_trip(const char *spec, ULONG bits, BOOLEAN sg)
     CHECK(memcmp(dev, b + 100, 3 * PAGE) == 0);
     CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 100, 3 * PAGE, TRUE));
     /* From the device, through the same registers: the buffer has it after the flush. */
-    fill(in, 3 * PAGE, 77);
+    fill13(in, 3 * PAGE, 77);
     map_all(&r, mdl, c.base[0], b + 100, 3 * PAGE, FALSE, in);
     CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 100, 3 * PAGE, FALSE));
     CHECK(memcmp(b + 100, in, 3 * PAGE) == 0);
     r.ops->FreeMapRegisters(r.a, c.base[0], n);
     CHECK_EQ(in_use(&r), 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(in);
     free(dev);
@@ -784,7 +720,7 @@ TEST(channel_round_trip_non_coherent)
 
 TEST(channel_map_transfer_pieces_and_errors)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(8), *other = pages(1);
     struct chan c = {.act = DeallocateObjectKeepRegisters};
     struct creq q = {&c, 1};
@@ -793,7 +729,7 @@ TEST(channel_map_transfer_pieces_and_errors)
     ULONG l;
 
     /* No scatter/gather: every piece is contiguous for the device, its Length unchanged. */
-    rig_open(&r, "sim", "edu", 64, 16 * 1024, FALSE);
+    wrig_open3(&r, "sim", "edu", 64, 16 * 1024, FALSE);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 2, on_channel, &q), STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
     l = PAGE + 50;
@@ -855,18 +791,18 @@ TEST(channel_map_transfer_pieces_and_errors)
              STATUS_INVALID_PARAMETER);
     CHECK_EQ(c.n, 1);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(other);
 }
 
 TEST(channel_is_exclusive_and_requests_run_in_order)
 {
-    struct rig r;
+    struct wrig r;
     struct chan c = {.act = KeepObject};
     struct creq q1 = {&c, 1}, q2 = {&c, 2}, q3 = {&c, 3};
 
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.nregs, 5);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 1, on_channel, &q1), STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
@@ -901,7 +837,7 @@ TEST(channel_is_exclusive_and_requests_run_in_order)
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 5, on_channel, &q2), STATUS_SUCCESS);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 5, on_channel, &q3), STATUS_SUCCESS);
     CHECK_EQ(c.n, 6);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* The driver's routine frees the channel itself, and asks for it again, from inside. */
@@ -926,24 +862,24 @@ static IO_ALLOCATION_ACTION on_channel_nested(PDEVICE_OBJECT DeviceObject, PIRP 
 
 TEST(channel_routine_may_free_and_ask_again)
 {
-    struct rig r;
+    struct wrig r;
     struct chan c = {.act = KeepObject, .r = &r};
     struct creq q = {&c, 1};
 
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 1, on_channel_nested, &q), STATUS_SUCCESS);
     CHECK_EQ(c.n, 2);
     CHECK_EQ(c.id[1], 2);
     /* The record of the first, freed inside its routine, serves the second. */
     CHECK(c.base[1] == c.base[0]);
     r.ops->FreeAdapterChannel(r.a);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* With the bounce pages all taken by a list, MapTransfer still maps, through its registers. */
 TEST(channel_map_transfer_stages_when_bounce_pages_are_taken)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(8), *in = pages(2), *dev = pages(2);
     struct calls lc = {0};
     struct req lq = {&lc, 1};
@@ -951,8 +887,8 @@ TEST(channel_map_transfer_stages_when_bounce_pages_are_taken)
     struct creq q = {&c, 1};
     PMDL mdl = IoAllocateMdl(b, 8 * PAGE, FALSE, FALSE, NULL);
 
-    rig_open(&r, "sim", "edu", 28, 16 * 1024, TRUE);
-    fill(b, 8 * PAGE, 40);
+    wrig_open3(&r, "sim", "edu", 28, 16 * 1024, TRUE);
+    fill13(b, 8 * PAGE, 40);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, NULL, mdl, b + 1, 5 * PAGE, on_list, &lq, TRUE),
              STATUS_INSUFFICIENT_RESOURCES);
     /* The bounce pool holds what the adapter's longest transfer needs: 6 pages, 5 taken. */
@@ -967,7 +903,7 @@ TEST(channel_map_transfer_stages_when_bounce_pages_are_taken)
     CHECK(memcmp(dev, b + 5 * PAGE + 300, 2 * PAGE) == 0);
     CHECK_EQ(in_use(&r), 5);
     CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, TRUE));
-    fill(in, 2 * PAGE, 9);
+    fill13(in, 2 * PAGE, 9);
     CHECK_EQ(map_all(&r, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, FALSE, in), 1);
     CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, c.base[0], b + 5 * PAGE + 300, 2 * PAGE, FALSE));
     CHECK(memcmp(b + 5 * PAGE + 300, in, 2 * PAGE) == 0);
@@ -975,7 +911,7 @@ TEST(channel_map_transfer_stages_when_bounce_pages_are_taken)
     r.ops->PutScatterGatherList(r.a, lc.list[0], TRUE);
     CHECK_EQ(in_use(&r), 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(in);
     free(dev);
@@ -983,14 +919,14 @@ TEST(channel_map_transfer_stages_when_bounce_pages_are_taken)
 
 TEST(channel_requests_dropped_when_the_adapter_goes)
 {
-    struct rig r;
+    struct wrig r;
     struct chan c = {.act = KeepObject};
     struct creq q1 = {&c, 1}, q2 = {&c, 2};
 
-    rig_open(&r, "sim", "edu", 32, 16 * 1024, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 16 * 1024, TRUE);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 1, on_channel, &q1), STATUS_SUCCESS);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, NULL, 1, on_channel, &q2), STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
-    rig_close(&r);
+    wrig_close(&r);
     CHECK_EQ(c.n, 1);
 }

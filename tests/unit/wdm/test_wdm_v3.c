@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "test.h"
+#include "wrig.h"
 
 #define PAGE 4096u
 #define KIB  1024u
@@ -23,7 +24,7 @@ C_ASSERT(DMA_TRANSFER_CONTEXT_SIZE_V1 == 128);
 C_ASSERT(FIELD_OFFSET(DMA_OPERATIONS, GetDmaAdapterInfo) == 0x80);
 C_ASSERT(FIELD_OFFSET(DMA_OPERATIONS, CreateCommonBufferFromMdl) == 0x138);
 
-struct rig {
+struct v3rig {
     struct dmahal_platform *p;
     struct dmahal_device *d;
     PDMA_ADAPTER a;
@@ -32,65 +33,31 @@ struct rig {
     UCHAR ctx[DMA_TRANSFER_CONTEXT_SIZE_V1];
 };
 
-static void rig_open(struct rig *r, const char *spec, ULONG bits, ULONG max_len, BOOLEAN sg)
+static void v3_open(struct v3rig *r, const char *spec, ULONG bits, ULONG max_len, BOOLEAN sg)
 {
-    DEVICE_DESCRIPTION dd;
+    DEVICE_DESCRIPTION dd = wrig_desc3(bits, max_len, sg);
 
     RtlZeroMemory(r, sizeof(*r));
     CHECK_OK(dmahal_platform_open(spec, &r->p));
     CHECK_OK(dmahal_device_open(r->p, "edu", &r->d));
-    RtlZeroMemory(&dd, sizeof(dd));
-    dd.Version = DEVICE_DESCRIPTION_VERSION3;
-    dd.Master = TRUE;
-    dd.ScatterGather = sg;
-    dd.InterfaceType = PCIBus;
-    dd.DmaAddressWidth = bits;
-    dd.MaximumLength = max_len;
     r->a = IoGetDmaAdapter(dmahal_wdm_device(r->d), &dd, &r->nregs);
     CHECK(r->a != NULL);
     r->ops = r->a->DmaOperations;
     CHECK_EQ(r->ops->InitializeDmaTransferContext(r->a, r->ctx), STATUS_SUCCESS);
 }
 
-static void rig_close(struct rig *r)
+static void v3_close(struct v3rig *r)
 {
     r->ops->PutDmaAdapter(r->a);
     dmahal_platform_close(r->p);
 }
 
-static unsigned char *pages(size_t n)
-{
-    void *p = NULL;
-
-    CHECK_EQ(posix_memalign(&p, PAGE, n * PAGE), 0);
-    memset(p, 0, n * PAGE);
-    return p;
-}
-
-static void fill(unsigned char *b, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(seed + i * 7);
-}
-
-static size_t dev_gather(struct dmahal_device *d, PSCATTER_GATHER_LIST sg, unsigned char *out)
-{
-    size_t t = 0;
-
-    for (ULONG i = 0; i < sg->NumberOfElements; i++) {
-        CHECK_OK(dmahal_dev_read(d, (dmahal_addr_t)sg->Elements[i].Address.QuadPart, out + t,
-                                 sg->Elements[i].Length));
-        t += sg->Elements[i].Length;
-    }
-    return t;
-}
-
 TEST(adapter_info_says_what_the_description_said)
 {
-    struct rig r;
+    struct v3rig r;
     DMA_ADAPTER_INFO info;
 
-    rig_open(&r, "sim", 36, 64 * KIB, TRUE);
+    v3_open(&r, "sim", 36, 64 * KIB, TRUE);
     RtlZeroMemory(&info, sizeof(info));
     CHECK_EQ(r.ops->GetDmaAdapterInfo(r.a, &info), STATUS_NOT_SUPPORTED); /* Version 0 */
     info.Version = DMA_ADAPTER_INFO_VERSION1;
@@ -101,19 +68,19 @@ TEST(adapter_info_says_what_the_description_said)
     CHECK_EQ(info.V1.MinimumTransferUnit, 1);
     CHECK_EQ(r.ops->GetDmaAdapterInfo(r.a, NULL), STATUS_INVALID_PARAMETER);
     CHECK_EQ(r.ops->GetDmaAdapterInfo(NULL, &info), STATUS_INVALID_PARAMETER);
-    rig_close(&r);
+    v3_close(&r);
 }
 
 TEST(transfer_info_counts_registers_elements_and_list_bytes)
 {
-    struct rig r;
+    struct v3rig r;
     unsigned char *b = pages(8);
     PMDL m1 = IoAllocateMdl(b + 100, 2 * PAGE, FALSE, FALSE, NULL);
     PMDL m2 = IoAllocateMdl(b + 4 * PAGE, 3 * PAGE, FALSE, FALSE, NULL);
     DMA_TRANSFER_INFO ti;
     ULONG size, regs;
 
-    rig_open(&r, "sim", 64, 64 * KIB, TRUE);
+    v3_open(&r, "sim", 64, 64 * KIB, TRUE);
     m1->Next = m2;
     RtlZeroMemory(&ti, sizeof(ti));
     CHECK_EQ(r.ops->GetDmaTransferInfo(r.a, m1, 0, 100, TRUE, &ti), STATUS_NOT_SUPPORTED);
@@ -131,7 +98,7 @@ TEST(transfer_info_counts_registers_elements_and_list_bytes)
     CHECK_EQ(r.ops->GetDmaTransferInfo(r.a, m1, 0, 6 * PAGE, TRUE, &ti), STATUS_BUFFER_TOO_SMALL);
     IoFreeMdl(m1);
     IoFreeMdl(m2);
-    rig_close(&r);
+    v3_close(&r);
     free(b);
 }
 
@@ -140,7 +107,7 @@ static IO_ALLOCATION_ACTION keep(PDEVICE_OBJECT DeviceObject, PIRP Irp, PVOID Ma
 
 TEST(synchronous_channel_ex_then_map_transfer_ex_and_flush_ex)
 {
-    struct rig r;
+    struct v3rig r;
     unsigned char *b = pages(4), *seen = pages(4);
     PMDL mdl = IoAllocateMdl(b, 4 * PAGE, FALSE, FALSE, NULL);
     union {
@@ -151,7 +118,7 @@ TEST(synchronous_channel_ex_then_map_transfer_ex_and_flush_ex)
     ULONG len = 3 * PAGE;
     size_t got = 0;
 
-    rig_open(&r, "sim", 28, 16 * KIB, TRUE);
+    v3_open(&r, "sim", 28, 16 * KIB, TRUE);
     fill(b, 4 * PAGE, 3);
     CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 4, DMA_SYNCHRONOUS_CALLBACK, NULL,
                                              NULL, &base),
@@ -166,7 +133,7 @@ TEST(synchronous_channel_ex_then_map_transfer_ex_and_flush_ex)
         r.ops->MapTransferEx(r.a, mdl, base, 100, 0, &len, TRUE, &sgb.l, sizeof(sgb), NULL, NULL),
         STATUS_SUCCESS);
     CHECK_EQ(len, 3 * PAGE);
-    got = dev_gather(r.d, &sgb.l, seen);
+    got = sg_gather(r.d, &sgb.l, seen);
     CHECK_EQ(got, 3 * PAGE);
     CHECK(memcmp(seen, b + 100, 3 * PAGE) == 0);
     for (ULONG i = 0; i < sgb.l.NumberOfElements; i++)
@@ -210,7 +177,7 @@ TEST(synchronous_channel_ex_then_map_transfer_ex_and_flush_ex)
                                              NULL, &base2),
              STATUS_INVALID_PARAMETER);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    v3_close(&r);
     free(b);
     free(seen);
 }
@@ -234,11 +201,11 @@ static IO_ALLOCATION_ACTION keep(PDEVICE_OBJECT DeviceObject, PIRP Irp, PVOID Ma
 
 TEST(queued_channel_ex_is_cancelled_and_free_adapter_object_releases)
 {
-    struct rig r;
+    struct v3rig r;
     struct hold h1 = {0}, h2 = {0};
     UCHAR ctx2[DMA_TRANSFER_CONTEXT_SIZE_V1];
 
-    rig_open(&r, "sim", 32, 16 * KIB, TRUE);
+    v3_open(&r, "sim", 32, 16 * KIB, TRUE);
     CHECK_EQ(r.ops->InitializeDmaTransferContext(r.a, ctx2), STATUS_SUCCESS);
     CHECK_EQ(r.ops->AllocateAdapterChannelEx(r.a, NULL, r.ctx, 1, 0, keep, &h1, NULL),
              STATUS_SUCCESS);
@@ -261,19 +228,19 @@ TEST(queued_channel_ex_is_cancelled_and_free_adapter_object_releases)
     /* The channel released, the registers kept until FreeMapRegisters. */
     r.ops->FreeAdapterObject(r.a, DeallocateObjectKeepRegisters);
     r.ops->FreeMapRegisters(r.a, h2.base, 1);
-    rig_close(&r);
+    v3_close(&r);
 }
 
 TEST(synchronous_get_and_build_list_ex)
 {
-    struct rig r;
+    struct v3rig r;
     unsigned char *b = pages(6), *seen = pages(6), *buf;
     PMDL m1 = IoAllocateMdl(b, 2 * PAGE, FALSE, FALSE, NULL);
     PMDL m2 = IoAllocateMdl(b + 3 * PAGE, 2 * PAGE, FALSE, FALSE, NULL);
     PSCATTER_GATHER_LIST sg = NULL;
     DMA_TRANSFER_INFO ti;
 
-    rig_open(&r, "sim:iommu=on", 32, 64 * KIB, TRUE);
+    v3_open(&r, "sim:iommu=on", 32, 64 * KIB, TRUE);
     m1->Next = m2;
     fill(b, 6 * PAGE, 11);
     /* From byte 10 of the chain to 10 bytes into m2. */
@@ -282,7 +249,7 @@ TEST(synchronous_get_and_build_list_ex)
                                            &sg),
              STATUS_SUCCESS);
     CHECK(sg != NULL);
-    CHECK_EQ(dev_gather(r.d, sg, seen), 2 * PAGE);
+    CHECK_EQ(sg_gather(r.d, sg, seen), 2 * PAGE);
     CHECK(memcmp(seen, b + 10, 2 * PAGE - 10) == 0);
     CHECK(memcmp(seen + 2 * PAGE - 10, b + 3 * PAGE, 10) == 0);
     r.ops->PutScatterGatherList(r.a, sg, TRUE);
@@ -295,7 +262,7 @@ TEST(synchronous_get_and_build_list_ex)
                                              ti.V1.ScatterGatherListSize, NULL, NULL, &sg),
              STATUS_SUCCESS);
     CHECK(sg != NULL);
-    CHECK_EQ(dev_gather(r.d, sg, seen), 2 * PAGE);
+    CHECK_EQ(sg_gather(r.d, sg, seen), 2 * PAGE);
     CHECK(memcmp(seen, b + 3 * PAGE, 2 * PAGE) == 0);
     r.ops->PutScatterGatherList(r.a, sg, TRUE);
     free(buf);
@@ -312,20 +279,20 @@ TEST(synchronous_get_and_build_list_ex)
              STATUS_INVALID_PARAMETER);
     IoFreeMdl(m1);
     IoFreeMdl(m2);
-    rig_close(&r);
+    v3_close(&r);
     free(b);
     free(seen);
 }
 
 TEST(common_buffers_ex_with_bounds_and_in_vectors)
 {
-    struct rig r;
+    struct v3rig r;
     PHYSICAL_ADDRESS la, max, min, lo, hi, la2;
     MEMORY_CACHING_TYPE cached = MmCached;
     PDMA_COMMON_BUFFER_VECTOR v = NULL;
     PVOID va, va2;
 
-    rig_open(&r, "sim", 64, 64 * KIB, FALSE);
+    v3_open(&r, "sim", 64, 64 * KIB, FALSE);
     max.QuadPart = (LONGLONG)0xffffffffu;
     va = r.ops->AllocateCommonBufferEx(r.a, &max, 8 * KIB, &la, TRUE, 0);
     /* The adapter drives 64 bits, so dmahal's memory may be above 4 GiB: then NULL. */
@@ -364,19 +331,19 @@ TEST(common_buffers_ex_with_bounds_and_in_vectors)
     r.ops->FreeCommonBufferVector(r.a, v);
     CHECK_EQ(r.ops->AllocateCommonBufferVector(r.a, lo, hi, MmNonCached, 0, 0, 0, 512, &v),
              STATUS_INVALID_PARAMETER);
-    rig_close(&r);
+    v3_close(&r);
 }
 
 TEST(system_dma_and_domains_are_not_supported)
 {
-    struct rig r;
+    struct v3rig r;
     unsigned char *b = pages(1);
     PMDL mdl = IoAllocateMdl(b, PAGE, FALSE, FALSE, NULL);
     PHYSICAL_ADDRESS la;
     PVOID va = b;
     MEMORY_CACHING_TYPE ct = MmCached;
 
-    rig_open(&r, "sim", 32, 64 * KIB, TRUE);
+    v3_open(&r, "sim", 32, 64 * KIB, TRUE);
     CHECK_EQ(r.ops->ConfigureAdapterChannel(r.a, 0, NULL), STATUS_NOT_SUPPORTED);
     CHECK_EQ(r.ops->CancelMappedTransfer(r.a, r.ctx), STATUS_NOT_SUPPORTED);
     CHECK_EQ(r.ops->JoinDmaDomain(r.a, NULL), STATUS_NOT_SUPPORTED);
@@ -391,7 +358,7 @@ TEST(system_dma_and_domains_are_not_supported)
     CHECK_EQ(r.ops->FlushDmaBuffer(r.a, NULL, TRUE), STATUS_INVALID_PARAMETER);
     CHECK_EQ(r.ops->ReadDmaCounter(r.a), 0);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    v3_close(&r);
     free(b);
 }
 
@@ -399,13 +366,13 @@ TEST(system_dma_and_domains_are_not_supported)
  * driver call it after the transfer; a put before or after is fine too. */
 TEST(free_adapter_object_ends_a_list_held_without_a_routine)
 {
-    struct rig r;
+    struct v3rig r;
     unsigned char *b = pages(2);
     PMDL mdl = IoAllocateMdl(b, 2 * PAGE, FALSE, FALSE, NULL);
     PSCATTER_GATHER_LIST sg = NULL, sg2 = NULL;
     struct dmahal_adapter *a;
 
-    rig_open(&r, "sim", 32, 16 * KIB, TRUE);
+    v3_open(&r, "sim", 32, 16 * KIB, TRUE);
     a = dmahal_wdm_adapter(r.a);
     CHECK_EQ(r.ops->GetScatterGatherListEx(r.a, NULL, r.ctx, mdl, 0, 2 * PAGE,
                                            DMA_SYNCHRONOUS_CALLBACK, NULL, NULL, TRUE, NULL, NULL,
@@ -424,6 +391,6 @@ TEST(free_adapter_object_ends_a_list_held_without_a_routine)
     CHECK_EQ(dmahal_adapter_map_registers_in_use(a), 0);
     r.ops->FreeAdapterObject(r.a, DeallocateObject); /* nothing left: nothing happens */
     IoFreeMdl(mdl);
-    rig_close(&r);
+    v3_close(&r);
     free(b);
 }

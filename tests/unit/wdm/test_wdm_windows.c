@@ -14,74 +14,11 @@
 #include <sys/mman.h>
 
 #include "test.h"
+#include "wrig.h"
 
 #define PAGE 4096u
 #define KIB  1024u
 #define MIB  (1024u * 1024u)
-
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    PDEVICE_OBJECT pdo;
-    PDMA_ADAPTER a;
-    const DMA_OPERATIONS *ops;
-    ULONG nregs;
-};
-
-static PDMA_ADAPTER rig_adapter(struct rig *r, DEVICE_DESCRIPTION *dd)
-{
-    r->a = IoGetDmaAdapter(r->pdo, dd, &r->nregs);
-    CHECK(r->a != NULL);
-    r->ops = r->a->DmaOperations;
-    return r->a;
-}
-
-static void rig_open(struct rig *r, const char *spec)
-{
-    memset(r, 0, sizeof(*r));
-    CHECK_OK(dmahal_platform_open(spec, &r->p));
-    CHECK_OK(dmahal_device_open(r->p, "edu", &r->d));
-    r->pdo = dmahal_wdm_device(r->d);
-    CHECK(r->pdo != NULL);
-}
-
-/* A version-3 bus master of @bits and @max_len, scatter/gather or not. */
-static void rig_open3(struct rig *r, const char *spec, ULONG bits, ULONG max_len, BOOLEAN sg)
-{
-    DEVICE_DESCRIPTION dd;
-
-    rig_open(r, spec);
-    RtlZeroMemory(&dd, sizeof(dd));
-    dd.Version = DEVICE_DESCRIPTION_VERSION3;
-    dd.Master = TRUE;
-    dd.ScatterGather = sg;
-    dd.InterfaceType = PCIBus;
-    dd.DmaAddressWidth = bits;
-    dd.MaximumLength = max_len;
-    rig_adapter(r, &dd);
-}
-
-static void rig_close(struct rig *r)
-{
-    if (r->a)
-        r->ops->PutDmaAdapter(r->a);
-    dmahal_platform_close(r->p);
-}
-
-static unsigned char *pages(size_t n)
-{
-    void *p = NULL;
-
-    CHECK_EQ(posix_memalign(&p, PAGE, n * PAGE), 0);
-    memset(p, 0, n * PAGE);
-    return p;
-}
-
-static void fill(unsigned char *b, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(seed + i * 13 + (i >> 9));
-}
 
 struct calls {
     int n;
@@ -99,28 +36,15 @@ static VOID on_list(PDEVICE_OBJECT DeviceObject, PIRP Irp, PSCATTER_GATHER_LIST 
     c->list = ScatterGather;
 }
 
-/* The device reads the transfer through the list into @out; returns the bytes. */
-static size_t dev_gather(struct dmahal_device *d, PSCATTER_GATHER_LIST sg, unsigned char *out)
-{
-    size_t t = 0;
-
-    for (ULONG i = 0; i < sg->NumberOfElements; i++) {
-        CHECK_OK(dmahal_dev_read(d, (dmahal_addr_t)sg->Elements[i].Address.QuadPart, out + t,
-                                 sg->Elements[i].Length));
-        t += sg->Elements[i].Length;
-    }
-    return t;
-}
-
 /* ---- CalculateScatterGatherList with no MDL ---------------------------------------------- */
 
 /* pcidrv's DMA_VER2 build sizes its lists at start-up with Mdl NULL and CurrentVa 0. */
 TEST(calculate_without_an_mdl_takes_current_va_as_an_address)
 {
-    struct rig r;
+    struct wrig r;
     ULONG size = 0, regs = 0, size_off = 0, regs_off = 0;
 
-    rig_open3(&r, "sim", 32, 64 * KIB, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 64 * KIB, TRUE);
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, NULL, NULL, 64 * KIB, &size, &regs),
              STATUS_SUCCESS);
     CHECK_EQ(regs, 16);
@@ -137,14 +61,14 @@ TEST(calculate_without_an_mdl_takes_current_va_as_an_address)
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, NULL, (PVOID)(ULONG_PTR)0x10, 68 * KIB, &size,
                                                &regs),
              STATUS_INSUFFICIENT_RESOURCES);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* ---- a transfer above MaximumLength: only map registers decide -------------------------- */
 
 TEST(transfer_above_maximum_length_fails_only_short_of_map_registers)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(20), *seen = pages(20);
     PMDL mdl = IoAllocateMdl(b, 20 * PAGE, FALSE, FALSE, NULL);
     struct calls c = {0};
@@ -152,16 +76,16 @@ TEST(transfer_above_maximum_length_fails_only_short_of_map_registers)
     unsigned char *buf;
 
     /* 64 KiB: 17 map registers, which a page-aligned 68 KiB transfer fits. */
-    rig_open3(&r, "sim", 32, 64 * KIB, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 64 * KIB, TRUE);
     CHECK_EQ(r.nregs, 17);
-    fill(b, 20 * PAGE, 9);
+    fill13(b, 20 * PAGE, 9);
     CHECK_EQ(r.ops->CalculateScatterGatherList(r.a, mdl, b, 17 * PAGE, &size, &regs),
              STATUS_SUCCESS);
     CHECK_EQ(regs, 17);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b, 17 * PAGE, on_list, &c, TRUE),
              STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
-    CHECK_EQ(dev_gather(r.d, c.list, seen), 17 * PAGE);
+    CHECK_EQ(sg_gather(r.d, c.list, seen), 17 * PAGE);
     CHECK(memcmp(seen, b, 17 * PAGE) == 0);
     r.ops->PutScatterGatherList(r.a, c.list, TRUE);
     buf = malloc(size);
@@ -178,7 +102,7 @@ TEST(transfer_above_maximum_length_fails_only_short_of_map_registers)
              STATUS_INSUFFICIENT_RESOURCES);
     CHECK_EQ(c.n, 2);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(seen);
 }
@@ -200,16 +124,16 @@ static IO_ALLOCATION_ACTION on_channel(PDEVICE_OBJECT DeviceObject, PIRP Irp, PV
  * takes a few. The channel must not pin memory for all of them. */
 TEST(channel_grants_registers_as_needed_for_a_huge_maximum_length)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(4), *seen = pages(4);
     PMDL mdl = IoAllocateMdl(b + 100, 3 * PAGE, FALSE, FALSE, NULL);
     ULONG n = ADDRESS_AND_SIZE_TO_SPAN_PAGES(b + 100, 3 * PAGE);
     PVOID base = NULL;
     ULONG done = 0;
 
-    rig_open3(&r, "sim", 32, 0xffffffffu, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 0xffffffffu, TRUE);
     CHECK_EQ(r.nregs, 524289);
-    fill(b, 4 * PAGE, 4);
+    fill13(b, 4 * PAGE, 4);
     CHECK_EQ(r.ops->AllocateAdapterChannel(r.a, r.pdo, n, on_channel, &base), STATUS_SUCCESS);
     CHECK(base != NULL);
     while (done < 3 * PAGE) {
@@ -224,7 +148,7 @@ TEST(channel_grants_registers_as_needed_for_a_huge_maximum_length)
     CHECK(r.ops->FlushAdapterBuffers(r.a, mdl, base, b + 100, 3 * PAGE, TRUE));
     r.ops->FreeMapRegisters(r.a, base, n);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(seen);
 }
@@ -235,32 +159,32 @@ TEST(channel_grants_registers_as_needed_for_a_huge_maximum_length)
  * for a device that does not snoop. */
 TEST(cached_common_buffer_is_coherent_for_a_non_snooping_device)
 {
-    struct rig r;
+    struct wrig r;
     PHYSICAL_ADDRESS la;
     unsigned char *va, seen[256], in[256];
 
-    rig_open3(&r, "sim:coherent=no", 32, 64 * KIB, FALSE);
+    wrig_open3(&r, "sim:coherent=no", "edu", 32, 64 * KIB, FALSE);
     va = r.ops->AllocateCommonBuffer(r.a, PAGE, &la, TRUE);
     CHECK(va != NULL);
-    fill(va, sizeof(seen), 21);
+    fill13(va, sizeof(seen), 21);
     CHECK_OK(dmahal_dev_read(r.d, (dmahal_addr_t)la.QuadPart, seen, sizeof(seen)));
     CHECK(memcmp(seen, va, sizeof(seen)) == 0);
-    fill(in, sizeof(in), 99);
+    fill13(in, sizeof(in), 99);
     CHECK_OK(dmahal_dev_write(r.d, (dmahal_addr_t)la.QuadPart + 512, in, sizeof(in)));
     CHECK(memcmp(va + 512, in, sizeof(in)) == 0);
     r.ops->FreeCommonBuffer(r.a, PAGE, la, va, TRUE);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* Drivers assume a common buffer starts a page, as Windows' contiguous memory does. */
 TEST(common_buffers_start_page_aligned)
 {
-    struct rig r;
+    struct wrig r;
     PHYSICAL_ADDRESS la[4];
     PVOID va[4];
     static const ULONG len[4] = {64, 64, 100, 5000};
 
-    rig_open3(&r, "sim", 32, 64 * KIB, FALSE);
+    wrig_open3(&r, "sim", "edu", 32, 64 * KIB, FALSE);
     for (int i = 0; i < 4; i++) {
         va[i] = r.ops->AllocateCommonBuffer(r.a, len[i], &la[i], i & 1);
         CHECK(va[i] != NULL);
@@ -272,7 +196,7 @@ TEST(common_buffers_start_page_aligned)
     for (int i = 0; i < 4; i++)
         r.ops->FreeCommonBuffer(r.a, len[i], la[i], va[i], i & 1);
     r.ops->FreeCommonBuffer(r.a, len[1], la[1], va[1], TRUE); /* twice: ignored */
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* ---- DMA_ADAPTER ------------------------------------------------------------------------- */
@@ -280,20 +204,20 @@ TEST(common_buffers_start_page_aligned)
 TEST(dma_adapter_version_is_1_whatever_the_description)
 {
     for (ULONG v = DEVICE_DESCRIPTION_VERSION; v <= DEVICE_DESCRIPTION_VERSION3; v++) {
-        struct rig r;
+        struct wrig r;
         DEVICE_DESCRIPTION dd;
 
-        rig_open(&r, "sim");
+        wrig_open(&r, "sim", "edu");
         RtlZeroMemory(&dd, sizeof(dd));
         dd.Version = v;
         dd.Master = TRUE;
         dd.Dma32BitAddresses = TRUE;
         dd.DmaAddressWidth = 32;
         dd.MaximumLength = 4096;
-        rig_adapter(&r, &dd);
+        wrig_adapter(&r, &dd);
         CHECK_EQ(r.a->Version, 1);
         CHECK_EQ(r.a->Size, sizeof(DMA_ADAPTER));
-        rig_close(&r);
+        wrig_close(&r);
     }
 }
 
@@ -303,27 +227,27 @@ TEST(dma_adapter_version_is_1_whatever_the_description)
  * registers, which must come from bounce pages there. */
 TEST(full_map_fits_when_low_memory_is_scarce)
 {
-    struct rig r;
+    struct wrig r;
     unsigned char *b = pages(257), *seen = pages(257);
     PMDL mdl = IoAllocateMdl(b, 256 * PAGE, FALSE, FALSE, NULL);
     struct calls c = {0};
     PHYSICAL_ADDRESS la;
     PVOID va;
 
-    rig_open3(&r, "sim:ram=0-2M,4G-8G", 28, 1 * MIB, TRUE);
+    wrig_open3(&r, "sim:ram=0-2M,4G-8G", "edu", 28, 1 * MIB, TRUE);
     CHECK_EQ(r.nregs, 257);
     va = r.ops->AllocateCommonBuffer(r.a, 20 * KIB, &la, FALSE);
     CHECK(va != NULL);
-    fill(b, 256 * PAGE, 7);
+    fill13(b, 256 * PAGE, 7);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b, 256 * PAGE, on_list, &c, TRUE),
              STATUS_SUCCESS);
     CHECK_EQ(c.n, 1);
-    CHECK_EQ(dev_gather(r.d, c.list, seen), 256 * PAGE);
+    CHECK_EQ(sg_gather(r.d, c.list, seen), 256 * PAGE);
     CHECK(memcmp(seen, b, 256 * PAGE) == 0);
     r.ops->PutScatterGatherList(r.a, c.list, TRUE);
     r.ops->FreeCommonBuffer(r.a, 20 * KIB, la, va, FALSE);
     IoFreeMdl(mdl);
-    rig_close(&r);
+    wrig_close(&r);
     free(b);
     free(seen);
 }
@@ -334,7 +258,7 @@ TEST(full_map_fits_when_low_memory_is_scarce)
  * for a record would fault. Another adapter's list is ignored too, and stays live. */
 TEST(put_of_a_foreign_list_reads_nothing_around_it)
 {
-    struct rig r, r2;
+    struct wrig r, r2;
     unsigned char *b = pages(2);
     PMDL mdl = IoAllocateMdl(b, PAGE, FALSE, FALSE, NULL);
     struct calls c = {0};
@@ -347,8 +271,8 @@ TEST(put_of_a_foreign_list_reads_nothing_around_it)
     CHECK_EQ(mprotect(area, PAGE, PROT_NONE), 0);
     foreign = (PSCATTER_GATHER_LIST)(area + PAGE);
     foreign->NumberOfElements = 1;
-    rig_open3(&r, "sim", 32, 64 * KIB, TRUE);
-    rig_open3(&r2, "sim", 32, 64 * KIB, TRUE);
+    wrig_open3(&r, "sim", "edu", 32, 64 * KIB, TRUE);
+    wrig_open3(&r2, "sim", "edu", 32, 64 * KIB, TRUE);
     r.ops->PutScatterGatherList(r.a, foreign, TRUE);
     CHECK_EQ(r.ops->GetScatterGatherList(r.a, r.pdo, mdl, b, PAGE, on_list, &c, TRUE),
              STATUS_SUCCESS);
@@ -359,8 +283,8 @@ TEST(put_of_a_foreign_list_reads_nothing_around_it)
     r.ops->PutScatterGatherList(r.a, c.list, TRUE);
     CHECK_EQ(dmahal_adapter_map_registers_in_use(dmahal_wdm_adapter(r.a)), 0);
     r.ops->PutScatterGatherList(r.a, c.list, TRUE); /* put already: ignored */
-    rig_close(&r2);
-    rig_close(&r);
+    wrig_close(&r2);
+    wrig_close(&r);
     munmap(area, 2 * PAGE);
     IoFreeMdl(mdl);
     free(b);
@@ -414,14 +338,14 @@ TEST(ntdef_names_and_rtl_memory_routines)
  * there when the adapter reaches physical memory as it is (no IOMMU, 64 bits). */
 TEST(pages_for_mdl_carry_the_sims_frames)
 {
-    struct rig r;
+    struct wrig r;
     PHYSICAL_ADDRESS lo, hi, skip;
     PMDL mdl;
     PPFN_NUMBER pfn;
     unsigned char *va, seen[64];
     PMDL plain;
 
-    rig_open3(&r, "sim", 64, 64 * KIB, TRUE);
+    wrig_open3(&r, "sim", "edu", 64, 64 * KIB, TRUE);
     lo.QuadPart = 0;
     hi.QuadPart = -1;
     skip.QuadPart = 0;
@@ -441,7 +365,7 @@ TEST(pages_for_mdl_carry_the_sims_frames)
         CHECK_EQ_U(pfn[i], pa >> PAGE_SHIFT);
         CHECK_EQ(va[i * PAGE], 0);
     }
-    fill(va + PAGE, sizeof(seen), 3);
+    fill13(va + PAGE, sizeof(seen), 3);
     CHECK_OK(dmahal_dev_read(r.d, (dmahal_addr_t)pfn[1] << PAGE_SHIFT, seen, sizeof(seen)));
     CHECK(memcmp(seen, va + PAGE, sizeof(seen)) == 0);
     MmUnmapLockedPages(va, mdl);
@@ -463,7 +387,7 @@ TEST(pages_for_mdl_carry_the_sims_frames)
     MmFreePagesFromMdl(plain); /* not pages of ours: ignored */
     ExFreePool(plain);         /* ignored too */
     IoFreeMdl(plain);
-    rig_close(&r);
+    wrig_close(&r);
 }
 
 /* With no device object open, the pages are the process's own, with no frames. */
