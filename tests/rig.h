@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "edu/edu_regs.h"
 #include "test.h"
 
 struct rig {
@@ -46,6 +47,21 @@ static inline void rig_bus_master(struct dmahal_device *d)
     CHECK_OK(dmahal_config_read(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd)));
     cmd |= DMAHAL_PCI_COMMAND_MASTER;
     CHECK_OK(dmahal_config_write(d, DMAHAL_PCI_COMMAND, &cmd, sizeof(cmd)));
+}
+
+/* Has the edu device copy @cnt bytes from @src to @dst (docs/devices/edu.md) the way a
+ * polling driver does, and waits for RUN to clear. */
+static inline void rig_edu_dma(struct dmahal_device *d, uint64_t src, uint64_t dst, uint64_t cnt,
+                               uint32_t cmd)
+{
+    int spins = 0;
+
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_SRC, src);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_DST, dst);
+    dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, cnt);
+    dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
+    while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
+        CHECK_LT(++spins, 1000);
 }
 
 static inline void rig_close(struct rig *r)

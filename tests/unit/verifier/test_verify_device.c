@@ -9,20 +9,6 @@
 #include "edu/edu_regs.h"
 #include "vrig.h"
 
-/* The edu device's DMA engine (docs/devices/edu.md). */
-
-static void edu_dma(struct dmahal_device *d, uint64_t src, uint64_t dst, uint64_t cnt, uint32_t cmd)
-{
-    int spins = 0;
-
-    dmahal_mmio_write64(d, 0, EDU_REG_DMA_SRC, src);
-    dmahal_mmio_write64(d, 0, EDU_REG_DMA_DST, dst);
-    dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, cnt);
-    dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
-    while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
-        CHECK_LT(++spins, 1000);
-}
-
 static const char *const specs[] = {"sim", "sim:iommu=on", "sim:ram=0-64M,4G-8G"};
 
 TEST(verify_device_clean_accesses_get_no_report)
@@ -37,9 +23,9 @@ TEST(verify_device_clean_accesses_get_no_report)
         CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
         CHECK_OK(dmahal_common_alloc(r.a, 24, 0, &small));
         memset(b.va, 0x33, 4096);
-        edu_dma(r.d, b.la, EDU_BUF_ADDR, 4096, 0);                  /* whole buffer to the device */
-        edu_dma(r.d, EDU_BUF_ADDR, b.la + 4095, 1, EDU_CMD_TO_RAM); /* its last byte */
-        edu_dma(r.d, EDU_BUF_ADDR, small.la, 24, EDU_CMD_TO_RAM);
+        rig_edu_dma(r.d, b.la, EDU_BUF_ADDR, 4096, 0); /* whole buffer to the device */
+        rig_edu_dma(r.d, EDU_BUF_ADDR, b.la + 4095, 1, EDU_CMD_TO_RAM); /* its last byte */
+        rig_edu_dma(r.d, EDU_BUF_ADDR, small.la, 24, EDU_CMD_TO_RAM);
         CHECK_OK(dmahal_dev_read(r.d, b.la, x, 4096));
         CHECK_OK(dmahal_dev_write(r.d, small.la + 23, x, 1));
         CHECK_EQ(((unsigned char *)small.va)[0], 0x33);
@@ -102,7 +88,7 @@ TEST(verify_device_engine_overrun_is_reported)
 
     vrig_open(&r, "sim", &desc);
     CHECK_OK(dmahal_common_alloc(r.a, 512, 0, &b));
-    edu_dma(r.d, EDU_BUF_ADDR, b.la, 513, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la, 513, EDU_CMD_TO_RAM);
     CHECK_CONTAINS(vrig_one(&r, DMAHAL_REPORT_DEV_OUT_OF_BOUNDS)->message, "writes 513 byte(s)");
     CHECK_OK(dmahal_common_free(r.a, &b));
     vrig_one(&r, DMAHAL_REPORT_OVERRUN); /* and the free found the damage too */

@@ -26,19 +26,6 @@ static void edu_open(struct rig *r, const char *spec, const char *dev, unsigned 
     rig_open_dev(r, spec, dev, &desc);
 }
 
-/* Starts a transfer the way a polling driver does, and waits for RUN to clear. */
-static void dma(struct dmahal_device *d, uint64_t src, uint64_t dst, uint64_t cnt, uint32_t cmd)
-{
-    int spins = 0;
-
-    dmahal_mmio_write64(d, 0, EDU_REG_DMA_SRC, src);
-    dmahal_mmio_write64(d, 0, EDU_REG_DMA_DST, dst);
-    dmahal_mmio_write64(d, 0, EDU_REG_DMA_CNT, cnt);
-    dmahal_mmio_write32(d, 0, EDU_REG_DMA_CMD, cmd | EDU_CMD_RUN);
-    while (dmahal_mmio_read32(d, 0, EDU_REG_DMA_CMD) & EDU_CMD_RUN)
-        CHECK_LT(++spins, 1000);
-}
-
 /* Writes a factorial's operand and polls STATUS until the device has computed it, as a
  * driver does: the result comes fact_ns of platform time later. */
 static void fact(struct dmahal_device *d, uint32_t n)
@@ -343,9 +330,9 @@ static void round_trip(const char *spec, const char *dev, unsigned bits)
     c = b.va;
     memset(c + 100, 0xee, 200);
 
-    dma(r.d, b.la, EDU_BUF_ADDR, 100, 0);
+    rig_edu_dma(r.d, b.la, EDU_BUF_ADDR, 100, 0);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
-    dma(r.d, EDU_BUF_ADDR, b.la + 100, 100, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la + 100, 100, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
     CHECK_EQ(memcmp(c, c + 100, 100), 0);
     CHECK_EQ(c[200], 0xee); /* not a byte more */
@@ -392,9 +379,9 @@ TEST(edu_dma_whole_buffer)
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &in));
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &out));
     fill(in.va, in.len, 3);
-    dma(r.d, in.la + 1, EDU_BUF_ADDR, 1000, 0);
-    dma(r.d, in.la + 1001, EDU_BUF_ADDR + 1000, 3096, 0);
-    dma(r.d, EDU_BUF_ADDR, out.la + 4095, 4096, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, in.la + 1, EDU_BUF_ADDR, 1000, 0);
+    rig_edu_dma(r.d, in.la + 1001, EDU_BUF_ADDR + 1000, 3096, 0);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, out.la + 4095, 4096, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp((char *)in.va + 1, (char *)out.va + 4095, 4096), 0);
     CHECK_EQ(((unsigned char *)out.va)[4094], 0);
     CHECK_EQ(((unsigned char *)out.va)[8191], 0);
@@ -409,13 +396,13 @@ TEST(edu_dma_interrupt)
 
     edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
-    dma(r.d, b.la, EDU_BUF_ADDR, 64, EDU_CMD_IRQ);
+    rig_edu_dma(r.d, b.la, EDU_BUF_ADDR, 64, EDU_CMD_IRQ);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
     CHECK_EQ(dmahal_irq_pending(r.d), 1);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD), EDU_CMD_IRQ);
     dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_ACK, 0x100);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
-    dma(r.d, EDU_BUF_ADDR, b.la, 64, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la, 64, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_DMA_CMD), EDU_CMD_TO_RAM | EDU_CMD_IRQ);
     rig_close(&r);
@@ -453,8 +440,8 @@ static void truncation(const char *spec)
     fill(b.va, b.len, 5);
     c = b.va;
 
-    dma(r.d, b.la | (UINT64_C(1) << 28) | (UINT64_C(0xabc) << 40), EDU_BUF_ADDR, 256, 0);
-    dma(r.d, EDU_BUF_ADDR, (b.la + 1024) | (UINT64_C(1) << 63), 256, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, b.la | (UINT64_C(1) << 28) | (UINT64_C(0xabc) << 40), EDU_BUF_ADDR, 256, 0);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, (b.la + 1024) | (UINT64_C(1) << 63), 256, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp(c, c + 1024, 256), 0);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 0);
     CHECK_EQ_U(dmahal_fault_count(r.p), 0);
@@ -484,7 +471,7 @@ TEST(edu_dma_wide_mask_does_not_truncate)
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     hi = b.la | (UINT64_C(1) << 40);
     fill(b.va, b.len, 5);
-    dma(r.d, EDU_BUF_ADDR, hi, 256, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, hi, 256, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
     CHECK_OK(dmahal_fault_get(r.p, 0, &f));
@@ -520,14 +507,14 @@ TEST(edu_dma_out_of_buffer_refused)
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
     fill(b.va, b.len, 11);
-    dma(r.d, b.la, EDU_BUF_ADDR, EDU_BUF_SIZE, 0); /* the buffer now holds the pattern */
+    rig_edu_dma(r.d, b.la, EDU_BUF_ADDR, EDU_BUF_SIZE, 0); /* the buffer now holds the pattern */
     memset(c, 0, 8192);
     for (size_t i = 0; i < n; i++) {
         /* RAM -> device: the buffer must keep the pattern (checked below). */
-        dma(r.d, b.la + 4096, bad[i].dev, bad[i].cnt, EDU_CMD_IRQ);
+        rig_edu_dma(r.d, b.la + 4096, bad[i].dev, bad[i].cnt, EDU_CMD_IRQ);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 1);
         /* device -> RAM: RAM must stay zero. */
-        dma(r.d, bad[i].dev, b.la, bad[i].cnt, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
+        rig_edu_dma(r.d, bad[i].dev, b.la, bad[i].cnt, EDU_CMD_TO_RAM | EDU_CMD_IRQ);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 1);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 2 * (i + 1));
         CHECK_EQ(c[0], 0);
@@ -538,7 +525,7 @@ TEST(edu_dma_out_of_buffer_refused)
     for (size_t i = 0; i < 8192; i++)
         CHECK_EQ(c[i], 0);
     /* A good transfer afterwards works, and clears the error register. */
-    dma(r.d, EDU_BUF_ADDR, b.la, EDU_BUF_SIZE, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la, EDU_BUF_SIZE, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
     for (size_t i = 0; i < EDU_BUF_SIZE; i++)
         CHECK_EQ(c[i], (unsigned char)(11 + i * 7 + (i >> 8)));
@@ -557,12 +544,12 @@ TEST(edu_dma_buffer_edges_accepted)
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
     c[0] = 0x5a;
-    dma(r.d, b.la, EDU_BUF_ADDR + EDU_BUF_SIZE - 1, 1, 0);
+    rig_edu_dma(r.d, b.la, EDU_BUF_ADDR + EDU_BUF_SIZE - 1, 1, 0);
     c[0] = 0xa5;
-    dma(r.d, b.la, EDU_BUF_ADDR, 1, 0);
-    dma(r.d, EDU_BUF_ADDR + EDU_BUF_SIZE - 1, b.la + 8191, 1, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, b.la, EDU_BUF_ADDR, 1, 0);
+    rig_edu_dma(r.d, EDU_BUF_ADDR + EDU_BUF_SIZE - 1, b.la + 8191, 1, EDU_CMD_TO_RAM);
     CHECK_EQ(c[8191], 0x5a);
-    dma(r.d, EDU_BUF_ADDR, b.la + 1, EDU_BUF_SIZE, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la + 1, EDU_BUF_SIZE, EDU_CMD_TO_RAM);
     CHECK_EQ(c[1], 0xa5);
     CHECK_EQ(c[EDU_BUF_SIZE], 0x5a);
     CHECK_EQ(c[EDU_BUF_SIZE + 1], 0);
@@ -583,8 +570,8 @@ TEST(edu_dma_fault_leaves_device_sane)
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     fill(b.va, b.len, 13);
 
-    dma(r.d, b.la, EDU_BUF_ADDR, 4096, 0);
-    dma(r.d, hole | (UINT64_C(1) << 28), EDU_BUF_ADDR, 4096, EDU_CMD_IRQ);
+    rig_edu_dma(r.d, b.la, EDU_BUF_ADDR, 4096, 0);
+    rig_edu_dma(r.d, hole | (UINT64_C(1) << 28), EDU_BUF_ADDR, 4096, EDU_CMD_IRQ);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 1);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
@@ -596,7 +583,7 @@ TEST(edu_dma_fault_leaves_device_sane)
     CHECK(!f.write);
     CHECK_STR(f.device, "edu");
 
-    dma(r.d, EDU_BUF_ADDR, hole + 8, 16, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, hole + 8, 16, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_fault_count(r.p), 2);
     CHECK_OK(dmahal_fault_get(r.p, 1, &f));
     CHECK_EQ_U(f.la, hole + 8);
@@ -604,7 +591,7 @@ TEST(edu_dma_fault_leaves_device_sane)
 
     /* The device's buffer still holds what the good transfer brought. */
     memset(b.va, 0, 4096);
-    dma(r.d, EDU_BUF_ADDR, b.la, 4096, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la, 4096, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 0);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_FAILS), 2);
     for (size_t i = 0; i < 4096; i++)
@@ -659,7 +646,7 @@ TEST(edu_dma_mask_argument_applies)
     edu_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff0", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     CHECK_GE_U(b.la, UINT64_C(16) << 20);
-    dma(r.d, EDU_BUF_ADDR, b.la + 0x13, 16, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, b.la + 0x13, 16, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
     CHECK_OK(dmahal_fault_get(r.p, 0, &f));
@@ -684,8 +671,8 @@ static void high_buffer(const char *dev, bool lands)
     CHECK_OK(dmahal_common_alloc(a64, 4096, 0, &hi));
     CHECK_GE_U(hi.la, UINT64_C(4) << 30);
     fill(lo.va, lo.len, 17);
-    dma(r.d, lo.la, EDU_BUF_ADDR, 4096, 0);
-    dma(r.d, EDU_BUF_ADDR, hi.la, 4096, EDU_CMD_TO_RAM);
+    rig_edu_dma(r.d, lo.la, EDU_BUF_ADDR, 4096, 0);
+    rig_edu_dma(r.d, EDU_BUF_ADDR, hi.la, 4096, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp(lo.va, hi.va, 4096) == 0, lands);
     if (!lands)
         CHECK_EQ(((unsigned char *)hi.va)[0], 0);
