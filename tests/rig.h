@@ -17,11 +17,25 @@ struct rig {
     struct dmahal_adapter *a;
 };
 
-static inline void rig_open(struct rig *r, const char *spec, const struct dmahal_desc *desc)
+/* Opens a device @dev on the rig's platform, already open, and an adapter with @desc: for a
+ * rig that sets the platform up (the verifier, say) before the device exists. */
+static inline void rig_attach(struct rig *r, const char *dev, const struct dmahal_desc *desc)
+{
+    CHECK_OK(dmahal_device_open(r->p, dev, &r->d));
+    CHECK_OK(dmahal_adapter_get(r->d, desc, &r->a));
+}
+
+/* Opens @spec, a device @dev on it (a model with its arguments on sim) and an adapter. */
+static inline void rig_open_dev(struct rig *r, const char *spec, const char *dev,
+                                const struct dmahal_desc *desc)
 {
     CHECK_OK(dmahal_platform_open(spec, &r->p));
-    CHECK_OK(dmahal_device_open(r->p, "edu", &r->d));
-    CHECK_OK(dmahal_adapter_get(r->d, desc, &r->a));
+    rig_attach(r, dev, desc);
+}
+
+static inline void rig_open(struct rig *r, const char *spec, const struct dmahal_desc *desc)
+{
+    rig_open_dev(r, spec, "edu", desc);
 }
 
 /* Sets the bus-master bit, for tests that have the device DMA without an adapter. */

@@ -9,11 +9,11 @@
 
 #include "vrig.h"
 
-static void *pages(size_t n)
+/* rig.h's pages, filled with 0x11 rather than zeroes. */
+static unsigned char *pages11(size_t n)
 {
-    void *p = NULL;
+    unsigned char *p = pages(n);
 
-    CHECK_EQ(posix_memalign(&p, 4096, n * 4096), 0);
     memset(p, 0x11, n * 4096);
     return p;
 }
@@ -54,7 +54,7 @@ TEST(verify_stream_clean_transfers_get_no_report)
     for (size_t s = 0; s < sizeof(specs) / sizeof(specs[0]); s++) {
         for (size_t k = 0; k < sizeof(descs) / sizeof(descs[0]); k++) {
             struct vrig r;
-            unsigned char *m = pages(8);
+            unsigned char *m = pages11(8);
             struct iovec iov[2] = {{m + 100, 5000}, {m + 4 * 4096, 8192}};
             struct dmahal_sgl *sgl;
 
@@ -112,7 +112,7 @@ TEST(verify_stream_clean_transfers_get_no_report)
 TEST(verify_stream_device_write_into_to_device_mapping)
 {
     struct vrig r;
-    unsigned char *m = pages(1), x = 0;
+    unsigned char *m = pages11(1), x = 0;
     struct iovec iov = {m, 4096};
     struct dmahal_sgl *sgl;
 
@@ -129,7 +129,7 @@ TEST(verify_stream_device_write_into_to_device_mapping)
 TEST(verify_stream_cpu_write_while_device_owns)
 {
     struct vrig r;
-    unsigned char *m = pages(2);
+    unsigned char *m = pages11(2);
     struct iovec iov = {m, 8192};
     struct dmahal_sgl *sgl;
 
@@ -151,7 +151,7 @@ TEST(verify_stream_unmap_and_sync_of_lists_not_mapped)
 {
     struct vrig r;
     struct dmahal_adapter *other;
-    unsigned char *m = pages(1);
+    unsigned char *m = pages11(1);
     struct iovec iov = {m, 4096};
     struct dmahal_sgl *sgl, fake = {.nseg = 0};
 
@@ -183,7 +183,7 @@ TEST(verify_stream_modified_list)
 {
     struct vrig r;
     struct dmahal_desc desc = {.max_segments = 8, .max_segment = 4096};
-    unsigned char *m = pages(3);
+    unsigned char *m = pages11(3);
     struct iovec iov = {m, 3 * 4096};
     struct dmahal_sgl *sgl;
 
@@ -207,7 +207,7 @@ TEST(verify_stream_too_big_and_zero_length)
 {
     struct vrig r;
     struct dmahal_desc desc = {.max_transfer = 8192};
-    unsigned char *m = pages(3);
+    unsigned char *m = pages11(3);
     struct iovec iov = {m, 8193}, none[2] = {{m, 0}, {m + 10, 0}};
     struct dmahal_sgl *sgl;
 
@@ -236,7 +236,7 @@ TEST(verify_stream_too_big_and_zero_length)
 TEST(verify_stream_overlapping_writable_mappings)
 {
     struct vrig r;
-    unsigned char *m = pages(4);
+    unsigned char *m = pages11(4);
     struct iovec a = {m, 8192}, b = {m + 4096, 8192};
     struct dmahal_sgl *s1, *s2;
 
@@ -276,7 +276,7 @@ TEST(verify_stream_leak_at_put_and_late_dma_after_unmap)
 
     for (size_t s = 0; s < 2; s++) {
         struct vrig r;
-        unsigned char *m = pages(2), x[8];
+        unsigned char *m = pages11(2), x[8];
         struct iovec iov = {m, 8192};
         struct dmahal_sgl *sgl, *kept;
         dmahal_addr_t la;

@@ -1,16 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* vrig.h - a platform, a device and an adapter with the verifier on, for the verifier's tests. */
+/* vrig.h - the test rig (rig.h) with the verifier on and its reports captured, for the
+ * verifier's tests. */
 #ifndef VRIG_H
 #define VRIG_H
 
 #include <dmahal/dmahal.h>
 
+#include "rig.h"
 #include "test.h"
 
 struct vrig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct dmahal_adapter *a;
+    union {
+        struct rig rig; /* for rig.h's helpers */
+        struct {
+            struct dmahal_platform *p;
+            struct dmahal_device *d;
+            struct dmahal_adapter *a;
+        };
+    };
     int calls;                 /* reports the callback saw */
     struct dmahal_report last; /* the last one (message copied) */
     char msg[512];
@@ -33,8 +40,7 @@ static inline void vrig_open(struct vrig *r, const char *spec, const struct dmah
     memset(r, 0, sizeof(*r));
     CHECK_OK(dmahal_platform_open(spec, &r->p));
     CHECK_OK(dmahal_verify_enable(r->p, DMAHAL_VERIFY_COUNT, vrig_fn, r));
-    CHECK_OK(dmahal_device_open(r->p, "edu", &r->d));
-    CHECK_OK(dmahal_adapter_get(r->d, desc, &r->a));
+    rig_attach(&r->rig, "edu", desc);
 }
 
 /* Asserts that exactly one report was made since the last clear, of @kind, and returns it. */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "edu/edu_regs.h"
+#include "rig.h"
 #include "test.h"
 
 /* The register map of docs/devices/edu.md, written out again here on purpose: the test
@@ -17,35 +18,12 @@
 
 #define MASK28 ((UINT64_C(1) << 28) - 1)
 
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct dmahal_adapter *a;
-};
-
 /* Opens @spec, a device @dev on it and an adapter of @bits address bits. */
-static void rig_open(struct rig *r, const char *spec, const char *dev, unsigned bits)
+static void edu_open(struct rig *r, const char *spec, const char *dev, unsigned bits)
 {
     struct dmahal_desc desc = {.addr_bits = bits};
 
-    CHECK_OK(dmahal_platform_open(spec, &r->p));
-    CHECK_OK(dmahal_device_open(r->p, dev, &r->d));
-    CHECK_OK(dmahal_adapter_get(r->d, &desc, &r->a));
-}
-
-static void rig_close(struct rig *r)
-{
-    dmahal_adapter_put(r->a);
-    dmahal_device_close(r->d);
-    dmahal_platform_close(r->p);
-}
-
-static void fill(struct dmahal_buf *b, unsigned seed)
-{
-    unsigned char *c = b->va;
-
-    for (size_t i = 0; i < b->len; i++)
-        c[i] = (unsigned char)(seed + i * 7 + (i >> 8));
+    rig_open_dev(r, spec, dev, &desc);
 }
 
 /* Starts a transfer the way a polling driver does, and waits for RUN to clear. */
@@ -88,7 +66,7 @@ TEST(edu_identification_is_read_only)
 {
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_ID), 0x010000ed);
     dmahal_mmio_write32(r.d, 0, EDU_REG_ID, 0x12345678);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_ID), 0x010000ed);
@@ -100,7 +78,7 @@ TEST(edu_liveness_inverts)
     static const uint32_t vals[] = {0, 1, 0xdeadbeef, 0xffffffff, 0x80000000};
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_LIVENESS), 0); /* reset value */
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         dmahal_mmio_write32(r.d, 0, EDU_REG_LIVENESS, vals[i]);
@@ -114,7 +92,7 @@ TEST(edu_bar0_is_one_mib)
     struct rig r;
     uint64_t size;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_device_bar_size(r.d, 0, &size));
     CHECK_EQ_U(size, 1u << 20);
     for (unsigned bar = 1; bar < 6; bar++) {
@@ -133,7 +111,7 @@ TEST(edu_instances_are_independent)
     struct rig r;
     struct dmahal_device *d2;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_device_open(r.p, "edu", &d2));
     dmahal_mmio_write32(r.d, 0, EDU_REG_LIVENESS, 0x1111);
     dmahal_mmio_write32(d2, 0, EDU_REG_LIVENESS, 0x2222);
@@ -153,7 +131,7 @@ TEST(edu_rejects_8_byte_access_below_0x80)
 {
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, EDU_REG_ID), UINT64_MAX);
     CHECK_EQ_U(dmahal_mmio_read64(r.d, 0, EDU_REG_FACT), UINT64_MAX);
     /* Ignored writes: the liveness register keeps its reset value, no factorial starts,
@@ -173,7 +151,7 @@ TEST(edu_dma_registers_are_64_bit_words)
     static const unsigned regs[] = {EDU_REG_DMA_SRC, EDU_REG_DMA_DST, EDU_REG_DMA_CNT};
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     for (size_t i = 0; i < 3; i++) {
         uint64_t v = UINT64_C(0x123456789abcdef0) + i;
 
@@ -198,7 +176,7 @@ TEST(edu_unassigned_offsets_read_all_ones)
                                     0x7c, 0xa8, 0x100, EDU_BUF_ADDR, 0xffffc};
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
         dmahal_mmio_write32(r.d, 0, offs[i], 0);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, offs[i]), 0xffffffff);
@@ -220,7 +198,7 @@ TEST(edu_factorial_values)
     static const uint32_t big[] = {33, 34, 35, 100, 0x7fffffff, 0xffffffff};
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     for (uint32_t n = 0; n <= 40; n++) {
         fact(r.d, n);
         CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), ref_factorial(n));
@@ -244,7 +222,7 @@ TEST(edu_work_takes_time)
     struct rig r;
     uint64_t t0, t1;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 5);
     /* Computing: the register reads the operand until the result is in. */
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0x01);
@@ -268,7 +246,7 @@ TEST(edu_work_takes_time)
     CHECK_LE_U(t1 - t0, 126000000);
     rig_close(&r);
 
-    rig_open(&r, "sim", "edu:dma_ns=0,fact_ns=0", 28);
+    edu_open(&r, "sim", "edu:dma_ns=0,fact_ns=0", 28);
     dmahal_mmio_write32(r.d, 0, EDU_REG_FACT, 5);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS) & 0x01, 0); /* done at once */
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_FACT), 120);
@@ -284,7 +262,7 @@ TEST(edu_status_register)
 {
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS), 0);
     dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0x80);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_STATUS), 0x80);
@@ -300,7 +278,7 @@ TEST(edu_factorial_interrupt)
 {
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     dmahal_mmio_write32(r.d, 0, EDU_REG_STATUS, 0x80);
     CHECK_EQ(dmahal_irq_pending(r.d), 0); /* asking raises nothing by itself */
     fact(r.d, 10);
@@ -324,7 +302,7 @@ TEST(edu_interrupt_raise_and_ack)
 {
     struct rig r;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
     dmahal_mmio_write32(r.d, 0, EDU_REG_IRQ_RAISE, 0); /* nothing to raise */
     CHECK_EQ(dmahal_irq_pending(r.d), 0);
@@ -359,9 +337,9 @@ static void round_trip(const char *spec, const char *dev, unsigned bits)
     struct dmahal_buf b;
     unsigned char *c;
 
-    rig_open(&r, spec, dev, bits);
+    edu_open(&r, spec, dev, bits);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
-    fill(&b, 1);
+    fill(b.va, b.len, 1);
     c = b.va;
     memset(c + 100, 0xee, 200);
 
@@ -410,10 +388,10 @@ TEST(edu_dma_whole_buffer)
     struct rig r;
     struct dmahal_buf in, out;
 
-    rig_open(&r, "sim:iommu=on", "edu", 28);
+    edu_open(&r, "sim:iommu=on", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &in));
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &out));
-    fill(&in, 3);
+    fill(in.va, in.len, 3);
     dma(r.d, in.la + 1, EDU_BUF_ADDR, 1000, 0);
     dma(r.d, in.la + 1001, EDU_BUF_ADDR + 1000, 3096, 0);
     dma(r.d, EDU_BUF_ADDR, out.la + 4095, 4096, EDU_CMD_TO_RAM);
@@ -429,7 +407,7 @@ TEST(edu_dma_interrupt)
     struct rig r;
     struct dmahal_buf b;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
     dma(r.d, b.la, EDU_BUF_ADDR, 64, EDU_CMD_IRQ);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_IRQ_STATUS), 0x100);
@@ -448,9 +426,9 @@ TEST(edu_dma_command_without_run_is_ignored)
     struct rig r;
     struct dmahal_buf b;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 64, 0, &b));
-    fill(&b, 9);
+    fill(b.va, b.len, 9);
     dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
     dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_DST, b.la);
     dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_CNT, 64);
@@ -469,10 +447,10 @@ static void truncation(const char *spec)
     struct dmahal_buf b;
     unsigned char *c;
 
-    rig_open(&r, spec, "edu", 28);
+    edu_open(&r, spec, "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     CHECK_LE_U(b.la + b.len - 1, MASK28); /* a 28-bit adapter gives 28-bit addresses */
-    fill(&b, 5);
+    fill(b.va, b.len, 5);
     c = b.va;
 
     dma(r.d, b.la | (UINT64_C(1) << 28) | (UINT64_C(0xabc) << 40), EDU_BUF_ADDR, 256, 0);
@@ -502,10 +480,10 @@ TEST(edu_dma_wide_mask_does_not_truncate)
     struct dmahal_fault f = {.size = sizeof(f)};
     uint64_t hi;
 
-    rig_open(&r, "sim:iommu=on", "edu:dma_mask=0xffffffffffffffff", 28);
+    edu_open(&r, "sim:iommu=on", "edu:dma_mask=0xffffffffffffffff", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     hi = b.la | (UINT64_C(1) << 40);
-    fill(&b, 5);
+    fill(b.va, b.len, 5);
     dma(r.d, EDU_BUF_ADDR, hi, 256, EDU_CMD_TO_RAM);
     CHECK_EQ_U(dmahal_mmio_read32(r.d, 0, EDU_REG_SIM_DMA_RESULT), 2);
     CHECK_EQ_U(dmahal_fault_count(r.p), 1);
@@ -538,10 +516,10 @@ TEST(edu_dma_out_of_buffer_refused)
     struct dmahal_buf b;
     unsigned char *c;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
-    fill(&b, 11);
+    fill(b.va, b.len, 11);
     dma(r.d, b.la, EDU_BUF_ADDR, EDU_BUF_SIZE, 0); /* the buffer now holds the pattern */
     memset(c, 0, 8192);
     for (size_t i = 0; i < n; i++) {
@@ -575,7 +553,7 @@ TEST(edu_dma_buffer_edges_accepted)
     struct dmahal_buf b;
     unsigned char *c;
 
-    rig_open(&r, "sim", "edu", 28);
+    edu_open(&r, "sim", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 8192, 0, &b));
     c = b.va;
     c[0] = 0x5a;
@@ -601,9 +579,9 @@ TEST(edu_dma_fault_leaves_device_sane)
     struct dmahal_fault f = {.size = sizeof(f)};
     const uint64_t hole = UINT64_C(128) << 20;
 
-    rig_open(&r, "sim:ram=0-64M", "edu", 28);
+    edu_open(&r, "sim:ram=0-64M", "edu", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
-    fill(&b, 13);
+    fill(b.va, b.len, 13);
 
     dma(r.d, b.la, EDU_BUF_ADDR, 4096, 0);
     dma(r.d, hole | (UINT64_C(1) << 28), EDU_BUF_ADDR, 4096, EDU_CMD_IRQ);
@@ -678,7 +656,7 @@ TEST(edu_dma_mask_argument_applies)
     struct dmahal_buf b;
     struct dmahal_fault f = {.size = sizeof(f)};
 
-    rig_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff0", 28);
+    edu_open(&r, "sim:ram=16M-32M", "edu:dma_mask=0xfff0", 28);
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &b));
     CHECK_GE_U(b.la, UINT64_C(16) << 20);
     dma(r.d, EDU_BUF_ADDR, b.la + 0x13, 16, EDU_CMD_TO_RAM);
@@ -700,12 +678,12 @@ static void high_buffer(const char *dev, bool lands)
     struct dmahal_desc desc = {.addr_bits = 64};
     struct dmahal_buf lo, hi;
 
-    rig_open(&r, "sim", dev, 28);
+    edu_open(&r, "sim", dev, 28);
     CHECK_OK(dmahal_adapter_get(r.d, &desc, &a64));
     CHECK_OK(dmahal_common_alloc(r.a, 4096, 0, &lo));
     CHECK_OK(dmahal_common_alloc(a64, 4096, 0, &hi));
     CHECK_GE_U(hi.la, UINT64_C(4) << 30);
-    fill(&lo, 17);
+    fill(lo.va, lo.len, 17);
     dma(r.d, lo.la, EDU_BUF_ADDR, 4096, 0);
     dma(r.d, EDU_BUF_ADDR, hi.la, 4096, EDU_CMD_TO_RAM);
     CHECK_EQ(memcmp(lo.va, hi.va, 4096) == 0, lands);
@@ -735,7 +713,7 @@ TEST(edu_irq_wait_moves_virtual_time)
     struct timespec t0, t1;
     uint64_t now, t0_ns;
 
-    rig_open(&r, "sim:idle=0", "edu", 28);
+    edu_open(&r, "sim:idle=0", "edu", 28);
     CHECK_EQ(dmahal_irq_enable(r.d, DMAHAL_IRQ_INTX, 1), 1);
     dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_SRC, EDU_BUF_ADDR);
     dmahal_mmio_write64(r.d, 0, EDU_REG_DMA_DST, EDU_BUF_ADDR);
