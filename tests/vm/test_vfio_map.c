@@ -20,41 +20,18 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
-#include "edu/edu_driver.h"
+#include "vfio_rig.h"
 
 #define MASK28 ((UINT64_C(1) << 28) - 1)
 #define PAGE   4096u
 
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct edu *e;            /* the edu driver, for its engine and its own buffer */
-    struct dmahal_adapter *a; /* the test's adapter on the same device */
-};
-
-/* The platform, the device named by @var, the edu driver at @bits, and an adapter of @bits
- * with @segs elements per transfer and 1 MiB transfers. */
-static void rig_open(struct rig *r, const char *var, unsigned bits, unsigned segs)
+/* vfio, the device named by @var, the edu driver at @bits, and an adapter of @bits with @segs
+ * elements per transfer and 1 MiB transfers. */
+static void map_open(struct erig *r, const char *var, unsigned bits, unsigned segs)
 {
     struct dmahal_desc desc = {.addr_bits = bits, .max_segments = segs, .max_transfer = 1 << 20};
 
-    CHECK_OK(dmahal_platform_open("vfio", &r->p));
-    CHECK_OK(dmahal_device_open(r->p, vm_dev(var), &r->d));
-    CHECK_OK(edu_attach(r->d, bits, &r->e));
-    CHECK_OK(dmahal_adapter_get(r->d, &desc, &r->a));
-}
-
-static void rig_close(struct rig *r)
-{
-    dmahal_adapter_put(r->a);
-    edu_detach(r->e);
-    dmahal_platform_close(r->p);
-}
-
-static void pattern(unsigned char *buf, size_t len, unsigned seed)
-{
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (unsigned char)(i * 7 + seed + (i >> 8));
+    erig_open(r, var, bits, &desc);
 }
 
 /* The logical address of byte @off of the transfer, and how many bytes follow it in the same
@@ -70,15 +47,6 @@ static dmahal_addr_t la_at(const struct dmahal_sgl *sgl, size_t off, size_t max,
     }
     test_fail(__FILE__, __LINE__, "offset %zu is past the list", off);
     return 0;
-}
-
-static size_t sgl_len(const struct dmahal_sgl *sgl)
-{
-    size_t n = 0;
-
-    for (unsigned i = 0; i < sgl->nseg; i++)
-        n += sgl->seg[i].len;
-    return n;
 }
 
 /* Has the device read the whole mapped transfer, chunk by chunk, and checks each chunk
@@ -163,14 +131,14 @@ static long vm_locked_kib(void)
 
 TEST(map_to_device_the_device_reads_malloc_memory)
 {
-    struct rig r;
+    struct erig r;
     unsigned char *mem = malloc(8192);
     unsigned char *buf = mem + 123; /* not page-aligned, as malloc'd memory is not */
     struct iovec iov = {buf, EDU_DMA_LIMIT};
     struct dmahal_sgl *sgl;
 
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
-    pattern(buf, EDU_DMA_LIMIT, 1);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    fill(buf, EDU_DMA_LIMIT, 1);
     CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl));
     CHECK_EQ(sgl->nseg, 1);
     CHECK_EQ_U(sgl->seg[0].len, EDU_DMA_LIMIT);
@@ -180,20 +148,20 @@ TEST(map_to_device_the_device_reads_malloc_memory)
     device_reads(r.e, sgl, buf, EDU_DMA_LIMIT);
     CHECK_OK(dmahal_unmap(r.a, sgl));
     free(mem);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 TEST(map_from_device_the_device_writes_malloc_memory)
 {
-    struct rig r;
+    struct erig r;
     unsigned char *mem = malloc(8192), want[EDU_DMA_LIMIT];
     unsigned char *buf = mem + 1000;
     struct iovec iov = {buf, EDU_DMA_LIMIT};
     struct dmahal_sgl *sgl;
 
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
     memset(mem, 0xee, 8192);
-    pattern(want, sizeof(want), 2);
+    fill(want, sizeof(want), 2);
     CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_FROM_DEVICE, 0, &sgl));
     check_offsets(sgl, &iov);
     device_writes(r.e, sgl, want, sizeof(want));
@@ -203,7 +171,7 @@ TEST(map_from_device_the_device_writes_malloc_memory)
     CHECK_EQ_U(buf[-1], 0xee);
     CHECK_EQ_U(buf[EDU_DMA_LIMIT], 0xee);
     free(mem);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* Memory no one has written yet, mapped for the device to read, then written by the CPU and
@@ -211,22 +179,22 @@ TEST(map_from_device_the_device_writes_malloc_memory)
  * read-only pin of untouched memory would have pinned. */
 TEST(map_to_device_of_untouched_memory_sees_later_writes)
 {
-    struct rig r;
+    struct erig r;
     unsigned char *mem =
         mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     struct iovec iov = {mem + 500, EDU_DMA_LIMIT};
     struct dmahal_sgl *sgl;
 
     CHECK(mem != MAP_FAILED);
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
     CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl));
     CHECK_OK(dmahal_sync_for_cpu(r.a, sgl));
-    pattern(mem + 500, EDU_DMA_LIMIT, 9);
+    fill(mem + 500, EDU_DMA_LIMIT, 9);
     CHECK_OK(dmahal_sync_for_device(r.a, sgl));
     device_reads(r.e, sgl, mem + 500, EDU_DMA_LIMIT);
     CHECK_OK(dmahal_unmap(r.a, sgl));
     munmap(mem, 2 * PAGE);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* Five pages touched by 3.2 pages of memory starting mid-page: one element, the device sees
@@ -234,27 +202,27 @@ TEST(map_to_device_of_untouched_memory_sees_later_writes)
 TEST(map_multi_page_unaligned_both_ways)
 {
     const size_t len = 3 * PAGE + 777;
-    struct rig r;
+    struct erig r;
     unsigned char *mem = aligned_alloc(PAGE, 6 * PAGE), *want = malloc(len);
     unsigned char *buf = mem + PAGE - 300;
     struct iovec iov = {buf, len};
     struct dmahal_sgl *sgl;
 
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
-    pattern(buf, len, 3);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    fill(buf, len, 3);
     CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_BIDIRECTIONAL, 0, &sgl));
     CHECK_EQ(sgl->nseg, 1);
-    CHECK_EQ_U(sgl_len(sgl), len);
+    CHECK_EQ_U(sgl_total(sgl), len);
     check_offsets(sgl, &iov);
     CHECK_LE_U(sgl->seg[0].la + len - 1, MASK28);
     device_reads(r.e, sgl, buf, len);
-    pattern(want, len, 4);
+    fill(want, len, 4);
     device_writes(r.e, sgl, want, len);
     CHECK_OK(dmahal_unmap(r.a, sgl));
     CHECK(memcmp(buf, want, len) == 0);
     free(want);
     free(mem);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* Two unaligned pieces: an adapter taking 4 elements gets two, in place; one taking a single
@@ -262,7 +230,7 @@ TEST(map_multi_page_unaligned_both_ways)
  * IOMMU maps too. The device sees the same bytes either way. */
 TEST(map_two_pieces_in_place_or_bounced)
 {
-    struct rig r;
+    struct erig r;
     struct dmahal_adapter *one;
     struct dmahal_desc desc1 = {.addr_bits = 28, .max_segments = 1, .max_transfer = 1 << 20};
     unsigned char *m1 = malloc(3 * PAGE), *m2 = malloc(3 * PAGE), *all;
@@ -270,10 +238,10 @@ TEST(map_two_pieces_in_place_or_bounced)
     size_t len = iov[0].iov_len + iov[1].iov_len;
     struct dmahal_sgl *sgl;
 
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 4);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 4);
     CHECK_OK(dmahal_adapter_get(r.d, &desc1, &one));
     all = malloc(len);
-    pattern(all, len, 5);
+    fill(all, len, 5);
     memcpy(iov[0].iov_base, all, iov[0].iov_len);
     memcpy(iov[1].iov_base, all + iov[0].iov_len, iov[1].iov_len);
 
@@ -293,7 +261,7 @@ TEST(map_two_pieces_in_place_or_bounced)
     CHECK_EQ(dmahal_adapter_map_registers_in_use(one), 0);
 
     /* Bounced the other way: the device's bytes land in both pieces at unmap. */
-    pattern(all, len, 6);
+    fill(all, len, 6);
     CHECK_OK(dmahal_map(one, iov, 2, DMAHAL_FROM_DEVICE, 0, &sgl));
     device_writes(r.e, sgl, all, len);
     CHECK_OK(dmahal_unmap(one, sgl));
@@ -303,7 +271,7 @@ TEST(map_two_pieces_in_place_or_bounced)
     free(all);
     free(m1);
     free(m2);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* ---- addresses ------------------------------------------------------------------------------ */
@@ -313,7 +281,7 @@ TEST(map_two_pieces_in_place_or_bounced)
  * devices share one space: no two ranges overlap, and each device reads its own data. */
 TEST(maps_fit_the_device_and_share_the_container)
 {
-    struct rig r;
+    struct erig r;
     struct dmahal_adapter *a64;
     struct dmahal_desc d64 = {.addr_bits = 64, .max_transfer = 1 << 20};
     struct dmahal_device *dev64;
@@ -326,7 +294,7 @@ TEST(maps_fit_the_device_and_share_the_container)
     } used[N + 1];
     unsigned char *mem[N];
 
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
     CHECK_OK(dmahal_device_open(r.p, vm_dev("DMAHAL_VM_EDU64"), &dev64));
     CHECK_OK(edu_attach(dev64, 64, &e64));
     CHECK_OK(dmahal_adapter_get(dev64, &d64, &a64));
@@ -340,7 +308,7 @@ TEST(maps_fit_the_device_and_share_the_container)
         struct dmahal_adapter *a = i % 2 ? a64 : r.a;
 
         mem[i] = malloc(len + 64);
-        pattern(mem[i], len + 64, (unsigned)i);
+        fill(mem[i], len + 64, (unsigned)i);
         iov = (struct iovec){mem[i] + i, len};
         CHECK_OK(dmahal_map(a, &iov, 1, DMAHAL_TO_DEVICE, 0, &sgl[i]));
         used[i].start = sgl[i]->seg[0].la;
@@ -367,7 +335,7 @@ TEST(maps_fit_the_device_and_share_the_container)
     CHECK_OK(dmahal_common_free(r.a, &cb));
     dmahal_adapter_put(a64);
     edu_detach(e64);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* ---- no leaks --------------------------------------------------------------------------- */
@@ -377,7 +345,7 @@ TEST(maps_fit_the_device_and_share_the_container)
  * entries are back where they started and a common buffer of most of the space fits. */
 TEST(many_maps_leak_nothing)
 {
-    struct rig r;
+    struct erig r;
     struct dmahal_adapter *a24;
     struct dmahal_desc d24 = {.addr_bits = 24, .max_segments = 8, .max_transfer = 1 << 20};
     enum { LIVE = 8, ROUNDS = 3000 };
@@ -387,7 +355,7 @@ TEST(many_maps_leak_nothing)
     long long avail0;
     struct dmahal_buf big;
 
-    rig_open(&r, "DMAHAL_VM_EDU64", 64, 1);
+    map_open(&r, "DMAHAL_VM_EDU64", 64, 1);
     CHECK_OK(dmahal_adapter_get(r.d, &d24, &a24));
     memset(pool, 1, 1 << 20);
     lck0 = vm_locked_kib();
@@ -427,7 +395,7 @@ TEST(many_maps_leak_nothing)
     CHECK_OK(dmahal_common_free(a24, &big));
     dmahal_adapter_put(a24);
     free(pool);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* Threads mapping and unmapping at once on one adapter (each with its own IOVA cache, the
@@ -462,13 +430,13 @@ static void *worker_run(void *arg)
 
 TEST(threads_map_at_once)
 {
-    struct rig r;
+    struct erig r;
     struct worker w[4];
     pthread_t t[4];
     long lck0;
     long long avail0;
 
-    rig_open(&r, "DMAHAL_VM_EDU64", 64, 1);
+    map_open(&r, "DMAHAL_VM_EDU64", 64, 1);
     lck0 = vm_locked_kib();
     avail0 = dump_value(r.p, "dma-mappings-avail: ");
     for (int i = 0; i < 4; i++) {
@@ -482,14 +450,14 @@ TEST(threads_map_at_once)
     }
     CHECK_EQ(vm_locked_kib(), lck0);
     CHECK_EQ(dump_value(r.p, "dma-mappings-avail: "), avail0);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* ---- misuse and limits -------------------------------------------------------------------- */
 
 TEST(map_misuse_errors)
 {
-    struct rig r;
+    struct erig r;
     struct dmahal_adapter *other;
     struct dmahal_desc desc = {.addr_bits = 28};
     unsigned char *buf = malloc(PAGE);
@@ -497,7 +465,7 @@ TEST(map_misuse_errors)
     struct dmahal_sgl *sgl, *bad = (void *)1;
     unsigned char *gone, *ro;
 
-    rig_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
+    map_open(&r, "DMAHAL_VM_EDU", EDU_DEFAULT_ADDR_BITS, 1);
     CHECK_OK(dmahal_adapter_get(r.d, &desc, &other));
     CHECK_ERR(dmahal_map(r.a, &none, 1, DMAHAL_TO_DEVICE, 0, &bad), -EINVAL);
     CHECK(bad == NULL);
@@ -518,7 +486,7 @@ TEST(map_misuse_errors)
     /* Read-only memory: the device may read it, never write it. */
     ro = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(ro != MAP_FAILED);
-    pattern(ro, PAGE, 8);
+    fill(ro, PAGE, 8);
     CHECK_OK(mprotect(ro, PAGE, PROT_READ));
     CHECK_ERR(dmahal_map(r.a, &(struct iovec){ro, 200}, 1, DMAHAL_FROM_DEVICE, 0, &sgl), -EFAULT);
     CHECK_OK(dmahal_map(r.a, &(struct iovec){ro, 200}, 1, DMAHAL_TO_DEVICE, 0, &sgl));
@@ -537,7 +505,7 @@ TEST(map_misuse_errors)
     CHECK_ERR(dmahal_sync_for_device(r.a, sgl), -ENOENT);
     dmahal_adapter_put(other);
     free(buf);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* The kernel gives each container dma_entry_limit mappings (each piece of each map takes one):
@@ -548,7 +516,7 @@ TEST(dma_entry_limit_near_spills)
 {
     static const char param[] = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit";
     char old[32] = "";
-    struct rig r;
+    struct erig r;
     enum { MAX = 64 };
     struct dmahal_sgl *sgl[MAX], *two;
     unsigned char *mem = aligned_alloc(PAGE, (MAX + 2) * 2 * PAGE);
@@ -567,7 +535,7 @@ TEST(dma_entry_limit_near_spills)
     CHECK_EQ(fclose(f), 0);
     /* The limit is read when the container is set up: restore it at once. Two elements per
      * transfer, so that two pieces are mapped in place, not bounced into one. */
-    rig_open(&r, "DMAHAL_VM_EDU64", 64, 2);
+    map_open(&r, "DMAHAL_VM_EDU64", 64, 2);
     f = fopen(param, "w");
     CHECK(f != NULL);
     fputs(old, f);
@@ -600,7 +568,7 @@ TEST(dma_entry_limit_near_spills)
     /* All back but the spill memory's, which stays mapped for the adapter's life. */
     CHECK_EQ(dump_value(r.p, "dma-mappings-avail: "), avail - 1);
     free(mem);
-    rig_close(&r);
+    erig_close(&r);
 }
 
 /* Without CAP_IPC_LOCK the pinned pages count against RLIMIT_MEMLOCK: a map past it is
@@ -610,14 +578,14 @@ TEST(locked_memory_limit_is_enomem)
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct cap[2];
     struct rlimit lim;
-    struct rig r;
+    struct erig r;
     size_t len = 1 << 20;
     unsigned char *mem = malloc(len);
     struct dmahal_sgl *sgl;
     struct vm_capture c;
     int rc;
 
-    rig_open(&r, "DMAHAL_VM_EDU64", 64, 1);
+    map_open(&r, "DMAHAL_VM_EDU64", 64, 1);
     memset(mem, 3, len);
     /* This process (the forked case) drops the capability and takes a 1 MiB limit. */
     CHECK_OK(syscall(SYS_capget, &hdr, cap));
@@ -637,5 +605,5 @@ TEST(locked_memory_limit_is_enomem)
     device_reads(r.e, sgl, mem + 100, 3000);
     CHECK_OK(dmahal_unmap(r.a, sgl));
     free(mem);
-    rig_close(&r);
+    erig_close(&r);
 }

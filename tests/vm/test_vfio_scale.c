@@ -10,42 +10,20 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
-#include "edu/edu_driver.h"
+#include "vfio_rig.h"
 
-struct rig {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct edu *e;
-    struct dmahal_adapter *a;
-};
-
-static void rig_open(struct rig *r, unsigned flags)
+/* The 64-bit edu with an adapter of 1 MiB transfers and @flags. */
+static void scale_open(struct erig *r, unsigned flags)
 {
     struct dmahal_desc desc = {.size = sizeof(struct dmahal_desc),
                                .addr_bits = 64,
                                .max_transfer = 1 << 20,
                                .flags = flags};
 
-    CHECK_OK(dmahal_platform_open("vfio", &r->p));
-    CHECK_OK(dmahal_device_open(r->p, vm_dev("DMAHAL_VM_EDU64"), &r->d));
-    CHECK_OK(edu_attach(r->d, 64, &r->e));
-    CHECK_OK(dmahal_adapter_get(r->d, &desc, &r->a));
+    erig_open(r, "DMAHAL_VM_EDU64", 64, &desc);
 }
 
-static void rig_close(struct rig *r)
-{
-    dmahal_adapter_put(r->a);
-    edu_detach(r->e);
-    dmahal_platform_close(r->p);
-}
-
-static void pattern(unsigned char *buf, size_t len, unsigned seed)
-{
-    for (size_t i = 0; i < len; i++)
-        buf[i] = (unsigned char)(i * 7 + seed + (i >> 8));
-}
-
-static struct dmahal_sgl *map1(struct rig *r, void *va, size_t len, enum dmahal_dir dir)
+static struct dmahal_sgl *map1(struct erig *r, void *va, size_t len, enum dmahal_dir dir)
 {
     struct iovec v = {va, len};
     struct dmahal_sgl *sgl = NULL;
@@ -59,7 +37,7 @@ static struct dmahal_sgl *map1(struct rig *r, void *va, size_t len, enum dmahal_
  * device moves data through them both ways. */
 TEST(registered_pool_maps_without_mappings)
 {
-    struct rig r;
+    struct erig r;
     size_t len = 256 * 1024;
     unsigned char *pool =
         mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -68,7 +46,7 @@ TEST(registered_pool_maps_without_mappings)
     struct dmahal_sgl *s[64];
 
     CHECK(pool != MAP_FAILED);
-    rig_open(&r, 0);
+    scale_open(&r, 0);
     CHECK_OK(dmahal_register_info(r.a, &before));
     printf("mappings available before: %lld\n", (long long)before.mappings_avail);
     CHECK_GT(before.mappings_avail, 1000);
@@ -80,7 +58,7 @@ TEST(registered_pool_maps_without_mappings)
         s[i] = map1(&r, pool + i * 4096 + 16, EDU_DMA_LIMIT - 16, DMAHAL_BIDIRECTIONAL);
     CHECK_OK(dmahal_register_info(r.a, &mapped));
     CHECK_EQ(mapped.mappings_avail, after.mappings_avail);
-    pattern(pool + 5 * 4096 + 16, EDU_DMA_LIMIT - 16, 3);
+    fill(pool + 5 * 4096 + 16, EDU_DMA_LIMIT - 16, 3);
     CHECK_OK(edu_dma(r.e, s[5]->seg[0].la, 0, EDU_DMA_LIMIT - 16, false)); /* RAM -> device */
     CHECK_OK(edu_dma(r.e, s[9]->seg[0].la, 0, EDU_DMA_LIMIT - 16, true));  /* device -> RAM */
     CHECK(memcmp(pool + 9 * 4096 + 16, pool + 5 * 4096 + 16, EDU_DMA_LIMIT - 16) == 0);
@@ -92,7 +70,7 @@ TEST(registered_pool_maps_without_mappings)
     CHECK_OK(dmahal_register_info(r.a, &after));
     CHECK_EQ(after.mappings_avail, before.mappings_avail);
     CHECK_EQ(after.regions, 0);
-    rig_close(&r);
+    erig_close(&r);
     munmap(pool, len);
 }
 
@@ -102,7 +80,7 @@ TEST(registered_pool_maps_without_mappings)
 TEST(hundred_thousand_concurrent_maps)
 {
     enum { MAPS = 100000, PAGES = MAPS / 4 };
-    struct rig r;
+    struct erig r;
     size_t len = (size_t)PAGES * 4096;
     unsigned char *mem =
         mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -113,7 +91,7 @@ TEST(hundred_thousand_concurrent_maps)
     CHECK(mem != MAP_FAILED && s != NULL);
     for (size_t i = 0; i < len; i += 64)
         memset(mem + i, (int)(i / 4096 * 3 + 1), 64);
-    rig_open(&r, 0);
+    scale_open(&r, 0);
     CHECK_OK(dmahal_register_info(r.a, &before));
     printf("mappings available: %lld\n", (long long)before.mappings_avail);
     for (unsigned i = 0; i < MAPS; i++) {
@@ -133,7 +111,7 @@ TEST(hundred_thousand_concurrent_maps)
         CHECK_OK(dmahal_unmap(r.a, s[i]));
     CHECK_OK(dmahal_register_info(r.a, &after));
     CHECK_GE(after.mappings_avail, before.mappings_avail - 100); /* the spill chunks' */
-    rig_close(&r);
+    erig_close(&r);
     free(s);
     munmap(mem, len);
 }
@@ -168,7 +146,7 @@ static long smaps_kb(const void *va, const char *key)
  * transparent) at a 2 MiB-aligned IOVA, and the device reaches all of it. */
 TEST(arenas_use_large_pages)
 {
-    struct rig r;
+    struct erig r;
     struct dmahal_buf small, big;
     unsigned char buf[EDU_DMA_LIMIT];
     char *text = NULL;
@@ -176,7 +154,7 @@ TEST(arenas_use_large_pages)
     FILE *f;
     long thp, kps;
 
-    rig_open(&r, DMAHAL_DESC_LAZY_UNMAP);
+    scale_open(&r, DMAHAL_DESC_LAZY_UNMAP);
     f = open_memstream(&text, &tlen);
     CHECK_OK(dmahal_dump(r.p, f, DMAHAL_DUMP_PLATFORM));
     fclose(f);
@@ -184,7 +162,7 @@ TEST(arenas_use_large_pages)
     if (!strstr(text, "iommu-page-sizes: 0x") ||
         !(strtoull(strstr(text, "iommu-page-sizes: ") + 18, NULL, 16) & (2u << 20))) {
         free(text);
-        rig_close(&r);
+        erig_close(&r);
         TEST_SKIP("the IOMMU reports no 2 MiB page");
     }
     free(text);
@@ -196,11 +174,11 @@ TEST(arenas_use_large_pages)
     printf("arena at va %p la %#" PRIx64 ": AnonHugePages %ld kB, KernelPageSize %ld kB\n",
            small.va, small.la, thp, kps);
     CHECK(thp >= 2048 || kps >= 2048);
-    pattern(buf, sizeof(buf), 11);
+    fill(buf, sizeof(buf), 11);
     CHECK_OK(edu_write(r.e, 0, buf, sizeof(buf)));
     CHECK_OK(edu_dma(r.e, big.la + 8192, 0, EDU_DMA_LIMIT, true));
     CHECK(memcmp((char *)big.va + 8192, buf, sizeof(buf)) == 0);
     CHECK_OK(dmahal_common_free(r.a, &small));
     CHECK_OK(dmahal_common_free(r.a, &big));
-    rig_close(&r);
+    erig_close(&r);
 }
