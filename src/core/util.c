@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/pci_regs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,4 +189,42 @@ int dmahal__pci_bus_master(int fd, uint64_t base, bool on)
     else
         cmd &= (uint16_t)~PCI_COMMAND_MASTER;
     return dmahal__pci_cfg_rw(fd, base, true, PCI_COMMAND, &cmd, sizeof(cmd));
+}
+
+bool dmahal__sysfs_num(const char *root, const char *addr, const char *attr, unsigned long *out)
+{
+    char path[PATH_MAX], buf[64];
+    FILE *f;
+    bool ok;
+
+    if (snprintf(path, sizeof(path), "%s/%s/%s", root, addr, attr) >= (int)sizeof(path))
+        return false;
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    if (ok)
+        *out = strtoul(buf, NULL, 0);
+    return ok;
+}
+
+int dmahal__sysfs_link_base(const char *root, const char *addr, const char *what, char *out,
+                            size_t size)
+{
+    char path[PATH_MAX], link[PATH_MAX];
+    const char *base;
+    ssize_t n;
+
+    if (snprintf(path, sizeof(path), "%s/%s/%s", root, addr, what) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    n = readlink(path, link, sizeof(link) - 1);
+    if (n < 0)
+        return -errno;
+    link[n] = '\0';
+    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+    if (strlen(base) >= size)
+        return -ENAMETOOLONG;
+    memcpy(out, base, strlen(base) + 1);
+    return 0;
 }

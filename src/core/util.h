@@ -56,4 +56,12 @@ int dmahal__pci_cfg_rw(int fd, uint64_t base, bool write, unsigned off, void *bu
  * register: without bus mastering the device's DMA goes nowhere, silently. As above. */
 int dmahal__pci_bus_master(int fd, uint64_t base, bool on);
 
+/* Reads the sysfs attribute @attr of the PCI device @addr under @root (the devices' directory,
+ * /sys/bus/pci/devices) holding one number ("0x1234", "7"); false if it cannot be read. */
+bool dmahal__sysfs_num(const char *root, const char *addr, const char *attr, unsigned long *out);
+/* Writes the last component of the device's sysfs symlink @what (its driver, its IOMMU group)
+ * into @out: 0; -errno (-ENOENT: no such link); -ENAMETOOLONG when it does not fit @size. */
+int dmahal__sysfs_link_base(const char *root, const char *addr, const char *what, char *out,
+                            size_t size);
+
 #endif /* DMAHAL_UTIL_H */

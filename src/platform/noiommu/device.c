@@ -19,25 +19,6 @@
 
 #define IORESOURCE_MEM 0x200ul /* include/linux/ioport.h */
 
-/* Reads a sysfs attribute of @addr holding one number ("0x1234"). */
-static bool read_num(const char *sysfs, const char *addr, const char *what, unsigned long *out)
-{
-    char path[PATH_MAX + 64], buf[64];
-    FILE *f;
-    bool ok;
-
-    if (snprintf(path, sizeof(path), "%s/%s/%s", sysfs, addr, what) >= (int)sizeof(path))
-        return false;
-    f = fopen(path, "re");
-    if (!f)
-        return false;
-    ok = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (ok)
-        *out = strtoul(buf, NULL, 0);
-    return ok;
-}
-
 /* "VVVV:DDDD": the first device by address with those IDs. */
 static int find_by_id(const struct nio_plat *np, const char *name, char *out, size_t size)
 {
@@ -61,8 +42,8 @@ static int find_by_id(const struct nio_plat *np, const char *name, char *out, si
         unsigned long v, d;
 
         if (rc == -ENOENT && list[i]->d_name[0] != '.' &&
-            read_num(np->sysfs, list[i]->d_name, "vendor", &v) && v == ven &&
-            read_num(np->sysfs, list[i]->d_name, "device", &d) && d == devid &&
+            dmahal__sysfs_num(np->sysfs, list[i]->d_name, "vendor", &v) && v == ven &&
+            dmahal__sysfs_num(np->sysfs, list[i]->d_name, "device", &d) && d == devid &&
             strlen(list[i]->d_name) < size) {
             memcpy(out, list[i]->d_name, strlen(list[i]->d_name) + 1);
             rc = 0;
@@ -73,26 +54,6 @@ static int find_by_id(const struct nio_plat *np, const char *name, char *out, si
     if (rc)
         dmahal__nio_say("no PCI device %04x:%04x in %s (see lspci -nn)", ven, devid, np->sysfs);
     return rc;
-}
-
-/* The last component of a sysfs symlink of @addr (its driver, its IOMMU group). */
-static int link_name(const struct nio_plat *np, const char *addr, const char *what, char *out,
-                     size_t size)
-{
-    char path[PATH_MAX + 64], link[PATH_MAX];
-    const char *base;
-    ssize_t n;
-
-    snprintf(path, sizeof(path), "%s/%s/%s", np->sysfs, addr, what);
-    n = readlink(path, link, sizeof(link) - 1);
-    if (n < 0)
-        return -errno;
-    link[n] = '\0';
-    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-    if (strlen(base) >= size)
-        return -ENAMETOOLONG;
-    memcpy(out, base, strlen(base) + 1);
-    return 0;
 }
 
 /* vfio-pci serves a device without an IOMMU only in the kernel's no-IOMMU mode. */
@@ -112,7 +73,7 @@ static int vfio_noiommu_check(const struct nio_plat *np, const char *addr)
         mode = 'N';
     fclose(f);
     snprintf(path, sizeof(path), "iommu_group");
-    if (mode != 'Y' || link_name(np, addr, path, group, sizeof(group))) {
+    if (mode != 'Y' || dmahal__sysfs_link_base(np->sysfs, addr, path, group, sizeof(group))) {
         dmahal__nio_say("%s is bound to vfio-pci without no-IOMMU mode: echo 1 > "
                         "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode before binding "
                         "it, or bind it to uio_pci_generic",
@@ -134,9 +95,9 @@ static int device_check(const struct nio_plat *np, struct nio_dev *nd)
         dmahal__nio_say("no PCI device %s (see ls %s)", addr, np->sysfs);
         return -ENOENT;
     }
-    read_num(np->sysfs, addr, "vendor", &ven);
-    read_num(np->sysfs, addr, "device", &dev);
-    if (link_name(np, addr, "driver", nd->driver, sizeof(nd->driver))) {
+    dmahal__sysfs_num(np->sysfs, addr, "vendor", &ven);
+    dmahal__sysfs_num(np->sysfs, addr, "device", &dev);
+    if (dmahal__sysfs_link_base(np->sysfs, addr, "driver", nd->driver, sizeof(nd->driver))) {
         dmahal__nio_say("%s is bound to no driver; bind it to uio_pci_generic: modprobe "
                         "uio_pci_generic; echo %04lx %04lx > "
                         "/sys/bus/pci/drivers/uio_pci_generic/new_id",

@@ -46,25 +46,6 @@ static bool ids_parse(const char *name, unsigned *vendor, unsigned *device, unsi
     return true;
 }
 
-/* Reads the last component of a sysfs symlink (a driver's or a group's name). */
-static int link_name(const char *addr, const char *what, char *out, size_t size)
-{
-    char path[PATH_MAX], link[PATH_MAX];
-    const char *base;
-    ssize_t n;
-
-    snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", addr, what);
-    n = readlink(path, link, sizeof(link) - 1);
-    if (n < 0)
-        return -errno;
-    link[n] = '\0';
-    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-    if (strlen(base) >= size)
-        return -ENAMETOOLONG;
-    memcpy(out, base, strlen(base) + 1);
-    return 0;
-}
-
 /* Checks that @addr exists, has an IOMMU group and is bound to vfio-pci; sets @group. */
 static int device_check(const char *addr, int *group)
 {
@@ -75,7 +56,7 @@ static int device_check(const char *addr, int *group)
         dmahal__vfio_say("no PCI device %s (dmahal devices lists them)", addr);
         return -ENXIO;
     }
-    if (link_name(addr, "iommu_group", name, sizeof(name))) {
+    if (dmahal__sysfs_link_base(SYSFS_PCI, addr, "iommu_group", name, sizeof(name))) {
         dmahal__vfio_say(
             "%s has no IOMMU group: the IOMMU is off. Enable VT-d or AMD-Vi in the firmware "
             "and boot with intel_iommu=on or amd_iommu=on",
@@ -87,7 +68,7 @@ static int device_check(const char *addr, int *group)
              "echo vfio-pci > " SYSFS_PCI "/%s/driver_override; "
              "echo %s > /sys/bus/pci/drivers_probe",
              addr, addr);
-    if (link_name(addr, "driver", name, sizeof(name))) {
+    if (dmahal__sysfs_link_base(SYSFS_PCI, addr, "driver", name, sizeof(name))) {
         dmahal__vfio_say("%s is bound to no driver; bind it to vfio-pci: modprobe vfio-pci; %s",
                          addr, cmd);
         return -ENODEV;

@@ -14,46 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A sysfs attribute holding one number ("0x1234"); false if unreadable. */
-static bool read_hex(const char *addr, const char *attr, unsigned long *out)
-{
-    char path[PATH_MAX], buf[32];
-    FILE *f;
-    bool ok;
-
-    snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", addr, attr);
-    f = fopen(path, "r");
-    if (!f)
-        return false;
-    ok = fgets(buf, sizeof(buf), f) != NULL;
-    fclose(f);
-    if (ok)
-        *out = strtoul(buf, NULL, 16);
-    return ok;
-}
-
-/* The last component of a symlink of the device's, "" if there is none. */
-static void link_base(const char *addr, const char *what, char *out, size_t size)
-{
-    char path[PATH_MAX], link[PATH_MAX];
-    ssize_t n;
-
-    out[0] = '\0';
-    snprintf(path, sizeof(path), SYSFS_PCI "/%s/%s", addr, what);
-    n = readlink(path, link, sizeof(link) - 1);
-    if (n < 0)
-        return;
-    const char *base;
-    size_t len;
-
-    link[n] = '\0';
-    base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
-    len = strlen(base);
-    if (len >= size)
-        return; /* no driver or group has a name this long */
-    memcpy(out, base, len + 1);
-}
-
 static int cmp_name(const void *a, const void *b)
 {
     return strcmp(((const struct dmahal_device_info *)a)->name,
@@ -130,15 +90,18 @@ static int scan(struct dmahal_device_info **out)
         x = &v[n++];
         memset(x, 0, sizeof(*x));
         memcpy(x->name, e->d_name, strlen(e->d_name) + 1); /* fits: checked above */
-        read_hex(x->name, "vendor", &vendor);
-        read_hex(x->name, "device", &device);
-        read_hex(x->name, "class", &cls);
+        dmahal__sysfs_num(SYSFS_PCI, x->name, "vendor", &vendor);
+        dmahal__sysfs_num(SYSFS_PCI, x->name, "device", &device);
+        dmahal__sysfs_num(SYSFS_PCI, x->name, "class", &cls);
         x->vendor = (uint16_t)vendor;
         x->device = (uint16_t)device;
         x->class_code = (uint32_t)cls & 0xffffff;
-        link_base(x->name, "iommu_group", group, sizeof(group));
-        x->iommu_group = group[0] ? atoi(group) : -1;
-        link_base(x->name, "driver", x->driver, sizeof(x->driver));
+        /* No group: -1; no driver: "" (the entry is zeroed). No name of either is too long. */
+        x->iommu_group =
+            dmahal__sysfs_link_base(SYSFS_PCI, x->name, "iommu_group", group, sizeof(group))
+                ? -1
+                : atoi(group);
+        (void)dmahal__sysfs_link_base(SYSFS_PCI, x->name, "driver", x->driver, sizeof(x->driver));
     }
     closedir(dir);
     if (n)
