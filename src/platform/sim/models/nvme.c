@@ -1417,21 +1417,32 @@ static int ns_zero(struct ctrl *c, struct nvme_ns *ns, uint64_t off, uint64_t le
     return 0;
 }
 
+/* The blocks an I/O command names (SLBA in CDW10-11, a 0-based NLB in CDW12), as a byte
+ * offset and length in @ns: Invalid Field past MDTS (when @mdts: the commands that move or
+ * check data), LBA Out of Range past the namespace. */
+static uint16_t blocks_of(const struct ctrl *c, const struct nvme_ns *ns, const struct sqe *cmd,
+                          bool mdts, uint64_t *off, size_t *len)
+{
+    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
+    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+
+    *off = slba << c->lbads;
+    *len = (size_t)nlb << c->lbads;
+    if (mdts && *len > c->max_xfer)
+        return SC_INVALID_FIELD | SC_DNR;
+    return check_bounds(ns, slba, nlb);
+}
+
 /* Read or Write: the data moves straight between the namespace's memory and the host's
  * pages; a file-backed namespace goes through the staging buffer. */
 static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
                    const struct sqe *cmd, bool write)
 {
-    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
-    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
-    size_t len = (size_t)nlb << c->lbads;
-    uint64_t off = slba << c->lbads;
+    uint64_t off;
+    size_t len;
     unsigned nseg;
-    uint16_t st;
+    uint16_t st = blocks_of(c, ns, cmd, true, &off, &len);
 
-    if (len > c->max_xfer)
-        return SC_INVALID_FIELD | SC_DNR;
-    st = check_bounds(ns, slba, nlb);
     if (!st)
         st = dptr_map(d, c, cmd, len, &nseg, write);
     if (st)
@@ -1466,16 +1477,11 @@ static uint16_t rw(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
 static uint16_t compare(struct dmahal_device *d, struct ctrl *c, struct nvme_ns *ns,
                         const struct sqe *cmd)
 {
-    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
-    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
-    size_t len = (size_t)nlb << c->lbads;
-    uint64_t off = slba << c->lbads;
+    uint64_t off;
+    size_t len;
     unsigned nseg;
-    uint16_t st;
+    uint16_t st = blocks_of(c, ns, cmd, true, &off, &len);
 
-    if (len > c->max_xfer)
-        return SC_INVALID_FIELD | SC_DNR;
-    st = check_bounds(ns, slba, nlb);
     if (!st)
         st = dptr_map(d, c, cmd, len, &nseg, false);
     if (!st)
@@ -1502,24 +1508,21 @@ static uint16_t compare(struct dmahal_device *d, struct ctrl *c, struct nvme_ns 
 /* Verify: the blocks are readable (no data moves); its size limit is QEMU's VSL, MDTS's. */
 static uint16_t verify(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
 {
-    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
-    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
+    uint64_t off;
+    size_t len;
 
-    if (((size_t)nlb << c->lbads) > c->max_xfer)
-        return SC_INVALID_FIELD | SC_DNR;
-    return check_bounds(ns, slba, nlb);
+    return blocks_of(c, ns, cmd, true, &off, &len);
 }
 
 static uint16_t write_zeroes(struct ctrl *c, struct nvme_ns *ns, const struct sqe *cmd)
 {
-    uint64_t slba = (uint64_t)cmd->cdw11 << 32 | cmd->cdw10;
-    uint32_t nlb = (cmd->cdw12 & 0xffff) + 1;
-    uint16_t st = check_bounds(ns, slba, nlb);
+    uint64_t off;
+    size_t len;
+    uint16_t st = blocks_of(c, ns, cmd, false, &off, &len);
 
     if (st)
         return st;
-    return ns_zero(c, ns, slba << c->lbads, (uint64_t)nlb << c->lbads) ? SC_WRITE_FAULT
-                                                                       : SC_SUCCESS;
+    return ns_zero(c, ns, off, len) ? SC_WRITE_FAULT : SC_SUCCESS;
 }
 
 /* Dataset Management: deallocate (AD) the listed ranges; ranges outside the namespace are
