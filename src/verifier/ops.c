@@ -492,8 +492,7 @@ static struct verify_rec *rec_get(struct dmahal__verifier *v, struct dmahal_adap
     if (v->nready && !track_flush) {
         layout(a, len, &under_len, &head, &guard);
         rec = ready_take(v, a, under_len, flags);
-        if (rec) {
-            rec->track_flush = false;
+        if (rec) { /* never a cached buffer of a non-coherent adapter: ready_push */
             place(rec, len, head, guard);
             *has_buf = true;
             return rec;

@@ -85,15 +85,6 @@ int dmahal__nio_smaps_check(FILE *f, uintptr_t start, uintptr_t end, size_t *pag
     return 0;
 }
 
-static unsigned log2_of(size_t v)
-{
-    unsigned s = 0;
-
-    while (((size_t)1 << s) < v)
-        s++;
-    return s;
-}
-
 /* Faults in [va, va + len) of hugetlbfs memory without changing a byte of it. */
 static void populate(uint8_t *va, size_t len, size_t huge)
 {
@@ -155,7 +146,7 @@ int dmahal__nio_reg_pin(struct dmahal_adapter *a, void *va, size_t len, unsigned
         }
         seg[i] = pa;
     }
-    *shift = log2_of(huge);
+    *shift = (unsigned)__builtin_ctzll(huge); /* a power of two: checked above */
     *bus = seg;
     return 0;
 }

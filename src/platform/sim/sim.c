@@ -232,6 +232,16 @@ static bool kept_again(const struct sim *s, struct sim_run r)
     return false;
 }
 
+/* Returns frames to the free set; false (and nothing changes) if the set cannot take them.
+ * The caller holds the lock. */
+static bool frames_put(struct sim *s, uint64_t pa, size_t len)
+{
+    if (dmahal__range_add(&s->free, pa, len) != 0)
+        return false;
+    s->ram_used -= len;
+    return true;
+}
+
 /*
  * Frees frames whose host memory the simulated machine touched, so that a long run's
  * resident set follows what is allocated, not every page it ever touched: their host memory
@@ -239,19 +249,18 @@ static bool kept_again(const struct sim *s, struct sim_run r)
  * (64 MiB, or a sixteenth of a smaller machine), since an allocation of the same size usually
  * follows and takes them again (the allocator gives the highest free frames first): a loop of
  * 2 MiB buffers then pays no page faults. Past the budget the oldest run is given back, if its
- * frames are all still free and no newer run kept covers them all. Whoever takes frames zeroes what
- * needs zeroes (common buffers, contiguous memory) or fills it (bounce pages). Frames lent to
- * pinned user memory never had their own host memory touched: not for them
+ * frames are all still free and no newer run kept covers them all. Whoever takes frames
+ * zeroes what needs zeroes (common buffers, contiguous memory) or fills it (bounce pages).
+ * Frames lent to pinned user memory never had their own host memory touched: not for them
  * (dmahal__sim_frames_free).
  */
 void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
 {
     pthread_mutex_lock(&s->lock);
-    if (dmahal__range_add(&s->free, pa, len) != 0) {
+    if (!frames_put(s, pa, len)) {
         pthread_mutex_unlock(&s->lock);
         return;
     }
-    s->ram_used -= len;
     if (len > s->giveback_budget) {
         giveback(s, pa, len); /* more than is kept at all */
         pthread_mutex_unlock(&s->lock);
@@ -275,8 +284,7 @@ void dmahal__sim_frames_release(struct sim *s, uint64_t pa, size_t len)
 void dmahal__sim_frames_free(struct sim *s, uint64_t pa, size_t len)
 {
     pthread_mutex_lock(&s->lock);
-    if (dmahal__range_add(&s->free, pa, len) == 0)
-        s->ram_used -= len;
+    frames_put(s, pa, len);
     pthread_mutex_unlock(&s->lock);
 }
 
