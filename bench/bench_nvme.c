@@ -610,10 +610,10 @@ static double ratio(const double *a, const double *b, unsigned n)
     return bench_median(r, n);
 }
 
-/* The same driver on the same machine, apart from the verifier. */
-static bool same_driver(const struct contestant *a, const struct contestant *b)
+/* The same driver on the same machine, apart from the verifier and where the data lives. */
+static bool same_setup(const struct contestant *a, const struct contestant *b)
 {
-    return a->qd == b->qd && a->nq == b->nq && a->mem == b->mem && a->example == b->example &&
+    return a->qd == b->qd && a->nq == b->nq && a->example == b->example &&
            a->threads == b->threads && a->irq == b->irq;
 }
 
@@ -661,7 +661,8 @@ int main(int argc, char **argv)
     calibrate_timer();
     for (unsigned i = 0; i < nc; i++)
         for (unsigned j = 0; cs[i].verify && j < nc; j++)
-            if (!cs[j].verify && !cs[i].base && same_driver(&cs[i], &cs[j]))
+            if (!cs[j].verify && !cs[i].base && cs[j].mem == cs[i].mem &&
+                same_setup(&cs[i], &cs[j]))
                 cs[i].base = &cs[j];
     for (unsigned i = 0; i < nc; i++) {
         rc = open_one(&cs[i]);
@@ -726,13 +727,8 @@ int main(int argc, char **argv)
             struct contestant *b = &cs[j];
             double r[MAX_REPS];
 
-            if (c->mem == MEM_COMMON || b->mem != MEM_COMMON || b->example ||
-                b->verify != c->verify ||
-                !same_driver(c, &(struct contestant){.qd = b->qd,
-                                                     .nq = b->nq,
-                                                     .mem = c->mem,
-                                                     .threads = b->threads,
-                                                     .irq = b->irq}))
+            if (c->mem == MEM_COMMON || b->mem != MEM_COMMON || b->verify != c->verify ||
+                !same_setup(c, b))
                 continue;
             for (unsigned k = 0; k < o.reps; k++)
                 r[k] = 1e9 / c->iops[k] - 1e9 / b->iops[k];
