@@ -22,7 +22,7 @@
 #
 # --machine noiommu boots the seed's own machine instead: q35 without an IOMMU, 6 GiB of RAM
 # (most of it above 4 GiB), memmap=128M$0x8000000 (a low reservation the noiommu platform takes
-# as its lowmem) and hugepages=64 on the kernel command line, the same three test devices
+# as its lowmem) and hugepages=192 on the kernel command line, the same three test devices
 # bound to uio_pci_generic, DMAHAL_PLATFORM=noiommu and DMAHAL_NOIOMMU_LOWMEM exported.
 #
 # usage: tests/vm/run.sh [options] PROGRAM...
@@ -232,7 +232,7 @@ if [ $machine = noiommu ]; then
         -drive "file=$work/nvme.img,if=none,id=nvm0,format=raw"
         -device nvme,drive=nvm0,serial=dmahal0,addr=05.0
         -kernel "$kernel" -initrd "$work/initrd.gz"
-        -append "console=ttyS0 loglevel=3 panic=-1 no_timer_check memmap=128M\$0x8000000 hugepages=64"
+        -append "console=ttyS0 loglevel=3 panic=-1 no_timer_check memmap=128M\$0x8000000 hugepages=192"
     )
 fi
 # Runs the guest once. A guest that prints nothing for longer than any program may take

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define HUGE     (2u << 20)
-#define TRIES    64u
+#define TRIES    4096u /* at most 8 GiB of hugepages tried */
 #define MASK28   ((1ull << EDU_DEFAULT_ADDR_BITS) - 1)
 #define KEEP_TOP (16u << 20) /* the platform's arenas come from the top of its low range */
 #define SPINS    100000000u
@@ -57,43 +57,54 @@ static int dma(struct dmahal_device *d, uint64_t ram, bool to_ram)
     return 0;
 }
 
-/* Finds the wrong way's hugepage; the ones that do not serve go back. */
+/* Finds the wrong way's hugepage, trying the whole pool; the ones that do not serve go back.
+ * A hugepage is physically contiguous, so its address cut to 28 bits is one 2 MiB run of the
+ * low 256 MiB: one pagemap read per hugepage tells whether it lands in the low range. */
 static int pick_page(struct nstory *s)
 {
-    void *tried[TRIES];
-    unsigned n = 0;
+    char **tried = NULL;
+    unsigned n = 0, cap = 0;
+    int rc = -ENOMEM;
 
     s->lo = UINT64_MAX;
-
     while (!s->page && n < TRIES) {
         char *va = mmap(NULL, HUGE, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+        uint64_t pa, cut;
 
         if (va == MAP_FAILED)
             break;
-        tried[n++] = va;
-        for (size_t off = 0; off < HUGE; off += 4096) {
-            uint64_t pa, cut;
+        if (n == cap) {
+            char **more = realloc(tried, (cap = cap ? 2 * cap : 64) * sizeof(*tried));
 
-            va[off] = 0;
-            if (dmahal_noiommu_virt_to_phys(s->p, va + off, &pa))
-                return -EPERM;
-            s->lo = pa < s->lo ? pa : s->lo;
-            s->hi = pa > s->hi ? pa : s->hi;
-            s->tried = n;
-            cut = pa & MASK28;
-            if (pa > MASK28 && cut >= s->low && cut + 4096 <= s->low + s->low_len - KEEP_TOP) {
-                s->page = va + off;
-                s->pa = pa;
-                s->cut = cut;
-                tried[--n] = NULL;
+            if (!more) {
+                munmap(va, HUGE);
                 break;
             }
+            tried = more;
+        }
+        tried[n++] = va;
+        va[0] = 0;
+        if (dmahal_noiommu_virt_to_phys(s->p, va, &pa)) {
+            rc = -EPERM;
+            break;
+        }
+        s->lo = pa < s->lo ? pa : s->lo;
+        s->hi = pa + HUGE - 1 > s->hi ? pa + HUGE - 1 : s->hi;
+        s->tried = n;
+        cut = pa & MASK28;
+        if (pa > MASK28 && cut >= s->low && cut + 4096 <= s->low + s->low_len - KEEP_TOP) {
+            s->page = va;
+            s->pa = pa;
+            s->cut = cut;
+            tried[--n] = NULL;
+            rc = 0;
         }
     }
     while (n)
         munmap(tried[--n], HUGE);
-    return s->page ? 0 : -ENOMEM;
+    free(tried);
+    return rc;
 }
 
 static int watch_landing(struct nstory *s)
@@ -146,7 +157,8 @@ static int wrong_way(struct nstory *s)
         fprintf(stderr, "dmahal demo: %s\n",
                 rc == -EPERM ? "pagemap shows no physical addresses: run as root"
                              : "no hugepage whose address, cut to 28 bits, falls in the low "
-                               "range (reserve more hugepages: hugepages=64)");
+                               "range (reserve more hugepages, e.g. hugepages=192, so that some lie where "
+                               "the address cut to 28 bits falls in the low range)");
         fprintf(stderr, "dmahal demo: %u hugepage(s) tried, physical 0x%llx-0x%llx\n", s->tried,
                 (unsigned long long)s->lo, (unsigned long long)s->hi);
         return rc;
