@@ -30,12 +30,13 @@ struct leaf_hint {
 static DMAHAL__TLS struct leaf_hint hint;
 static atomic_uint_fast64_t next_id = 1;
 
-int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift)
+int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift, unsigned bits)
 {
     t->id = atomic_fetch_add(&next_id, 1);
-    unsigned index_bits = SIM_IOVA_BITS - page_shift;
+    unsigned index_bits = bits > page_shift ? bits - page_shift : 1;
 
     t->page_shift = page_shift;
+    t->bits = bits;
     t->levels = (index_bits + LEVEL_BITS - 1) / LEVEL_BITS;
     t->root = calloc(LEVEL_SIZE, sizeof(sim_pte));
     return t->root ? 0 : -ENOMEM;
@@ -143,7 +144,7 @@ int dmahal__sim_iopt_lookup(const struct sim_iopt *t, uint64_t iova, unsigned pe
     const sim_pte *pte;
     uint64_t e, mask = ((uint64_t)1 << t->page_shift) - 1;
 
-    if (iova >> SIM_IOVA_BITS)
+    if (t->bits < 64 && iova >> t->bits)
         return DMAHAL_FAULT_UNMAPPED;
     pte = leaf(t, iova, false);
     e = pte ? atomic_load_explicit(pte, memory_order_acquire) : 0;

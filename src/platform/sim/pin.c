@@ -14,64 +14,46 @@
 #include "platform/sim/sim.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-void dmahal__sim_pin_init(struct sim *s)
+/* The foreign table reaches every frame: the highest RAM range's end, rounded up to a power
+ * of two. */
+int dmahal__sim_pin_init(struct sim *s)
 {
-    pthread_rwlock_init(&s->foreign_lock, NULL);
+    uint64_t top = s->nram ? s->ram[s->nram - 1].end - 1 : 0;
+    unsigned bits = top ? 64u - (unsigned)__builtin_clzll(top) : s->page_shift + 1;
+
+    return dmahal__sim_iopt_init(&s->foreign, s->page_shift, bits);
 }
 
 void dmahal__sim_pin_fini(struct sim *s)
 {
-    free(s->foreign);
-    pthread_rwlock_destroy(&s->foreign_lock);
+    dmahal__sim_iopt_fini(&s->foreign);
 }
 
-/* ---- foreign regions: pinned user memory at physical addresses ---------------------------- */
-
-/* Index of the first region whose end is above @pa; the caller holds the lock. */
-static size_t foreign_index(const struct sim *s, uint64_t pa)
-{
-    size_t lo = 0, hi = s->nforeign;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (s->foreign[mid].pa + s->foreign[mid].len <= pa)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
+/* ---- foreign frames: pinned user memory at physical addresses ----------------------------- */
 
 char *dmahal__sim_phys_host(struct sim *s, uint64_t pa, size_t len)
 {
-    char *host = NULL;
-    size_t i;
+    uint64_t addr, next;
+    bool host;
 
-    if (atomic_load_explicit(&s->nforeign_hint, memory_order_acquire)) {
-        pthread_rwlock_rdlock(&s->foreign_lock);
-        i = foreign_index(s, pa);
-        if (i < s->nforeign && s->foreign[i].pa <= pa) {
-            const struct sim_foreign *f = &s->foreign[i];
-
-            host = len <= f->pa + f->len - pa ? f->host + (pa - f->pa) : NULL;
-            pthread_rwlock_unlock(&s->foreign_lock);
-            return host;
-        }
-        pthread_rwlock_unlock(&s->foreign_lock);
-    }
-    return dmahal__sim_host(s, pa, len);
+    if (!atomic_load_explicit(&s->foreign_used, memory_order_acquire) ||
+        dmahal__sim_iopt_lookup(&s->foreign, pa, IOPTE_R, &addr, &host))
+        return dmahal__sim_host(s, pa, len);
+    /* The rest of the access must be pinned too, and in the same run of user pages. */
+    for (uint64_t at = DMAHAL__ALIGN_DOWN(pa, s->page) + s->page; at - pa < len; at += s->page)
+        if (dmahal__sim_iopt_lookup(&s->foreign, at, IOPTE_R, &next, &host) ||
+            next != addr + (at - pa))
+            return NULL;
+    return (char *)(uintptr_t)addr;
 }
 
 int dmahal__sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t *bus)
 {
     struct sim *s = dmahal__adp_plat(a)->priv;
     uint64_t pa;
-    size_t i;
     int rc;
 
     *bus = 0;
@@ -79,25 +61,16 @@ int dmahal__sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_
     rc = dmahal__sim_frames_alloc(s, len, s->page, 0, UINT64_MAX, &pa);
     if (rc)
         return rc;
-    pthread_rwlock_wrlock(&s->foreign_lock);
-    if (s->nforeign == s->foreign_cap) {
-        size_t cap = s->foreign_cap ? s->foreign_cap * 2 : 16;
-        struct sim_foreign *v = realloc(s->foreign, cap * sizeof(*v));
-
-        if (!v) {
-            pthread_rwlock_unlock(&s->foreign_lock);
-            dmahal__sim_frames_free(s, pa, len);
-            return -ENOMEM;
-        }
-        s->foreign = v;
-        s->foreign_cap = cap;
+    if (!atomic_load_explicit(&s->foreign_used, memory_order_relaxed))
+        atomic_store_explicit(&s->foreign_used, true, memory_order_release);
+    /* The frames are this pin's alone until unpin frees them, so no other thread writes
+     * these entries meanwhile. */
+    rc = dmahal__sim_iopt_map(&s->foreign, pa, (uint64_t)(uintptr_t)va, len,
+                              IOPTE_HOST | IOPTE_R | IOPTE_W);
+    if (rc) {
+        dmahal__sim_frames_free(s, pa, len);
+        return rc;
     }
-    i = foreign_index(s, pa);
-    memmove(&s->foreign[i + 1], &s->foreign[i], (s->nforeign - i) * sizeof(s->foreign[0]));
-    s->foreign[i] = (struct sim_foreign){pa, len, va};
-    s->nforeign++;
-    atomic_store(&s->nforeign_hint, s->nforeign);
-    pthread_rwlock_unlock(&s->foreign_lock);
     *bus = pa;
     return 0;
 }
@@ -105,21 +78,10 @@ int dmahal__sim_pin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_
 void dmahal__sim_unpin(struct dmahal_adapter *a, void *va, size_t len, dmahal_addr_t bus)
 {
     struct sim *s = dmahal__adp_plat(a)->priv;
-    size_t i;
-    bool found = false;
 
     (void)va;
-    pthread_rwlock_wrlock(&s->foreign_lock);
-    i = foreign_index(s, bus);
-    if (i < s->nforeign && s->foreign[i].pa == bus && s->foreign[i].len == len) {
-        memmove(&s->foreign[i], &s->foreign[i + 1], (s->nforeign - i - 1) * sizeof(s->foreign[0]));
-        s->nforeign--;
-        found = true;
-    }
-    atomic_store(&s->nforeign_hint, s->nforeign);
-    pthread_rwlock_unlock(&s->foreign_lock);
-    if (found)
-        dmahal__sim_frames_free(s, bus, len);
+    dmahal__sim_iopt_unmap(&s->foreign, bus, len);
+    dmahal__sim_frames_free(s, bus, len);
 }
 
 /* ---- the IOMMU and bounce memory ------------------------------------------------------------- */

@@ -313,9 +313,9 @@ static int sim_open(struct dmahal_platform *p, const char *args)
     pthread_mutex_init(&s->lock, NULL);
     dmahal__sim_time_init(s);
     dmahal__range_init(&s->free);
-    dmahal__sim_pin_init(s);
     dmahal__sim_cache_init(s);
-    for (unsigned i = 0; i < s->nram; i++) {
+    rc = dmahal__sim_pin_init(s);
+    for (unsigned i = 0; rc == 0 && i < s->nram; i++) {
         struct sim_ram *r = &s->ram[i];
         /* Physical page 0 stays out of use: a zero logical address is never valid. */
         uint64_t start = r->start ? r->start : s->page;
@@ -327,6 +327,8 @@ static int sim_open(struct dmahal_platform *p, const char *args)
             goto err_ram;
         s->ram_total += r->end - r->start;
     }
+    if (rc)
+        goto err_ram;
     s->giveback_budget =
         s->ram_total / 16 < (UINT64_C(64) << 20) ? s->ram_total / 16 : UINT64_C(64) << 20;
     dmahal__plat(p)->priv = s;
@@ -390,7 +392,7 @@ static int sim_device_open(struct dmahal_device *d, const char *name)
     }
     dmahal__sim_pci_init(sd);
     if (s->iommu) {
-        rc = dmahal__sim_iopt_init(&sd->iopt, s->page_shift);
+        rc = dmahal__sim_iopt_init(&sd->iopt, s->page_shift, SIM_IOVA_BITS);
         if (rc == 0)
             rc = dmahal__iova_create(s->page, &dmahal__dev(d)->iova);
         /* IOVA page 0 stays unmapped, so a zero logical address always faults. */

@@ -53,6 +53,23 @@ struct sim_queue {
     size_t n, cap;
 };
 
+/* An IO page table: a radix tree of 512-entry nodes. A leaf entry is a page-aligned address
+ * | flags: a physical address of simulated RAM, or (IOPTE_HOST) a host address, for user
+ * memory mapped by a streaming map, as VFIO maps a process's pages. */
+#define IOPTE_R    1u
+#define IOPTE_W    2u
+#define IOPTE_HOST 4u
+
+typedef _Atomic uint64_t sim_pte;
+
+struct sim_iopt {
+    sim_pte *root;
+    unsigned levels;
+    unsigned page_shift;
+    unsigned bits; /* the table's reach: addresses below 2^bits */
+    uint64_t id; /* unique in the process: keys the per-thread leaf hint */
+};
+
 #define SIM_GIVEBACK_RUNS 256
 
 struct sim {
@@ -77,10 +94,12 @@ struct sim {
     uint64_t giveback_bytes, giveback_budget;
     struct sim_contig *contig;
 
-    pthread_rwlock_t foreign_lock; /* foreign regions, sorted by pa */
-    struct sim_foreign *foreign;
-    size_t nforeign, foreign_cap;
-    atomic_size_t nforeign_hint; /* nforeign, read without the lock: 0 skips it */
+    /* User memory pinned by a streaming map without an IOMMU stands at frames of its own, as
+     * a real machine's pages have physical addresses: this table maps those frames to the
+     * user's pages (IOPTE_HOST entries), lock-free as the IOMMU's. foreign_used is set at the
+     * first pin and never cleared: until then a device access skips the table. */
+    struct sim_iopt foreign;
+    atomic_bool foreign_used;
 
     pthread_mutex_t shadow_lock; /* the non-coherent model */
     struct sim_shadow *shadow[SIM_SHADOW_BUCKETS];
@@ -101,30 +120,6 @@ struct sim {
     pthread_t idle_thread;
     pthread_cond_t idle_cond;
     bool idle_started, idle_stop;
-};
-
-/* An IO page table: a radix tree of 512-entry nodes. A leaf entry is a page-aligned address
- * | flags: a physical address of simulated RAM, or (IOPTE_HOST) a host address, for user
- * memory mapped by a streaming map, as VFIO maps a process's pages. */
-#define IOPTE_R    1u
-#define IOPTE_W    2u
-#define IOPTE_HOST 4u
-
-typedef _Atomic uint64_t sim_pte;
-
-struct sim_iopt {
-    sim_pte *root;
-    unsigned levels;
-    unsigned page_shift;
-    uint64_t id; /* unique in the process: keys the per-thread leaf hint */
-};
-
-/* Host memory that stands at physical addresses: user memory pinned by a streaming map
- * without an IOMMU, given frames of its own as a real machine's pages have. */
-struct sim_foreign {
-    uint64_t pa;
-    size_t len;
-    char *host;
 };
 
 /* The non-coherent machine's memory, as the device sees it, for one host page that a
@@ -217,7 +212,9 @@ size_t dmahal__sim_dev_activity(struct dmahal_device *d, char *buf, size_t size)
 const struct dmahal_model *dmahal__sim_model_find(const char *name, size_t len);
 
 /* iopt.c */
-int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift);
+/* A table for addresses below 2^@bits (at most 64) in pages of 2^@page_shift bytes: 0 or
+ * -ENOMEM. */
+int dmahal__sim_iopt_init(struct sim_iopt *t, unsigned page_shift, unsigned bits);
 void dmahal__sim_iopt_fini(struct sim_iopt *t);
 /* Maps [iova, iova + len) to [addr, addr + len), both page-aligned; @perm may hold
  * IOPTE_HOST. -ENOMEM (nothing mapped). Lock-free. */
@@ -252,7 +249,7 @@ char *dmahal__sim_phys_host(struct sim *s, uint64_t pa, size_t len);
 /* A device access to host memory [host, host + len) (within one page), through the
  * non-coherent model when it covers the page. */
 void dmahal__sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool write);
-void dmahal__sim_pin_init(struct sim *s);
+int dmahal__sim_pin_init(struct sim *s);
 void dmahal__sim_pin_fini(struct sim *s);
 /* cache.c */
 void dmahal__sim_cache_init(struct sim *s);

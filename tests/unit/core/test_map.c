@@ -92,6 +92,43 @@ TEST(map_direct_when_the_device_reaches_the_memory)
     free(seen);
 }
 
+/* Without an IOMMU a pin gives user memory frames of its own, high-first: here above 2^48,
+ * past the IOMMU's reach, where the physical-to-host table must still translate. The device
+ * reaches the user's pages while the list lives, and only the frames' own RAM after it. */
+TEST(map_pins_user_memory_at_frames_anywhere_in_ram)
+{
+    const struct dmahal_desc wide = {.addr_bits = 64};
+    unsigned char *b = pages(3), *seen = pages(3), *in = pages(3);
+    struct iovec iov = {b + 100, 2 * 4096};
+    struct dmahal_sgl *sgl;
+    dmahal_addr_t la;
+    struct rig r;
+
+    rig_open(&r, "sim:ram=0-64M,262144G-262145G", &wide);
+    fill(b, 3 * 4096, 2);
+    fill(in, 3 * 4096, 3);
+    CHECK_OK(dmahal_map(r.a, &iov, 1, DMAHAL_BIDIRECTIONAL, 0, &sgl));
+    CHECK_EQ(sgl->nseg, 1);
+    CHECK_GE_U(sgl->seg[0].la, UINT64_C(1) << 48);
+    la = sgl->seg[0].la;
+    dev_gather(r.d, sgl, seen);
+    CHECK(memcmp(seen, b + 100, 2 * 4096) == 0);
+    /* An access across the two pinned pages is one run of the user's memory. */
+    CHECK_OK(dmahal_dev_read(r.d, la + 4000, seen, 200));
+    CHECK(memcmp(seen, b + 4100, 200) == 0);
+    dev_scatter(r.d, sgl, in);
+    CHECK(memcmp(b + 100, in, 2 * 4096) == 0);
+    CHECK_OK(dmahal_unmap(r.a, sgl));
+    /* The frames are free RAM again: a stray write lands there, not in the user's pages. */
+    memcpy(seen, b, 3 * 4096);
+    CHECK_OK(dmahal_dev_write(r.d, la, in + 4096, 4096));
+    CHECK(memcmp(seen, b, 3 * 4096) == 0);
+    rig_close(&r);
+    free(b);
+    free(seen);
+    free(in);
+}
+
 TEST(map_max_transfer_is_e2big)
 {
     struct dmahal_desc desc = {.max_transfer = 8192, .max_segments = 16};
