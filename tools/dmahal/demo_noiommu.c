@@ -155,10 +155,11 @@ static int wrong_way(struct nstory *s)
     printf("\n-- Part 1: the wrong way (a hugepage + its physical address from pagemap) --\n");
     if ((rc = pick_page(s))) {
         fprintf(stderr, "dmahal demo: %s\n",
-                rc == -EPERM ? "pagemap shows no physical addresses: run as root"
-                             : "no hugepage whose address, cut to 28 bits, falls in the low "
-                               "range (reserve more hugepages, e.g. hugepages=192, so that some lie where "
-                               "the address cut to 28 bits falls in the low range)");
+                rc == -EPERM
+                    ? "pagemap shows no physical addresses: run as root"
+                    : "no hugepage whose address, cut to 28 bits, falls in the low "
+                      "range (reserve more hugepages, e.g. hugepages=192, so that some lie where "
+                      "the address cut to 28 bits falls in the low range)");
         fprintf(stderr, "dmahal demo: %u hugepage(s) tried, physical 0x%llx-0x%llx\n", s->tried,
                 (unsigned long long)s->lo, (unsigned long long)s->hi);
         return rc;

@@ -67,7 +67,7 @@ struct sim_iopt {
     unsigned levels;
     unsigned page_shift;
     unsigned bits; /* the table's reach: addresses below 2^bits */
-    uint64_t id; /* unique in the process: keys the per-thread leaf hint */
+    uint64_t id;   /* unique in the process: keys the per-thread leaf hint */
 };
 
 #define SIM_GIVEBACK_RUNS 256
