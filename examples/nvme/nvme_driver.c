@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,14 +114,26 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Polls gently: a spin first (a completion often lands within microseconds), then short
- * sleeps so that an emulated controller's thread gets the CPU. */
-static void poll_pause(uint64_t start, uint64_t t)
+/* How a polling wait paces itself, by how long it has waited: a spin first (a completion
+ * often lands within microseconds), then yields of the CPU, so that an emulated controller's
+ * thread on the same CPU gets it, and after 2 ms short sleeps. A sleep costs a timer's
+ * latency and its slack (50 us by default) on top of the 20 us asked for: on a loaded
+ * machine, where commands take hundreds of microseconds, sleeping early adds that to each. */
+enum poll_pace { PACE_SPIN, PACE_YIELD, PACE_SLEEP };
+
+static enum poll_pace poll_pace_at(uint64_t start, uint64_t t)
+{
+    return t - start > 2000000 ? PACE_SLEEP : t - start > 200000 ? PACE_YIELD : PACE_SPIN;
+}
+
+static void poll_pause(enum poll_pace pace)
 {
     static const struct timespec pause = {0, 20000};
 
-    if (t - start > 200000)
+    if (pace == PACE_SLEEP)
         nanosleep(&pause, NULL);
+    else if (pace == PACE_YIELD)
+        sched_yield();
 }
 
 /* 64-bit registers are accessed as two dwords, low first: the specification allows it and
@@ -165,7 +178,7 @@ static int wait_ready(struct nvme *n, bool ready)
                 n->info.ready_ms, csts);
             return -ETIMEDOUT;
         }
-        poll_pause(start, t);
+        poll_pause(poll_pace_at(start, t));
     }
 }
 
@@ -232,10 +245,11 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
 {
     volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
     bool spin = n->spin && q == &n->io;
-    unsigned clock_every = spin ? NVME_SPIN_CLOCK : 64;
+    unsigned every = spin ? NVME_SPIN_CLOCK : NVME_POLL_CLOCK_FIRST, left = every;
+    enum poll_pace pace = PACE_SPIN;
     uint64_t start = now_ns();
 
-    for (unsigned spins = 0;; spins++) {
+    for (unsigned looks = 1;; looks++) {
         uint32_t dw3 = slot->dw3;
         uint64_t t;
 
@@ -245,16 +259,20 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
             /* Sleep until the queue's vector fires, then look again: an event may be an
              * earlier completion's, already consumed. INTx is unmasked at once; it fires again
              * while entries stay unconsumed, which the loop also absorbs. */
-            int left =
+            int ms =
                 (int)(((uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u - (now_ns() - start)) / 1000000u);
-            int rc = dmahal_irq_wait(n->dev, n->io_iv, left > 0 ? left : 0);
+            int rc = dmahal_irq_wait(n->dev, n->io_iv, ms > 0 ? ms : 0);
 
             if (n->irq == DMAHAL_IRQ_INTX)
                 dmahal_irq_unmask(n->dev, 0);
             if (rc && rc != -ETIMEDOUT && rc != -EINTR)
                 return rc;
-        } else if (spins % clock_every)
-            continue;
+        } else {
+            if (looks % 64 == 0)
+                poll_pause(pace);
+            if (--left)
+                continue;
+        }
         t = now_ns();
         if (t - start > (uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u) {
             uint32_t csts = dmahal_mmio_read32(n->dev, 0, REG_CSTS);
@@ -269,8 +287,15 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
                 q->qid, NVME_CMD_TIMEOUT_MS, csts);
             return -ETIMEDOUT;
         }
-        if (!spin)
-            poll_pause(start, t);
+        /* The clock is read less often the longer the wait: where a read is costly (an
+         * emulated HPET takes the emulator's global lock, which the controller's emulation
+         * needs to post the completion) a long wait is not spent reading it. */
+        if (!spin) {
+            pace = poll_pace_at(start, t);
+            if (every < NVME_POLL_CLOCK_MAX)
+                every *= 2;
+        }
+        left = every;
     }
     /* The phase bit is read first; the rest of the entry only after it (an acquire). */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);

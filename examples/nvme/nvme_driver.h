@@ -84,15 +84,24 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out);
 /** nvme_open_flags(): wait for the I/O completion queue's interrupt instead of polling it. */
 #define NVME_OPEN_IRQ 0x1u
 /**
- * nvme_open_flags(): poll the I/O completion queue without pausing: the driver never sleeps
- * while it waits and reads the clock (for NVME_CMD_TIMEOUT_MS) only every NVME_SPIN_CLOCK
- * looks at the queue instead of every 64. For a core given to the driver, and for machines
+ * nvme_open_flags(): poll the I/O completion queue without pausing: the driver never yields
+ * or sleeps while it waits and reads the clock (for NVME_CMD_TIMEOUT_MS) only every
+ * NVME_SPIN_CLOCK looks at the queue. By default it spins for 200 us, then yields the CPU
+ * every 64 looks, and sleeps 20 us every 64 looks once a command is 2 ms late; it reads the
+ * clock after NVME_POLL_CLOCK_FIRST looks, then after twice as many each time, up to every
+ * NVME_POLL_CLOCK_MAX looks (so those times are approximate: on a machine whose look at the
+ * queue takes 2 ns, the clock is first read after 2 us). For a core given to the driver, and
+ * for machines
  * whose clock is costly to read (a guest whose clocksource is an emulated HPET, where each
  * read traps to the hypervisor). A command that never completes is still noticed.
  */
 #define NVME_OPEN_SPIN 0x2u
 /** With NVME_OPEN_SPIN: looks at the completion queue between two reads of the clock. */
 #define NVME_SPIN_CLOCK 65536u
+/** Without it: the looks at the completion queue before the first read of the clock. */
+#define NVME_POLL_CLOCK_FIRST 1024u
+/** Without it: the most looks at the completion queue between two reads of the clock. */
+#define NVME_POLL_CLOCK_MAX 65536u
 
 /**
  * As nvme_open(); with NVME_OPEN_IRQ the I/O completion queue is created with interrupts
