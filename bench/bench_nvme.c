@@ -6,6 +6,9 @@
  *
  * Contestants, interleaved in rotating order in one process:
  *   example QD1      examples/nvme's driver (nvme_io on a common buffer): one command at a time
+ *   example QD32     the same driver's queued calls: 32 reads in flight (nvme_submit into slots
+ *                    of a common buffer), completions taken as they come (nvme_reap); with
+ *                    "thr", on the threaded machine below
  *   poll QD1/QD32    a minimal polled driver here: QD commands in flight, completions reaped in
  *                    batches, one SQ doorbell per batch of submissions, data in a common buffer
  *   map QD1/QD32     the same, with the data in malloc'd memory mapped and unmapped per I/O
@@ -521,11 +524,11 @@ static int open_one(struct contestant *c)
             return rc;
         return drv_fill(&c->drv);
     }
-    rc = dmahal_platform_open("sim", &p);
+    rc = dmahal_platform_open(c->threads ? "sim:time=threads" : "sim", &p);
     if (!rc && c->verify)
         rc = dmahal_verify_enable(p, DMAHAL_VERIFY_COUNT, NULL, NULL);
     if (!rc)
-        rc = dmahal_device_open(p, DEVICE, &d);
+        rc = dmahal_device_open(p, c->threads ? DEVICE_T : DEVICE, &d);
     if (!rc)
         rc = nvme_open(d, &c->n);
     if (!rc)
@@ -550,6 +553,41 @@ static void close_one(struct contestant *c)
     dmahal_platform_close(c->drv.p);
 }
 
+/* @n reads through the example driver's queued calls, c->qd in flight, each into its own
+ * block of the buffer (the tag says which). */
+static int example_queued(struct contestant *c, unsigned n)
+{
+    struct nvme_done done[32];
+    unsigned sent = 0, got = 0, nfree = 0, free_slot[32];
+
+    for (unsigned i = c->qd; i-- > 0;)
+        free_slot[nfree++] = i;
+    while (got < n) {
+        int k;
+
+        while (sent < n && nfree) {
+            unsigned slot = free_slot[--nfree];
+            int rc = nvme_submit(c->n, NVME_CMD_READ, next_lba(), 1, &c->buf, (size_t)slot * BLOCK,
+                                 slot);
+
+            if (rc)
+                return rc;
+            sent++;
+        }
+        k = nvme_reap(c->n, 1, done, 32);
+        if (k < 0)
+            return k;
+        for (int i = 0; i < k; i++) {
+            if (done[i].rc)
+                return done[i].rc;
+            bench_consume((char *)c->buf.va + done[i].tag * BLOCK, 64);
+            free_slot[nfree++] = (unsigned)done[i].tag;
+        }
+        got += (unsigned)k;
+    }
+    return 0;
+}
+
 /* One sample of @n I/Os: IOPS untimed inside, then the split with timers. */
 static int sample(struct contestant *c, unsigned n, unsigned r)
 {
@@ -558,7 +596,8 @@ static int sample(struct contestant *c, unsigned n, unsigned r)
 
     if (c->example) {
         t0 = bench_now_ns();
-        for (unsigned i = 0; !rc && i < n; i++)
+        rc = c->qd > 1 ? example_queued(c, n) : 0;
+        for (unsigned i = 0; c->qd == 1 && !rc && i < n; i++)
             rc = nvme_io(c->n, NVME_CMD_READ, next_lba(), 1, &c->buf, 0, NULL);
         t1 = bench_now_ns();
         c->iops[r] = 1e9 * n / (double)(t1 - t0);
@@ -625,6 +664,9 @@ int main(int argc, char **argv)
 {
     struct contestant cs[] = {
         {.name = "example QD1", .qd = 1, .example = true},
+        {.name = "example QD32", .qd = 32, .example = true},
+        {.name = "thr example QD1", .qd = 1, .example = true, .threads = true},
+        {.name = "thr example QD32", .qd = 32, .example = true, .threads = true},
         {.name = "poll QD1", .qd = 1},
         {.name = "poll QD32", .qd = 32},
         {.name = "map QD1", .qd = 1, .mem = MEM_MAP},

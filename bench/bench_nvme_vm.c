@@ -2,8 +2,8 @@
 /*
  * bench_nvme_vm.c - the example NVMe driver (examples/nvme, through dmahal's vfio platform)
  * against the guest kernel's own nvme driver, on the same QEMU nvme controller in the same
- * boot: 4 KiB random reads at queue depth 1 over the same blocks, in the test guest
- * (tests/vm/run.sh runs it like a test).
+ * boot: 4 KiB random reads at queue depth 1, and at queue depth 32, over the same blocks, in
+ * the test guest (tests/vm/run.sh runs it like a test).
  *
  * Contestants:
  *   kernel irq      pread() of /dev/nvmeXn1 opened O_DIRECT: a system call, the block layer,
@@ -12,15 +12,21 @@
  *                   whether the kernel polls for it shows in the interrupts per read;
  *   kernel iopoll   io_uring with IORING_SETUP_IOPOLL, one read per io_uring_enter(): the
  *                   kernel spins on the poll queue's completions, no interrupt;
+ *   kernel uring32  io_uring at queue depth 32 (O_DIRECT reads, 32 in flight, completions
+ *                   on the queue's interrupt): what the kernel offers for depth;
+ *   kernel iopoll32 the same with IORING_SETUP_IOPOLL: the kernel polls the poll queue;
  *   dmahal poll     nvme_io() on a common buffer, completions polled in user space (the
- *                   clock read every 64 looks, short sleeps once a command is late);
+ *                   clock read ever less often, yields then short sleeps once a command is
+ *                   late);
  *   dmahal spin     the same with NVME_OPEN_SPIN: no sleeps, the clock read every
  *                   NVME_SPIN_CLOCK looks (the guest's clock is an emulated HPET: a trap);
  *   dmahal msix     the same with NVME_OPEN_IRQ: dmahal_irq_wait() on the I/O queue's vector,
  *                   whose guest interrupt lands where the kernel put it;
  *   dmahal msix local  the same with the reader pinned to its CPU and the vector's interrupt
  *                   sent there (/proc/irq/N/smp_affinity_list), as the kernel's nvme driver
- *                   places each queue's vector on the CPUs that submit to it.
+ *                   places each queue's vector on the CPUs that submit to it;
+ *   dmahal poll32   the example driver's queued calls at depth 32 (nvme_submit into 32 blocks
+ *                   of a common buffer, nvme_reap polling), completions checked as they come.
  * The device starts bound to vfio-pci. The program writes a pattern over the range with the
  * example driver first, so that every read returns data it checks (a tag at both ends of each
  * block; the whole block on the warm-up reads), then runs rounds. A round runs the kernel's
@@ -64,26 +70,39 @@
 #define WARMUP     16u /* reads per sample checked whole, not timed */
 #define BIND_MS    60000u
 
-enum contestant { K_IRQ, K_HIPRI, K_IOPOLL, D_POLL, D_SPIN, D_MSIX, D_MSIX_LOCAL, NCONT };
+enum contestant {
+    K_IRQ,
+    K_HIPRI,
+    K_IOPOLL,
+    K_URING32,
+    K_IOPOLL32,
+    D_POLL,
+    D_SPIN,
+    D_MSIX,
+    D_MSIX_LOCAL,
+    D_POLL32,
+    NCONT
+};
 
-#define NKERNEL 3 /* the kernel's: the first three */
-#define NDMAHAL 4 /* dmahal's: the last four */
+#define NKERNEL 5   /* the kernel's: the first five */
+#define NDMAHAL 5   /* dmahal's: the last five */
+#define QD      32u /* the depth of the *32 contestants */
 
-static const char *const cont_name[NCONT] = {"kernel irq",       "kernel hipri", "kernel iopoll",
-                                             "dmahal poll",      "dmahal spin",  "dmahal msix",
-                                             "dmahal msix local"};
+static const char *const cont_name[NCONT] = {
+    "kernel irq",  "kernel hipri", "kernel iopoll", "kernel uring32",    "kernel iopoll32",
+    "dmahal poll", "dmahal spin",  "dmahal msix",   "dmahal msix local", "dmahal poll32"};
 
 static const char usage[] =
     "usage: bench_nvme_vm [--quick] [--reps N] [--only KEY[,KEY...]]\n"
-    "  in the test guest: 4 KiB random reads at QD 1, the example NVMe\n"
+    "  in the test guest: 4 KiB random reads at QD 1 and 32, the example NVMe\n"
     "  driver on vfio against the kernel's nvme driver\n"
     "  --only runs those contestants alone (e.g. to profile one): irq, hipri, iopoll,\n"
-    "         poll, spin, msix, msix-local\n";
+    "         uring32, iopoll32, poll, spin, msix, msix-local, poll32\n";
 
 /* --only's names of the contestants, in enum order. */
-static const char *const cont_key[] = {"irq",  "hipri", "iopoll",    "poll",
-                                       "spin", "msix",  "msix-local"};
-static unsigned want = (1u << 7) - 1; /* the contestants to run */
+static const char *const cont_key[] = {"irq",  "hipri", "iopoll", "uring32",    "iopoll32",
+                                       "poll", "spin",  "msix",   "msix-local", "poll32"};
+static unsigned want = (1u << NCONT) - 1; /* the contestants to run */
 
 struct result {
     double iops[MAX_REPS];
@@ -332,11 +351,11 @@ static bool kernel_polls(const char *name)
     return v[0] == '1';
 }
 
-/* A polled io_uring of one entry, driven with raw system calls (no liburing in the guest). */
+/* An io_uring, driven with raw system calls (no liburing in the guest). */
 struct ring {
     int fd;
     void *sq_map, *cq_map;
-    size_t sq_len, cq_len;
+    size_t sq_len, cq_len, sqes_len;
     struct io_uring_sqe *sqes;
     unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
     struct io_uring_cqe *cqes;
@@ -345,7 +364,7 @@ struct ring {
 static void ring_close(struct ring *r)
 {
     if (r->sqes)
-        munmap(r->sqes, sizeof(*r->sqes));
+        munmap(r->sqes, r->sqes_len);
     if (r->cq_map && r->cq_map != r->sq_map)
         munmap(r->cq_map, r->cq_len);
     if (r->sq_map)
@@ -363,15 +382,17 @@ static void *ring_map(int fd, size_t len, off_t off)
     return p == MAP_FAILED ? NULL : p;
 }
 
-static int ring_open(struct ring *r)
+/* A ring of @entries, polled by the kernel (@iopoll) or completed by interrupts. */
+static int ring_open(struct ring *r, unsigned entries, bool iopoll)
 {
-    struct io_uring_params par = {.flags = IORING_SETUP_IOPOLL};
+    struct io_uring_params par = {.flags = iopoll ? IORING_SETUP_IOPOLL : 0};
     char *sq, *cq;
 
     memset(r, 0, sizeof(*r));
-    r->fd = (int)syscall(__NR_io_uring_setup, 1, &par);
+    r->fd = (int)syscall(__NR_io_uring_setup, entries, &par);
     if (r->fd < 0) {
-        fprintf(stderr, "bench_nvme_vm: io_uring_setup(IOPOLL): %s\n", strerror(errno));
+        fprintf(stderr, "bench_nvme_vm: io_uring_setup(%u%s): %s\n", entries,
+                iopoll ? ", IOPOLL" : "", strerror(errno));
         return -errno;
     }
     r->sq_len = par.sq_off.array + par.sq_entries * sizeof(unsigned);
@@ -382,7 +403,8 @@ static int ring_open(struct ring *r)
     r->cq_map = par.features & IORING_FEAT_SINGLE_MMAP
                     ? r->sq_map
                     : ring_map(r->fd, r->cq_len, IORING_OFF_CQ_RING);
-    r->sqes = ring_map(r->fd, sizeof(*r->sqes), IORING_OFF_SQES);
+    r->sqes_len = par.sq_entries * sizeof(*r->sqes);
+    r->sqes = ring_map(r->fd, r->sqes_len, IORING_OFF_SQES);
     if (!r->sq_map || !r->cq_map || !r->sqes) {
         fprintf(stderr, "bench_nvme_vm: mapping the io_uring: %s\n", strerror(errno));
         ring_close(r);
@@ -433,6 +455,62 @@ static ssize_t ring_read(struct ring *r, int fd, void *buf, off_t off)
     return done;
 }
 
+/* @n reads at depth QD through the ring into QD blocks of @bufs, the blocks from @x, each
+ * checked as it completes (whole when @whole): 0 or -errno. */
+static int ring_qd(struct ring *r, int fd, unsigned char *bufs, uint64_t *x, unsigned n, bool whole)
+{
+    uint64_t blk_of[QD], t0 = bench_now_ns();
+    unsigned free_slot[QD], nfree = 0, sent = 0, got = 0, unsubmitted = 0;
+
+    for (unsigned i = QD; i-- > 0;)
+        free_slot[nfree++] = i;
+    while (got < n) {
+        unsigned head;
+        long rc;
+
+        while (sent < n && nfree) {
+            unsigned slot = free_slot[--nfree], tail = *r->sq_tail, idx = tail & *r->sq_mask;
+            struct io_uring_sqe *e = &r->sqes[idx];
+
+            blk_of[slot] = next_block(x);
+            memset(e, 0, sizeof(*e));
+            e->opcode = IORING_OP_READ;
+            e->fd = fd;
+            e->addr = (uintptr_t)(bufs + (size_t)slot * BLOCK);
+            e->len = BLOCK;
+            e->off = blk_of[slot] * BLOCK;
+            e->user_data = slot;
+            r->sq_array[idx] = idx;
+            __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+            sent++;
+            unsubmitted++;
+        }
+        rc = syscall(__NR_io_uring_enter, r->fd, unsubmitted, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+        if (rc < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY)
+            return -errno;
+        if (rc > 0)
+            unsubmitted -= (unsigned)rc;
+        for (head = *r->cq_head; head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE); head++) {
+            const struct io_uring_cqe *e = &r->cqes[head & *r->cq_mask];
+            unsigned slot = (unsigned)e->user_data;
+
+            if (e->res != (int)BLOCK || slot >= QD) {
+                fprintf(stderr, "bench_nvme_vm: ring read: %s\n",
+                        e->res < 0 ? strerror(-e->res) : "short read");
+                return -EIO;
+            }
+            if (check_block((const uint64_t *)(bufs + (size_t)slot * BLOCK), blk_of[slot], whole))
+                return -EIO;
+            free_slot[nfree++] = slot;
+            got++;
+        }
+        __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+        if (bench_now_ns() - t0 > 10000000000ull * (1 + n / 1000))
+            return -ETIMEDOUT;
+    }
+    return 0;
+}
+
 static ssize_t kernel_read(enum contestant c, int fd, struct ring *r, void *buf, uint64_t blk)
 {
     struct iovec iov = {buf, BLOCK};
@@ -451,10 +529,38 @@ static ssize_t kernel_read(enum contestant c, int fd, struct ring *r, void *buf,
     return n < 0 ? -errno : n;
 }
 
+/* K_URING32 and K_IOPOLL32: a ring of their own, QD blocks of buffer. */
+static int kernel_sample_qd(int fd, enum contestant c, unsigned round)
+{
+    uint64_t x = 0x2545f4914f6cdd1dull + round, t0, i0;
+    unsigned char *bufs = aligned_alloc(BLOCK, (size_t)QD * BLOCK);
+    struct ring r = {.fd = -1};
+    int err = bufs ? ring_open(&r, QD, c == K_IOPOLL32) : -ENOMEM;
+
+    if (!err)
+        err = ring_qd(&r, fd, bufs, &x, WARMUP, true);
+    i0 = irq_count("nvme", NULL);
+    t0 = bench_now_ns();
+    if (!err)
+        err = ring_qd(&r, fd, bufs, &x, ios, false);
+    if (!err) {
+        res[c].iops[round] = ios / ((double)(bench_now_ns() - t0) / 1e9);
+        res[c].irqs[round] = (double)(irq_count("nvme", NULL) - i0) / ios;
+        res[c].ran = true;
+    } else {
+        fprintf(stderr, "bench_nvme_vm: %s: %s\n", cont_name[c], strerror(-err));
+    }
+    ring_close(&r);
+    free(bufs);
+    return err;
+}
+
 static int kernel_sample(int fd, struct ring *r, enum contestant c, unsigned round, void *buf)
 {
     uint64_t x = 0x2545f4914f6cdd1dull + round, t0 = 0, i0 = 0;
 
+    if (c == K_URING32 || c == K_IOPOLL32)
+        return kernel_sample_qd(fd, c, round);
     for (unsigned i = 0; i < WARMUP + ios; i++) {
         uint64_t blk = next_block(&x);
         ssize_t n;
@@ -492,14 +598,14 @@ static int kernel_half(unsigned round)
     if (!err && round == 0) {
         polls = kernel_polls(name);
         printf("kernel: /dev/%s, queue io_poll %d%s\n", name, polls,
-               polls ? "" : " (no poll queue: hipri and iopoll not run)");
+               polls ? "" : " (no poll queue: hipri, iopoll and iopoll32 not run)");
     }
     if (!err && polls)
-        err = ring_open(&r);
+        err = ring_open(&r, 1, true);
     for (unsigned k = 0; k < NKERNEL && !err; k++) {
         enum contestant c = (enum contestant)((round + k) % NKERNEL);
 
-        if ((c == K_IRQ || polls) && want & 1u << c)
+        if ((c == K_IRQ || c == K_URING32 || polls) && want & 1u << c)
             err = kernel_sample(fd, &r, c, round, buf);
     }
     ring_close(&r);
@@ -654,6 +760,49 @@ static int place_vector(enum contestant c, unsigned round, cpu_set_t *saved)
     return 0;
 }
 
+/* @n reads at depth QD through the example driver's queued calls into QD blocks of @b, the
+ * blocks from @x, each checked as it completes (whole when @whole). */
+static int dmahal_qd(struct nvme *n, const struct dmahal_buf *b, uint32_t per, uint64_t *x,
+                     unsigned count, bool whole)
+{
+    uint64_t blk_of[QD];
+    unsigned free_slot[QD], nfree = 0, sent = 0, got = 0;
+    struct nvme_done done[QD];
+
+    for (unsigned i = QD; i-- > 0;)
+        free_slot[nfree++] = i;
+    while (got < count) {
+        int k, err;
+
+        while (sent < count && nfree) {
+            unsigned slot = free_slot[--nfree];
+
+            blk_of[slot] = next_block(x);
+            err = nvme_submit(n, NVME_CMD_READ, blk_of[slot] * per, per, b, (size_t)slot * BLOCK,
+                              slot);
+            if (err)
+                return err;
+            sent++;
+        }
+        k = nvme_reap(n, 1, done, QD);
+        if (k < 0)
+            return k;
+        for (int i = 0; i < k; i++) {
+            unsigned slot = (unsigned)done[i].tag;
+
+            if (done[i].rc)
+                return done[i].rc;
+            err = check_block((const uint64_t *)((char *)b->va + (size_t)slot * BLOCK),
+                              blk_of[slot], whole);
+            if (err)
+                return err;
+            free_slot[nfree++] = slot;
+        }
+        got += (unsigned)k;
+    }
+    return 0;
+}
+
 static int dmahal_sample(struct dside *s, enum contestant c, unsigned round)
 {
     cpu_set_t saved;
@@ -677,9 +826,16 @@ static int dmahal_sample(struct dside *s, enum contestant c, unsigned round)
         pinned = !err && c == D_MSIX_LOCAL;
     }
     if (!err)
-        err = dmahal_common_alloc(nvme_adapter(n), BLOCK, 0, &b);
+        err = dmahal_common_alloc(nvme_adapter(n), c == D_POLL32 ? QD * BLOCK : BLOCK, 0, &b);
     per = err ? 0 : BLOCK / info.lba_size;
-    for (unsigned i = 0; !err && i < WARMUP + ios; i++) {
+    if (!err && c == D_POLL32) {
+        err = dmahal_qd(n, &b, per, &x, WARMUP, true);
+        i0 = irq_count("vfio", addr);
+        t0 = bench_now_ns();
+        if (!err)
+            err = dmahal_qd(n, &b, per, &x, ios, false);
+    }
+    for (unsigned i = 0; !err && c != D_POLL32 && i < WARMUP + ios; i++) {
         uint64_t blk = next_block(&x);
 
         if (i == WARMUP) {
@@ -745,12 +901,14 @@ static double ratio_median(enum contestant a, enum contestant b, unsigned n, dou
 
 static int report(unsigned reps)
 {
-    static const enum contestant pairs[][2] = {{D_POLL, K_IRQ},    {D_SPIN, K_IRQ},
-                                               {D_MSIX, K_IRQ},    {D_MSIX_LOCAL, K_IRQ},
-                                               {D_POLL, K_IOPOLL}, {D_SPIN, K_IOPOLL}};
+    static const enum contestant pairs[][2] = {
+        {D_POLL, K_IRQ},    {D_SPIN, K_IRQ},    {D_MSIX, K_IRQ},       {D_MSIX_LOCAL, K_IRQ},
+        {D_POLL, K_IOPOLL}, {D_SPIN, K_IOPOLL}, {D_POLL32, K_URING32}, {D_POLL32, K_IOPOLL32},
+        {K_URING32, K_IRQ}, {D_POLL32, D_POLL}};
 
-    printf("\n4 KiB random reads at QD 1 over %u MiB, %u reads per sample, %u rounds (medians)\n",
-           RANGE >> 20, ios, reps);
+    printf("\n4 KiB random reads at QD 1 (the *32 contestants: QD %u) over %u MiB, %u reads per "
+           "sample, %u rounds (medians)\n",
+           QD, RANGE >> 20, ios, reps);
     printf("  %-18s %10s %10s %12s\n", "contestant", "IOPS", "us/read", "irqs/read");
     for (int c = 0; c < NCONT; c++) {
         double iops;

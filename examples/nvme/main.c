@@ -2,7 +2,10 @@
 /*
  * main.c - drives an NVMe controller through the example driver: identifies it, then writes
  * patterns and reads them back with transfers of one block, two pages (PRP2 as a data
- * pointer), 64 KiB and the largest the controller allows (PRP lists), checking every byte.
+ * pointer), 64 KiB and the largest the controller allows (PRP lists), checking every byte;
+ * then does so with up to a queue's worth of 8 KiB transfers in flight at once (nvme_submit,
+ * nvme_reap), every other one starting inside a page and so over three pages, each of those
+ * with a PRP list page of its own.
  *
  *   nvme_example [--poll | --irq] [--stream] [--hugepages] [PLATFORM [DEVICE]]
  *   nvme_example vfio 0000:00:05.0        QEMU's nvme bound to vfio-pci
@@ -16,7 +19,8 @@
  * straight from and into malloc'd memory (nvme_io_mem: streaming maps, which dmahal bounces
  * where the controller cannot reach the memory in place); --hugepages does so with a hugepage
  * of the program's own (mmap MAP_HUGETLB), registered with dmahal_register, which the
- * controller reaches in place. Exits 0 when every check passed.
+ * controller reaches in place (the queued transfers too, through nvme_submit_mem). Exits 0
+ * when every check passed.
  */
 #include "nvme_driver.h"
 
@@ -140,6 +144,87 @@ static int streams(struct nvme *n, const struct nvme_info *info, unsigned char *
     return rc;
 }
 
+#define QBLK 8192u
+
+static unsigned char qpattern(size_t i, unsigned seed)
+{
+    return (unsigned char)((i >> 9) * 13 + i * 3 + seed);
+}
+
+/* Takes every command in flight back; -EIO unless each succeeded. */
+static int reap_all(struct nvme *n)
+{
+    struct nvme_done done[16];
+    int rc = 0;
+
+    while (nvme_inflight(n)) {
+        int got = nvme_reap(n, 1, done, 16);
+
+        if (got < 0)
+            return got;
+        for (int i = 0; i < got; i++)
+            if (done[i].rc)
+                rc = done[i].rc;
+    }
+    return rc;
+}
+
+/*
+ * Queued I/O: up to nvme_queue_depth() writes of QBLK bytes in flight at once (as many as
+ * the memory holds), every other one starting 512 bytes into a page (three pages: PRP2 points
+ * at the command's own PRP list), then as many reads back, checked. From and into @mem when not
+ * NULL (nvme_submit_mem: each mapped while it is in flight), else from the common buffer @buf.
+ */
+static int queued(struct nvme *n, const struct nvme_info *info, const struct dmahal_buf *buf,
+                  unsigned char *mem, const char *what)
+{
+    unsigned depth = nvme_queue_depth(n), count = depth;
+    unsigned char *base = mem ? mem : buf->va;
+    size_t room = mem ? info->max_transfer : buf->len, stride = QBLK + NVME_PAGE_SIZE;
+    uint32_t nb = QBLK / info->lba_size;
+    int rc = 0;
+
+    if ((size_t)count * stride > room)
+        count = (unsigned)(room / stride);
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        enum nvme_opcode op = pass ? NVME_CMD_READ : NVME_CMD_WRITE;
+
+        for (unsigned i = 0; i < count && !rc; i++) {
+            size_t off = (size_t)i * stride + (i & 1 ? 512 : 0);
+            uint64_t lba = 4096 + (uint64_t)i * nb;
+
+            if (!pass)
+                for (size_t k = 0; k < QBLK; k++)
+                    base[off + k] = qpattern(k, i);
+            else
+                memset(base + off, 0, QBLK);
+            rc = mem ? nvme_submit_mem(n, op, lba, nb, base + off, i)
+                     : nvme_submit(n, op, lba, nb, buf, off, i);
+        }
+        if (!rc)
+            rc = reap_all(n);
+        else
+            reap_all(n);
+    }
+    for (unsigned i = 0; i < count && !rc; i++) {
+        size_t off = (size_t)i * stride + (i & 1 ? 512 : 0);
+
+        for (size_t k = 0; k < QBLK && !rc; k++) {
+            if (base[off + k] != qpattern(k, i)) {
+                fprintf(stderr, "nvme_example: queued transfer %u: byte %zu reads %#x\n", i, k,
+                        base[off + k]);
+                rc = -EIO;
+            }
+        }
+    }
+    if (rc)
+        fprintf(stderr, "nvme_example: queued I/O with %s failed: %s\n", what, dmahal_strerror(rc));
+    else
+        printf("  %u transfers of %u bytes in flight at once (%s): written, read back, equal\n",
+               count, QBLK, what);
+    return rc;
+}
+
 #define HUGE (2u << 20)
 
 int main(int argc, char **argv)
@@ -216,9 +301,13 @@ int main(int argc, char **argv)
         rc = round_trip(n, &info, &buf, 0, 1024, info.max_transfer, 5);
     if (rc)
         fprintf(stderr, "nvme_example: I/O failed: %s\n", dmahal_strerror(rc));
+    if (!rc)
+        rc = queued(n, &info, &buf, NULL, "a common buffer");
     if (!rc && stream) {
         heap = malloc(info.max_transfer + NVME_PAGE_SIZE);
         rc = heap ? streams(n, &info, heap, "malloc'd memory") : -ENOMEM;
+        if (!rc)
+            rc = queued(n, &info, NULL, heap, "malloc'd memory");
     }
     if (!rc && hugepages) {
         huge = mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB,
@@ -231,6 +320,8 @@ int main(int argc, char **argv)
         } else {
             registered = true;
             rc = streams(n, &info, huge, "a registered hugepage");
+            if (!rc)
+                rc = queued(n, &info, NULL, huge, "a registered hugepage");
         }
     }
 out:

@@ -76,15 +76,29 @@ struct queue {
     uint16_t qid, depth;
     uint16_t sq_tail, cq_head, cid;
     uint8_t phase; /* the phase bit of entries not yet consumed */
+    bool unrung;   /* entries written since the last SQ tail doorbell */
     uint64_t sq_db, cq_db;
+};
+
+/* A command on the I/O queue, from nvme_submit to its completion; its command identifier is
+ * its index. */
+struct slot {
+    bool busy;
+    uint8_t op;
+    uint64_t tag;
+    uint64_t seq;           /* submission order: the oldest is named when none completes */
+    struct dmahal_sgl *sgl; /* caller memory mapped for it (nvme_submit_mem), else NULL */
+    struct dmahal_buf list; /* its PRP list page, allocated the first time it needs one */
 };
 
 struct nvme {
     struct dmahal_device *dev;
     struct dmahal_adapter *adapter;
     struct queue admin, io;
-    struct dmahal_buf ident;    /* one page for Identify data */
-    struct dmahal_buf prp_list; /* one page: the PRP list of the command in flight */
+    struct dmahal_buf ident; /* one page for Identify data */
+    struct slot slots[IO_DEPTH_MAX];
+    unsigned inflight; /* busy slots */
+    uint64_t seq;
     uint64_t cap;
     bool cq_created, sq_created;
     bool broken;    /* a command timed out: its completion may still land, stop issuing */
@@ -94,6 +108,7 @@ struct nvme {
     struct nvme_info info;
 };
 
+static void abandon_maps(struct nvme *n);
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -240,14 +255,15 @@ static const char *opcode_name(const struct queue *q, uint8_t op)
     }
 }
 
-/* Waits for the completion at the queue's head; returns it in @e or a negative errno. */
-static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e)
+/* Waits until the entry at the queue's head is the controller's (its phase bit flipped); the
+ * wait started at @start. @cid names the command waited for in a message (the oldest in
+ * flight). 0, or a negative errno: -ETIMEDOUT, or -EIO for a controller fatal status. */
+static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t start)
 {
     volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
     bool spin = n->spin && q == &n->io;
     unsigned every = spin ? NVME_SPIN_CLOCK : NVME_POLL_CLOCK_FIRST, left = every;
     enum poll_pace pace = PACE_SPIN;
-    uint64_t start = now_ns();
 
     for (unsigned looks = 1;; looks++) {
         uint32_t dw3 = slot->dw3;
@@ -299,6 +315,15 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
     }
     /* The phase bit is read first; the rest of the entry only after it (an acquire). */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return 0;
+}
+
+/* Takes the entry at the queue's head (the controller's, wait_head said) into @e and moves
+ * the head on; the controller learns of it at the next ring_cq. */
+static void take_head(struct queue *q, struct cqe *e)
+{
+    volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
+
     e->dw0 = slot->dw0;
     e->dw1 = slot->dw1;
     e->dw2 = slot->dw2;
@@ -307,7 +332,32 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
         q->cq_head = 0;
         q->phase ^= 1u;
     }
+}
+
+static bool head_ready(const struct queue *q)
+{
+    const volatile struct cqe *slot = (const volatile struct cqe *)q->cq.va + q->cq_head;
+    bool ready = ((slot->dw3 >> 16) & 1u) == q->phase;
+
+    if (ready)
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return ready;
+}
+
+static void ring_cq(struct nvme *n, struct queue *q)
+{
     dmahal_mmio_write32(n->dev, 0, q->cq_db, q->cq_head);
+}
+
+/* Waits for the completion at the admin queue's head; returns it in @e or a negative errno. */
+static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e)
+{
+    int rc = wait_head(n, q, cid, now_ns());
+
+    if (rc)
+        return rc;
+    take_head(q, e);
+    ring_cq(n, q);
     if ((e->dw3 & 0xffff) != cid || (e->dw2 >> 16) != q->qid) {
         n->broken = true;
         say("completion for command %u of queue %u, expected command %u of queue %u",
@@ -317,41 +367,63 @@ static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e
     return 0;
 }
 
-/* Submits one command and waits for its completion. @status receives the status field. */
+static int refuse_broken(const struct queue *q, uint8_t op)
+{
+    say("%s refused: an earlier command timed out, the controller needs a reset",
+        opcode_name(q, op));
+    return -EIO;
+}
+
+/* Tells the controller of the entries written up to the queue's tail. */
+static void ring_sq(struct nvme *n, struct queue *q)
+{
+    /* The entries must be in memory before the controller learns of them (a release). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    dmahal_mmio_write32(n->dev, 0, q->sq_db, q->sq_tail);
+    q->unrung = false;
+}
+
+/* Writes @cmd at the queue's tail as command @cid; ring_sq tells the controller. */
+static void sq_write(struct queue *q, struct sqe *cmd, uint16_t cid)
+{
+    cmd->cdw0 = (cmd->cdw0 & 0xffu) | (uint32_t)cid << 16;
+    memcpy((struct sqe *)q->sq.va + q->sq_tail, cmd, sizeof(*cmd));
+    if (++q->sq_tail == q->depth)
+        q->sq_tail = 0;
+    q->unrung = true;
+}
+
+/* The status field of a completion: 0, or -EIO (and a message) when it says failure. */
+static int status_rc(const struct queue *q, uint8_t op, uint16_t st)
+{
+    if (!(st & 0x7ff))
+        return 0;
+    say("%s failed on queue %u: status %#x (%s; type %u, code %#x%s)", opcode_name(q, op), q->qid,
+        st, nvme_status_name(st), NVME_STATUS_SCT(st), NVME_STATUS_SC(st),
+        NVME_STATUS_DNR(st) ? ", do not retry" : "");
+    return -EIO;
+}
+
+/* Submits one admin command and waits for its completion. @status receives the status. */
 static int submit(struct nvme *n, struct queue *q, struct sqe *cmd, uint32_t *dw0, uint16_t *status)
 {
     uint8_t op = (uint8_t)cmd->cdw0;
-    uint16_t cid = q->cid++, st;
+    uint16_t cid = q->cid++;
     struct cqe e;
     int rc;
 
     *status = 0;
-    if (n->broken) {
-        say("%s refused: an earlier command timed out, the controller needs a reset",
-            opcode_name(q, op));
-        return -EIO;
-    }
-    cmd->cdw0 = op | (uint32_t)cid << 16;
-    memcpy((struct sqe *)q->sq.va + q->sq_tail, cmd, sizeof(*cmd));
-    if (++q->sq_tail == q->depth)
-        q->sq_tail = 0;
-    /* The entry must be in memory before the controller learns of it (a release). */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    dmahal_mmio_write32(n->dev, 0, q->sq_db, q->sq_tail);
+    if (n->broken)
+        return refuse_broken(q, op);
+    sq_write(q, cmd, cid);
+    ring_sq(n, q);
     rc = wait_cqe(n, q, cid, &e);
     if (rc)
         return rc;
-    st = (uint16_t)(e.dw3 >> 17);
-    *status = st;
+    *status = (uint16_t)(e.dw3 >> 17);
     if (dw0)
         *dw0 = e.dw0;
-    if (st & 0x7ff) {
-        say("%s failed on queue %u: status %#x (%s; type %u, code %#x%s)", opcode_name(q, op),
-            q->qid, st, nvme_status_name(st), NVME_STATUS_SCT(st), NVME_STATUS_SC(st),
-            NVME_STATUS_DNR(st) ? ", do not retry" : "");
-        return -EIO;
-    }
-    return 0;
+    return status_rc(q, op, *status);
 }
 
 static int admin(struct nvme *n, struct sqe *cmd)
@@ -541,8 +613,9 @@ static void release(struct nvme *n)
 {
     queue_free(n, &n->io);
     queue_free(n, &n->admin);
-    if (n->prp_list.va)
-        dmahal_common_free(n->adapter, &n->prp_list);
+    for (unsigned i = 0; i < IO_DEPTH_MAX; i++)
+        if (n->slots[i].list.va)
+            dmahal_common_free(n->adapter, &n->slots[i].list);
     if (n->ident.va)
         dmahal_common_free(n->adapter, &n->ident);
     dmahal_adapter_put(n->adapter);
@@ -614,7 +687,8 @@ int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out
     rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->ident);
     if (rc)
         goto err_release;
-    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->prp_list);
+    /* The first command's PRP list page now; the others' when they first need one. */
+    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->slots[0].list);
     if (rc)
         goto err_release;
     rc = enable(n);
@@ -666,6 +740,9 @@ void nvme_close(struct nvme *n)
     dmahal_mmio_write32(n->dev, 0, REG_CC, 0);
     if (n->irq)
         dmahal_irq_disable(n->dev);
+    /* Caller memory of commands still in flight goes back to the caller whatever the
+     * controller does: unmapped, a late access faults (behind an IOMMU) instead of landing. */
+    abandon_maps(n);
     if (wait_ready(n, false) == 0)
         release(n);
     free(n);
@@ -706,15 +783,17 @@ struct dmahal_adapter *nvme_adapter(const struct nvme *n)
  * starts inside a page, every element but the last ends on one, so the pages of the transfer
  * are the first element's pages and then each later element's, page by page.
  */
-static int build_prps(struct nvme *n, const struct dmahal_sgl *sgl, struct sqe *cmd)
+static int build_prps(struct nvme *n, const struct dmahal_sgl *sgl, struct dmahal_buf *list_buf,
+                      struct sqe *cmd)
 {
-    uint64_t *list = n->prp_list.va, page = NVME_PAGE_SIZE;
-    size_t npages = 0;
+    uint64_t page = NVME_PAGE_SIZE, *list;
+    size_t npages = 0, at = 0;
 
     if (sgl->seg[0].la & 3) { /* PRP entries carry dword-aligned offsets only */
         say("data at %#" PRIx64 " is not dword-aligned", sgl->seg[0].la);
         return -EINVAL;
     }
+    /* First the rule and the count of pages after PRP1's, then the entries. */
     for (unsigned i = 0; i < sgl->nseg; i++) {
         uint64_t la = sgl->seg[i].la, end = la + sgl->seg[i].len;
         /* The first page is PRP1's; later elements start on a page. */
@@ -725,18 +804,34 @@ static int build_prps(struct nvme *n, const struct dmahal_sgl *sgl, struct sqe *
                 sgl->seg[i].len);
             return -EINVAL;
         }
-        for (; p < end; p += page) {
-            if (npages == PRP_LIST_ENTRIES) {
-                say("%u elements from %#" PRIx64 " need more than one PRP list", sgl->nseg,
-                    sgl->seg[0].la);
-                return -E2BIG;
-            }
-            list[npages++] = p;
-        }
+        if (end > p)
+            npages += (size_t)((end - p + page - 1) / page);
+    }
+    if (npages > PRP_LIST_ENTRIES) {
+        say("%u elements from %#" PRIx64 " need more than one PRP list", sgl->nseg, sgl->seg[0].la);
+        return -E2BIG;
     }
     cmd->prp1 = sgl->seg[0].la;
-    /* The second and last page goes in PRP2 itself; more need the list. */
-    cmd->prp2 = npages == 0 ? 0 : npages == 1 ? list[0] : n->prp_list.la;
+    if (npages <= 1) {
+        /* The second and last page goes in PRP2 itself. */
+        cmd->prp2 =
+            npages ? (sgl->nseg > 1 ? sgl->seg[1].la : (sgl->seg[0].la & ~(page - 1)) + page) : 0;
+        return 0;
+    }
+    if (!list_buf->va) {
+        int rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, list_buf);
+
+        if (rc)
+            return rc;
+    }
+    list = list_buf->va;
+    for (unsigned i = 0; i < sgl->nseg; i++) {
+        uint64_t la = sgl->seg[i].la, end = la + sgl->seg[i].len;
+
+        for (uint64_t p = i ? la : (la & ~(page - 1)) + page; p < end; p += page)
+            list[at++] = p;
+    }
+    cmd->prp2 = list_buf->la;
     return 0;
 }
 
@@ -754,38 +849,185 @@ static int io_check(struct nvme *n, enum nvme_opcode op, uint32_t nblocks, size_
     return 0;
 }
 
-/* Issues the command for the data @sgl describes. */
-static int io_issue(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
-                    const struct dmahal_sgl *sgl, uint16_t *status)
+/* The oldest command in flight, named when none completes. */
+static uint16_t oldest_cid(const struct nvme *n)
+{
+    uint16_t cid = 0;
+    uint64_t seq = UINT64_MAX;
+
+    for (uint16_t i = 0; i < IO_DEPTH_MAX; i++) {
+        if (n->slots[i].busy && n->slots[i].seq < seq) {
+            seq = n->slots[i].seq;
+            cid = i;
+        }
+    }
+    return cid;
+}
+
+/* After a timeout the controller may still be at the commands in flight: their caller
+ * memory is unmapped now, so that a late access faults in the IOMMU instead of landing in
+ * memory the caller has reused. The slots stay busy: the driver is broken. */
+static void abandon_maps(struct nvme *n)
+{
+    for (unsigned i = 0; i < IO_DEPTH_MAX; i++) {
+        if (n->slots[i].sgl) {
+            dmahal_unmap(n->adapter, n->slots[i].sgl);
+            n->slots[i].sgl = NULL;
+        }
+    }
+}
+
+/* Queues the command for the data @sgl describes in a free slot; @mapped, if not NULL, is
+ * the caller memory's mapping, unmapped at completion. */
+static int io_start(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                    const struct dmahal_sgl *sgl, struct dmahal_sgl *mapped, uint64_t tag)
 {
     struct sqe cmd = {.cdw0 = op, .nsid = NSID};
-    uint16_t st = 0;
+    struct slot *s = NULL;
+    uint16_t cid = 0;
     int rc;
 
-    rc = build_prps(n, sgl, &cmd);
+    if (n->broken)
+        return refuse_broken(&n->io, (uint8_t)op);
+    if (n->inflight >= nvme_queue_depth(n))
+        return -EBUSY;
+    while (n->slots[cid].busy)
+        cid++;
+    s = &n->slots[cid];
+    rc = build_prps(n, sgl, &s->list, &cmd);
     if (rc)
         return rc;
     cmd.cdw10 = (uint32_t)lba;
     cmd.cdw11 = (uint32_t)(lba >> 32);
     cmd.cdw12 = nblocks - 1; /* 0's based */
-    rc = submit(n, &n->io, &cmd, NULL, &st);
-    if (status)
-        *status = st;
-    return rc;
+    *s = (struct slot){true, (uint8_t)op, tag, n->seq++, mapped, s->list};
+    n->inflight++;
+    sq_write(&n->io, &cmd, cid);
+    return 0;
 }
 
-int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
-            const struct dmahal_buf *buf, size_t off, uint16_t *status)
+/* Ends the command a completion names; fills @d. -EIO when it names none in flight. */
+static int io_end(struct nvme *n, const struct cqe *e, struct nvme_done *d)
 {
-    union {
-        struct dmahal_sgl sgl;
-        unsigned char room[sizeof(struct dmahal_sgl) + sizeof(struct dmahal_seg)];
-    } one;
+    uint16_t cid = (uint16_t)(e->dw3 & 0xffff), st = (uint16_t)(e->dw3 >> 17);
+    struct slot *s = cid < IO_DEPTH_MAX ? &n->slots[cid] : NULL;
+
+    if ((e->dw2 >> 16) != IO_QID || !s || !s->busy) {
+        n->broken = true;
+        say("completion for command %u of queue %u, which is not in flight on queue %u", cid,
+            e->dw2 >> 16, IO_QID);
+        return -EIO;
+    }
+    if (s->sgl)
+        dmahal_unmap(n->adapter, s->sgl);
+    s->sgl = NULL;
+    s->busy = false;
+    n->inflight--;
+    *d = (struct nvme_done){.tag = s->tag, .status = st, .rc = status_rc(&n->io, s->op, st)};
+    return 0;
+}
+
+unsigned nvme_queue_depth(const struct nvme *n)
+{
+    return n ? n->info.io_depth - 1 : 0;
+}
+
+unsigned nvme_inflight(const struct nvme *n)
+{
+    return n ? n->inflight : 0;
+}
+
+void nvme_ring(struct nvme *n)
+{
+    if (n && n->io.unrung)
+        ring_sq(n, &n->io);
+}
+
+int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max)
+{
+    struct queue *q = n ? &n->io : NULL;
+    uint64_t start = 0;
+    unsigned got = 0;
+    int rc = 0;
+
+    if (!n || !done || !max || min > max || min > n->inflight)
+        return -EINVAL;
+    if (q->unrung)
+        ring_sq(n, q);
+    while (got < max && n->inflight) {
+        struct cqe e;
+
+        if (!head_ready(q)) {
+            if (got >= min)
+                break;
+            if (!start)
+                start = now_ns();
+            rc = wait_head(n, q, oldest_cid(n), start);
+            if (rc)
+                break;
+        }
+        take_head(q, &e);
+        rc = io_end(n, &e, &done[got]);
+        if (rc)
+            break;
+        got++;
+    }
+    if (n->broken)
+        abandon_maps(n);
+    if (got)
+        ring_cq(n, q);
+    return got ? (int)got : rc;
+}
+
+/* The one-at-a-time calls wait for nothing else: -EBUSY while queued commands are in flight,
+ * checked before any memory is mapped. */
+static int refuse_queued(const struct nvme *n, enum nvme_opcode op)
+{
+    /* After a timeout its command stays in flight: the driver is broken, which says more. */
+    if (n->broken)
+        return refuse_broken(&n->io, (uint8_t)op);
+    if (!n->inflight)
+        return 0;
+    say("%s refused: %u command(s) of nvme_submit() in flight", opcode_name(&n->io, (uint8_t)op),
+        n->inflight);
+    return -EBUSY;
+}
+
+/* Runs one command alone: queued, then waited for. @mapped (if not NULL) is unmapped here
+ * when the command cannot be queued, else when it ends. */
+static int io_run(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                  const struct dmahal_sgl *sgl, struct dmahal_sgl *mapped, uint16_t *status)
+{
+    struct nvme_done d;
+    int rc;
+
+    rc = io_start(n, op, lba, nblocks, sgl, mapped, 0);
+    if (rc) {
+        if (mapped)
+            dmahal_unmap(n->adapter, mapped);
+        return rc;
+    }
+    rc = nvme_reap(n, 1, &d, 1);
+    if (rc < 0)
+        return rc;
+    if (status)
+        *status = d.status;
+    return d.rc;
+}
+
+/* A common buffer is one run for the device: a list of one element. */
+union one_seg {
+    struct dmahal_sgl sgl;
+    unsigned char room[sizeof(struct dmahal_sgl) + sizeof(struct dmahal_seg)];
+};
+
+/* Checks a common-buffer transfer and describes it in @one. */
+static int buf_sgl(struct nvme *n, enum nvme_opcode op, uint32_t nblocks,
+                   const struct dmahal_buf *buf, size_t off, union one_seg *one)
+{
     size_t len;
     int rc;
 
-    if (status)
-        *status = 0;
     if (!n || !buf || !buf->va)
         return -EINVAL;
     rc = io_check(n, op, nblocks, &len);
@@ -793,38 +1035,82 @@ int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
         return rc;
     if (off > buf->len || len > buf->len - off)
         return -EINVAL;
-    /* A common buffer is one run for the device: a list of one element. */
-    one.sgl.nseg = 1;
-    one.sgl.seg[0] = (struct dmahal_seg){buf->la + off, len};
-    return io_issue(n, op, lba, nblocks, &one.sgl, status);
+    one->sgl.nseg = 1;
+    one->sgl.seg[0] = (struct dmahal_seg){buf->la + off, len};
+    return 0;
+}
+
+/* Checks a transfer of caller memory and maps it. The adapter's virtual boundary is the PRP
+ * rule, so the list is one the PRPs can describe: pages the device reaches in place
+ * (scattered without an IOMMU, one run behind one), or, where the memory breaks the rule or
+ * is not dword-aligned, a bounce buffer. */
+static int mem_sgl(struct nvme *n, enum nvme_opcode op, uint32_t nblocks, void *data,
+                   struct dmahal_sgl **sgl)
+{
+    size_t len;
+    int rc;
+
+    if (!n || !data)
+        return -EINVAL;
+    rc = io_check(n, op, nblocks, &len);
+    if (rc)
+        return rc;
+    return dmahal_map(n->adapter, &(struct iovec){data, len}, 1,
+                      op == NVME_CMD_WRITE ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, 0, sgl);
+}
+
+int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+            const struct dmahal_buf *buf, size_t off, uint16_t *status)
+{
+    union one_seg one;
+    int rc;
+
+    if (status)
+        *status = 0;
+    rc = buf_sgl(n, op, nblocks, buf, off, &one);
+    if (!rc)
+        rc = refuse_queued(n, op);
+    return rc ? rc : io_run(n, op, lba, nblocks, &one.sgl, NULL, status);
 }
 
 int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
                 uint16_t *status)
 {
     struct dmahal_sgl *sgl;
-    size_t len;
     int rc;
 
     if (status)
         *status = 0;
-    if (!n || !data)
-        return -EINVAL;
-    rc = io_check(n, op, nblocks, &len);
+    if (n && (rc = refuse_queued(n, op)) != 0)
+        return rc;
+    rc = mem_sgl(n, op, nblocks, data, &sgl);
     if (rc)
         return rc;
-    /* The adapter's virtual boundary is the PRP rule, so the list is one the PRPs can
-     * describe: pages the device reaches in place (scattered without an IOMMU, one run
-     * behind one), or, where the memory breaks the rule or is not dword-aligned, a bounce
-     * buffer. */
-    rc = dmahal_map(n->adapter, &(struct iovec){data, len}, 1,
-                    op == NVME_CMD_WRITE ? DMAHAL_TO_DEVICE : DMAHAL_FROM_DEVICE, 0, &sgl);
+    /* Unmapped at completion, at once after a timeout (abandon_maps), or by io_run when the
+     * command is not queued. */
+    return io_run(n, op, lba, nblocks, sgl, sgl, status);
+}
+
+int nvme_submit(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                const struct dmahal_buf *buf, size_t off, uint64_t tag)
+{
+    union one_seg one;
+    int rc = buf_sgl(n, op, nblocks, buf, off, &one);
+
+    return rc ? rc : io_start(n, op, lba, nblocks, &one.sgl, NULL, tag);
+}
+
+int nvme_submit_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
+                    uint64_t tag)
+{
+    struct dmahal_sgl *sgl;
+    int rc = mem_sgl(n, op, nblocks, data, &sgl);
+
     if (rc)
         return rc;
-    rc = io_issue(n, op, lba, nblocks, sgl, status);
-    /* After a timeout the controller may still be at it: unmapped, its late access faults in
-     * the IOMMU instead of landing in memory the caller has reused. */
-    dmahal_unmap(n->adapter, sgl);
+    rc = io_start(n, op, lba, nblocks, sgl, sgl, tag);
+    if (rc)
+        dmahal_unmap(n->adapter, sgl);
     return rc;
 }
 

@@ -151,7 +151,7 @@ struct dmahal_adapter *nvme_adapter(const struct nvme *n);
  *         outside @p buf or a data address that is not dword-aligned; -E2BIG above
  *         max_transfer; -EIO if the controller completed the command with an error status
  *         (the message names it) or the driver is unusable after an earlier timeout;
- *         -ETIMEDOUT.
+ *         -EBUSY while commands of nvme_submit() are in flight; -ETIMEDOUT.
  */
 int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
             const struct dmahal_buf *buf, size_t off, uint16_t *status);
@@ -168,6 +168,67 @@ int nvme_io(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
  */
 int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
                 uint16_t *status);
+
+/*
+ * Queued I/O: up to nvme_queue_depth() commands in flight on the I/O queue at once, each
+ * submitted with a tag of the caller's and given back with it by nvme_reap(), in the order
+ * the controller completes them. Submission only writes the command into the queue: the
+ * controller learns of what was written at the next nvme_reap() or nvme_ring(), with one
+ * doorbell write for all of it, as drivers batch submissions. nvme_io() and nvme_io_mem()
+ * refuse to run (-EBUSY) while any is in flight. One thread at a time per struct nvme.
+ */
+
+/** A command nvme_submit() or nvme_submit_mem() queued, as nvme_reap() gives it back. */
+struct nvme_done {
+    uint64_t tag;    /**< what the caller gave at submission */
+    uint16_t status; /**< the completion's status field: 0 for success (see NVME_STATUS_SC) */
+    int rc; /**< 0, or -EIO when the status says the command failed (the message names it) */
+};
+
+/** The most commands in flight at once: the I/O queue's depth less one. 0 for NULL. */
+unsigned nvme_queue_depth(const struct nvme *n);
+
+/** The commands submitted and not yet reaped. 0 for NULL. */
+unsigned nvme_inflight(const struct nvme *n);
+
+/**
+ * Queues a read or write of @p nblocks blocks at @p lba, to or from [@p off, @p off +
+ * nblocks * lba_size) of the common buffer @p buf; returns without waiting, and without
+ * telling the controller yet (nvme_reap() and nvme_ring() do). The buffer must stay
+ * allocated until nvme_reap() gives @p tag back.
+ * @return 0; as nvme_io() for bad arguments (-EINVAL, -E2BIG) and for a broken driver
+ *         (-EIO); -EBUSY when nvme_queue_depth() commands are in flight; -ENOMEM when a
+ *         PRP list page cannot be had.
+ */
+int nvme_submit(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                const struct dmahal_buf *buf, size_t off, uint64_t tag);
+
+/**
+ * As nvme_submit(), for the caller's own memory (as nvme_io_mem()): mapped here, unmapped
+ * when nvme_reap() gives @p tag back (for a read, the data is then in @p data). The memory
+ * must stay valid until then.
+ * @return as nvme_submit(); or what dmahal_map() returns.
+ */
+int nvme_submit_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
+                    uint64_t tag);
+
+/** Tells the controller of the commands submitted since the last nvme_reap() or nvme_ring(),
+ *  with one doorbell write. NULL does nothing. */
+void nvme_ring(struct nvme *n);
+
+/**
+ * Rings the submission doorbell if commands wait for it (as nvme_ring()), then takes
+ * completed commands: up to @p max into @p done, waiting (by polling, or for the I/O
+ * queue's interrupt with NVME_OPEN_IRQ) until at least @p min have completed; @p min 0 never
+ * waits. A command the controller failed comes back with its status and rc -EIO; the call
+ * itself succeeds. Each wait is bounded by NVME_CMD_TIMEOUT_MS: a controller that completes
+ * nothing for that long makes the driver unusable (as nvme_io()'s timeout does), and the
+ * memory of every command in flight is unmapped, so that the caller may reuse it.
+ * @return the number taken (0 to @p max); -EINVAL for NULL @p n or @p done, @p max 0,
+ *         @p min above @p max or above nvme_inflight(); when none was taken: -ETIMEDOUT,
+ *         -EIO (controller fatal status, or a completion for no command in flight).
+ */
+int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max);
 
 /** Names a completion status field ("success", "LBA out of range", ...); never NULL. */
 const char *nvme_status_name(uint16_t status);

@@ -242,7 +242,8 @@ fi
 boot() {
     local qpid last=-1 size idle=0 stall=$((test_timeout + 60))
 
-    timeout --kill-after=10 "$timeout_s" "$qemu" "${qemu_args[@]}" </dev/null >"$log" 2>&1 &
+    : >"$log" # there before --verbose's tail opens it
+    timeout --kill-after=10 "$timeout_s" "$qemu" "${qemu_args[@]}" </dev/null >>"$log" 2>&1 &
     qpid=$!
     [ $verbose = 1 ] && tail -n +1 -f --pid="$qpid" "$log" &
     while kill -0 "$qpid" 2>/dev/null; do
