@@ -260,13 +260,15 @@ static const char *opcode_name(const struct queue *q, uint8_t op)
  * flight). 0, or a negative errno: -ETIMEDOUT, or -EIO for a controller fatal status. */
 static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t start)
 {
-    volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
+    struct cqe *slot = (struct cqe *)q->cq.va + q->cq_head;
     bool spin = n->spin && q == &n->io;
     unsigned every = spin ? NVME_SPIN_CLOCK : NVME_POLL_CLOCK_FIRST, left = every;
     enum poll_pace pace = PACE_SPIN;
 
     for (unsigned looks = 1;; looks++) {
-        uint32_t dw3 = slot->dw3;
+        /* The controller writes the entry while the driver looks: an atomic load, whose
+         * acquire orders the reads of the rest of the entry (and of the data) after it. */
+        uint32_t dw3 = __atomic_load_n(&slot->dw3, __ATOMIC_ACQUIRE);
         uint64_t t;
 
         if (((dw3 >> 16) & 1u) == q->phase)
@@ -313,8 +315,6 @@ static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t sta
         }
         left = every;
     }
-    /* The phase bit is read first; the rest of the entry only after it (an acquire). */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return 0;
 }
 
@@ -322,7 +322,7 @@ static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t sta
  * the head on; the controller learns of it at the next ring_cq. */
 static void take_head(struct queue *q, struct cqe *e)
 {
-    volatile struct cqe *slot = (volatile struct cqe *)q->cq.va + q->cq_head;
+    const struct cqe *slot = (const struct cqe *)q->cq.va + q->cq_head;
 
     e->dw0 = slot->dw0;
     e->dw1 = slot->dw1;
@@ -336,12 +336,9 @@ static void take_head(struct queue *q, struct cqe *e)
 
 static bool head_ready(const struct queue *q)
 {
-    const volatile struct cqe *slot = (const volatile struct cqe *)q->cq.va + q->cq_head;
-    bool ready = ((slot->dw3 >> 16) & 1u) == q->phase;
+    const struct cqe *slot = (const struct cqe *)q->cq.va + q->cq_head;
 
-    if (ready)
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return ready;
+    return ((__atomic_load_n(&slot->dw3, __ATOMIC_ACQUIRE) >> 16) & 1u) == q->phase;
 }
 
 static void ring_cq(struct nvme *n, struct queue *q)

@@ -10,43 +10,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "nvme/nvme_driver.h"
-#include "test.h"
+#include "nvme_drv_rig.h"
 
 static const char *const machines[] = {
     "sim", "sim:iommu=on", "sim:coherent=no", "sim:ram=4G-64G", "sim:iommu=on,coherent=no",
 };
-
-struct ctx {
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct nvme *n;
-    struct nvme_info info;
-};
-
-static void up(struct ctx *c, const char *spec)
-{
-    memset(c, 0, sizeof(*c));
-    CHECK_OK(dmahal_platform_open(spec, &c->p));
-    CHECK_OK(dmahal_verify_enable(c->p, DMAHAL_VERIFY_COUNT, NULL, NULL));
-    CHECK_OK(dmahal_device_open(c->p, "nvme:size=64M,serial=dmahal0", &c->d));
-    CHECK_OK(nvme_open(c->d, &c->n));
-    CHECK_OK(nvme_identify(c->n, &c->info));
-}
-
-static void down(struct ctx *c)
-{
-    nvme_close(c->n);
-    dmahal_device_close(c->d);
-    CHECK_EQ(dmahal_verify_count(c->p, 0), 0);
-    dmahal_platform_close(c->p);
-}
-
-static void fill(unsigned char *b, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++)
-        b[i] = (unsigned char)(seed * 31 + i * 7 + (i >> 9));
-}
 
 TEST(identify_as_qemu)
 {
@@ -289,60 +257,4 @@ TEST(queued_io_errors)
     CHECK_OK(dmahal_common_free(nvme_adapter(c.n), &buf));
     down(&c);
     free(mem);
-}
-
-/* Closing with commands in flight: the controller is stopped, their caller memory unmapped,
- * nothing leaks (down() checks the verifier's count, the sanitizers the memory). */
-TEST(close_with_queued_io)
-{
-    unsigned char *mem;
-    struct ctx c;
-
-    up(&c, "sim:iommu=on,time=threads");
-    CHECK_EQ(posix_memalign((void **)&mem, 4096, 16 * 4096), 0);
-    for (unsigned i = 0; i < 16; i++)
-        CHECK_OK(nvme_submit_mem(c.n, NVME_CMD_READ, 8u * i, 8, mem + (size_t)i * 4096, i));
-    down(&c);
-    free(mem);
-}
-
-/* Queued I/O with the controller on its own thread, waiting on the queue's interrupt: what
- * completes while the driver submits is reaped as it comes. */
-TEST(queued_io_threads_irq)
-{
-    struct dmahal_platform *p;
-    struct dmahal_device *d;
-    struct dmahal_buf buf;
-    struct nvme *n;
-    bool seen[256];
-    unsigned submitted = 0, reaped = 0;
-
-    CHECK_OK(dmahal_platform_open("sim:time=threads", &p));
-    CHECK_OK(dmahal_device_open(p, "nvme:size=64M,latency=20000", &d));
-    CHECK_OK(nvme_open_flags(d, NVME_OPEN_IRQ, &n));
-    CHECK_OK(dmahal_common_alloc(nvme_adapter(n), 256 * 512, 0, &buf));
-    memset(seen, 0, sizeof(seen));
-    while (reaped < 256) {
-        struct nvme_done done[16];
-        int got;
-
-        while (submitted < 256 && nvme_inflight(n) < 32) {
-            CHECK_OK(
-                nvme_submit(n, NVME_CMD_READ, submitted, 1, &buf, submitted * 512u, submitted));
-            submitted++;
-        }
-        got = nvme_reap(n, 1, done, 16);
-        CHECK_GE(got, 1);
-        for (int i = 0; i < got; i++) {
-            CHECK_LT_U(done[i].tag, 256);
-            CHECK(!seen[done[i].tag]);
-            seen[done[i].tag] = true;
-            CHECK_EQ(done[i].rc, 0);
-        }
-        reaped += (unsigned)got;
-    }
-    CHECK_OK(dmahal_common_free(nvme_adapter(n), &buf));
-    nvme_close(n);
-    dmahal_device_close(d);
-    dmahal_platform_close(p);
 }

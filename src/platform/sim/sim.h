@@ -13,6 +13,7 @@
 #define SIM_MAX_RAM        16
 #define SIM_IOVA_BITS      48 /* the IO page table's reach, as a 4-level VT-d table */
 #define SIM_SHADOW_BUCKETS 256
+#define SIM_POSTED_MAX     64 /* device writes up to this size land word by word (sim.c) */
 
 struct sim_ram {
     uint64_t start, end; /* [start, end) physical */
