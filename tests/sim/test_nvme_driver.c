@@ -258,3 +258,10 @@ TEST(queued_io_errors)
     down(&c);
     free(mem);
 }
+
+/* The random mix of queued I/O (nvme_drv_rig.h) on every machine. */
+TEST(queued_random_mix)
+{
+    for (size_t m = 0; m < sizeof(machines) / sizeof(machines[0]); m++)
+        queued_mix(machines[m], 0x9e3779b97f4a7c15ull + m, 1500);
+}

@@ -64,3 +64,11 @@ TEST(queued_io_threads_irq)
     dmahal_device_close(d);
     dmahal_platform_close(p);
 }
+
+/* The random mix of queued I/O with the controller on its own thread, with and without an
+ * IOMMU: completions land while the driver submits and checks. */
+TEST(queued_random_mix_threads)
+{
+    queued_mix("sim:time=threads", 7, 600);
+    queued_mix("sim:iommu=on,time=threads,coherent=no", 8, 600);
+}
