@@ -84,6 +84,7 @@ struct queue {
  * its index. */
 struct slot {
     bool busy;
+    bool abandoned; /* in flight when the driver broke: its data is not the caller's to trust */
     uint8_t op;
     uint64_t tag;
     uint64_t seq;           /* submission order: the oldest is named when none completes */
@@ -867,6 +868,7 @@ static uint16_t oldest_cid(const struct nvme *n)
 static void abandon_maps(struct nvme *n)
 {
     for (unsigned i = 0; i < IO_DEPTH_MAX; i++) {
+        n->slots[i].abandoned = n->slots[i].busy;
         if (n->slots[i].sgl) {
             dmahal_unmap(n->adapter, n->slots[i].sgl);
             n->slots[i].sgl = NULL;
@@ -897,7 +899,7 @@ static int io_start(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t 
     cmd.cdw10 = (uint32_t)lba;
     cmd.cdw11 = (uint32_t)(lba >> 32);
     cmd.cdw12 = nblocks - 1; /* 0's based */
-    *s = (struct slot){true, (uint8_t)op, tag, n->seq++, mapped, s->list};
+    *s = (struct slot){true, false, (uint8_t)op, tag, n->seq++, mapped, s->list};
     n->inflight++;
     sq_write(&n->io, &cmd, cid);
     return 0;
@@ -921,6 +923,12 @@ static int io_end(struct nvme *n, const struct cqe *e, struct nvme_done *d)
     s->busy = false;
     n->inflight--;
     *d = (struct nvme_done){.tag = s->tag, .status = st, .rc = status_rc(&n->io, s->op, st)};
+    if (s->abandoned && !d->rc) {
+        say("%s (command %u) completed after the driver gave it up: its data is lost",
+            opcode_name(&n->io, s->op), cid);
+        d->rc = -EIO;
+    }
+    s->abandoned = false;
     return 0;
 }
 
@@ -957,6 +965,11 @@ int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max
         if (!head_ready(q)) {
             if (got >= min)
                 break;
+            if (n->broken) { /* no more waiting on a controller that stopped answering */
+                say("waiting refused: an earlier command timed out, the controller needs a reset");
+                rc = -EIO;
+                break;
+            }
             if (!start)
                 start = now_ns();
             rc = wait_head(n, q, oldest_cid(n), start);

@@ -223,10 +223,13 @@ void nvme_ring(struct nvme *n);
  * waits. A command the controller failed comes back with its status and rc -EIO; the call
  * itself succeeds. Each wait is bounded by NVME_CMD_TIMEOUT_MS: a controller that completes
  * nothing for that long makes the driver unusable (as nvme_io()'s timeout does), and the
- * memory of every command in flight is unmapped, so that the caller may reuse it.
+ * memory of every command in flight is unmapped, so that the caller may reuse it; such a
+ * command that still completes later comes back with rc -EIO, and nothing is waited for
+ * again.
  * @return the number taken (0 to @p max); -EINVAL for NULL @p n or @p done, @p max 0,
  *         @p min above @p max or above nvme_inflight(); when none was taken: -ETIMEDOUT,
- *         -EIO (controller fatal status, or a completion for no command in flight).
+ *         -EIO (controller fatal status, a completion for no command in flight, or a driver
+ *         unusable after an earlier timeout).
  */
 int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max);
 

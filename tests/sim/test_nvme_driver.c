@@ -265,3 +265,38 @@ TEST(queued_random_mix)
     for (size_t m = 0; m < sizeof(machines) / sizeof(machines[0]); m++)
         queued_mix(machines[m], 0x9e3779b97f4a7c15ull + m, 1500);
 }
+
+/* A controller that stops answering with queued commands in flight: the wait ends after
+ * NVME_CMD_TIMEOUT_MS, the caller's memory is unmapped at once (no bounce page held, nothing
+ * left for the verifier to call a leak), and the driver then refuses to submit or wait. */
+TEST(queued_io_timeout)
+{
+    unsigned char *mem;
+    struct nvme_done done[4];
+    struct dmahal_buf buf;
+    struct ctx c;
+    struct timespec t0, t1;
+    double secs;
+
+    up(&c, "sim:ram=4G-64G"); /* no IOMMU and RAM out of a 32-bit reach: nothing special */
+    CHECK_EQ(posix_memalign((void **)&mem, 4096, 3 * 4096), 0);
+    CHECK_OK(dmahal_common_alloc(nvme_adapter(c.n), 4096, 0, &buf));
+    /* Disabled behind the driver's back, the controller drops its queues: nothing completes. */
+    dmahal_mmio_write32(c.d, 0, 0x14, 0);
+    CHECK_OK(nvme_submit_mem(c.n, NVME_CMD_READ, 0, 8, mem + 1, 1)); /* bounced: odd address */
+    CHECK_OK(nvme_submit(c.n, NVME_CMD_READ, 8, 8, &buf, 0, 2));
+    CHECK_GT(dmahal_adapter_map_registers_in_use(nvme_adapter(c.n)), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_ERR(nvme_reap(c.n, 1, done, 4), -ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(secs >= NVME_CMD_TIMEOUT_MS / 1000.0 && secs < NVME_CMD_TIMEOUT_MS / 1000.0 + 5);
+    CHECK_EQ(dmahal_adapter_map_registers_in_use(nvme_adapter(c.n)), 0);
+    CHECK_EQ(nvme_inflight(c.n), 2);
+    CHECK_ERR(nvme_reap(c.n, 1, done, 4), -EIO); /* at once: no second wait */
+    CHECK_ERR(nvme_submit(c.n, NVME_CMD_READ, 0, 8, &buf, 0, 3), -EIO);
+    CHECK_ERR(nvme_io(c.n, NVME_CMD_READ, 0, 8, &buf, 0, NULL), -EIO);
+    CHECK_OK(dmahal_common_free(nvme_adapter(c.n), &buf));
+    down(&c);
+    free(mem);
+}
