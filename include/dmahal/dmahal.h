@@ -824,7 +824,13 @@ int dmahal_common_sync(struct dmahal_adapter *a, const struct dmahal_buf *b, siz
  */
 int dmahal_dev_read(struct dmahal_device *d, dmahal_addr_t la, void *dst, size_t len);
 
-/** Writes device-visible memory as the device would (a DMA write); as dmahal_dev_read. */
+/**
+ * Writes device-visible memory as the device would (a DMA write); as dmahal_dev_read. On the
+ * sim, a write of at most 64 bytes to a 4-byte-aligned address, a multiple of 4 long, lands
+ * one 32-bit word at a time in address order, each a release store, as a posted write does
+ * on hardware: a driver that polls the last word (a completion's phase bit) with an acquire
+ * load sees the words before it and the device's earlier writes, on every thread.
+ */
 int dmahal_dev_write(struct dmahal_device *d, dmahal_addr_t la, const void *src, size_t len);
 
 /**
