@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,8 @@
 #define ADM_DELETE_CQ  0x04
 #define ADM_CREATE_CQ  0x05
 #define ADM_IDENTIFY   0x06
+#define ADM_SET_FEAT   0x09
+#define FEAT_NQUEUES   0x07
 #define CNS_NAMESPACE  0x00
 #define CNS_CONTROLLER 0x01
 
@@ -49,7 +52,6 @@
 #define CQE_SIZE         16u
 #define ADMIN_DEPTH      (NVME_PAGE_SIZE / SQE_SIZE) /* one page of admin SQ entries */
 #define IO_DEPTH_MAX     (NVME_PAGE_SIZE / SQE_SIZE)
-#define IO_QID           1u
 #define NSID             1u
 #define PRP_LIST_ENTRIES (NVME_PAGE_SIZE / 8u) /* one list page, never chained */
 
@@ -92,24 +94,32 @@ struct slot {
     struct dmahal_buf list; /* its PRP list page, allocated the first time it needs one */
 };
 
-struct nvme {
-    struct dmahal_device *dev;
-    struct dmahal_adapter *adapter;
-    struct queue admin, io;
-    struct dmahal_buf ident; /* one page for Identify data */
+/* An I/O queue pair and the commands on it: one thread's at a time. */
+struct ioq {
+    struct queue q;
     struct slot slots[IO_DEPTH_MAX];
     unsigned inflight; /* busy slots */
     uint64_t seq;
-    uint64_t cap;
+    unsigned iv; /* its interrupt vector */
     bool cq_created, sq_created;
-    bool broken;    /* a command timed out: its completion may still land, stop issuing */
-    int irq;        /* enum dmahal_irq_type the I/O queue completes on; 0: polled */
-    bool spin;      /* NVME_OPEN_SPIN: the I/O queue polled without pauses */
-    unsigned io_iv; /* the I/O queue's interrupt vector */
+};
+
+struct nvme {
+    struct dmahal_device *dev;
+    struct dmahal_adapter *adapter;
+    struct queue admin;
+    struct ioq io[NVME_MAX_IO_QUEUES];
+    unsigned nq;             /* I/O queue pairs */
+    struct dmahal_buf ident; /* one page for Identify data */
+    uint64_t cap;
+    atomic_bool broken; /* a command timed out: its completion may still land, stop issuing */
+    int irq;            /* enum dmahal_irq_type the I/O queues complete on; 0: polled */
+    bool spin;          /* NVME_OPEN_SPIN: the I/O queues polled without pauses */
+    bool shared_line;   /* several queues on one vector (INTx): waits are kept short */
     struct nvme_info info;
 };
 
-static void abandon_maps(struct nvme *n);
+static void abandon_maps(struct ioq *io, struct nvme *n);
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -257,12 +267,14 @@ static const char *opcode_name(const struct queue *q, uint8_t op)
 }
 
 /* Waits until the entry at the queue's head is the controller's (its phase bit flipped); the
- * wait started at @start. @cid names the command waited for in a message (the oldest in
- * flight). 0, or a negative errno: -ETIMEDOUT, or -EIO for a controller fatal status. */
-static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t start)
+ * wait started at @start. @io is the I/O queue pair @q belongs to, NULL for the admin queue.
+ * @cid names the command waited for in a message (the oldest in flight). 0, or a negative
+ * errno: -ETIMEDOUT, or -EIO for a controller fatal status. */
+static int wait_head(struct nvme *n, struct queue *q, const struct ioq *io, uint16_t cid,
+                     uint64_t start)
 {
     struct cqe *slot = (struct cqe *)q->cq.va + q->cq_head;
-    bool spin = n->spin && q == &n->io;
+    bool spin = n->spin && io;
     unsigned every = spin ? NVME_SPIN_CLOCK : NVME_POLL_CLOCK_FIRST, left = every;
     enum poll_pace pace = PACE_SPIN;
 
@@ -274,13 +286,19 @@ static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t sta
 
         if (((dw3 >> 16) & 1u) == q->phase)
             break;
-        if (n->irq && q == &n->io) {
+        if (n->irq && io) {
             /* Sleep until the queue's vector fires, then look again: an event may be an
              * earlier completion's, already consumed. INTx is unmasked at once; it fires again
              * while entries stay unconsumed, which the loop also absorbs. */
             int ms =
                 (int)(((uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u - (now_ns() - start)) / 1000000u);
-            int rc = dmahal_irq_wait(n->dev, n->io_iv, ms > 0 ? ms : 0);
+            int rc;
+
+            /* A line shared by queues that other threads drain: another thread may take
+             * this queue's event, so look again every millisecond. */
+            if (n->shared_line && ms > 1)
+                ms = 1;
+            rc = dmahal_irq_wait(n->dev, io->iv, ms > 0 ? ms : 0);
 
             if (n->irq == DMAHAL_IRQ_INTX)
                 dmahal_irq_unmask(n->dev, 0);
@@ -296,7 +314,7 @@ static int wait_head(struct nvme *n, struct queue *q, uint16_t cid, uint64_t sta
         if (t - start > (uint64_t)NVME_CMD_TIMEOUT_MS * 1000000u) {
             uint32_t csts = dmahal_mmio_read32(n->dev, 0, REG_CSTS);
 
-            n->broken = true;
+            atomic_store(&n->broken, true);
             if (csts & CSTS_CFS && csts != UINT32_MAX) {
                 say("controller fatal status (CSTS.CFS) waiting for command %u on queue %u", cid,
                     q->qid);
@@ -350,14 +368,14 @@ static void ring_cq(struct nvme *n, struct queue *q)
 /* Waits for the completion at the admin queue's head; returns it in @e or a negative errno. */
 static int wait_cqe(struct nvme *n, struct queue *q, uint16_t cid, struct cqe *e)
 {
-    int rc = wait_head(n, q, cid, now_ns());
+    int rc = wait_head(n, q, NULL, cid, now_ns());
 
     if (rc)
         return rc;
     take_head(q, e);
     ring_cq(n, q);
     if ((e->dw3 & 0xffff) != cid || (e->dw2 >> 16) != q->qid) {
-        n->broken = true;
+        atomic_store(&n->broken, true);
         say("completion for command %u of queue %u, expected command %u of queue %u",
             e->dw3 & 0xffff, e->dw2 >> 16, cid, q->qid);
         return -EIO;
@@ -411,7 +429,7 @@ static int submit(struct nvme *n, struct queue *q, struct sqe *cmd, uint32_t *dw
     int rc;
 
     *status = 0;
-    if (n->broken)
+    if (atomic_load(&n->broken))
         return refuse_broken(q, op);
     sq_write(q, cmd, cid);
     ring_sq(n, q);
@@ -539,7 +557,7 @@ static int check_cap(struct nvme *n, uint64_t bar0)
         say("CAP.MQES %u leaves no room for a queue", CAP_MQES(cap));
         return -ENODEV;
     }
-    need = REG_DBS + (uint64_t)(2 * IO_QID + 2) * n->info.db_stride;
+    need = REG_DBS + (uint64_t)(2 * n->nq + 2) * n->info.db_stride;
     if (bar0 < need) {
         say("BAR0 is %" PRIu64 " bytes; the doorbells need %" PRIu64, bar0, need);
         return -ENODEV;
@@ -577,53 +595,85 @@ static int enable(struct nvme *n)
     return 0;
 }
 
-static int create_io_queues(struct nvme *n)
+/* Asks for @n->nq I/O queue pairs (Set Features, Number of Queues) and keeps what the
+ * controller grants. One pair needs no asking: every controller has it. */
+static int ask_queues(struct nvme *n)
 {
-    struct sqe cmd;
-    uint32_t size = (uint32_t)(n->info.io_depth - 1) << 16 | IO_QID;
+    struct sqe cmd = {
+        .cdw0 = ADM_SET_FEAT, .cdw10 = FEAT_NQUEUES, .cdw11 = (n->nq - 1) << 16 | (n->nq - 1)};
+    uint32_t dw0 = 0, granted;
+    uint16_t st;
     int rc;
 
-    rc = queue_alloc(n, &n->io, IO_QID, (uint16_t)n->info.io_depth);
+    if (n->nq == 1)
+        return 0;
+    rc = submit(n, &n->admin, &cmd, &dw0, &st);
     if (rc)
         return rc;
-    /* Physically contiguous (PC = 1); interrupts (IEN, bit 1) on vector IV (31:16) when the
-     * driver waits for them, else disabled: the driver polls. */
-    cmd = (struct sqe){.cdw0 = ADM_CREATE_CQ,
-                       .prp1 = n->io.cq.la,
-                       .cdw10 = size,
-                       .cdw11 = n->irq ? (uint32_t)n->io_iv << 16 | 2u | 1u : 1u};
-    rc = admin(n, &cmd);
-    if (rc)
-        return rc;
-    n->cq_created = true;
-    /* PC = 1, priority ignored under round robin, completions to the queue made above. */
-    cmd = (struct sqe){
-        .cdw0 = ADM_CREATE_SQ, .prp1 = n->io.sq.la, .cdw10 = size, .cdw11 = IO_QID << 16 | 1u};
-    rc = admin(n, &cmd);
-    if (rc)
-        return rc;
-    n->sq_created = true;
+    granted = 1 + ((dw0 & 0xffff) < (dw0 >> 16) ? (dw0 & 0xffff) : (dw0 >> 16));
+    if (granted < n->nq)
+        n->nq = granted;
     return 0;
+}
+
+static int create_io_queues(struct nvme *n)
+{
+    int rc = 0;
+
+    for (unsigned i = 0; !rc && i < n->nq; i++) {
+        struct ioq *io = &n->io[i];
+        uint16_t qid = (uint16_t)(i + 1);
+        uint32_t size = (uint32_t)(n->info.io_depth - 1) << 16 | qid;
+        struct sqe cmd;
+
+        rc = queue_alloc(n, &io->q, qid, (uint16_t)n->info.io_depth);
+        if (rc)
+            return rc;
+        /* Physically contiguous (PC = 1); interrupts (IEN, bit 1) on vector IV (31:16) when
+         * the driver waits for them, else disabled: the driver polls. */
+        cmd = (struct sqe){.cdw0 = ADM_CREATE_CQ,
+                           .prp1 = io->q.cq.la,
+                           .cdw10 = size,
+                           .cdw11 = n->irq ? (uint32_t)io->iv << 16 | 2u | 1u : 1u};
+        rc = admin(n, &cmd);
+        if (rc)
+            return rc;
+        io->cq_created = true;
+        /* PC = 1, priority ignored under round robin, completions to the queue made above. */
+        cmd = (struct sqe){.cdw0 = ADM_CREATE_SQ,
+                           .prp1 = io->q.sq.la,
+                           .cdw10 = size,
+                           .cdw11 = (uint32_t)qid << 16 | 1u};
+        rc = admin(n, &cmd);
+        if (rc)
+            return rc;
+        io->sq_created = true;
+    }
+    return rc;
 }
 
 /* Frees the driver's DMA memory and its adapter: only once the controller is off. */
 static void release(struct nvme *n)
 {
-    queue_free(n, &n->io);
+    for (unsigned q = 0; q < NVME_MAX_IO_QUEUES; q++) {
+        queue_free(n, &n->io[q].q);
+        for (unsigned i = 0; i < IO_DEPTH_MAX; i++)
+            if (n->io[q].slots[i].list.va)
+                dmahal_common_free(n->adapter, &n->io[q].slots[i].list);
+    }
     queue_free(n, &n->admin);
-    for (unsigned i = 0; i < IO_DEPTH_MAX; i++)
-        if (n->slots[i].list.va)
-            dmahal_common_free(n->adapter, &n->slots[i].list);
     if (n->ident.va)
         dmahal_common_free(n->adapter, &n->ident);
     dmahal_adapter_put(n->adapter);
     n->adapter = NULL;
 }
 
-/* MSI-X with a vector for the I/O queue apart from the admin queue's, else INTx. */
+/* MSI-X with a vector for each I/O queue apart from the admin queue's, else INTx: one line
+ * for all. */
 static int irq_setup(struct nvme *n)
 {
-    int rc = dmahal_irq_enable(n->dev, DMAHAL_IRQ_MSIX, 2);
+    unsigned nvec = 0;
+    int rc = dmahal_irq_enable(n->dev, DMAHAL_IRQ_MSIX, n->nq + 1);
 
     if (rc == -ENOTSUP)
         rc = dmahal_irq_enable(n->dev, DMAHAL_IRQ_INTX, 1);
@@ -631,8 +681,10 @@ static int irq_setup(struct nvme *n)
         say("cannot enable interrupts on %s: %s", dmahal_device_name(n->dev), dmahal_strerror(rc));
         return rc;
     }
-    n->irq = dmahal_irq_mode(n->dev, NULL);
-    n->io_iv = n->irq == DMAHAL_IRQ_MSIX && rc >= 2 ? 1 : 0;
+    n->irq = dmahal_irq_mode(n->dev, &nvec);
+    for (unsigned i = 0; i < n->nq; i++)
+        n->io[i].iv = n->irq == DMAHAL_IRQ_MSIX && nvec >= 2 ? 1 + i % (nvec - 1) : 0;
+    n->shared_line = n->nq > 1 && (n->irq != DMAHAL_IRQ_MSIX || nvec < n->nq + 1);
     return 0;
 }
 
@@ -647,6 +699,11 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out)
 }
 
 int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out)
+{
+    return nvme_open_queues(dev, flags, 1, out);
+}
+
+int nvme_open_queues(struct dmahal_device *dev, unsigned flags, unsigned nqueues, struct nvme **out)
 {
     /* PRPs: dword-aligned data, a list of up to one page of entries after PRP1's page, and
      * the PRP rule as the adapter's virtual boundary. Whether the controller snoops the CPU's
@@ -664,7 +721,8 @@ int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out
         return -EINVAL;
     *out = NULL;
     if (!dev || (flags & ~(NVME_OPEN_IRQ | NVME_OPEN_SPIN)) ||
-        (flags & NVME_OPEN_IRQ && flags & NVME_OPEN_SPIN))
+        (flags & NVME_OPEN_IRQ && flags & NVME_OPEN_SPIN) || !nqueues ||
+        nqueues > NVME_MAX_IO_QUEUES)
         return -EINVAL;
     rc = dmahal_device_bar_size(dev, 0, &bar0);
     if (rc || !bar0) {
@@ -675,6 +733,7 @@ int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out
     if (!n)
         return -ENOMEM;
     n->dev = dev;
+    n->nq = nqueues;
     n->spin = flags & NVME_OPEN_SPIN;
     rc = check_cap(n, bar0);
     if (rc)
@@ -686,13 +745,15 @@ int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out
     if (rc)
         goto err_release;
     /* The first command's PRP list page now; the others' when they first need one. */
-    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->slots[0].list);
+    rc = dmahal_common_alloc(n->adapter, NVME_PAGE_SIZE, 0, &n->io[0].slots[0].list);
     if (rc)
         goto err_release;
     rc = enable(n);
     if (rc)
         goto err_disable;
     rc = identify_all(n, &n->info);
+    if (!rc)
+        rc = ask_queues(n);
     if (rc)
         goto err_disable;
     if (flags & NVME_OPEN_IRQ) {
@@ -720,15 +781,15 @@ void nvme_close(struct nvme *n)
 {
     if (!n)
         return;
-    if (!n->broken) {
+    for (unsigned i = 0; i < n->nq && !atomic_load(&n->broken); i++) {
         struct sqe cmd;
 
-        if (n->sq_created) {
-            cmd = (struct sqe){.cdw0 = ADM_DELETE_SQ, .cdw10 = IO_QID};
+        if (n->io[i].sq_created) {
+            cmd = (struct sqe){.cdw0 = ADM_DELETE_SQ, .cdw10 = i + 1};
             admin(n, &cmd);
         }
-        if (n->cq_created) {
-            cmd = (struct sqe){.cdw0 = ADM_DELETE_CQ, .cdw10 = IO_QID};
+        if (n->io[i].cq_created) {
+            cmd = (struct sqe){.cdw0 = ADM_DELETE_CQ, .cdw10 = i + 1};
             admin(n, &cmd);
         }
     }
@@ -740,7 +801,8 @@ void nvme_close(struct nvme *n)
         dmahal_irq_disable(n->dev);
     /* Caller memory of commands still in flight goes back to the caller whatever the
      * controller does: unmapped, a late access faults (behind an IOMMU) instead of landing. */
-    abandon_maps(n);
+    for (unsigned i = 0; i < n->nq; i++)
+        abandon_maps(&n->io[i], n);
     if (wait_ready(n, false) == 0)
         release(n);
     free(n);
@@ -847,89 +909,101 @@ static int io_check(struct nvme *n, enum nvme_opcode op, uint32_t nblocks, size_
     return 0;
 }
 
-/* The oldest command in flight, named when none completes. */
-static uint16_t oldest_cid(const struct nvme *n)
+/* The oldest command in flight on @io, named when none completes. */
+static uint16_t oldest_cid(const struct ioq *io)
 {
     uint16_t cid = 0;
     uint64_t seq = UINT64_MAX;
 
     for (uint16_t i = 0; i < IO_DEPTH_MAX; i++) {
-        if (n->slots[i].busy && n->slots[i].seq < seq) {
-            seq = n->slots[i].seq;
+        if (io->slots[i].busy && io->slots[i].seq < seq) {
+            seq = io->slots[i].seq;
             cid = i;
         }
     }
     return cid;
 }
 
-/* After a timeout the controller may still be at the commands in flight: their caller
+/* After a timeout the controller may still be at the commands in flight on @io: their caller
  * memory is unmapped now, so that a late access faults in the IOMMU instead of landing in
  * memory the caller has reused. The slots stay busy: the driver is broken. */
-static void abandon_maps(struct nvme *n)
+static void abandon_maps(struct ioq *io, struct nvme *n)
 {
     for (unsigned i = 0; i < IO_DEPTH_MAX; i++) {
-        n->slots[i].abandoned = n->slots[i].busy;
-        if (n->slots[i].sgl) {
-            dmahal_unmap(n->adapter, n->slots[i].sgl);
-            n->slots[i].sgl = NULL;
+        io->slots[i].abandoned = io->slots[i].busy;
+        if (io->slots[i].sgl) {
+            dmahal_unmap(n->adapter, io->slots[i].sgl);
+            io->slots[i].sgl = NULL;
         }
     }
 }
 
-/* Queues the command for the data @sgl describes in a free slot; @mapped, if not NULL, is
- * the caller memory's mapping, unmapped at completion. */
-static int io_start(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
-                    const struct dmahal_sgl *sgl, struct dmahal_sgl *mapped, uint64_t tag)
+/* Queues the command for the data @sgl describes in a free slot of @io; @mapped, if not NULL,
+ * is the caller memory's mapping, unmapped at completion. */
+static int io_start(struct nvme *n, struct ioq *io, enum nvme_opcode op, uint64_t lba,
+                    uint32_t nblocks, const struct dmahal_sgl *sgl, struct dmahal_sgl *mapped,
+                    uint64_t tag)
 {
     struct sqe cmd = {.cdw0 = op, .nsid = NSID};
     struct slot *s = NULL;
     uint16_t cid = 0;
     int rc;
 
-    if (n->broken)
-        return refuse_broken(&n->io, (uint8_t)op);
-    if (n->inflight >= nvme_queue_depth(n))
+    if (atomic_load(&n->broken))
+        return refuse_broken(&io->q, (uint8_t)op);
+    if (io->inflight >= nvme_queue_depth(n))
         return -EBUSY;
-    while (n->slots[cid].busy)
+    while (io->slots[cid].busy)
         cid++;
-    s = &n->slots[cid];
+    s = &io->slots[cid];
     rc = build_prps(n, sgl, &s->list, &cmd);
     if (rc)
         return rc;
     cmd.cdw10 = (uint32_t)lba;
     cmd.cdw11 = (uint32_t)(lba >> 32);
     cmd.cdw12 = nblocks - 1; /* 0's based */
-    *s = (struct slot){true, false, (uint8_t)op, tag, n->seq++, mapped, s->list};
-    n->inflight++;
-    sq_write(&n->io, &cmd, cid);
+    *s = (struct slot){true, false, (uint8_t)op, tag, io->seq++, mapped, s->list};
+    io->inflight++;
+    sq_write(&io->q, &cmd, cid);
     return 0;
 }
 
-/* Ends the command a completion names; fills @d. -EIO when it names none in flight. */
-static int io_end(struct nvme *n, const struct cqe *e, struct nvme_done *d)
+/* Ends the command a completion on @io names; fills @d. -EIO when it names none in flight. */
+static int io_end(struct nvme *n, struct ioq *io, const struct cqe *e, struct nvme_done *d)
 {
     uint16_t cid = (uint16_t)(e->dw3 & 0xffff), st = (uint16_t)(e->dw3 >> 17);
-    struct slot *s = cid < IO_DEPTH_MAX ? &n->slots[cid] : NULL;
+    struct slot *s = cid < IO_DEPTH_MAX ? &io->slots[cid] : NULL;
 
-    if ((e->dw2 >> 16) != IO_QID || !s || !s->busy) {
-        n->broken = true;
+    if ((e->dw2 >> 16) != io->q.qid || !s || !s->busy) {
+        atomic_store(&n->broken, true);
         say("completion for command %u of queue %u, which is not in flight on queue %u", cid,
-            e->dw2 >> 16, IO_QID);
+            e->dw2 >> 16, io->q.qid);
         return -EIO;
     }
     if (s->sgl)
         dmahal_unmap(n->adapter, s->sgl);
     s->sgl = NULL;
     s->busy = false;
-    n->inflight--;
-    *d = (struct nvme_done){.tag = s->tag, .status = st, .rc = status_rc(&n->io, s->op, st)};
+    io->inflight--;
+    *d = (struct nvme_done){.tag = s->tag, .status = st, .rc = status_rc(&io->q, s->op, st)};
     if (s->abandoned && !d->rc) {
         say("%s (command %u) completed after the driver gave it up: its data is lost",
-            opcode_name(&n->io, s->op), cid);
+            opcode_name(&io->q, s->op), cid);
         d->rc = -EIO;
     }
     s->abandoned = false;
     return 0;
+}
+
+/* The queue pair @qi of @n, NULL when there is none. */
+static struct ioq *ioq_of(const struct nvme *n, unsigned qi)
+{
+    return n && qi < n->nq ? (struct ioq *)&n->io[qi] : NULL;
+}
+
+unsigned nvme_queues(const struct nvme *n)
+{
+    return n ? n->nq : 0;
 }
 
 unsigned nvme_queue_depth(const struct nvme *n)
@@ -937,81 +1011,103 @@ unsigned nvme_queue_depth(const struct nvme *n)
     return n ? n->info.io_depth - 1 : 0;
 }
 
+unsigned nvme_inflight_on(const struct nvme *n, unsigned qi)
+{
+    const struct ioq *io = ioq_of(n, qi);
+
+    return io ? io->inflight : 0;
+}
+
 unsigned nvme_inflight(const struct nvme *n)
 {
-    return n ? n->inflight : 0;
+    return nvme_inflight_on(n, 0);
+}
+
+void nvme_ring_on(struct nvme *n, unsigned qi)
+{
+    struct ioq *io = ioq_of(n, qi);
+
+    if (io && io->q.unrung)
+        ring_sq(n, &io->q);
 }
 
 void nvme_ring(struct nvme *n)
 {
-    if (n && n->io.unrung)
-        ring_sq(n, &n->io);
+    nvme_ring_on(n, 0);
 }
 
-int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max)
+int nvme_reap_on(struct nvme *n, unsigned qi, unsigned min, struct nvme_done *done, unsigned max)
 {
-    struct queue *q = n ? &n->io : NULL;
+    struct ioq *io = ioq_of(n, qi);
+    struct queue *q = io ? &io->q : NULL;
     uint64_t start = 0;
     unsigned got = 0;
     int rc = 0;
 
-    if (!n || !done || !max || min > max || min > n->inflight)
+    if (!io || !done || !max || min > max || min > io->inflight)
         return -EINVAL;
     if (q->unrung)
         ring_sq(n, q);
-    while (got < max && n->inflight) {
+    while (got < max && io->inflight) {
         struct cqe e;
 
         if (!head_ready(q)) {
             if (got >= min)
                 break;
-            if (n->broken) { /* no more waiting on a controller that stopped answering */
+            if (atomic_load(&n->broken)) { /* no more waiting on a controller that stopped */
                 say("waiting refused: an earlier command timed out, the controller needs a reset");
                 rc = -EIO;
                 break;
             }
             if (!start)
                 start = now_ns();
-            rc = wait_head(n, q, oldest_cid(n), start);
+            rc = wait_head(n, q, io, oldest_cid(io), start);
             if (rc)
                 break;
         }
         take_head(q, &e);
-        rc = io_end(n, &e, &done[got]);
+        rc = io_end(n, io, &e, &done[got]);
         if (rc)
             break;
         got++;
     }
-    if (n->broken)
-        abandon_maps(n);
+    if (atomic_load(&n->broken))
+        abandon_maps(io, n);
     if (got)
         ring_cq(n, q);
     return got ? (int)got : rc;
 }
 
-/* The one-at-a-time calls wait for nothing else: -EBUSY while queued commands are in flight,
- * checked before any memory is mapped. */
+int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max)
+{
+    return nvme_reap_on(n, 0, min, done, max);
+}
+
+/* The one-at-a-time calls (on the first queue) wait for nothing else: -EBUSY while queued
+ * commands are in flight there, checked before any memory is mapped. */
 static int refuse_queued(const struct nvme *n, enum nvme_opcode op)
 {
+    const struct ioq *io = &n->io[0];
+
     /* After a timeout its command stays in flight: the driver is broken, which says more. */
-    if (n->broken)
-        return refuse_broken(&n->io, (uint8_t)op);
-    if (!n->inflight)
+    if (atomic_load(&n->broken))
+        return refuse_broken(&io->q, (uint8_t)op);
+    if (!io->inflight)
         return 0;
-    say("%s refused: %u command(s) of nvme_submit() in flight", opcode_name(&n->io, (uint8_t)op),
-        n->inflight);
+    say("%s refused: %u command(s) of nvme_submit() in flight", opcode_name(&io->q, (uint8_t)op),
+        io->inflight);
     return -EBUSY;
 }
 
-/* Runs one command alone: queued, then waited for. @mapped (if not NULL) is unmapped here
- * when the command cannot be queued, else when it ends. */
+/* Runs one command alone on the first queue: queued, then waited for. @mapped (if not NULL)
+ * is unmapped here when the command cannot be queued, else when it ends. */
 static int io_run(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
                   const struct dmahal_sgl *sgl, struct dmahal_sgl *mapped, uint16_t *status)
 {
     struct nvme_done d;
     int rc;
 
-    rc = io_start(n, op, lba, nblocks, sgl, mapped, 0);
+    rc = io_start(n, &n->io[0], op, lba, nblocks, sgl, mapped, 0);
     if (rc) {
         if (mapped)
             dmahal_unmap(n->adapter, mapped);
@@ -1101,27 +1197,41 @@ int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblo
     return io_run(n, op, lba, nblocks, sgl, sgl, status);
 }
 
+int nvme_submit_on(struct nvme *n, unsigned qi, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                   const struct dmahal_buf *buf, size_t off, uint64_t tag)
+{
+    struct ioq *io = ioq_of(n, qi);
+    union one_seg one;
+    int rc = io ? buf_sgl(n, op, nblocks, buf, off, &one) : -EINVAL;
+
+    return rc ? rc : io_start(n, io, op, lba, nblocks, &one.sgl, NULL, tag);
+}
+
 int nvme_submit(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
                 const struct dmahal_buf *buf, size_t off, uint64_t tag)
 {
-    union one_seg one;
-    int rc = buf_sgl(n, op, nblocks, buf, off, &one);
+    return nvme_submit_on(n, 0, op, lba, nblocks, buf, off, tag);
+}
 
-    return rc ? rc : io_start(n, op, lba, nblocks, &one.sgl, NULL, tag);
+int nvme_submit_mem_on(struct nvme *n, unsigned qi, enum nvme_opcode op, uint64_t lba,
+                       uint32_t nblocks, void *data, uint64_t tag)
+{
+    struct ioq *io = ioq_of(n, qi);
+    struct dmahal_sgl *sgl;
+    int rc = io ? mem_sgl(n, op, nblocks, data, &sgl) : -EINVAL;
+
+    if (rc)
+        return rc;
+    rc = io_start(n, io, op, lba, nblocks, sgl, sgl, tag);
+    if (rc)
+        dmahal_unmap(n->adapter, sgl);
+    return rc;
 }
 
 int nvme_submit_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
                     uint64_t tag)
 {
-    struct dmahal_sgl *sgl;
-    int rc = mem_sgl(n, op, nblocks, data, &sgl);
-
-    if (rc)
-        return rc;
-    rc = io_start(n, op, lba, nblocks, sgl, sgl, tag);
-    if (rc)
-        dmahal_unmap(n->adapter, sgl);
-    return rc;
+    return nvme_submit_mem_on(n, 0, op, lba, nblocks, data, tag);
 }
 
 const char *nvme_status_name(uint16_t status)

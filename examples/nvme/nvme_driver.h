@@ -113,6 +113,26 @@ int nvme_open(struct dmahal_device *dev, struct nvme **out);
  */
 int nvme_open_flags(struct dmahal_device *dev, unsigned flags, struct nvme **out);
 
+/** The most I/O queue pairs nvme_open_queues() sets up. */
+#define NVME_MAX_IO_QUEUES 16u
+
+/**
+ * As nvme_open_flags(), with up to @p nqueues I/O queue pairs (Set Features, Number of Queues:
+ * the controller may grant fewer; nvme_queues() says how many), for a thread each: queue @c qi
+ * is used through the *_on() calls by one thread at a time, and different queues by
+ * different threads at once. With NVME_OPEN_IRQ each queue completes on an MSI-X vector of
+ * its own (1 + qi) when the device has enough, else they share (INTx: one line, waits then
+ * look again every millisecond). nvme_io(), nvme_io_mem() and the calls without _on use the
+ * first queue; nvme_identify() and nvme_close() use the admin queue, from one thread.
+ * @return as nvme_open_flags(); -EINVAL for @p nqueues 0 or above NVME_MAX_IO_QUEUES.
+ */
+int nvme_open_queues(struct dmahal_device *dev, unsigned flags, unsigned nqueues,
+                     struct nvme **out);
+
+/** The I/O queue pairs the driver has (1 unless nvme_open_queues() asked for more). 0 for
+ *  NULL. */
+unsigned nvme_queues(const struct nvme *n);
+
 /** Returns the interrupt type the I/O queue completes on (DMAHAL_IRQ_*), 0 when polled. */
 int nvme_irq_type(const struct nvme *n);
 
@@ -175,7 +195,8 @@ int nvme_io_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblo
  * the controller completes them. Submission only writes the command into the queue: the
  * controller learns of what was written at the next nvme_reap() or nvme_ring(), with one
  * doorbell write for all of it, as drivers batch submissions. nvme_io() and nvme_io_mem()
- * refuse to run (-EBUSY) while any is in flight. One thread at a time per struct nvme.
+ * refuse to run (-EBUSY) while any is in flight on the first queue. One thread at a time per
+ * queue (see nvme_open_queues()).
  */
 
 /** A command nvme_submit() or nvme_submit_mem() queued, as nvme_reap() gives it back. */
@@ -185,11 +206,14 @@ struct nvme_done {
     int rc; /**< 0, or -EIO when the status says the command failed (the message names it) */
 };
 
-/** The most commands in flight at once: the I/O queue's depth less one. 0 for NULL. */
+/** The most commands in flight at once on one I/O queue: its depth less one. 0 for NULL. */
 unsigned nvme_queue_depth(const struct nvme *n);
 
-/** The commands submitted and not yet reaped. 0 for NULL. */
+/** The commands submitted to the first I/O queue and not yet reaped. 0 for NULL. */
 unsigned nvme_inflight(const struct nvme *n);
+
+/** As nvme_inflight(), for I/O queue @p qi; 0 when there is no such queue. */
+unsigned nvme_inflight_on(const struct nvme *n, unsigned qi);
 
 /**
  * Queues a read or write of @p nblocks blocks at @p lba, to or from [@p off, @p off +
@@ -212,9 +236,20 @@ int nvme_submit(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblo
 int nvme_submit_mem(struct nvme *n, enum nvme_opcode op, uint64_t lba, uint32_t nblocks, void *data,
                     uint64_t tag);
 
+/** As nvme_submit(), on I/O queue @p qi (nvme_open_queues()); -EINVAL when there is none. */
+int nvme_submit_on(struct nvme *n, unsigned qi, enum nvme_opcode op, uint64_t lba, uint32_t nblocks,
+                   const struct dmahal_buf *buf, size_t off, uint64_t tag);
+
+/** As nvme_submit_mem(), on I/O queue @p qi; -EINVAL when there is none. */
+int nvme_submit_mem_on(struct nvme *n, unsigned qi, enum nvme_opcode op, uint64_t lba,
+                       uint32_t nblocks, void *data, uint64_t tag);
+
 /** Tells the controller of the commands submitted since the last nvme_reap() or nvme_ring(),
  *  with one doorbell write. NULL does nothing. */
 void nvme_ring(struct nvme *n);
+
+/** As nvme_ring(), for I/O queue @p qi; nothing when there is none. */
+void nvme_ring_on(struct nvme *n, unsigned qi);
 
 /**
  * Rings the submission doorbell if commands wait for it (as nvme_ring()), then takes
@@ -232,6 +267,10 @@ void nvme_ring(struct nvme *n);
  *         unusable after an earlier timeout).
  */
 int nvme_reap(struct nvme *n, unsigned min, struct nvme_done *done, unsigned max);
+
+/** As nvme_reap(), for I/O queue @p qi; -EINVAL when there is none (and as nvme_reap(), for
+ *  @p min above nvme_inflight_on()). */
+int nvme_reap_on(struct nvme *n, unsigned qi, unsigned min, struct nvme_done *done, unsigned max);
 
 /** Names a completion status field ("success", "LBA out of range", ...); never NULL. */
 const char *nvme_status_name(uint16_t status);

@@ -46,12 +46,14 @@ static inline void fill(unsigned char *b, size_t n, unsigned seed)
         b[i] = (unsigned char)(seed * 31 + i * 7 + (i >> 9));
 }
 
-/* A random mix of queued reads and writes on the machine @spec, against a copy of what the
- * namespace holds: lengths of 1 to 64 blocks, data in a common buffer (any dword offset) or in
- * malloc'd memory (any byte offset: bounced where not dword-aligned), up to 32 in flight
- * over LBA ranges and memory that do not overlap, completions taken a random number at a
- * time. Every read is checked when it comes back, and the verifier reports nothing. */
-static inline void queued_mix(const char *spec, uint64_t seed, unsigned ops)
+/* A random mix of queued reads and writes on I/O queue @qi of @n, over the 8192 blocks from
+ * @lba0, against a copy of what they hold (zeroes at first, as a fresh namespace): lengths of 1 to
+ * 64 blocks, data in a common buffer (any dword offset) or in malloc'd memory (any byte offset:
+ * bounced where not dword-aligned), up to 32 in flight over LBA ranges and memory that do not
+ * overlap, completions taken a random number at a time. Every read is checked when it comes back,
+ * and the verifier reports nothing. */
+static inline void queued_mix_on(struct nvme *n, unsigned qi, uint64_t lba0, uint64_t seed,
+                                 unsigned ops, const char *what)
 {
     enum { SLOTS = 32, MAXB = 64, SPAN = MAXB * 512 + 8, NSB = 8192 };
 
@@ -66,13 +68,10 @@ static inline void queued_mix(const char *spec, uint64_t seed, unsigned ops)
         uint64_t x = seed;
         struct dmahal_buf buf;
         unsigned inflight = 0;
-        struct ctx c;
 
         CHECK(shadow && heap);
         memset(cmd, 0, sizeof(cmd));
-        up(&c, spec);
-        CHECK_OK(dmahal_common_alloc(nvme_adapter(c.n), (size_t)SLOTS * SPAN, 0, &buf));
-        /* A fresh namespace reads as zeroes, as the shadow does. */
+        CHECK_OK(dmahal_common_alloc(nvme_adapter(n), (size_t)SLOTS * SPAN, 0, &buf));
         for (unsigned op = 0; op < ops || inflight; op++) {
             unsigned slot = SLOTS;
             bool reap_now;
@@ -104,10 +103,11 @@ static inline void queued_mix(const char *spec, uint64_t seed, unsigned ops)
                             at[k] = (unsigned char)(x >> (k % 7) ^ k);
                         memcpy(shadow + lba * 512, at, (size_t)nb * 512);
                     }
-                    CHECK_OK(mem ? nvme_submit_mem(c.n, read ? NVME_CMD_READ : NVME_CMD_WRITE, lba,
-                                                   nb, at, slot)
-                                 : nvme_submit(c.n, read ? NVME_CMD_READ : NVME_CMD_WRITE, lba, nb,
-                                               &buf, (size_t)(at - (unsigned char *)buf.va), slot));
+                    CHECK_OK(mem ? nvme_submit_mem_on(n, qi, read ? NVME_CMD_READ : NVME_CMD_WRITE,
+                                                      lba0 + lba, nb, at, slot)
+                                 : nvme_submit_on(n, qi, read ? NVME_CMD_READ : NVME_CMD_WRITE,
+                                                  lba0 + lba, nb, &buf,
+                                                  (size_t)(at - (unsigned char *)buf.va), slot));
                     cmd[slot].busy = true;
                     cmd[slot].read = read;
                     cmd[slot].lba = lba;
@@ -120,10 +120,10 @@ static inline void queued_mix(const char *spec, uint64_t seed, unsigned ops)
             if (inflight) {
                 struct nvme_done done[SLOTS];
                 unsigned min = (unsigned)((x >> 48) % (inflight + 1));
-                int got = nvme_reap(c.n, min ? min : 1, done, SLOTS);
+                int got = nvme_reap_on(n, qi, min ? min : 1, done, SLOTS);
 
                 CHECK_GE(got, 1);
-                CHECK_EQ(nvme_inflight(c.n), inflight - (unsigned)got);
+                CHECK_EQ(nvme_inflight_on(n, qi), inflight - (unsigned)got);
                 for (int i = 0; i < got; i++) {
                     unsigned s = (unsigned)done[i].tag;
 
@@ -132,18 +132,27 @@ static inline void queued_mix(const char *spec, uint64_t seed, unsigned ops)
                     CHECK_EQ(done[i].rc, 0);
                     if (cmd[s].read &&
                         memcmp(cmd[s].at, shadow + cmd[s].lba * 512, (size_t)cmd[s].nb * 512))
-                        test_fail(__FILE__, __LINE__, "%s: read of %u blocks at %llu differs", spec,
+                        test_fail(__FILE__, __LINE__, "%s: read of %u blocks at %llu differs", what,
                                   cmd[s].nb, (unsigned long long)cmd[s].lba);
                     cmd[s].busy = false;
                     inflight--;
                 }
             }
         }
-        CHECK_OK(dmahal_common_free(nvme_adapter(c.n), &buf));
-        down(&c);
+        CHECK_OK(dmahal_common_free(nvme_adapter(n), &buf));
         free(shadow);
         free(heap);
     }
+}
+
+/* queued_mix_on on the first queue of a driver of its own on the machine @spec. */
+static inline void queued_mix(const char *spec, uint64_t seed, unsigned ops)
+{
+    struct ctx c;
+
+    up(&c, spec);
+    queued_mix_on(c.n, 0, 0, seed, ops, spec);
+    down(&c);
 }
 
 #endif

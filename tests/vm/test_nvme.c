@@ -4,8 +4,8 @@
  * test guest: bring-up and Identify, reads and writes with every PRP layout (PRP1 alone,
  * PRP2 as a data pointer, PRP2 as a list pointer) checked byte by byte and block by block,
  * the controller's own errors (LBA out of range), the driver's argument checks, recovery from
- * a controller left failed, a bounded wait when the controller stops answering, and I/O on
- * the caller's own memory mapped with dmahal_map.
+ * a controller left failed, a bounded wait when the controller stops answering, I/O on
+ * the caller's own memory mapped with dmahal_map, and two threads with an I/O queue each.
  *
  * The guest's namespace is a fresh 64 MiB file (tests/vm/run.sh) each boot.
  */
@@ -14,6 +14,8 @@
 #include <dmahal/dmahal.h>
 
 #include "nvme/nvme_driver.h"
+
+#include <pthread.h>
 
 #define NS_BYTES (64ull << 20)
 #define REG_CC   0x14
@@ -418,5 +420,75 @@ TEST(a_controller_that_stops_answering_times_out)
     down(&c);
     up(&c);
     round_trip(&c, 0, 6000, NVME_PAGE_SIZE, 10);
+    ctx_close(&c);
+}
+
+struct qthread {
+    struct ctx *c;
+    unsigned qi;
+    int failed;
+};
+
+/* Queued writes then reads of 32 blocks of 4 KiB on the thread's own queue, over its own LBA
+ * range and its own quarter of the buffer, each block checked. */
+static void *queue_worker(void *arg)
+{
+    struct qthread *w = arg;
+    struct ctx *c = w->c;
+    uint32_t nb = 4096 / c->info.lba_size;
+    uint64_t lba0 = 16384 + (uint64_t)w->qi * 32 * nb;
+    size_t off0 = (size_t)w->qi * 32 * 4096;
+
+    for (int pass = 0; pass < 2 && !w->failed; pass++) {
+        struct nvme_done done[32];
+        unsigned got = 0;
+
+        for (unsigned i = 0; i < 32 && !w->failed; i++) {
+            uint64_t lba = lba0 + (uint64_t)i * nb;
+
+            if (pass == 0)
+                fill(c, off0 + (size_t)i * 4096, lba, nb, 40 + w->qi);
+            else
+                memset((char *)c->buf.va + off0 + (size_t)i * 4096, 0, 4096);
+            w->failed |= nvme_submit_on(c->n, w->qi, pass ? NVME_CMD_READ : NVME_CMD_WRITE, lba, nb,
+                                        &c->buf, off0 + (size_t)i * 4096, i) != 0;
+        }
+        while (got < 32 && !w->failed) {
+            int k = nvme_reap_on(c->n, w->qi, 1, done, 32);
+
+            w->failed |= k < 1;
+            for (int j = 0; j < k; j++)
+                w->failed |= done[j].rc != 0;
+            got += k > 0 ? (unsigned)k : 0;
+        }
+    }
+    return NULL;
+}
+
+TEST(two_queues_two_threads)
+{
+    struct qthread w[2];
+    pthread_t t[2];
+    struct ctx c;
+
+    dev_open(&c);
+    CHECK_OK(nvme_open_queues(c.dev, 0, 2, &c.n));
+    CHECK_EQ(nvme_queues(c.n), 2);
+    CHECK_OK(nvme_identify(c.n, &c.info));
+    CHECK_OK(dmahal_common_alloc(nvme_adapter(c.n), 256 * 1024, 0, &c.buf));
+    for (unsigned i = 0; i < 2; i++) {
+        w[i] = (struct qthread){&c, i, 0};
+        CHECK_EQ(pthread_create(&t[i], NULL, queue_worker, &w[i]), 0);
+    }
+    for (unsigned i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (unsigned i = 0; i < 2; i++) {
+        uint32_t nb = 4096 / c.info.lba_size;
+
+        CHECK_EQ(w[i].failed, 0);
+        for (unsigned b = 0; b < 32; b++)
+            verify(&c, (size_t)i * 32 * 4096 + (size_t)b * 4096,
+                   16384 + (uint64_t)i * 32 * nb + (uint64_t)b * nb, nb, 40 + i);
+    }
     ctx_close(&c);
 }
