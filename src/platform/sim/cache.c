@@ -194,6 +194,15 @@ void dmahal__sim_cache_invalidate(struct dmahal_platform *p, void *va, size_t le
     pthread_mutex_unlock(&s->shadow_lock);
 }
 
+/* A device access to memory no cached buffer covers. */
+static void dev_plain(char *host, void *buf, size_t len, bool write)
+{
+    if (write)
+        dmahal__sim_dev_store(host, buf, len);
+    else
+        memcpy(buf, host, len);
+}
+
 void dmahal__sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool write)
 {
     struct sim_shadow *sh;
@@ -201,17 +210,16 @@ void dmahal__sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool
     char *b = buf;
 
     if (atomic_load_explicit(&s->nshadow, memory_order_acquire) == 0) {
-        if (write)
-            memcpy(host, buf, len);
-        else
-            memcpy(buf, host, len);
+        dev_plain(host, buf, len, write);
         return;
     }
     pthread_mutex_lock(&s->shadow_lock);
     sh = shadow_find(s, DMAHAL__ALIGN_DOWN((uintptr_t)host, s->page));
     off = (uintptr_t)host & (s->page - 1);
-    for (size_t i = 0; i < len; i++) {
-        char *cell = sh && sh->count[off + i] ? (char *)&sh->data[off + i] : &host[i];
+    if (!sh)
+        dev_plain(host, buf, len, write);
+    for (size_t i = 0; sh && i < len; i++) {
+        char *cell = sh->count[off + i] ? (char *)&sh->data[off + i] : &host[i];
 
         if (write)
             *cell = b[i];

@@ -34,19 +34,15 @@ void dmahal__sim_pin_fini(struct sim *s)
 
 /* ---- foreign frames: pinned user memory at physical addresses ----------------------------- */
 
+/* [pa, pa + len) lies within one page: a pinned page stands for all of it. */
 char *dmahal__sim_phys_host(struct sim *s, uint64_t pa, size_t len)
 {
-    uint64_t addr, next;
+    uint64_t addr;
     bool host;
 
     if (!atomic_load_explicit(&s->foreign_used, memory_order_acquire) ||
         dmahal__sim_iopt_lookup(&s->foreign, pa, IOPTE_R, &addr, &host))
         return dmahal__sim_host(s, pa, len);
-    /* The rest of the access must be pinned too, and in the same run of user pages. */
-    for (uint64_t at = DMAHAL__ALIGN_DOWN(pa, s->page) + s->page; at - pa < len; at += s->page)
-        if (dmahal__sim_iopt_lookup(&s->foreign, at, IOPTE_R, &next, &host) ||
-            next != addr + (at - pa))
-            return NULL;
     return (char *)(uintptr_t)addr;
 }
 

@@ -615,6 +615,25 @@ static int translate(struct dmahal_device *d, struct sim *s, dmahal_addr_t at, b
 
 /* Walks the access page by page: once to translate all of it (a faulting access touches
  * nothing), then to copy. */
+/* A small aligned write (a completion entry, a status word) is stored a 32-bit word at a
+ * time, in order, each a release, as a device's posted write lands: a driver that polls its
+ * last word with an acquire load (a phase bit) then sees the words before it and the data the
+ * device wrote earlier, and so does ThreadSanitizer when the device runs on a thread of its
+ * own. Anything else is one copy. */
+void dmahal__sim_dev_store(char *host, const void *buf, size_t len)
+{
+    if (len > SIM_POSTED_MAX || (((uintptr_t)host | len) & 3)) {
+        memcpy(host, buf, len);
+        return;
+    }
+    for (size_t i = 0; i < len; i += 4) {
+        uint32_t w;
+
+        memcpy(&w, (const char *)buf + i, 4);
+        __atomic_store_n((uint32_t *)(void *)(host + i), w, __ATOMIC_RELEASE);
+    }
+}
+
 static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, void *buf,
                       size_t len, bool write)
 {
@@ -637,23 +656,10 @@ static int sim_access(struct dmahal_device *d, struct sim *s, dmahal_addr_t la, 
      * frames, a pinned range one run of user pages): then one copy does, unless the cache
      * model has to look at each page. */
     if (contig && atomic_load_explicit(&s->nshadow, memory_order_acquire) == 0) {
-        if (write && len <= SIM_POSTED_MAX && !(((uintptr_t)first | len) & 3)) {
-            /* A small aligned write (a completion entry, a status word) is stored a 32-bit
-             * word at a time, in order, each a release, as a device's posted write lands:
-             * a driver that polls its last word with an acquire load (a phase bit) then sees
-             * the words before it and the data the device wrote earlier, and so does
-             * ThreadSanitizer when the device runs on a thread of its own. */
-            for (size_t i = 0; i < len; i += 4) {
-                uint32_t w;
-
-                memcpy(&w, (const char *)buf + i, 4);
-                __atomic_store_n((uint32_t *)(void *)(first + i), w, __ATOMIC_RELEASE);
-            }
-        } else if (write) {
-            memcpy(first, buf, len);
-        } else {
+        if (write)
+            dmahal__sim_dev_store(first, buf, len);
+        else
             memcpy(buf, first, len);
-        }
         return 0;
     }
     for (size_t done = 0; done < len;) {

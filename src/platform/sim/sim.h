@@ -250,6 +250,9 @@ char *dmahal__sim_phys_host(struct sim *s, uint64_t pa, size_t len);
 /* A device access to host memory [host, host + len) (within one page), through the
  * non-coherent model when it covers the page. */
 void dmahal__sim_dev_copy(struct sim *s, char *host, void *buf, size_t len, bool write);
+/* sim.c: a device's write of @len bytes landing at host memory @host (every path to memory
+ * goes through it): a small aligned one word by word, each a release store. */
+void dmahal__sim_dev_store(char *host, const void *buf, size_t len);
 int dmahal__sim_pin_init(struct sim *s);
 void dmahal__sim_pin_fini(struct sim *s);
 /* cache.c */
