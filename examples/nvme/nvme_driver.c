@@ -261,9 +261,21 @@ static const char *opcode_name(const struct queue *q, uint8_t op)
         return "Create I/O Completion Queue";
     case ADM_IDENTIFY:
         return "Identify";
+    case ADM_SET_FEAT:
+        return "Set Features";
     default:
         return "admin command";
     }
+}
+
+/* Whether the entry at the queue's head is the controller's (its phase bit flipped). The
+ * controller writes the entry while the driver looks: an atomic load, whose acquire orders
+ * the reads of the rest of the entry (and of the data) after it. */
+static bool head_ready(const struct queue *q)
+{
+    const struct cqe *slot = (const struct cqe *)q->cq.va + q->cq_head;
+
+    return ((__atomic_load_n(&slot->dw3, __ATOMIC_ACQUIRE) >> 16) & 1u) == q->phase;
 }
 
 /* Waits until the entry at the queue's head is the controller's (its phase bit flipped); the
@@ -273,18 +285,14 @@ static const char *opcode_name(const struct queue *q, uint8_t op)
 static int wait_head(struct nvme *n, struct queue *q, const struct ioq *io, uint16_t cid,
                      uint64_t start)
 {
-    struct cqe *slot = (struct cqe *)q->cq.va + q->cq_head;
     bool spin = n->spin && io;
     unsigned every = spin ? NVME_SPIN_CLOCK : NVME_POLL_CLOCK_FIRST, left = every;
     enum poll_pace pace = PACE_SPIN;
 
     for (unsigned looks = 1;; looks++) {
-        /* The controller writes the entry while the driver looks: an atomic load, whose
-         * acquire orders the reads of the rest of the entry (and of the data) after it. */
-        uint32_t dw3 = __atomic_load_n(&slot->dw3, __ATOMIC_ACQUIRE);
         uint64_t t;
 
-        if (((dw3 >> 16) & 1u) == q->phase)
+        if (head_ready(q))
             break;
         if (n->irq && io) {
             /* Sleep until the queue's vector fires, then look again: an event may be an
@@ -353,13 +361,6 @@ static void take_head(struct queue *q, struct cqe *e)
     }
 }
 
-static bool head_ready(const struct queue *q)
-{
-    const struct cqe *slot = (const struct cqe *)q->cq.va + q->cq_head;
-
-    return ((__atomic_load_n(&slot->dw3, __ATOMIC_ACQUIRE) >> 16) & 1u) == q->phase;
-}
-
 static void ring_cq(struct nvme *n, struct queue *q)
 {
     dmahal_mmio_write32(n->dev, 0, q->cq_db, q->cq_head);
@@ -421,8 +422,9 @@ static int status_rc(const struct queue *q, uint8_t op, uint16_t st)
 }
 
 /* Submits one admin command and waits for its completion. @status receives the status. */
-static int submit(struct nvme *n, struct queue *q, struct sqe *cmd, uint32_t *dw0, uint16_t *status)
+static int submit(struct nvme *n, struct sqe *cmd, uint32_t *dw0, uint16_t *status)
 {
+    struct queue *q = &n->admin;
     uint8_t op = (uint8_t)cmd->cdw0;
     uint16_t cid = q->cid++;
     struct cqe e;
@@ -446,7 +448,7 @@ static int admin(struct nvme *n, struct sqe *cmd)
 {
     uint16_t st;
 
-    return submit(n, &n->admin, cmd, NULL, &st);
+    return submit(n, cmd, NULL, &st);
 }
 
 /* Copies a space-padded ASCII field and removes the padding. */
@@ -607,7 +609,7 @@ static int ask_queues(struct nvme *n)
 
     if (n->nq == 1)
         return 0;
-    rc = submit(n, &n->admin, &cmd, &dw0, &st);
+    rc = submit(n, &cmd, &dw0, &st);
     if (rc)
         return rc;
     granted = 1 + ((dw0 & 0xffff) < (dw0 >> 16) ? (dw0 & 0xffff) : (dw0 >> 16));
@@ -618,15 +620,13 @@ static int ask_queues(struct nvme *n)
 
 static int create_io_queues(struct nvme *n)
 {
-    int rc = 0;
-
-    for (unsigned i = 0; !rc && i < n->nq; i++) {
+    for (unsigned i = 0; i < n->nq; i++) {
         struct ioq *io = &n->io[i];
         uint16_t qid = (uint16_t)(i + 1);
         uint32_t size = (uint32_t)(n->info.io_depth - 1) << 16 | qid;
         struct sqe cmd;
+        int rc = queue_alloc(n, &io->q, qid, (uint16_t)n->info.io_depth);
 
-        rc = queue_alloc(n, &io->q, qid, (uint16_t)n->info.io_depth);
         if (rc)
             return rc;
         /* Physically contiguous (PC = 1); interrupts (IEN, bit 1) on vector IV (31:16) when
@@ -649,7 +649,7 @@ static int create_io_queues(struct nvme *n)
             return rc;
         io->sq_created = true;
     }
-    return rc;
+    return 0;
 }
 
 /* Frees the driver's DMA memory and its adapter: only once the controller is off. */
