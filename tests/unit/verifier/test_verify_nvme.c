@@ -202,9 +202,21 @@ TEST(submission_entry_not_flushed)
     rig_close(&r);
 }
 
-TEST(completion_read_without_sync_is_stale)
+/* On a non-coherent machine, a second queue pair whose completion queue is cached memory,
+ * and one read submitted on it: its completion is in memory, not in the CPU's cache. */
+static void cached_cq_read(struct rig *r, struct seen *s, struct q *q)
 {
     struct sqe cmd;
+
+    open_verified(r, s, "sim:coherent=no");
+    queue2_open(r, q, 0, DMAHAL_CACHED, 8);
+    cmd = rw_cmd(0x02, 1, 0, 8, r->data.la, 0);
+    queue_cmd(q, &cmd);
+    dmahal_mmio_write32(r->d, 0, sq_db(r, 2), q->tail);
+}
+
+TEST(completion_read_without_sync_is_stale)
+{
     struct rig r;
     struct seen s;
     struct q q;
@@ -212,11 +224,7 @@ TEST(completion_read_without_sync_is_stale)
 
     /* The completion queue in cached memory: the CPU reading it without invalidating sees
      * what its cache held (no new entry); after dmahal_common_sync it sees the completion. */
-    open_verified(&r, &s, "sim:coherent=no");
-    queue2_open(&r, &q, 0, DMAHAL_CACHED, 8);
-    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
-    queue_cmd(&q, &cmd);
-    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    cached_cq_read(&r, &s, &q);
     CHECK(!reap(&r, &q, &e));
     CHECK_OK(dmahal_common_sync(r.a, &q.cq, 0, 16, DMAHAL_FROM_DEVICE));
     CHECK(reap(&r, &q, &e));
@@ -238,11 +246,8 @@ TEST(completion_taken_without_sync_is_reported)
      * invalidating it (nor checking the phase): it takes what its cache held, and moves the
      * head past it. The controller sees the doorbell, the verifier knows the bytes were never
      * synced for the CPU. */
-    open_verified(&r, &s, "sim:coherent=no");
-    queue2_open(&r, &q, 0, DMAHAL_CACHED, 8);
-    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0);
-    queue_cmd(&q, &cmd);
-    dmahal_mmio_write32(r.d, 0, sq_db(&r, 2), q.tail);
+    cached_cq_read(&r, &s, &q);
+    cmd = rw_cmd(0x02, 1, 0, 8, r.data.la, 0); /* the same read again, below */
     e = ((struct cqe *)q.cq.va)[0];
     CHECK_EQ_U((e.dw3 >> 16) & 1, 0); /* stale: the cache's zeroes */
     CHECK_EQ(s.calls, 0);
