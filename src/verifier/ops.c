@@ -373,8 +373,8 @@ static struct verify_rec *ready_take(struct dmahal__verifier *v, const struct dm
         struct verify_rec *rec = v->ready[i];
 
         if (rec->a == a && rec->under.len == under_len && rec->flags == flags) {
-            for (size_t k = i + 1; k < v->nready; k++) /* mostly none: the newest fits */
-                v->ready[k - 1] = v->ready[k];
+            /* mostly nothing to move: the newest fits */
+            memmove(v->ready + i, v->ready + i + 1, (v->nready - i - 1) * sizeof(v->ready[0]));
             v->nready--;
             return rec;
         }
