@@ -596,9 +596,11 @@ static int sample(struct contestant *c, unsigned n, unsigned r)
 
     if (c->example) {
         t0 = bench_now_ns();
-        rc = c->qd > 1 ? example_queued(c, n) : 0;
-        for (unsigned i = 0; c->qd == 1 && !rc && i < n; i++)
-            rc = nvme_io(c->n, NVME_CMD_READ, next_lba(), 1, &c->buf, 0, NULL);
+        if (c->qd > 1)
+            rc = example_queued(c, n);
+        else
+            for (unsigned i = 0; !rc && i < n; i++)
+                rc = nvme_io(c->n, NVME_CMD_READ, next_lba(), 1, &c->buf, 0, NULL);
         t1 = bench_now_ns();
         c->iops[r] = 1e9 * n / (double)(t1 - t0);
         c->total_ns[r] = (double)(t1 - t0) / n;
