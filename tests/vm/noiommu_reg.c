@@ -109,12 +109,17 @@ TEST(edu64_registered_hugepage_maps_in_place)
     rig_down(&r);
 }
 
-/* Two hugepages of the program's own, side by side in physical memory or apart as @adjacent
- * asks; NULL if no such pair came in 16 tries. The kernel hands out free hugepages highest
- * address first, so pages faulted in address order lie apart (descending) and pages faulted
- * in reverse order usually lie side by side. Pairs that do not serve stay mapped until the
- * search ends, so that the next try gets other pages. */
-static unsigned char *hugepage_pair(struct rig *r, bool adjacent)
+static void pair_print(const unsigned char *h, uint64_t pa0, uint64_t pa1)
+{
+    printf("  hugepages at va %p: physical 0x%llx and 0x%llx, %s\n", (const void *)h,
+           (unsigned long long)pa0, (unsigned long long)pa1,
+           pa1 == pa0 + HUGE ? "side by side" : "apart");
+}
+
+/* Two hugepages of the program's own that lie apart in physical memory; NULL if 16 tries gave
+ * none. Pairs that do not serve stay mapped until the search ends, so that the next try gets
+ * other pages. */
+static unsigned char *pair_apart(struct rig *r)
 {
     unsigned char *tried[16], *found = NULL;
     unsigned n = 0;
@@ -123,18 +128,12 @@ static unsigned char *hugepage_pair(struct rig *r, bool adjacent)
         unsigned char *h = huge_map(2 * HUGE);
         uint64_t pa0, pa1;
 
-        if (adjacent) {
-            h[HUGE] = 1;
-            h[0] = 1;
-        } else {
-            h[0] = 1;
-            h[HUGE] = 1;
-        }
+        h[0] = 1;
+        h[HUGE] = 1;
         CHECK_OK(dmahal_noiommu_virt_to_phys(r->p, h, &pa0));
         CHECK_OK(dmahal_noiommu_virt_to_phys(r->p, h + HUGE, &pa1));
-        printf("  hugepages at physical 0x%llx and 0x%llx: %s\n", (unsigned long long)pa0,
-               (unsigned long long)pa1, pa1 == pa0 + HUGE ? "side by side" : "apart");
-        if ((pa1 == pa0 + HUGE) == adjacent)
+        pair_print(h, pa0, pa1);
+        if (pa1 != pa0 + HUGE)
             found = h;
         else
             tried[n++] = h;
@@ -142,6 +141,52 @@ static unsigned char *hugepage_pair(struct rig *r, bool adjacent)
     while (n)
         munmap(tried[--n], 2 * HUGE);
     return found;
+}
+
+/*
+ * Two hugepages of the program's own side by side in physical memory; NULL if 32 did not hold
+ * two. Which pages two faults get depends on the kernel's free list, which the programs before
+ * this one reshuffled (seen: two runs of descending addresses, interleaved). So single
+ * hugepages are taken until two lie side by side, the others given back, then those two, the
+ * higher first: the free list hands out the last page freed first, so a fresh two-page
+ * mapping faulted in address order gets the lower one, then the higher.
+ */
+static unsigned char *pair_side_by_side(struct rig *r)
+{
+    unsigned char *one[32], *h;
+    uint64_t pa[32];
+    int n = 0, lo = -1, hi = -1;
+
+    while (n < 32 && lo < 0) {
+        one[n] = huge_map(HUGE);
+        one[n][0] = 1;
+        CHECK_OK(dmahal_noiommu_virt_to_phys(r->p, one[n], &pa[n]));
+        for (int k = 0; k < n && lo < 0; k++) {
+            if (pa[k] == pa[n] + HUGE)
+                lo = n, hi = k;
+            else if (pa[n] == pa[k] + HUGE)
+                lo = k, hi = n;
+        }
+        n++;
+    }
+    for (int i = 0; i < n; i++)
+        if (i != lo && i != hi)
+            munmap(one[i], HUGE);
+    if (lo < 0)
+        return NULL;
+    munmap(one[hi], HUGE);
+    munmap(one[lo], HUGE);
+    h = huge_map(2 * HUGE);
+    h[0] = 1;
+    h[HUGE] = 1;
+    CHECK_OK(dmahal_noiommu_virt_to_phys(r->p, h, &pa[0]));
+    CHECK_OK(dmahal_noiommu_virt_to_phys(r->p, h + HUGE, &pa[1]));
+    pair_print(h, pa[0], pa[1]);
+    if (pa[1] != pa[0] + HUGE) {
+        munmap(h, 2 * HUGE);
+        return NULL;
+    }
+    return h;
 }
 
 /* A registration over two hugepages: in place within each, and across the two only when they
@@ -152,7 +197,7 @@ TEST(edu64_map_across_two_hugepages)
 
     rig_up(&r, "DMAHAL_VM_EDU64", 64);
     for (int adjacent = 0; adjacent < 2; adjacent++) {
-        unsigned char *h = hugepage_pair(&r, adjacent);
+        unsigned char *h = adjacent ? pair_side_by_side(&r) : pair_apart(&r);
         struct dmahal_sgl *s;
 
         CHECK(h != NULL); /* the guest's pool of 192 holds pairs of both kinds */
